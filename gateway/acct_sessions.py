@@ -64,14 +64,18 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
   of a session so ended, dated before the end and seen after it (the client re-sent it from its
   queue), is still that session's, for CLOSED_MEMORY_S.  A copy of a stopped session's Start seen later
   than that (its Event-Timestamp, else its attributes), up to LATE_COPY_MEMORY_S after the Stop, is a
-  late copy (`_late_copy`), never a new session.
+  late copy (`_late_copy`), never a new session; for LATE_COPY_KEPT stopped sessions at most (the oldest
+  forgotten first, counted, and a Start dated before the end of one, opening a session, said).
 """
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import itertools
 import re
+import struct
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -120,6 +124,10 @@ MAX_START_COPIES = 2
 # of it seen later (re-sent by the NAS, with Acct-Delay-Time grown, or by a proxy, a store-and-forward queue
 # or a relay re-sending a detail file, as it was) is a late copy, counted, not a new session (`_late_copy`)
 LATE_COPY_MEMORY_S = 86_400
+# ... for this many stopped sessions at most, the oldest forgotten first (counted: `late_copies_forgotten`).
+# A session remembered costs about 200 bytes (tracemalloc): 500,000, a day of an operator's
+# sessions stopped at 6 a second, about 100 MB
+LATE_COPY_KEPT = 500_000
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
 CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
@@ -149,6 +157,22 @@ EVENT_TIME_HELP = (
     "its request before on time, these in order; dated by it, and listed); trust: every "
     "Event-Timestamp as written (accounting replayed later, whose requests keep their first times)"
 )
+LATE_COPIES_HELP = (
+    f"stopped sessions whose Start is remembered for a day after their Stop, to tell a late copy of it "
+    f"from a new session (default {LATE_COPY_KEPT}, about 200 bytes each); past it the oldest are "
+    "forgotten, and counted"
+)
+
+
+def late_copies_kept(text: str) -> int:
+    """`--late-copies`: a count, 0 or more."""
+    try:
+        kept = int(text)
+    except ValueError:
+        kept = -1
+    if kept < 0:
+        raise argparse.ArgumentTypeError(f"not a count (0 or more): {text!r}")
+    return kept
 
 
 def _iso(seconds: int) -> str:
@@ -295,6 +319,12 @@ class Rejects:
         # (`SessionTracker._late_copy`): counted in `retransmissions` too; the first named
         self.start_copies_late = 0
         self.start_copies_late_first: dict[str, object] | None = None
+        # stopped sessions whose Start was forgotten before LATE_COPY_MEMORY_S, past the tracker's
+        # `late_copies_kept`; Starts dated before the latest end of those, that opened a session (maybe late
+        # copies of theirs): counted, the first named
+        self.late_copies_forgotten = 0
+        self.starts_after_forgotten = 0
+        self.starts_after_forgotten_first: dict[str, object] | None = None
         self.counter_wraps = 0
         self.joined: list[dict[str, object]] = []  # sessions first seen at an Interim-Update
         self.open_sessions: list[str] = []
@@ -367,6 +397,29 @@ class Rejects:
             f"session (the first: {where}, session {first['session']!r}, {first['after_stop_s']} s after "
             "its Stop)"
         )
+
+    def after_forgotten_said(self, where: int, session: str) -> None:
+        """A Start that opened a session, dated before the end of a stopped session forgotten (`late_copies_kept`)."""
+        self.starts_after_forgotten += 1
+        if self.starts_after_forgotten_first is None:
+            self.starts_after_forgotten_first = {"at": where, "file": self.current_file, "session": session}
+
+    def forgotten_warning(self, unit: str, option: str) -> str | None:
+        """The warning line of the stopped sessions' Starts forgotten before a day; None if none."""
+        if not self.late_copies_forgotten:
+            return None
+        line = (
+            f"{self.late_copies_forgotten} stopped sessions' Starts were forgotten within a day of their Stop "
+            f"(more were stopped than {option} keeps): a late copy of one is not told from a new session"
+        )
+        first = self.starts_after_forgotten_first
+        if self.starts_after_forgotten and first is not None:
+            where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+            line += (
+                f"; {self.starts_after_forgotten} Starts dated before the end of one opened a session, late "
+                f"copies maybe (the first: {where}, session {first['session']!r})"
+            )
+        return line + f"; raise {option} to remember more (about 200 bytes each)"
 
     def clock_said(self, where: int, session: str, said: int, sent: int) -> None:
         """A request whose Event-Timestamp `said` was implausible: dated `sent` instead (listed)."""
@@ -471,8 +524,9 @@ class _Session:
 class _Stopped:
     """A session stopped and forgotten as closed, whose Start is remembered for LATE_COPY_MEMORY_S: a copy
     of it seen later is no new session (`SessionTracker._late_copy`).  What tells a copy, no more (a day
-    of sessions is kept)."""
+    of sessions is kept): kept packed (`pack`), about 200 bytes a session with its key."""
 
+    order: int  # its place among the sessions remembered (an Accounting-On/Off voids the forms before it)
     stopped_at: int  # the Stop's packet time
     end_s: int  # its end (its start plus the Stop's Acct-Session-Time)
     start_event: int | None  # its Start's Event-Timestamp (as the NAS said it), None: none, or unseen
@@ -481,6 +535,42 @@ class _Stopped:
     start_form: int | None
     start_delay: int
     longest: int
+
+    def pack(self) -> bytes | tuple[int | None, ...]:
+        """Eight signed 64-bit integers (None as the least), else (a value out of their range) a tuple."""
+        values = (
+            self.order,
+            self.stopped_at,
+            self.end_s,
+            self.start_event,
+            self.start_s,
+            self.start_form,
+            self.start_delay,
+            self.longest,
+        )
+        try:
+            return _STOPPED.pack(*(_NONE if v is None else v for v in values))
+        except struct.error:
+            return values
+
+    @classmethod
+    def unpack(cls, packed: bytes | tuple[int | None, ...]) -> _Stopped:
+        values = _STOPPED.unpack(packed) if isinstance(packed, bytes) else packed
+        order, stopped_at, end_s, event, start_s, form, delay, longest = values
+        return cls(
+            int(order or 0),
+            int(stopped_at or 0),
+            int(end_s or 0),
+            None if event == _NONE else event,
+            int(start_s or 0),
+            None if form == _NONE else form,
+            int(delay or 0),
+            int(longest or 0),
+        )
+
+
+_STOPPED = struct.Struct("<8q")
+_NONE = -(1 << 63)
 
 
 @dataclass(slots=True)
@@ -621,13 +711,21 @@ def _signature(req: AcctRequest) -> tuple[object, ...]:
 class SessionTracker:
     """Accounting sessions in flight; `request` returns the record a request closes."""
 
-    def __init__(self, report: Rejects, *, hold_s: int = 0, check_clock: bool = False) -> None:
+    def __init__(
+        self,
+        report: Rejects,
+        *,
+        hold_s: int = 0,
+        check_clock: bool = False,
+        late_copies_kept: int = LATE_COPY_KEPT,
+    ) -> None:
         """`hold_s`: each session's latest records wait this long (packet time) before `request` gives
         them (all that wait are given by `finish`), so that an Interim-Update delivered after the next
         request (re-sent with Acct-Delay-Time) still closes its own record; 0: given at once.
         `check_clock`: an Event-Timestamp more than CLOCK_SLACK_S from when the request was sent (its
         `time_s` less Acct-Delay-Time), or before 2000, is a NAS clock that is wrong: the request is
-        dated as one without it, and listed in the report (`clock_said`)."""
+        dated as one without it, and listed in the report (`clock_said`).  `late_copies_kept`: the stopped
+        sessions whose Start is remembered (`_late_copy`) at most, the oldest forgotten first (counted)."""
         self.report = report
         self.hold_s = hold_s
         self.check_clock = check_clock
@@ -650,8 +748,19 @@ class SessionTracker:
         self.possible: dict[tuple[object, str], _Possible] = {}
         self.possible_until: list[tuple[int, int, tuple[object, str]]] = []
         self.possible_order = itertools.count()
-        # sessions stopped and forgotten as closed, oldest first, kept LATE_COPY_MEMORY_S (`_Stopped`)
-        self.stopped: dict[tuple[object, str], _Stopped] = {}
+        # sessions stopped and forgotten as closed, kept LATE_COPY_MEMORY_S, `late_copies_kept` at most
+        # (`_Stopped`, packed), by the hash of their key (no other session's Start has its Event-Timestamp
+        # or its attributes); their keys and entries in the order put in (an entry no longer the key's: its
+        # session reopened)
+        self.stopped: dict[int, bytes | tuple[int | None, ...]] = {}
+        self.stopped_keys: deque[int] = deque()
+        self.stopped_entries: deque[bytes | tuple[int | None, ...]] = deque()
+        self.stopped_count = 0
+        self.late_copies_kept = late_copies_kept
+        # client name -> `stopped_count` at its latest Accounting-On/Off: the forms of the sessions remembered
+        # before it tell no copy (a Start sent after it is a new session's)
+        self.stopped_reset: dict[object, int] = {}
+        self.forgotten_end: int | None = None  # the latest end of a session forgotten for `late_copies_kept`
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
         # ends the sessions keyed by another
@@ -800,6 +909,10 @@ class SessionTracker:
             ):
                 return self._resent_start(closed_entry[4], req, sig, where)
             if req.status == STATUS_START:
+                said = sig[1] if isinstance(sig[1], int) else _event_time(req)  # (a wrong clock's too)
+                if closed_entry is None and self.forgotten_end is not None and said < self.forgotten_end:
+                    # (dated before a session forgotten ended: maybe a late copy of one, `late_copies_kept`)
+                    report.after_forgotten_said(where, req.session_id)
                 if self._line(req, where) is not None:
                     self._open(key, req, sig, joined=False)
                 return []
@@ -885,7 +998,7 @@ class SessionTracker:
         state = self.sessions.get(key)
         ended = self.ended_states.get(key)
         closed = self.closed.get(key)
-        stopped = self.stopped.get(key)
+        stopped = self._stopped(key)
         return (
             (state is not None and seen in state.seen)
             or (ended is not None and seen in ended.state.seen)
@@ -980,9 +1093,8 @@ class SessionTracker:
             if key[0] in names and entry[4].start_s < when:
                 entry[4].start_form = None
                 entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]
-        for key, stopped in self.stopped.items():  # a Start sent after this is a new session's
-            if key[0] in names:
-                stopped.start_form = None
+        for name in names:  # a Start sent after this is a new session's (`_stopped`)
+            self.stopped_reset[name] = self.stopped_count
         for key in [k for k, p in self.possible.items() if k[0] in names]:  # (their sessions ended too)
             state = self.possible[key].state
             state.start_form = None
@@ -1033,7 +1145,8 @@ class SessionTracker:
             # its Start remembered (a copy seen later is a late one)
             start_event = next((s[1] for s in seen if s[0] == STATUS_START and isinstance(s[1], int)), None)
             if start_event is not None or state.start_form is not None:
-                self.stopped[oldest] = _Stopped(
+                self._remember_stopped(
+                    oldest,
                     stopped_at,
                     end_s,
                     start_event,
@@ -1055,8 +1168,63 @@ class SessionTracker:
             if entry is not None and entry.until < now_s:
                 del possible[key]  # its copies were copies: counted as retransmissions
                 self.report.start_copies_unanswered += len(entry.state.relogged)
-        _drop_before(self.stopped, now_s - LATE_COPY_MEMORY_S, lambda entry: entry.stopped_at)
+        self._forget_stopped(now_s - LATE_COPY_MEMORY_S)
         _drop_before(self.ended_states, now_s - CLOSED_MEMORY_S, lambda entry: entry.seen_at)
+
+    def _remember_stopped(
+        self,
+        key: tuple[object, str],
+        stopped_at: int,
+        end_s: int,
+        start_event: int | None,
+        start_s: int,
+        start_form: int | None,
+        start_delay: int,
+        longest: int,
+    ) -> None:
+        """Remember a stopped session's Start (`_Stopped`) for LATE_COPY_MEMORY_S; past `late_copies_kept`
+        sessions, the oldest is forgotten (counted, and the latest end of those forgotten kept: a Start dated
+        before it, opening a session, may be a late copy of one)."""
+        order = self.stopped_count
+        self.stopped_count += 1
+        packed = _Stopped(
+            order, stopped_at, end_s, start_event, start_s, start_form, start_delay, longest
+        ).pack()
+        hashed = hash(key)
+        self.stopped[hashed] = packed
+        self.stopped_keys.append(hashed)
+        self.stopped_entries.append(packed)
+        while len(self.stopped_keys) > max(0, self.late_copies_kept):
+            hashed, packed = self.stopped_keys.popleft(), self.stopped_entries.popleft()
+            if self.stopped.get(hashed) is packed:
+                del self.stopped[hashed]
+                self.report.late_copies_forgotten += 1
+                end = _Stopped.unpack(packed).end_s
+                self.forgotten_end = end if self.forgotten_end is None else max(self.forgotten_end, end)
+
+    def _forget_stopped(self, since: int) -> None:
+        """Forget the stopped sessions' Starts (`_Stopped`) whose Stop was seen before `since`."""
+        keys, entries, stopped = self.stopped_keys, self.stopped_entries, self.stopped
+        while keys:
+            packed = entries[0]
+            live = stopped.get(keys[0]) is packed
+            if live and _Stopped.unpack(packed).stopped_at >= since:
+                break
+            if live:
+                del stopped[keys[0]]
+            keys.popleft()
+            entries.popleft()
+
+    def _stopped(self, key: tuple[object, str]) -> _Stopped | None:
+        """The stopped session `key`'s Start remembered (`_Stopped`), if it is; its form dropped if its
+        client's Accounting-On/Off came since (`stopped_reset`)."""
+        packed = self.stopped.get(hash(key))
+        if packed is None:
+            return None
+        stopped = _Stopped.unpack(packed)
+        if stopped.order < self.stopped_reset.get(key[0], 0):
+            stopped.start_form = None
+        return stopped
 
     def _late_copy(
         self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int
@@ -1071,7 +1239,7 @@ class SessionTracker:
         may be a new session's Start, the NAS restarted into the same id and attributes: kept as such
         (`relogged`) for the new session's first Interim-Update or Stop (`_Possible`).  False: not such a
         copy."""
-        stopped = self.stopped.get(key)
+        stopped = self._stopped(key)
         if stopped is None:
             return False
         said = sig[1]
@@ -1143,7 +1311,7 @@ class SessionTracker:
         )
         self.closed.pop(key, None)
         self.possible.pop(key, None)  # (its id taken by this session)
-        self.stopped.pop(key, None)
+        self.stopped.pop(hash(key), None)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
         if earlier is not None:
             self.ready += earlier.records

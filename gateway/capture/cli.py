@@ -21,7 +21,13 @@ from typing import Any
 
 from accounting.records import UsageRecord
 from accounting.usage_writer import is_usage_file
-from gateway.acct_sessions import EVENT_TIME_HELP, EVENT_TIMES
+from gateway.acct_sessions import (
+    EVENT_TIME_HELP,
+    EVENT_TIMES,
+    LATE_COPIES_HELP,
+    LATE_COPY_KEPT,
+    late_copies_kept,
+)
 from gateway.capture.reader import (
     ACCT_PORTS,
     REORDER_S,
@@ -88,6 +94,9 @@ def register(subparsers: Any) -> None:
         help="where the line id comes from (auto: Class when it is text, else Calling-Station-Id)",
     )
     parser.add_argument("--event-time", choices=EVENT_TIMES, default="check", help=EVENT_TIME_HELP)
+    parser.add_argument(
+        "--late-copies", type=late_copies_kept, default=LATE_COPY_KEPT, metavar="N", help=LATE_COPIES_HELP
+    )
     parser.set_defaults(handler=run)
 
 
@@ -154,7 +163,13 @@ def run(args: argparse.Namespace) -> int:
             refuse_foreign(args.out, is_usage_file, force=args.force, option="--out")
         records = _unswapped(
             records_from_pcap(
-                files, secret, report, ports=ports, line_from=args.line_from, event_time=args.event_time
+                files,
+                secret,
+                report,
+                ports=ports,
+                line_from=args.line_from,
+                event_time=args.event_time,
+                late_copies=args.late_copies,
             ),
             folders,
         )
@@ -252,6 +267,7 @@ def _print_summary(
         report.clock_wrong_said("packet"),
         report.clock_held_warning("packet"),
         report.late_copies_warning("packet"),
+        report.forgotten_warning("packet", "--late-copies"),
     ):
         if clock is not None:
             print(f"  warning: {clock}")

@@ -47,6 +47,7 @@ from accounting.records import UsageRecord
 from gateway.acct_sessions import (
     CLOCK_FLOOR_S,
     HOLD_S,
+    LATE_COPY_KEPT,
     MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
@@ -274,6 +275,9 @@ class ReadReport(Rejects):
             "start_copies_unanswered": self.start_copies_unanswered,
             "start_copies_late": self.start_copies_late,
             "start_copies_late_first": self.start_copies_late_first,
+            "late_copies_forgotten": self.late_copies_forgotten,
+            "starts_after_forgotten": self.starts_after_forgotten,
+            "starts_after_forgotten_first": self.starts_after_forgotten_first,
             "duplicate_responses": self.duplicate_responses,
             "status_server": self.status_server,
             "records": self.records,
@@ -540,12 +544,15 @@ class _Decoder:
         line_from: LineFrom,
         *,
         check_clock: bool = True,
+        late_copies: int = LATE_COPY_KEPT,
     ) -> None:
         self.secret = secret
         self.report = report
         self.ports = ports
         self.line_from = line_from
-        self.tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=check_clock)
+        self.tracker = SessionTracker(
+            report, hold_s=HOLD_S, check_clock=check_clock, late_copies_kept=late_copies
+        )
         self.pending: dict[tuple[bytes, int, int], bytes] = {}  # (NAS address, port, id) -> authenticator
         self.answered: dict[tuple[bytes, int, int], bytes] = {}  # the same -> last Response Authenticator
         # the same -> the Request Authenticator that response answered: a copy of an answered request
@@ -1383,6 +1390,7 @@ def records_from_pcap(
     ports: Iterable[int] = ACCT_PORTS,
     line_from: LineFrom = "auto",
     event_time: EventTime = "check",
+    late_copies: int = LATE_COPY_KEPT,
 ) -> Iterator[UsageRecord]:
     """Usage records rebuilt from the RADIUS accounting of one capture, several, or a folder of them.
 
@@ -1409,7 +1417,7 @@ def records_from_pcap(
         except FdLimitError as exc:
             raise CaptureFileError(f"{compressed} compressed captures to merge: {exc}") from None
     key = secret.encode() if isinstance(secret, str) else bytes(secret)
-    return _records(files, key, report, frozenset(ports), line_from, event_time)
+    return _records(files, key, report, frozenset(ports), line_from, event_time, late_copies)
 
 
 def _numbered(index: int, path: Path, report: ReadReport) -> Iterator[tuple[int, int, int, int, bytes, int]]:
@@ -1443,8 +1451,11 @@ def _records(
     ports: frozenset[int],
     line_from: LineFrom,
     event_time: EventTime = "check",
+    late_copies: int = LATE_COPY_KEPT,
 ) -> Iterator[UsageRecord]:
-    decoder = _Decoder(secret, report, ports, line_from, check_clock=event_time == "check")
+    decoder = _Decoder(
+        secret, report, ports, line_from, check_clock=event_time == "check", late_copies=late_copies
+    )
     report.ports = sorted(ports)
     names = [str(f) for f in files]
     packet = decoder.packet

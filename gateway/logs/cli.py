@@ -19,7 +19,13 @@ from typing import Any
 
 from accounting.records import UsageRecord
 from accounting.usage_writer import is_usage_file
-from gateway.acct_sessions import EVENT_TIME_HELP, EVENT_TIMES
+from gateway.acct_sessions import (
+    EVENT_TIME_HELP,
+    EVENT_TIMES,
+    LATE_COPIES_HELP,
+    LATE_COPY_KEPT,
+    late_copies_kept,
+)
 from gateway.logs.common import LogError, LogReport
 from gateway.logs.osmo_cdr import records_from_osmo_cdr
 from gateway.logs.radius_detail import records_from_radius_detail
@@ -46,6 +52,9 @@ def register(subparsers: Any) -> None:
         help="where the line id comes from (auto: Class when it is a text id, else Calling-Station-Id)",
     )
     d.add_argument("--event-time", choices=EVENT_TIMES, default="check", help=EVENT_TIME_HELP)
+    d.add_argument(
+        "--late-copies", type=late_copies_kept, default=LATE_COPY_KEPT, metavar="N", help=LATE_COPIES_HELP
+    )
     _common(d)
     d.set_defaults(handler=cmd_radius_detail)
     o = subparsers.add_parser(
@@ -78,7 +87,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def cmd_radius_detail(args: argparse.Namespace) -> int:
     def read(report: LogReport) -> Iterator[UsageRecord]:
         return records_from_radius_detail(
-            args.inputs, report, line_from=args.line_from, event_time=args.event_time
+            args.inputs,
+            report,
+            line_from=args.line_from,
+            event_time=args.event_time,
+            late_copies=args.late_copies,
         )
 
     return _run("records-from-radius-detail", args, read)
@@ -176,6 +189,7 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         report.clock_wrong_said("line"),
         report.clock_held_warning("line"),
         report.late_copies_warning("line"),
+        report.forgotten_warning("line", "--late-copies"),
     ):
         if clock is not None:
             print(f"  warning: {clock}")

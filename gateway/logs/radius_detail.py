@@ -28,6 +28,7 @@ from accounting.records import UsageRecord
 from gateway.acct_sessions import (
     CLOCK_FLOOR_S,
     HOLD_S,
+    LATE_COPY_KEPT,
     MAX_GIGAWORDS,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
@@ -508,6 +509,7 @@ def records_from_radius_detail(
     *,
     line_from: LineFrom = "auto",
     event_time: EventTime = "check",
+    late_copies: int = LATE_COPY_KEPT,
 ) -> Iterator[UsageRecord]:
     """Usage records from FreeRADIUS detail files (files, or folders of them, merged in time order).
 
@@ -522,15 +524,21 @@ def records_from_radius_detail(
     report = report if report is not None else LogReport()
     report.files = [str(f) for f in files]
     reserve_open_files(files)
-    return _records(files, report, line_from, event_time)
+    return _records(files, report, line_from, event_time, late_copies)
 
 
 def _records(
-    files: list[Path], report: LogReport, line_from: LineFrom, event_time: EventTime = "check"
+    files: list[Path],
+    report: LogReport,
+    line_from: LineFrom,
+    event_time: EventTime = "check",
+    late_copies: int = LATE_COPY_KEPT,
 ) -> Iterator[UsageRecord]:
     # (records held: a late Interim-Update still closes its record; an Event-Timestamp far from Timestamp
     # is the NAS's clock)
-    tracker = SessionTracker(report, hold_s=HOLD_S, check_clock=event_time == "check")
+    tracker = SessionTracker(
+        report, hold_s=HOLD_S, check_clock=event_time == "check", late_copies_kept=late_copies
+    )
     names = [str(f) for f in files]
     merged = heapq.merge(*(_timed(i, f, report) for i, f in enumerate(files)), key=lambda item: item[:3])
     for _when, index, line, block in merged:

@@ -1249,6 +1249,43 @@ def test_a_new_session_reusing_the_id_more_than_an_hour_after_the_stop_is_billed
     assert report.joined == [] and report.as_dict()["start_copies_late"] == 0
 
 
+def test_late_copies_past_the_memory_kept_are_said_not_silently_new_sessions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A day of stopped sessions' Starts was kept whatever their number (about 450 bytes each: hundreds of
+    megabytes for an operator's day). At most `--late-copies` are kept, the oldest forgotten first: two
+    sessions stopped, one kept. The late copy of the one kept is still a late copy; the late copy of the
+    one forgotten opens a session, but is counted and said (dated before the end of a session forgotten),
+    with the count of those forgotten and the option that keeps more."""
+    msgs, times = [], []
+    for n, sid in enumerate(("sess-1", "sess-2")):
+        msgs += [
+            request(4 * n + 1, acct(1, sid, event=T0 + 10 * n)),
+            request(4 * n + 2, acct(2, sid, event=T0 + 900 + 10 * n, st=900, octets=(150, 300), terminate=1)),
+        ]
+        times += [10 * n, 900 + 10 * n]
+    msgs += [request(9, acct(1, "sess-2", event=T0 + 10)), request(10, acct(1, "sess-1", event=T0))]
+    times += [LATE_COPY_AT, LATE_COPY_AT + 10]
+    order = sorted(range(len(times)), key=times.__getitem__)
+    path = capture(tmp_path, [msgs[i] for i in order], [times[i] for i in order])
+    report = ReadReport()
+    records = list(records_from_pcap(path, SECRET, report, late_copies=1))
+    assert len(records) == 2 and report.sessions == 3 and report.open_sessions == ["sess-1"]
+    summary = report.as_dict()
+    assert summary["start_copies_late"] == 1 and summary["start_copies_late_first"]["session"] == "sess-2"  # type: ignore[index]
+    assert summary["late_copies_forgotten"] == 1 and summary["starts_after_forgotten"] == 1
+    assert summary["starts_after_forgotten_first"]["session"] == "sess-1"  # type: ignore[index]
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode(), "--late-copies", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: 1 stopped sessions' Starts were forgotten within a day of their Stop" in out
+    assert "1 Starts dated before the end of one opened a session" in out and "raise --late-copies" in out
+    # the default keeps both: the two copies are late copies
+    report = ReadReport()
+    assert len(list(records_from_pcap(path, SECRET, report))) == 2
+    assert report.as_dict()["start_copies_late"] == 2 and report.as_dict()["late_copies_forgotten"] == 0
+    assert report.sessions == 2 and report.open_sessions == []
+
+
 # -- 8. A Vendor-Specific attribute carrying several sub-attributes ----------------------------------------
 
 
