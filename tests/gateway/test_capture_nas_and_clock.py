@@ -1286,6 +1286,37 @@ def test_late_copies_past_the_memory_kept_are_said_not_silently_new_sessions(
     assert report.sessions == 2 and report.open_sessions == []
 
 
+@pytest.mark.parametrize("timed", [True, False])
+def test_detail_late_copies_past_the_memory_kept_are_said(tmp_path: Path, timed: bool) -> None:
+    """The same in a detail file, the Starts with Event-Timestamp or (none) re-sent with Acct-Delay-Time
+    grown: one session's Start kept (its copy a late copy), the other's forgotten (its copy opens a
+    session, counted as dated before the end of a session forgotten)."""
+
+    def start(sent: int, sid: str, event: int, **kw: int) -> str:
+        if timed:
+            return detail_block(at(sent), "Start", sid, event=T0 + event, **kw)
+        return detail_block(at(sent), "Start", sid, delay=sent - event)
+
+    blocks = [
+        start(0, "sess-1", 0),
+        start(10, "sess-2", 10),
+        detail_block(at(900), "Stop", "sess-1", event=T0 + 900, st=900, up=150, down=300),
+        detail_block(at(910), "Stop", "sess-2", event=T0 + 910, st=900, up=150, down=300),
+        start(LATE_COPY_AT, "sess-2", 10),
+        start(LATE_COPY_AT + 10, "sess-1", 0),
+    ]
+    path = tmp_path / "detail-20260301"
+    path.write_text("".join(blocks))
+    report = LogReport()
+    records = list(records_from_radius_detail(path, report, late_copies=1))
+    assert len(records) == 2 and report.sessions == 3 and report.open_sessions == ["sess-1"]
+    summary = report.as_dict()
+    assert summary["start_copies_late"] == 1 and summary["late_copies_forgotten"] == 1
+    assert summary["starts_after_forgotten"] == 1
+    records, report = read_detail(tmp_path, blocks)
+    assert report.sessions == 2 and report.as_dict()["start_copies_late"] == 2
+
+
 # -- 8. A Vendor-Specific attribute carrying several sub-attributes ----------------------------------------
 
 
