@@ -123,6 +123,107 @@ def _puk(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+# The facilities of AT+CLCK, in the order of the SIM800 AT manual's <fac> table (27.007 §7.4): call
+# barring ("AO" ... "AC", the network's), fixed dialling ("FD"), the SIM's PIN ("SC") and the
+# personalisations ("PN", "PU", "PP").
+_CLCK_FACILITIES = ("AO", "OI", "OX", "AI", "IR", "AB", "AG", "AC", "FD", "SC", "PN", "PU", "PP")
+
+
+@GENERAL.command("+CLCK", sim=True)
+def facility_lock(m: VirtualModem, c: Cmd) -> Final | None:
+    """27.007 §7.4 facility lock. `=?` lists the facilities; `="<fac>",2` `+CLCK: <status>`: "SC" 1
+    while the SIM asks its PIN at power-up, every other facility 0 (the network bars nothing, the
+    module is not personalised); `="SC",0|1,"<pin>"` turns the PIN lock off or on, a wrong PIN CME 16
+    (the third one leaves the SIM asking its PUK); locking or unlocking another facility CME 3."""
+    if c.op is Op.TEST:
+        m.info("+CLCK: (" + ",".join(f'"{f}"' for f in _CLCK_FACILITIES) + ")")
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    fac, mode = c.str_at(0).upper(), c.int_at(1, None, 0, 2)
+    if fac not in _CLCK_FACILITIES:
+        raise CmeError(50)
+    if mode == 2:
+        m.info(f"+CLCK: {1 if fac == 'SC' and m.pin is not None else 0}")
+        return None
+    if fac != "SC":
+        raise CmeError(3)
+    if c.str_at(2) != (m.pin if m.pin is not None else m.pin_off):
+        m.pin_attempts -= 1
+        if m.pin_attempts == 0:
+            m.sim_state = "SIM PUK"
+        raise CmeError(16)
+    m.pin_attempts = 3
+    if mode == 0 and m.pin is not None:
+        m.pin_off, m.pin = m.pin, None
+    elif mode == 1 and m.pin is None:
+        m.pin = m.pin_off
+    return None
+
+
+# 27.007 §8.18 restricted SIM access: the elementary files a host reads off the SIM (3GPP TS 51.011
+# §10 / 31.102 §4.2), READ BINARY only. Status words (51.011 §9.4): 144,0 normal ending; 148,4 file
+# not found; 148,2 offset out of the file; 103,0 a length running past its end; 109,0 a command the
+# virtual SIM does not carry out (READ RECORD, GET RESPONSE, UPDATE, STATUS).
+_READ_BINARY = 176
+_CRSM_COMMANDS = frozenset({176, 178, 192, 214, 220, 242})
+EF_ICCID, EF_IMSI, EF_SPN, EF_AD = 0x2FE2, 0x6F07, 0x6F46, 0x6FAD
+
+
+def _swapped_bcd(digits: str) -> bytes:
+    """Digits two to an octet, the first in the low nibble, an odd one out padded with F."""
+    if len(digits) % 2:
+        digits += "F"
+    return bytes.fromhex("".join(digits[i + 1] + digits[i] for i in range(0, len(digits), 2)))
+
+
+def sim_file(m: VirtualModem, file_id: int) -> bytes | None:
+    """The content of elementary file `file_id` of the virtual SIM; None when it has no such file."""
+    from modem.sms.gsm7 import encode_gsm7
+    from modem.virtual.plmn import operator_names
+
+    ident = m.identity
+    if file_id == EF_ICCID:
+        return _swapped_bcd(ident.iccid)
+    if file_id == EF_IMSI:  # length, then the digits after the parity nibble (9 odd, 1 even)
+        nibbles = ("9" if len(ident.imsi) % 2 else "1") + ident.imsi
+        return bytes([(len(nibbles) + 1) // 2]) + _swapped_bcd(nibbles)
+    if file_id == EF_SPN:  # display condition, the home operator's name in the default alphabet
+        name = encode_gsm7(operator_names(ident.home_plmn)[1])[:16]
+        return b"\x00" + name + b"\xff" * (16 - len(name))
+    if file_id == EF_AD:  # normal operation, no extra information, the MNC's length
+        return bytes([0, 0, 0, len(ident.home_plmn) - 3])
+    return None
+
+
+@GENERAL.command("+CRSM", sim=True)
+def restricted_sim_access(m: VirtualModem, c: Cmd) -> Final | None:
+    """`AT+CRSM=176,<fileid>,<P1>,<P2>,<P3>` `+CRSM: <sw1>,<sw2>[,"<response>"]` (hex); `=?` OK."""
+    if c.op is Op.TEST:
+        return None
+    if c.op is not Op.SET:
+        raise CmeError(50)
+    command = c.int_at(0, None, 0, 255)
+    if command not in _CRSM_COMMANDS:
+        raise CmeError(50)
+    if command != _READ_BINARY:
+        m.info("+CRSM: 109,0")
+        return None
+    file_id = c.int_at(1, None, 0, 0xFFFF)
+    offset = c.int_at(2, None, 0, 255) << 8 | c.int_at(3, None, 0, 255)
+    length = c.int_at(4, None, 0, 255) or 256
+    content = sim_file(m, file_id)
+    if content is None:
+        m.info("+CRSM: 148,4")
+    elif offset >= len(content):
+        m.info("+CRSM: 148,2")
+    elif offset + length > len(content):
+        m.info("+CRSM: 103,0")
+    else:
+        m.info(f'+CRSM: 144,0,"{content[offset : offset + length].hex().upper()}"')
+    return None
+
+
 @GENERAL.command("+CFUN", pure=QUERIES)
 def functionality(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:

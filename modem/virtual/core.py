@@ -231,6 +231,7 @@ class VirtualModem:
         self.pin = pin  # the SIM's PIN: locked until AT+CPIN="<pin>"; None: no PIN asked
         self.sim_state = "SIM PIN" if pin else "READY"  # READY, SIM PIN, SIM PUK
         self.pin_attempts = 3
+        self.pin_off = "0000"  # the PIN a SIM keeps while its lock is off (AT+CLCK="SC",0 / 1)
         #: the SIM's PUK (derived from the seed; `modem ctl ... list` shows it) and the tries left
         self.puk = f"{random.Random(f'{profile.name}/{seed}/{index}/puk').randrange(10**8):08d}"
         self.puk_attempts = 10
