@@ -162,8 +162,9 @@ def facility_lock(m: VirtualModem, c: Cmd) -> Final | None:
 
 
 # 27.007 §8.18 restricted SIM access: the elementary files a host reads off the SIM (3GPP TS 51.011
-# §10 / 31.102 §4.2), READ BINARY only. Status words (51.011 §9.4): 144,0 normal ending; 148,4 file
-# not found; 148,2 offset out of the file; 103,0 a length running past its end; 109,0 a command the
+# §10 / 31.102 §4.2), READ BINARY only; a <P3> of 0 reads the rest of the file, as the modules do.
+# Status words (51.011 §9.4): 144,0 normal ending; 148,4 file not found; 148,2 offset out of the
+# file; 103,0 a length running past its end; 109,0 a command the
 # virtual SIM does not carry out (READ RECORD, GET RESPONSE, UPDATE, STATUS).
 _READ_BINARY = 176
 _CRSM_COMMANDS = frozenset({176, 178, 192, 214, 220, 242})
@@ -211,7 +212,7 @@ def restricted_sim_access(m: VirtualModem, c: Cmd) -> Final | None:
         return None
     file_id = c.int_at(1, None, 0, 0xFFFF)
     offset = c.int_at(2, None, 0, 255) << 8 | c.int_at(3, None, 0, 255)
-    length = c.int_at(4, None, 0, 255) or 256
+    length = c.int_at(4, None, 0, 255)  # 0: the rest of the file (ModemManager reads EF_GID1 so)
     content = sim_file(m, file_id)
     if content is None:
         m.info("+CRSM: 148,4")
@@ -220,7 +221,8 @@ def restricted_sim_access(m: VirtualModem, c: Cmd) -> Final | None:
     elif offset + length > len(content):
         m.info("+CRSM: 103,0")
     else:
-        m.info(f'+CRSM: 144,0,"{content[offset : offset + length].hex().upper()}"')
+        end = offset + length if length else len(content)
+        m.info(f'+CRSM: 144,0,"{content[offset:end].hex().upper()}"')
     return None
 
 

@@ -36,6 +36,7 @@ def test_crsm_reads_the_virtual_sims_files(profile: str) -> None:
     assert _read(m, 0x6F46, 17) == "00" + b"Orange".hex().upper() + "FF" * 10
     assert _read(m, 0x6FAD, 4) == "00000002"
     assert raw_at(m, "AT+CRSM=176,28589,0,3,1") == b'\r\n+CRSM: 144,0,"02"\r\n' + OK  # at an offset
+    assert raw_at(m, "AT+CRSM=176,28589,0,2,0") == b'\r\n+CRSM: 144,0,"0002"\r\n' + OK  # P3 0: the rest
     assert raw_at(m, "AT+CRSM=?") == OK
 
 
