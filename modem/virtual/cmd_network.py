@@ -122,6 +122,22 @@ def cgatt(m: VirtualModem, c: Cmd) -> Final | None:
     return None
 
 
+@GPRS.command("+CGEREP", pure=QUERIES)
+def cgerep(m: VirtualModem, c: Cmd) -> Final | None:
+    """27.007 §10.1.19 packet domain event reporting: `=?` `+CGEREP: (0-2),(0,1)`, `?` `+CGEREP:
+    <mode>,<bfr>`, `=[<mode>[,<bfr>]]` (absent: 0); a value out of range CME 50.  Of the events, the
+    network's detach is reported (`+CGEV: NW DETACH`)."""
+    if c.op is Op.READ:
+        m.info("+CGEREP: {},{}".format(*m.settings.cgerep))
+    elif c.op is Op.TEST:
+        m.info("+CGEREP: (0-2),(0,1)")
+    elif c.op is Op.SET:
+        m.settings.cgerep = (c.int_at(0, 0, 0, 2), c.int_at(1, 0, 0, 1))
+    else:
+        raise CmeError(50)
+    return None
+
+
 @GPRS.command("+CGDCONT")
 def cgdcont(m: VirtualModem, c: Cmd) -> Final | None:
     if c.op is Op.READ:

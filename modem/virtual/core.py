@@ -105,6 +105,7 @@ class Settings:
     csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
     csdh: int = 0  # AT+CSDH: 1 shows the header fields in text mode
     csms: int = 0  # AT+CSMS <service>: 0 phase 2, 1 phase 2+
+    cgerep: tuple[int, int] = (0, 0)  # AT+CGEREP <mode>,<bfr>: <mode> 1 / 2 says +CGEV: NW DETACH
     dtr: int = 2  # AT&D: what dropping DTR does (0 nothing, 1 command mode, 2 hang up, after "+++" too)
 
 

@@ -204,6 +204,18 @@ class NetLink:
             self.network.detach(m.now, m.identity.line_id)
         self.ps_detached = False  # the next registration attaches both domains again
         self._set_stat(stat)
+        if released:
+            self._report_detach()
+
+    def _report_detach(self) -> None:
+        """`+CGEV: NW DETACH` (27.007 §10.1.19) when AT+CGEREP asks for the packet domain's events:
+        <mode> 1 drops it while the line is in online data, 2 keeps it for the command mode."""
+        from modem.virtual.core import Mode
+
+        m = self.modem
+        mode = m.settings.cgerep[0]
+        if mode == 2 or (mode == 1 and m.mode is Mode.COMMAND):
+            m.urc("+CGEV: NW DETACH")
 
     def lose(self) -> None:
         """Coverage lost (fault `reg_lost_at`): sessions end abnormally, the modem searches again."""

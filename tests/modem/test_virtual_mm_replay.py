@@ -101,7 +101,7 @@ ABSENT = {
 
 # Not emulated yet: the virtual module answers ERROR where the real one answers (docs/virtual-modem.md,
 # "Not emulated"). Each one that gets emulated leaves this list.
-NOT_YET_ALL = {"AT+WS46=?", "AT+CMER=?", "AT+CIND=?", "AT+CGEREP=?", "AT+CTZU=1"}
+NOT_YET_ALL = {"AT+WS46=?", "AT+CMER=?", "AT+CIND=?", "AT+CTZU=1"}
 NOT_YET = {
     "simcom-sim7000": {"AT+CUSD=?", "AT+CUSD=1", "AT+CNSMOD=?", "AT+AUTOCSQ=?", "AT+CNAOP?"},
     "quectel-bg96": {"AT+QGMR?", "AT+CTZU=?", "AT+CTZU=3", "AT+QGPS=?"},
