@@ -485,6 +485,25 @@ def crc(m: VirtualModem, c: Cmd) -> Final | None:
     return numeric_setting(m, c, "crc", 1)
 
 
+@VOICE_CALLS.command("+CCWA")
+def ccwa(m: VirtualModem, c: Cmd) -> Final | None:
+    """27.007 §7.12 call waiting, as a network without it answers: `=?` `+CCWA: (0,1)`, `?` `+CCWA:
+    <n>`; `=<n>[,<mode>[,<class>]]` keeps <n>; <mode> 2 (query) `+CCWA: 0,7` (not active for any
+    class), 0 (disable) OK, 1 (enable) CME 3: the network offers no call waiting, a modem with a
+    call being busy for another."""
+    if c.op is not Op.SET:
+        return numeric_setting(m, c, "ccwa", 1)
+    n = c.int_at(0, 0, 0, 1)
+    mode = c.int_at(1, -1, 0, 2)  # -1: absent
+    c.int_at(2, 7, 1, 255)
+    if mode == 1:
+        raise CmeError(3)
+    m.settings.ccwa = n
+    if mode == 2:
+        m.info("+CCWA: 0,7")
+    return None
+
+
 @VOICE_CALLS.command("+CVHU")
 def cvhu(m: VirtualModem, c: Cmd) -> Final | None:
     return numeric_setting(m, c, "cvhu", 1)

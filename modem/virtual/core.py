@@ -100,6 +100,7 @@ class Settings:
     cops_format: int = 0
     clip: int = 0
     crc: int = 0
+    ccwa: int = 0  # AT+CCWA <n>: the +CCWA URC (never said: no call waits, the network offers none)
     cvhu: int = 1
     cscs: str = "IRA"
     csmp: tuple[int, int, int, int] = (17, 167, 0, 0)

@@ -72,6 +72,7 @@ GENERIC = [
     "AT+CLCC=?",
     "AT+CLIP=1",
     "AT+CRC=1",
+    "AT+CCWA=1",
     "AT+CUSD=?",
     "AT+CUSD=1",
     "AT+CCLK?",
@@ -96,7 +97,7 @@ ABSENT = {
     # not in the SIM800 Series AT Command Manual (ModemManager's SIMCom plugin is for those modules)
     "simcom-sim800": {"AT+CNSMOD=?", "AT+AUTOCSQ=?", "AT+CNMP?"},
     # a data module (the profile's header: no voice and no CSD): no call commands
-    "simcom-sim7000": {"AT+CLCC=?", "AT+CLIP=1", "AT+CRC=1"},
+    "simcom-sim7000": {"AT+CLCC=?", "AT+CLIP=1", "AT+CRC=1", "AT+CCWA=1"},
 }
 
 # Not emulated yet: the virtual module answers ERROR where the real one answers (docs/virtual-modem.md,

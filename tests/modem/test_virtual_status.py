@@ -42,3 +42,18 @@ def test_gcap_lists_the_27_007_command_set(profile: str) -> None:
     m, _ = data_setup(profile)
     assert at(m, "AT+GCAP") == b"\r\n+GCAP: +CGSM\r\n" + OK
     assert at(m, "AT+GCAP=?") == OK
+
+
+@pytest.mark.parametrize("profile", ["generic", "simcom-sim800", "quectel-eg25", "wavecom-fastrack"])
+def test_ccwa_answers_as_a_network_without_call_waiting(profile: str) -> None:
+    """27.007 §7.12: the URC setting kept; the network's call waiting queried not active, not enabled."""
+    m, _ = data_setup(profile)
+    at(m, "AT+CMEE=1")
+    assert at(m, "AT+CCWA=?") == b"\r\n+CCWA: (0,1)\r\n" + OK
+    assert at(m, "AT+CCWA?") == b"\r\n+CCWA: 0\r\n" + OK
+    assert at(m, "AT+CCWA=1") == OK
+    assert at(m, "AT+CCWA?") == b"\r\n+CCWA: 1\r\n" + OK
+    assert at(m, "AT+CCWA=1,2") == b"\r\n+CCWA: 0,7\r\n" + OK
+    assert at(m, "AT+CCWA=1,0,1") == OK
+    assert at(m, "AT+CCWA=1,1") == b"\r\n+CME ERROR: 3\r\n"
+    assert at(m, "AT+CCWA=2") == b"\r\n+CME ERROR: 50\r\n"
