@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from accounting.engine import reject_category
 from accounting.invoice import PROJECTION_RULE, Invoice, LineBill
-from accounting.money import ZERO, fmt
+from accounting.money import ZERO, cents, fmt
 
 SMALL_FLEET = 20
 FAMILIES = ("subscription", "data", "sms", "calls", "options")
@@ -34,7 +34,9 @@ def family(code: str) -> str:
 
 
 def money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
+    """An amount with thousands separators and two decimals, rounded half-up as every amount is
+    (`format`'s own rounding is the thread's decimal context's, half-even by default: 0.125 -> 0.12)."""
+    return f"{cents(amount):,.2f}"
 
 
 def _plan_label(bill: LineBill) -> str:
