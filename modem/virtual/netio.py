@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH})
 # the host's policy forbids it (a firewall, a broadcast address): "administratively prohibited"
 PROHIBITED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+# a host UDP socket that could not be made for want of resources: tried again for the next datagram
+# (by the PPP bearer's forwarder and the module stacks alike)
+TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 # codes of the ICMP destination unreachable the network answers a datagram with (RFC 792, RFC 1812)
 HOST_UNREACH = 1  # no route to the host: from the gateway
 PORT_UNREACH = 3  # nothing on the datagram's port: from the destination host itself
@@ -193,8 +196,8 @@ class LoopSockets:
             if sock.proto != "TCP" and isinstance(exc, OSError):
                 # a module's UDP open sends nothing and cannot fail so: it opens, and each datagram
                 # it sends is answered as the network answers one it cannot deliver
-                code = datagram_answer(exc.errno)
-                self.run(lambda: tcp.undeliverable(sock, code))
+                code, retry = datagram_answer(exc.errno), exc.errno in TRANSIENT_ERRNOS
+                self.run(lambda: tcp.undeliverable(sock, code, retry))
                 return
             # an ICMP "destination unreachable" (no route); no answer at all when the module gave up
             # (or the host's connect timed out); else a reset: the endpoint's (ECONNREFUSED), or the

@@ -178,6 +178,7 @@ class Socket:
     wire: TcpWire = field(default_factory=TcpWire)  # a TCP connection's packets, as billed
     datagram: int = 0  # the IP size of the last UDP datagram at the network (what ICMP quotes)
     answer: int = 0  # a real UDP socket the host could not make: the ICMP code its datagrams get (0: none)
+    retry: bool = False  # ... for want of resources: made again once a datagram has had that answer
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
     # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
@@ -373,6 +374,9 @@ class TcpSockets:
     def connected(self, sock: Socket) -> None:
         if not self._current(sock):
             return
+        if sock.connected and sock.proto == "UDP":  # the host socket made again (`undeliverable`):
+            sock.answer, sock.retry = 0, False  # the module's socket was open all along, nothing to say
+            return
         if sock.up_at > self.modem.now:  # the real endpoint answered before the radio could
             self._later(sock, sock.up_at - self.modem.now, lambda: self.connected(sock))
             sock.up_due, sock.up_at = sock.up_at, self.modem.now
@@ -388,16 +392,21 @@ class TcpSockets:
             return
         sock.on_up(sock)
 
-    def undeliverable(self, sock: Socket, code: int) -> None:
+    def undeliverable(self, sock: Socket, code: int, retry: bool = False) -> None:
         """The host could not make `sock`'s real UDP socket (`netio.datagram_answer` gave `code`):
         it opens all the same, as a module's UDP open sends nothing, and each datagram it sends is
         billed up and answered ICMP destination unreachable `code` (`unreachable`), as the PPP
-        bearer's forwarder answers a datagram whose host socket cannot be made."""
+        bearer's forwarder answers a datagram whose host socket cannot be made.  `retry` (out of
+        descriptors or buffers: `netio.TRANSIENT_ERRNOS`): once a datagram has had that answer the
+        host socket is tried again (`_at_network`), as the forwarder tries it again for the flow's
+        next datagram; the module's socket stays open meanwhile and says nothing more (a retry
+        failing again comes back here)."""
         if not self._current(sock):
             return
-        sock.answer = code
+        sock.answer, sock.retry = code, retry
         sock.handle = None
-        self.connected(sock)
+        if not sock.connected:
+            self.connected(sock)
 
     def _tls_failed(self, sock: Socket, why: str = "") -> None:
         """The TLS handshake failed: the module closes the connection (its alert went before) and
@@ -723,7 +732,12 @@ class TcpSockets:
             sock.datagram = n + UDP_HEADER
             if kind is RouteKind.REFUSED or sock.answer:  # the network's answer, as the PPP bearer's
                 self.unreachable(sock)  # forwarder sends it: ICMP "communication administratively
-                return  # prohibited", or what a datagram no host socket takes gets (`undeliverable`)
+                # prohibited", or what a datagram no host socket takes gets (`undeliverable`); out of
+                # resources, the host socket is made again for the next datagram, as the forwarder's
+                if sock.retry and sock.handle is None and self.io is not None and self._current(sock):
+                    sock.retry = False
+                    self.io.connect(sock, sock.route.host, sock.route.port)
+                return
         else:
             self._bill(sock, billed, payload_up=n)
             if kind is not RouteKind.ECHO and not sock.wire.owes(SERVER):

@@ -13,6 +13,7 @@ import asyncio
 import errno
 import ipaddress
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -24,13 +25,14 @@ import yaml
 
 from accounting.records import USAGE_SCHEMA, UsageRecord, UsageType, is_retry_charging
 from gateway.api import NetworkAPI, Subscriber, build_network
-from gateway.internet import Internet
+from gateway.internet import Internet, Target
 from gateway.network import Network, NetworkConfig
 from gateway.scans import scan_rng
 from gateway.wire import HEADER, SYN, UDP_HEADER, refused, unreachable
 from modem.profiles import load_profile
 from modem.virtual.conditions import FULL
 from modem.virtual.core import VirtualModem
+from modem.virtual.netio import LoopSockets
 from modem.virtual.ppp import forwarder as forwarder_module
 from modem.virtual.ppp.ip import ICMP, build_udp, parse_ipv4
 from modem.virtual.scenario import ScenarioError, ServeScenario, Step, load_scenario, provision, schedule
@@ -491,10 +493,11 @@ async def test_a_ppp_connect_to_a_host_with_no_route_gets_the_icmp_the_module_st
     assert unreachable() == (SYN, 20 + 8 + SYN)
 
 
-def _ppp_dialled() -> PppDevice:
-    """A device dialled over PPP (SIMCom), the Internet table letting `UNREACHABLE_HOST` through."""
+def _ppp_dialled(internet: Internet = ALLOWED) -> PppDevice:
+    """A device dialled over PPP (SIMCom), the Internet table `internet` (default: letting
+    `UNREACHABLE_HOST` through)."""
     net = build_network(EPOCH, Sink(), 3)
-    m = _served(net, "simcom-sim800")
+    m = _served(net, "simcom-sim800", internet)
     m.take_output(0.0)
     m.feed(b'ATE0;+CGDCONT=1,"IP","orange.m2m.spec"\r', 0.0)
     m.poll(m.profile.search_s + 1.0)  # registered
@@ -579,6 +582,132 @@ async def test_a_datagram_the_host_cannot_send_is_answered_alike_on_the_module_s
     await dte.expect(b"SEND OK\r\n")
     assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == over_ppp == (35, 63)
     await dte.close()
+
+
+ECHO_HOST = "192.0.2.80"  # mapped to a UDP echo on loopback (`_echo_internet`)
+
+
+class _UdpEcho(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # (the selector's is not a subclass)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data, addr)
+
+
+async def _until(ready: Callable[[], bool], step: Callable[[], None] = lambda: None) -> None:
+    """Turn the loop (its I/O polled at each turn, `step` after it) until `ready()`."""
+    async with asyncio.timeout(10):
+        while not ready():
+            await asyncio.sleep(0)
+            step()
+
+
+def _out_of_descriptors_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The loop's next host UDP socket fails EMFILE (out of descriptors), the later ones are made:
+    the forwarder's and the module stacks' alike (both make theirs by `create_datagram_endpoint`).
+    The list counts the attempts; clear it to fail the next one again."""
+    loop = asyncio.get_running_loop()
+    real = loop.create_datagram_endpoint
+    tries: list[int] = []
+
+    async def first_fails(*args: Any, **kwargs: Any) -> Any:
+        tries.append(1)
+        if len(tries) == 1:
+            sock = kwargs.get("sock")
+            if sock is not None:
+                sock.close()
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "create_datagram_endpoint", first_fails)
+    return tries
+
+
+@pytest.mark.parametrize(
+    ("profile", "start", "opened", "send", "sent", "got"),
+    [
+        (
+            "quectel-bg96",
+            'AT+QIOPEN=1,0,"UDP","{}",{},0,0',
+            b"+QIOPEN: 0,0\r\n",
+            "AT+QISEND=0,7",
+            b"SEND OK\r\n",
+            b'+QIURC: "recv",0',
+        ),
+        (
+            "simcom-sim800",
+            'AT+CIPSTART="UDP","{}",{}',
+            b"CONNECT OK\r\n",
+            "AT+CIPSEND=7",
+            b"SEND OK\r\n",
+            b"reading",
+        ),
+    ],
+)
+async def test_out_of_descriptors_a_datagram_is_answered_and_the_next_one_tries_again_on_both_bearers(
+    profile: str,
+    start: str,
+    opened: bytes,
+    send: str,
+    sent: bytes,
+    got: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The host is out of descriptors (EMFILE) when the first datagram's host socket is made, and
+    no longer for the second.  Over PPP the forwarder answers the first "port unreachable" and makes
+    the socket again for the second, which reaches the echo and comes back; a module stack opened
+    its socket all the same and answered the first datagram so, but kept answering every later one
+    for the socket's life (the second billed 35 B up and 63 B down, never sent).  Now it makes the
+    host socket again once the first has had its answer, without a word to the DTE (its socket was
+    open all along), and both bearers bill the same: 2 x 35 B up, 63 + 35 B down."""
+    server, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        _UdpEcho, local_addr=("127.0.0.1", 0)
+    )
+    port = server.get_extra_info("sockname")[1]
+    internet = Internet(hosts={ECHO_HOST: Target(host="127.0.0.1")}, allow=())
+    tries = _out_of_descriptors_once(monkeypatch)
+    try:
+        dev = _ppp_dialled(internet)
+        ctx = dev.m.net.contexts[1]
+        up0, down0 = ctx.bytes_up, ctx.bytes_down
+        far = ipaddress.IPv4Address(ECHO_HOST).packed
+        for k in (1, 2):
+            dev.send(build_udp(dev.address, far, 5000, port, b"reading"))
+            await _until(lambda: len(dev.received) == k, dev.pump)  # noqa: B023 (awaited here)
+        first, second = (parse_ipv4(p) for p in dev.received)
+        assert first is not None and first.proto == ICMP and first.payload[:2] == bytes([3, 3])
+        assert second is not None and second.proto != ICMP and second.payload[8:] == b"reading"
+        over_ppp = (ctx.bytes_up - up0, ctx.bytes_down - down0)
+        assert len(tries) == 2
+        assert dev.m.ppp is not None
+        dev.m.ppp.close_io()  # the forwarder's host socket closed, as serving ends
+
+        tries.clear()
+        m = _served(build_network(EPOCH, Sink(), 3), profile, internet)
+        m.take_output(0.0)
+        if profile.startswith("quectel"):
+            assert at(m, 'ATE0;+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', 10.0).endswith(b"OK\r\n")
+        else:
+            assert at(m, 'ATE0;+CSTT="orange.m2m.spec";+CIICR', 10.0).endswith(b"OK\r\n")
+            at(m, "AT+CIFSR", 10.0)
+        dte = Dte(m)
+        await dte.at(start.format(ECHO_HOST, port), opened)
+        ctx = m.net.contexts[1]
+        up0, down0 = ctx.bytes_up, ctx.bytes_down
+        io = m.tcp.io
+        assert isinstance(io, LoopSockets)
+        for _ in range(2):
+            await dte.at(send, b"> ")
+            dte.write(b"reading")
+            await dte.expect(sent)
+            await asyncio.gather(*io._tasks)  # a host socket being made again
+        await dte.expect(got)
+        assert opened not in dte.buf and len(tries) == 2  # the DTE heard of its open once
+        assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == over_ppp == (2 * 35, 63 + 35)
+        await dte.close()
+    finally:
+        server.close()
 
 
 # ----- scans of a public APN: the same keys, the same draws --------------------------------------

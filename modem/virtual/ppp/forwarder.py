@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import logging
 import socket
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from gateway.api import GATEWAY, IcmpHosts, Internet, Reassembly, RouteKind, add_fragment
-from modem.virtual.netio import PORT_UNREACH, UNREACHABLE_ERRNOS, datagram_answer
+from modem.virtual.netio import PORT_UNREACH, TRANSIENT_ERRNOS, UNREACHABLE_ERRNOS, datagram_answer
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
     ACK,
@@ -81,8 +80,6 @@ MAX_PIECES = 256  # fragments kept for one datagram (a 65,535-octet one in 576-o
 # UDP data held for a flow whose host endpoint is being made (Linux's unres_qlen_bytes: what a host
 # keeps for a next hop not resolved yet); more is dropped
 UDP_QUEUE_BYTES = 212_992
-# a host endpoint that could not be made for want of resources: tried again on the flow's next datagram
-TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN})
 
 
 class Backend(Protocol):
