@@ -546,6 +546,33 @@ async def test_a_connect_the_host_cannot_make_is_refused_and_billed_alike_on_the
     await dte.close()
 
 
+async def test_a_connect_the_host_timed_out_is_left_unanswered_and_billed_alike_on_the_module_stack_and_over_ppp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The host's connect timed out (ETIMEDOUT: nothing answered its SYNs, a blackholed host).  The
+    real network sends the device nothing then: its stack retransmits its SYN until it gives up
+    (measured on Linux 6.18, a SYN to a DROP rule: 11 SYNs, the last at 69.7 s, connect ETIMEDOUT
+    at 135 s; docs/ppp.md).  Over PPP the forwarder answered the device's SYN with a reset (40 B down,
+    and the device's connect refused at once); it now sends nothing, as a module stack's connect
+    that timed out is billed: its SYNs up, nothing down."""
+
+    async def timed_out(*args: object, **kwargs: object) -> object:
+        raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", timed_out)
+    dev, client, (up, down) = await _ppp_connect()
+    client.read()
+    assert not dev.received and not client.reset
+    assert dev.m.ppp is not None and not dev.m.ppp.forwarder.tcp  # nothing kept of the attempt
+    assert (up, down) == (len(dev.sent[-1]), 0)
+    m = _bg96(build_network(EPOCH, Sink(), 3), ALLOWED)
+    dte = Dte(m)
+    await dte.at(f'AT+QIOPEN=1,0,"TCP","{UNREACHABLE_HOST}",80,0,0', b"+QIOPEN: 0,566\r\n")
+    ctx = m.net.contexts[1]
+    assert (ctx.bytes_up, ctx.bytes_down) == (SYN, 0) == (SYN, down)
+    await dte.close()
+
+
 @pytest.mark.parametrize(("code", "answer"), [(errno.ENETUNREACH, 1), (errno.EACCES, 13), (errno.EMFILE, 3)])
 async def test_a_datagram_the_host_cannot_send_is_answered_alike_on_the_module_stack_and_over_ppp(
     code: int, answer: int, monkeypatch: pytest.MonkeyPatch

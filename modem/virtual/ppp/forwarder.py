@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -845,7 +846,13 @@ class Forwarder:
             await loop.create_connection(lambda: backend, host, port)
         except OSError as exc:
             log.info("PPP: TCP to %s:%d refused by the host: %s", host, port, exc)
-            # no route to it: ICMP host unreachable, as the module stacks bill it; else a reset
+            # no route to it: ICMP host unreachable, as the module stacks bill it; nothing ever
+            # answered (the host's SYNs timed out): no answer either, as the network sends none
+            # (the device's stack retransmits its SYN until it gives up, each one billed, as the
+            # module stacks bill theirs); else a reset
+            if exc.errno == errno.ETIMEDOUT:
+                self.run(flow.finish)
+                return
             self.run(flow.unreachable if exc.errno in UNREACHABLE_ERRNOS else flow.refuse)
             return
         if flow.closed:
