@@ -737,6 +737,97 @@ async def test_out_of_descriptors_a_datagram_is_answered_and_the_next_one_tries_
         server.close()
 
 
+def _closed_port() -> int:
+    """A loopback port nobody listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _over_ppp(scenario: str, port: int, internet: Internet) -> tuple[int, int, int]:
+    """A device over PPP plays `scenario` to `ECHO_HOST`:`port`: (up, down) billed, and the size of
+    the SYN its own stack sent (0: none)."""
+    dev = _ppp_dialled(internet)
+    ctx = dev.m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    far = ipaddress.IPv4Address(ECHO_HOST).packed
+    syn = 0
+    try:
+        if scenario == "udp-answer":
+            dev.send(build_udp(dev.address, far, 5000, port, b"reading"))
+            await _until(lambda: len(dev.received) == 1, dev.pump)
+        else:  # "tcp-refused"
+            client = TcpClient(dev, far, port)
+            client.connect()
+            syn = len(dev.sent[-1])
+            await _until(lambda: len(dev.received) == 1, dev.pump)
+            client.read()
+            assert client.reset
+        return ctx.bytes_up - up0, ctx.bytes_down - down0, syn
+    finally:
+        assert dev.m.ppp is not None
+        dev.m.ppp.close_io()
+
+
+async def _over_module(profile: str, scenario: str, port: int, internet: Internet) -> tuple[int, int, int]:
+    """A module stack (`profile`) plays `scenario` to `ECHO_HOST`:`port`: (up, down) billed, and the
+    size of the SYN the model bills for it (0: none)."""
+    m = _served(build_network(EPOCH, Sink(), 3), profile, internet)
+    m.take_output(0.0)
+    quectel = profile.startswith("quectel")
+    if quectel:
+        assert at(m, 'ATE0;+QICSGP=1,1,"orange.m2m.spec","","",1;+QIACT=1', 10.0).endswith(b"OK\r\n")
+    else:
+        assert at(m, 'ATE0;+CSTT="orange.m2m.spec";+CIICR', 10.0).endswith(b"OK\r\n")
+        at(m, "AT+CIFSR", 10.0)
+    dte = Dte(m)
+    ctx = m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    proto = "UDP" if scenario == "udp-answer" else "TCP"
+    if quectel:
+        opened, failed = b"+QIOPEN: 0,0\r\n", b"+QIOPEN: 0,566\r\n"
+        start = f'AT+QIOPEN=1,0,"{proto}","{ECHO_HOST}",{port},0,0'
+    else:
+        opened, failed = b"CONNECT OK\r\n", b"CONNECT FAIL\r\n"
+        start = f'AT+CIPSTART="{proto}","{ECHO_HOST}",{port}'
+    try:
+        if scenario == "udp-answer":
+            await dte.at(start, opened)
+            await dte.at("AT+QISEND=0,7" if quectel else "AT+CIPSEND=7", b"> ")
+            dte.write(b"reading")
+            await dte.expect(b'+QIURC: "recv",0' if quectel else b"reading")
+            return ctx.bytes_up - up0, ctx.bytes_down - down0, 0
+        await dte.at(start, failed)
+        return ctx.bytes_up - up0, ctx.bytes_down - down0, SYN
+    finally:
+        await dte.close()
+
+
+@pytest.mark.parametrize("profile", ["quectel-bg96", "simcom-sim800"])
+@pytest.mark.parametrize("scenario", ["udp-answer", "tcp-refused"])
+async def test_the_same_traffic_is_billed_alike_over_ppp_and_on_each_module_stack(
+    scenario: str, profile: str
+) -> None:
+    """The same exchange with a real loopback endpoint, made by a device's own stack over PPP (the
+    forwarder) and by a module's stack (its AT sockets), bills the same bytes: a datagram answered
+    by an echo (35 B each way); a connect to a port nothing listens on (the SYN, the endpoint's
+    40 B reset).  The one real difference is the SYN's own size: each stack sends its own options
+    (this device's stack the MSS alone, 44 B; the module stacks' model `gateway.wire.SYN`, 52 B)."""
+    server, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        _UdpEcho, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        port = server.get_extra_info("sockname")[1] if scenario == "udp-answer" else _closed_port()
+        internet = Internet(hosts={ECHO_HOST: Target(host="127.0.0.1")}, allow=())
+        up, down, syn = await _over_ppp(scenario, port, internet)
+        m_up, m_down, m_syn = await _over_module(profile, scenario, port, internet)
+        assert (up - syn, down) == (m_up - m_syn, m_down)
+    finally:
+        server.close()
+
+
 # ----- scans of a public APN: the same keys, the same draws --------------------------------------
 
 SCANNED = """\
