@@ -71,6 +71,7 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import itertools
 import re
@@ -573,6 +574,14 @@ _STOPPED = struct.Struct("<8q")
 _NONE = -(1 << 63)
 
 
+def _stopped_key(key: tuple[object, str]) -> int:
+    """What a stopped session is remembered by (`SessionTracker.stopped`): a 64-bit digest of its key, the
+    same in every process (Python's `hash()` of a text changes with PYTHONHASHSEED: which sessions shared a
+    memory, by chance, would change from one run to the next, and a capture read one way then another)."""
+    digest = hashlib.blake2b(repr(key).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
 @dataclass(slots=True)
 class _Possible:
     """A session stopped, forgotten as closed, whose Start copies (`relogged`) may each be a new session's
@@ -749,8 +758,8 @@ class SessionTracker:
         self.possible_until: list[tuple[int, int, tuple[object, str]]] = []
         self.possible_order = itertools.count()
         # sessions stopped and forgotten as closed, kept LATE_COPY_MEMORY_S, `late_copies_kept` at most
-        # (`_Stopped`, packed), by the hash of their key (no other session's Start has its Event-Timestamp
-        # or its attributes); their keys and entries in the order put in (an entry no longer the key's: its
+        # (`_Stopped`, packed), by a digest of their key, the same in every run (`_stopped_key`; no other
+        # session's Start has its Event-Timestamp or its attributes); their keys and entries in the order put in (an entry no longer the key's: its
         # session reopened)
         self.stopped: dict[int, bytes | tuple[int | None, ...]] = {}
         self.stopped_keys: deque[int] = deque()
@@ -1190,7 +1199,7 @@ class SessionTracker:
         packed = _Stopped(
             order, stopped_at, end_s, start_event, start_s, start_form, start_delay, longest
         ).pack()
-        hashed = hash(key)
+        hashed = _stopped_key(key)
         self.stopped[hashed] = packed
         self.stopped_keys.append(hashed)
         self.stopped_entries.append(packed)
@@ -1218,7 +1227,7 @@ class SessionTracker:
     def _stopped(self, key: tuple[object, str]) -> _Stopped | None:
         """The stopped session `key`'s Start remembered (`_Stopped`), if it is; its form dropped if its
         client's Accounting-On/Off came since (`stopped_reset`)."""
-        packed = self.stopped.get(hash(key))
+        packed = self.stopped.get(_stopped_key(key))
         if packed is None:
             return None
         stopped = _Stopped.unpack(packed)
@@ -1311,7 +1320,7 @@ class SessionTracker:
         )
         self.closed.pop(key, None)
         self.possible.pop(key, None)  # (its id taken by this session)
-        self.stopped.pop(hash(key), None)
+        self.stopped.pop(_stopped_key(key), None)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
         if earlier is not None:
             self.ready += earlier.records

@@ -5,9 +5,11 @@ re-sent after an Interim-Update, a NAS whose clock is wrong."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -1474,3 +1476,42 @@ def test_a_start_copy_re_sent_late_as_it_was_is_no_wrong_clock(tmp_path: Path, w
     records, report = read(capture(tmp_path, msgs, [t for t, _a in plan]))
     assert report.clock_wrong == 0 and report.clock_held == 2 and report.retransmissions == 1
     assert [(r.session, r.start) for r in records if r.session == "sess-2"] == [("sess-2", at(copy_at - 700))]
+
+
+def test_stopped_sessions_are_remembered_under_the_same_key_in_every_process(tmp_path: Path) -> None:
+    """Stopped sessions' Starts are remembered by a 64-bit digest of (client, Acct-Session-Id), not the whole
+    key: two sessions whose digests agree share one memory (a new session's Start taken for a late copy of
+    the other's). With Python's `hash()` which ones agree changed with PYTHONHASHSEED, so a capture could be
+    read one way in one run and another way in the next. The digest is the same in every process."""
+    msgs, times = [], []
+    for n, sid in enumerate(("sess-1", "sess-2", "sess-3")):
+        msgs += [
+            request(2 * n + 1, acct(1, sid, event=T0 + 10 * n)),
+            request(2 * n + 2, acct(2, sid, event=T0 + 900 + 10 * n, st=900, octets=(150, 300), terminate=1)),
+        ]
+        times += [10 * n, 900 + 10 * n]
+    msgs.append(request(7, acct(1, "sess-4", event=T0 + LATE_COPY_AT)))  # (the three forgotten as closed)
+    times.append(LATE_COPY_AT)
+    path = capture(tmp_path, msgs, times)
+    script = (
+        "import sys\n"
+        "from gateway.acct_sessions import SessionTracker\n"
+        "from gateway.capture import ReadReport, records_from_pcap\n"
+        "kept = []\n"
+        "init = SessionTracker.__init__\n"
+        "def spy(self, *a, **k):\n"
+        "    init(self, *a, **k)\n"
+        "    kept.append(self)\n"
+        "SessionTracker.__init__ = spy\n"
+        f"list(records_from_pcap({str(path)!r}, {SECRET!r}, ReadReport()))\n"
+        "print(sorted(kept[0].stopped))\n"
+    )
+    seen = []
+    for seed in ("0", "1"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        seen.append(run.stdout)
+    assert seen[0].count(",") == 2  # the three sessions remembered
+    assert seen[0] == seen[1]
