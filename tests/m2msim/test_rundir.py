@@ -481,9 +481,12 @@ def _held_by_another_process(out: Path, until: Callable[[], object] = signal.pau
         os.close(reader)
 
 
-def test_a_file_written_while_a_run_replaces_the_folder_is_kept(tmp_path: Path) -> None:
+def test_a_file_written_while_a_run_replaces_the_folder_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The marker is not written while a run holds the folder (its swap would be undone): the file
-    stays unrecorded, and the run keeps it."""
+    stays unrecorded, and the run keeps it (once the wait for the lock is over: shortened here)."""
+    monkeypatch.setattr(m2msim.rundir, "MARKER_WAIT_S", 0.05)
     out = tmp_path / "r"
     with run_folder(out) as work:
         _fill(work, page="the run's page")
