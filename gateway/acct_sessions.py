@@ -572,6 +572,9 @@ class _Stopped:
 
 _STOPPED = struct.Struct("<8q")
 _NONE = -(1 << 63)
+# entries of sessions no longer kept (their id taken again) let stay in `SessionTracker.stopped_keys`
+# before they are dropped: this many, or a quarter of those kept (memory at most 1.25 times theirs)
+_STALE_KEPT = 1024
 
 
 def _stopped_key(key: tuple[object, str]) -> int:
@@ -1203,13 +1206,23 @@ class SessionTracker:
         self.stopped[hashed] = packed
         self.stopped_keys.append(hashed)
         self.stopped_entries.append(packed)
-        while len(self.stopped_keys) > max(0, self.late_copies_kept):
+        # the sessions kept are counted, not the entries: one whose id a new session took again (`_open`)
+        # keeps no place, its entry left behind until passed, or dropped once such entries are many
+        while len(self.stopped) > max(0, self.late_copies_kept):
             hashed, packed = self.stopped_keys.popleft(), self.stopped_entries.popleft()
             if self.stopped.get(hashed) is packed:
                 del self.stopped[hashed]
                 self.report.late_copies_forgotten += 1
                 end = _Stopped.unpack(packed).end_s
                 self.forgotten_end = end if self.forgotten_end is None else max(self.forgotten_end, end)
+        if len(self.stopped_keys) - len(self.stopped) > max(_STALE_KEPT, len(self.stopped) // 4):
+            live = [
+                (k, e)
+                for k, e in zip(self.stopped_keys, self.stopped_entries, strict=True)
+                if self.stopped.get(k) is e
+            ]
+            self.stopped_keys = deque(k for k, _ in live)
+            self.stopped_entries = deque(e for _, e in live)
 
     def _forget_stopped(self, since: int) -> None:
         """Forget the stopped sessions' Starts (`_Stopped`) whose Stop was seen before `since`."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from handmade_pcap import SECRET, acct, attr, ethernet, ipv4, request, response, u32, udp, write_pcap
 
+import gateway.acct_sessions
 from accounting.records import UsageRecord
 from gateway.capture import ReadReport, records_from_pcap
 from gateway.logs import LogReport, records_from_radius_detail
@@ -1515,3 +1516,34 @@ def test_stopped_sessions_are_remembered_under_the_same_key_in_every_process(tmp
         seen.append(run.stdout)
     assert seen[0].count(",") == 2  # the three sessions remembered
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("stale_kept", [1024, 0])  # 0: the entry left behind dropped at once
+def test_a_session_id_used_again_takes_no_place_among_the_late_copies_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stale_kept: int
+) -> None:
+    """`--late-copies N` keeps N stopped sessions' Starts. One whose id a new session took again is no
+    longer kept, but its place was still counted: a NAS reusing its session ids (one per line) filled
+    the places with them, and sessions were forgotten, counted and warned of with fewer than N kept.
+    Three sessions stopped, the second's id opened again, the third stopped after: two kept with
+    `--late-copies 2`, and the late copy of the first is still told."""
+    msgs, times = [], []
+    for n, (sid, start) in enumerate((("sess-b", 0), ("sess-a", 10), ("sess-c", 6_000))):
+        msgs += [
+            request(2 * n + 1, acct(1, sid, event=T0 + start)),
+            request(2 * n + 2, acct(2, sid, event=T0 + start + 900, st=900, octets=(150, 300), terminate=1)),
+        ]
+        times += [start, start + 900]
+    msgs.append(request(7, acct(1, "sess-a", event=T0 + LATE_COPY_AT)))  # (a new session, the id again)
+    times.append(LATE_COPY_AT)
+    msgs.append(request(8, acct(1, "sess-b", event=T0)))  # the first session's Start, late
+    times.append(11_000)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    path = capture(tmp_path, [msgs[i] for i in order], [times[i] for i in order])
+    monkeypatch.setattr(gateway.acct_sessions, "_STALE_KEPT", stale_kept)
+    report = ReadReport()
+    records = list(records_from_pcap(path, SECRET, report, late_copies=2))
+    summary = report.as_dict()
+    assert len(records) == 3 and report.open_sessions == ["sess-a"]
+    assert summary["late_copies_forgotten"] == 0 and summary["starts_after_forgotten"] == 0
+    assert summary["start_copies_late"] == 1 and summary["start_copies_late_first"]["session"] == "sess-b"  # type: ignore[index]
