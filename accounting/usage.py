@@ -50,6 +50,7 @@ from accounting.parquet_small import ARROW_SCHEMA_KEY, arrow_durations
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
+from accounting.usage_claim import claim_bound, layout_digests
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
 from m2msim.rundir import FolderIdentity, folder_identity
 
@@ -420,7 +421,9 @@ class UsageReader:
         files = "[" + _lit([str(p) for p in self.files]) + "]"
         self.kind = "parquet"
         self.parquet_files = self.files
-        self.max_end, self.origins, self.parquet_rows, self._ours = _footer_claims(self.con, self.files)
+        self.max_end, self.origins, self.parquet_rows, self._ours = _footer_claims(
+            self.con, self.files, warn=True
+        )
         self.claims_unique = bool(self.origins)
         self._file_types = _file_types(self.con, self.files)
         _counts_not_durations(self.con, self.files)
@@ -2268,6 +2271,12 @@ def _misspelt_column(name: str, names: Sequence[str]) -> str | None:
 
 
 FOOTER_KEY = b"m2msim.usage"  # the Parquet footer entry `UsageWriter` writes (JSON; see there)
+_UNBOUND = (
+    "%s: its footer holds the simulator's claim (m2msim.usage), but the file is not laid out as "
+    "the simulator wrote it (written again by another tool, or by a version of m2msim before "
+    "the claim named its layout): the claim is not believed, and every row is checked as in "
+    "another writer's file"
+)
 
 
 def _parquet_footers(
@@ -2481,12 +2490,14 @@ def _check_columns(name: str, cols: set[str]) -> None:
 
 
 def _footer_claims(
-    con: duckdb.DuckDBPyConnection, files: Sequence[Path]
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path], warn: bool = False
 ) -> tuple[datetime | None, list[tuple[str, str]], int, frozenset[str]]:
     """What the files' footers say of their records, checked against the files themselves.
 
     Last, the files (as `str`) whose footer is the simulator's claim (`UsageWriter`), for as many
-    rows as the file holds: the only files whose statistics are believed (`_parquet_statistics`).
+    rows as the file holds and for the layout its footer describes (`accounting.usage_claim`): the
+    only files whose statistics are believed (`_parquet_statistics`).  A claim for another layout
+    (the file written again by another tool, or by an older m2msim) is none: `warn`, it is said.
 
     (the latest end of a record, start + duration_s, over every file; or None when some file
     does not say); each file's (run, shard) when the records are unique by construction (else an
@@ -2494,8 +2505,7 @@ def _footer_claims(
     same part given twice is checked like any file) and each file holds the number of rows its
     footer counted; and the number of rows
     of the files.  A file that is not Parquet, or is truncated, is refused here.  The footers are
-    read by DuckDB (pyarrow is not
-    imported to rate a Parquet file).
+    read by DuckDB; pyarrow reads again only those holding a claim, for their layout.
     """
     rows = _parquet_footers(
         con,
@@ -2506,6 +2516,16 @@ def _footer_claims(
     )
     footers = {str(name): (num_rows, value) for name, num_rows, value in rows}
     total = sum(int(footers[str(path)][0] or 0) for path in files)
+    claimed = [path for path in files if _claim(*footers[str(path)]) is not None]
+    # a claim is believed only for the file it was written in: the digest of the layout its footer
+    # describes (`accounting.usage_claim`), which a file written again by another tool has not
+    digests = layout_digests(claimed) if claimed else {}
+    for path in claimed:
+        doc = _claim(*footers[str(path)])
+        if doc is not None and not claim_bound(doc, digests.get(str(path))):
+            footers[str(path)] = (footers[str(path)][0], None)
+            if warn:
+                log.warning(_UNBOUND, path)
     ours = frozenset(str(path) for path in files if _claim(*footers[str(path)]) is not None)
     ends: list[int] = []
     unique = bool(files)

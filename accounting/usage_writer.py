@@ -8,7 +8,6 @@ per-row objects.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,10 +21,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accounting.records import USAGE_SCHEMA, UsageRecord
+from accounting.usage_claim import FOOTER_KEY as FOOTER_KEY  # (the rating reads it: accounting.usage)
+from accounting.usage_claim import seal
 
 log = logging.getLogger(__name__)
-
-FOOTER_KEY = "m2msim.usage"  # the footer entry the rating reads (accounting.usage)
 
 UsageFormat = Literal["parquet", "csv"]
 
@@ -127,6 +126,7 @@ class UsageWriter:
         self._parquet: pq.ParquetWriter | None = None
         self._csv: pacsv.CSVWriter | None = None
         self._schema = USAGE_SCHEMA
+        self._options: dict[str, Any] = {}
         self._required: list[int] = []
         # opened here, by its bytes: Arrow takes a path given as text for UTF-8 (a name of other
         # bytes, as a Latin-1 system makes, raised UnicodeEncodeError) and may read it as a URI
@@ -148,6 +148,7 @@ class UsageWriter:
                 )
             options: dict[str, Any] = {"compression": "zstd", "store_schema": not dictionary_columns}
             options.update(parquet_options or {})
+            self._options = options
             self._parquet = pq.ParquetWriter(self._sink, self._schema, **options)
         else:
             self._csv = pacsv.CSVWriter(self._sink, USAGE_SCHEMA)
@@ -232,6 +233,8 @@ class UsageWriter:
             os.fsync(self._sink.fileno())
 
     def close(self) -> None:
+        claim: dict[str, Any] | None = None
+        written_as = (0, 0)
         try:
             self._flush_pending()
             if self._parquet is not None:
@@ -242,7 +245,8 @@ class UsageWriter:
                         "unique": self._unique,
                         "max_end": self._max_end,
                     }
-                    self._parquet.add_key_value_metadata({FOOTER_KEY: json.dumps(claim)})
+                    st = os.fstat(self._sink.fileno())
+                    written_as = (st.st_dev, st.st_ino)
                 self._parquet.close()
                 self._parquet = None
             if self._csv is not None:
@@ -250,6 +254,12 @@ class UsageWriter:
                 self._csv = None
         finally:
             self._sink.close()
+        if claim is not None:
+            # the claim is bound to the file as written: a digest of its footer's layout, which
+            # only this file has (accounting.usage_claim)
+            make = lambda sink: pq.ParquetWriter(sink, self._schema, **self._options)  # noqa: E731
+            if not seal(self.path, claim, make, written_as):
+                log.debug("%s: gone or replaced before its footer claim was added", self.path)
         log.debug("wrote %d usage rows to %s", self.rows_written, self.path)
 
     def __enter__(self) -> UsageWriter:

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from accounting import inventory_from_dict, rate
 from accounting.errors import UsageError
 from accounting.usage import UsageReader, connect, month_bounds
+from accounting.usage_claim import seal
 
 MONTH = month_bounds(2026, 3)
 PERIODS = (0, 1, 30, 60)
@@ -435,3 +436,12 @@ def as_one_file(doc: dict[str, Any], offsets: dict[str, int]) -> dict[str, Any]:
             for r in doc["rejects"]
         ]
     }
+
+
+def write_claimed(table: pa.Table, path: Path, claim: dict[str, Any], **options: Any) -> None:
+    """`table` written by pyarrow (`options`: `write_table`'s) with the simulator's footer claim
+    bound to the file as written (`accounting.usage_claim.seal`), as `UsageWriter` binds it."""
+    pq.write_table(table, path, **options)
+    options.pop("row_group_size", None)  # (the empty footer's writer has no row groups)
+    st = path.stat()
+    seal(path, claim, lambda sink: pq.ParquetWriter(sink, table.schema, **options), (st.st_dev, st.st_ino))

@@ -893,7 +893,9 @@ def test_the_footer_speeds_up_only_what_it_proves(tmp_path: Path) -> None:
     path = tmp_path / "part-00000.parquet"
     _part(path, _records(3, 2), {"run": "r", "shard": 0})
     claim = json.loads(pq.ParquetFile(path).metadata.metadata[FOOTER_KEY.encode()])
+    layout = claim.pop("layout")  # (the digest of the file's layout: tests/accounting/test_usage_claim.py)
     assert claim == {"run": "r", "shard": 0, "rows": 3, "unique": True, "max_end": 1772409600 + 2 * 3600 + 60}
+    assert isinstance(layout, str) and len(layout) == 64
     reader = UsageReader(path)
     assert reader.claims_unique and reader._scan_sql(*month_bounds(2026, 3), [0, 60]).settled
     plain = tmp_path / "plain.parquet"

@@ -14,11 +14,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from usage_forms import write_claimed
 
 from accounting import inventory_from_dict, rate
 from accounting.usage import UsageReader, month_bounds
 from accounting.usage_table import usage_table
-from accounting.usage_writer import FOOTER_KEY, UsageWriter
+from accounting.usage_writer import UsageWriter
 
 INV = inventory_from_dict(
     {
@@ -302,11 +303,6 @@ def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) 
     integers of any width as int, a BOOLEAN as bool; a text column bounds nothing.  (Only the
     statistics of a file that holds the simulator's footer claim are believed: each file here
     carries one; `test_parquet_statistics_untrusted` holds any other file to its rows.)"""
-    import json
-
-    import pyarrow.parquet as pq
-
-    claim = {FOOTER_KEY: json.dumps({"rows": 2})}
 
     ns = pa.array(
         [1_772_445_600_000_000_001, 1_772_449_200_000_000_999], pa.timestamp("ns", tz="Europe/Paris")
@@ -323,7 +319,7 @@ def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) 
         }
     )
     path = tmp_path / "typed.parquet"
-    pq.write_table(table.replace_schema_metadata(claim), path, row_group_size=1)
+    write_claimed(table, path, {"rows": 2}, row_group_size=1)
     reader = UsageReader(path)
     assert reader.ranges == {
         "start": (datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 11, 0, 0, 1, tzinfo=UTC)),
@@ -334,10 +330,7 @@ def test_the_statistics_are_read_as_the_values_of_their_columns(tmp_path: Path) 
     assert reader.empty_columns == {"zone", "dest"}
     # a second file whose `start` has no time zone: no common bound, and no failure
     naive = tmp_path / "naive.parquet"
-    pq.write_table(
-        table.set_column(2, "start", ns.cast(pa.timestamp("us"), safe=False)).replace_schema_metadata(claim),
-        naive,
-    )
+    write_claimed(table.set_column(2, "start", ns.cast(pa.timestamp("us"), safe=False)), naive, {"rows": 2})
     both = UsageReader([path, naive])
     assert "start" not in both.ranges and both.ranges["duration_s"] == (0, 7)
 

@@ -20,11 +20,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from usage_forms import INV, LINES, MONTH, PERIODS
+from usage_forms import INV, LINES, MONTH, PERIODS, write_claimed
 
 from accounting import rate, usage_arrow, usage_arrow_checks
 from accounting.usage import Group, UsageReader
-from accounting.usage_writer import FOOTER_KEY, UsageWriter
+from accounting.usage_writer import UsageWriter
 from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
 
 
@@ -390,9 +390,10 @@ def _growing_file(path: Path, seed: int, dictionary: bool) -> pa.Table:
         f"Z{rnd.randrange(1 + i // 2)}" if rnd.random() < 0.5 else line for i, line in enumerate(cols["line"])
     ]
     # the simulator's footer claim (the rows counted): its statistics believed, its scan settled
-    table = _plain_table(cols).replace_schema_metadata({FOOTER_KEY: json.dumps({"rows": len(cols["line"])})})
+    table = _plain_table(cols)
     options: dict[str, Any] = {"dictionary_pagesize_limit": 2000} if dictionary else {"use_dictionary": False}
-    pq.write_table(table, path, data_page_size=1000, row_group_size=len(table) // 2, **options)
+    claim = {"rows": len(table)}
+    write_claimed(table, path, claim, data_page_size=1000, row_group_size=len(table) // 2, **options)
     chunk = pq.ParquetFile(path).metadata.row_group(0).column(0)
     assert chunk.has_dictionary_page is dictionary and "PLAIN" in chunk.encodings
     return table
