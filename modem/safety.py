@@ -558,6 +558,19 @@ def _dial(dial: str, voice: bool) -> Effect:
 # nor ATA or a packet data dial, which go on their own line too)
 _TAIL_KINDS = frozenset({"refuse", "pdu", "auto-answer", "profile", "reset", "format", *ACTIONS})
 _VALUE = re.compile(r'\A(?:"[^"]*"|[0-9]*)')  # a V.250 string or numeric constant (§5.4.2)
+_HEX = re.compile(r"(?:0X)?[0-9][0-9A-F]*")  # a hexadecimal constant (§5.4.2.1), a whole parameter
+_HEX_0X = re.compile(r"0X[0-9A-F]+")
+
+
+def _hex_constant(name: str, params: list[str]) -> re.Pattern[str] | None:
+    """How the module that has this command writes the hexadecimal numbers it reads, None when it
+    reads decimal ones: SIMCom's band masks (`AT+CNBP=0x0002000000400183,0x000007FF3FDF3FFF`),
+    Quectel's (`AT+QCFG="band",0,800D5,0`); read as decimal, `800D5` would end at `D` and dial 5."""
+    if name == "+CNBP":
+        return _HEX_0X
+    if name == "+QCFG" and params[:1] != [] and params[0].strip('"').lower() == "band":
+        return _HEX
+    return None
 
 
 def _lenient_tail(name: str, args: str) -> Effect | None:
@@ -570,7 +583,11 @@ def _lenient_tail(name: str, args: str) -> Effect | None:
     if marks or not args.startswith("="):
         tails = [args[len(marks) :]]
     else:
-        tails = [_VALUE.sub("", p, count=1) for p in _split(args[1:], ",")]
+        params = _split(args[1:], ",")
+        hex_constant = _hex_constant(name, params)
+        tails = [
+            "" if hex_constant and hex_constant.fullmatch(p) else _VALUE.sub("", p, count=1) for p in params
+        ]
     for tail in tails:
         if not tail:
             continue

@@ -167,6 +167,40 @@ async def test_lines_that_neither_text_nor_call_go_without_an_allow_list(line: s
     assert t.lines == [line]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        # band masks are hexadecimal: read as decimal, 800D5 would end at D and dial 5
+        "AT+CNBP=0x0002000000400183,0x000007FF3FDF3FFF",
+        "AT+CNBP=0x0002000000400183,0x00000000080800D5",
+        'AT+QCFG="band",0,800D5,0',  # LTE bands 1, 3, 5, 7, 8 and 20
+        'AT+QCFG="band",F,400A0E189F,A0E189F,1',
+    ],
+)
+async def test_a_band_mask_in_hexadecimal_goes_when_its_command_is_listed(line: str) -> None:
+    t = fake()
+    async with modem_on(t, AllowList(["+33612345678"], allow_commands=["+CNBP", "+QCFG"])) as modem:
+        await modem.client.command(line)
+    assert t.lines == [line]
+    assert costly_command(line, allow_commands=["+CNBP", "+QCFG"]) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'AT+QCFG="band",0,800D5,0GD+33699999999',
+        'AT+QCFG="band",0,800D5,D+33699999999',
+        'AT+QCFG="iotopmode",1D5',
+        "AT+CMEE=0x1D0699999999",
+        "AT+CNBP=1D0699999999",  # SIMCom writes its masks 0x...
+        "AT+CNBP=0XD+33699999999",
+        "AT+CNBP=0x1F,0E0D+33699999999",
+    ],
+)
+def test_a_dial_after_a_value_not_read_as_hexadecimal_is_still_refused(line: str) -> None:
+    assert costly_command(line) is not None
+
+
 async def test_a_pdu_goes_only_in_pdu_mode_and_only_to_an_allowed_destination() -> None:
     ok = encode_submit("hi", "+33612345678")[0]
     off = encode_submit("hi", OFF)[0]
