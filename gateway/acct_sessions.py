@@ -1238,14 +1238,16 @@ class SessionTracker:
             entries.popleft()
 
     def _stopped(self, key: tuple[object, str]) -> _Stopped | None:
-        """The stopped session `key`'s Start remembered (`_Stopped`), if it is; its form dropped if its
-        client's Accounting-On/Off came since (`stopped_reset`)."""
+        """The stopped session `key`'s Start remembered (`_Stopped`), if it is and its client's
+        Accounting-On/Off did not come since (`stopped_reset`): a Start sent after that is a new
+        session's, even with the Event-Timestamp of the stopped one's Start (a NAS without a real-time
+        clock starts each boot at the same time, its ids from the same count)."""
         packed = self.stopped.get(_stopped_key(key))
         if packed is None:
             return None
         stopped = _Stopped.unpack(packed)
         if stopped.order < self.stopped_reset.get(key[0], 0):
-            stopped.start_form = None
+            return None
         return stopped
 
     def _late_copy(

@@ -1547,3 +1547,30 @@ def test_a_session_id_used_again_takes_no_place_among_the_late_copies_kept(
     assert len(records) == 3 and report.open_sessions == ["sess-a"]
     assert summary["late_copies_forgotten"] == 0 and summary["starts_after_forgotten"] == 0
     assert summary["start_copies_late"] == 1 and summary["start_copies_late_first"]["session"] == "sess-b"  # type: ignore[index]
+
+
+def test_a_start_after_accounting_on_with_the_stopped_sessions_event_timestamp_is_a_new_session(
+    tmp_path: Path,
+) -> None:
+    """A NAS without a real-time clock starts each boot at the same time (here 2020-09-13) and counts
+    its session ids from the same number: two hours after a session stopped, the NAS restarts, says so
+    by Accounting-On, and opens a session with the same id whose Start carries the same Event-Timestamp.
+    It was taken for a late copy of the stopped session's Start: the new session joined at its
+    Interim-Update, its first 600 s and 30/40 octets never billed. After the Accounting-On it is a new
+    session, billed whole."""
+    boot = 1_600_000_000
+    msgs = [
+        request(1, acct(1, event=boot)),
+        request(2, acct(2, event=boot + 600, st=600, octets=(100, 200), terminate=1)),
+        request(3, attr(40, u32(7)) + attr(4, bytes((192, 0, 2, 1))) + attr(55, u32(boot))),
+        request(4, acct(1, event=boot)),
+        request(5, acct(3, event=boot + 600, st=600, octets=(30, 40))),
+        request(6, acct(2, event=boot + 900, st=900, octets=(50, 60), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 7_199, 7_200, 7_800, 8_100]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(7_200), 600, 30, 40, 1),
+        ("sess-1", at(7_800), 300, 20, 20, 2),
+    ]
+    assert report.joined == [] and report.as_dict()["start_copies_late"] == 0 and report.sessions == 2
