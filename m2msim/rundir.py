@@ -386,16 +386,23 @@ def _file_system_type(path: Path | str) -> str | None:
     return kind
 
 
+REPORT_PAGE = "report.html"  # what `m2msim report RUN` writes in the run folder
+
+
 def _files_identity(folder: Path) -> str:
     """A digest of the regular files of `folder` (their names, sizes and times of last change),
-    m2msim's own `.m2msim-*` aside (its locks and temporary files, a reader's output among them):
-    another run put in its place has other files, or the same names written at other times."""
+    m2msim's own `.m2msim-*` aside (its locks and temporary files, a reader's output among them),
+    and the page `m2msim report RUN` writes into the run folder (`REPORT_PAGE`, which no reader
+    reads: a report of the run made while it is read is no other run): another run put in its place
+    has other files, or the same names written at other times."""
     import hashlib
 
     said = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(TMP_PREFIX) or not entry.is_file(follow_symlinks=False):
+            if entry.name.startswith(TMP_PREFIX) or entry.name == REPORT_PAGE:
+                continue
+            if not entry.is_file(follow_symlinks=False):
                 continue
             st = entry.stat(follow_symlinks=False)
             said.append(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}")

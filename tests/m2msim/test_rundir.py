@@ -583,6 +583,10 @@ def test_a_folder_on_overlayfs_is_the_same_folder_when_its_inode_changes(
         half.write_text("a reader's output, half")
         assert folder_identity(folder) == first
         half.unlink()
+    # `m2msim report RUN` writes its page into the folder while another command reads it: no other run
+    first = folder_identity(out)
+    atomic_write_text(out / "report.html", "<html>the run's report</html>")
+    assert folder_identity(out) == first
     before = {folder: folder_identity(folder) for folder in (out, out / "usage")}
     with run_folder(out) as work:  # another run put in its place, the same names
         _fill(work, a="old", **{"usage__part-00000.parquet": "part"})
