@@ -593,9 +593,12 @@ def _lenient_tail(name: str, args: str) -> Effect | None:
             continue
         for voice in (True, False):
             effects = _part_effects(tail, voice=voice)
-            kind, value = next(((k, v) for k, v in effects if k in _TAIL_KINDS), ("", ""))
+            # (after `?` or `=?` nothing but a ';' is read: what cannot be read there, `,D+33...`, is
+            # where a module may take up commands again)
+            kinds = _TAIL_KINDS | {"unreadable"} if marks else _TAIL_KINDS
+            kind, value = next(((k, v) for k, v in effects if k in kinds), ("", ""))
             if kind:
-                what = value if kind == "refuse" else f"{kind} {value}".strip()
+                what = value if kind in ("refuse", "unreadable") else f"{kind} {value}".strip()
                 return (
                     "refuse",
                     f"AT{name}{args}: {tail!r} follows a value with no ';' before it (V.250 puts one "

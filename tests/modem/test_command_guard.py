@@ -94,6 +94,9 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         "AT+CREG=?D+33699999999",
         "AT+CMEE=1+CMSS=1",
         "AT+CMEE=1S3=10",
+        # nothing but ';' is read after '?' or '=?': a module taking up commands after the ',' dials
+        "AT+CGSN?,D+33699999999",
+        "AT+CREG=?,D0699999999",
     ],
 )
 async def test_raw_lines_that_text_call_or_forward_off_the_list_are_refused(line: str) -> None:
