@@ -25,12 +25,26 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["arrow_scans", "duckdb"]
 
 
+def _import_held(name: str) -> ModuleType:
+    """`importlib.import_module(name)` with SIGINT, SIGTERM and SIGHUP held back until it is done.
+
+    The engine's initialisation (nanobind, DuckDB 1.4 on) runs Python code as it makes its types
+    and enums; a signal's `KeyboardInterrupt` raised there is a "Critical nanobind error" that
+    aborts the process (SIGABRT, exit status -6 / 134) with a traceback, where an interrupted
+    command ends with one line and 130 / 143 / 129.  Held back, the signal is delivered once the
+    module is whole (about 0.1 s later)."""
+    from m2msim.signals import deferred_signals
+
+    with deferred_signals():
+        return importlib.import_module(name)
+
+
 def _engine() -> ModuleType:
     """DuckDB's engine module (imported once; Python keeps it in `sys.modules`)."""
     try:
-        return importlib.import_module("_duckdb")
+        return _import_held("_duckdb")
     except ImportError:  # a DuckDB whose engine is not a top-level module: the package
-        return importlib.import_module("duckdb")
+        return _import_held("duckdb")
 
 
 class _Deferred:
@@ -50,4 +64,4 @@ else:
 
 def arrow_scans() -> None:
     """Make the engine able to scan Python Arrow objects (the package's set-up, done once)."""
-    importlib.import_module("duckdb")
+    _import_held("duckdb")
