@@ -322,8 +322,7 @@ def _text_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    import duckdb
-
+    from accounting.db import duckdb
     from m2msim.rundir import folder_identity
     from reports.data import VIEWS, ReportError, connect, damaged_usage, find_files
 
@@ -406,7 +405,7 @@ def _run_query(con: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The column names and rows of `sql`'s last statement, its BLOB and INTERVAL values (inside a
     list, a struct or a map too) as DuckDB's own text: Python's were written (`b'\\x00'`,
     `32 days, 3:04:05`, an interval's month counted as 30 days), unlike DuckDB's shell and its CSV."""
-    import duckdb
+    from accounting.db import duckdb
 
     *before, last = con.extract_statements(sql)  # (one at least: _not_a_query refused none)
     for statement in before:  # (read-only, checked by _not_a_query: run for their errors alone)
@@ -466,7 +465,7 @@ def _not_a_query(con: Any, sql: str) -> str | None:
     A COPY ... TO, an ATTACH, an EXPORT, a CREATE, a SET or a PRAGMA would write files (in the run
     folder or anywhere else) or change the session: `m2msim sql` answers queries, it writes nothing.
     """
-    import duckdb
+    from accounting.db import duckdb
 
     statements = con.extract_statements(sql)
     if not statements:  # (a comment alone, or `;`: it ended in a traceback)

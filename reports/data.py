@@ -28,10 +28,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from accounting import inventory_from_dict
+from accounting.db import arrow_scans, duckdb
 from accounting.errors import AccountingError
 from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
@@ -608,6 +608,7 @@ def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConne
         "invoice_lines": lines_t,
         "invoice_items": items_t,
     }
+    arrow_scans()
     for name, table in tables.items():
         con.register(f"_{name}_arrow", table)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}_arrow")

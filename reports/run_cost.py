@@ -8,9 +8,8 @@ from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import duckdb
-
 from accounting import Comparison, compare_month
+from accounting.db import duckdb
 from accounting.errors import AccountingError
 from reports import svg
 from reports.data import RunFiles

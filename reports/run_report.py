@@ -15,8 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from accounting.db import duckdb
 from accounting.errors import AccountingError
 from accounting.invoice import FIXED_UNITS
 from accounting.money import cents

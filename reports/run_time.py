@@ -7,8 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
-
+from accounting.db import duckdb
 from reports import svg
 from reports.data import RunFiles, failed_sql
 from reports.page import count, e, kpi, money, num, table, td, tr
