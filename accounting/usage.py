@@ -189,17 +189,31 @@ MAX_OCTETS = 10**15
 
 
 _SPILL: list[str] = []
+_SPILL_REMOVED_AT_EXIT: list[bool] = []
+
+
+def _remove_spill() -> None:
+    for folder in _SPILL:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _spill_folder() -> str:
     """One temporary folder per process for DuckDB to spill into; removed when the process exits, and
-    by the next process of this host whose own is made, if it was killed (`private_folder`)."""
+    by the next process of this host whose own is made, if it was killed (`private_folder`).
+
+    Its removal at exit is registered before it is made, and it is made and named in `_SPILL`
+    with SIGINT, SIGTERM and SIGHUP held back: a Ctrl-C that came between making it and
+    registering its removal left it in the temporary directory for good (its process still alive
+    when the next one looked, then gone)."""
     if not _SPILL:
         from m2msim.outputs import private_folder
+        from m2msim.signals import deferred_signals
 
-        folder = str(private_folder("m2msim-duckdb"))
-        atexit.register(shutil.rmtree, folder, True)
-        _SPILL.append(folder)
+        if not _SPILL_REMOVED_AT_EXIT:
+            atexit.register(_remove_spill)
+            _SPILL_REMOVED_AT_EXIT.append(True)
+        with deferred_signals():
+            _SPILL.append(str(private_folder("m2msim-duckdb")))
     return _SPILL[0]
 
 

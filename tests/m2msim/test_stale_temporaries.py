@@ -194,3 +194,41 @@ def test_what_a_killed_serve_wrote_as_it_went_is_kept_by_any_write_of_that_outpu
         tmp.write_bytes(PCAP_HEADER)
     kept_pcap = tmp_path / f"gateway.recovered-{host_name()}-{pcap_pid}.pcap"
     assert kept_pcap.read_bytes() == packets and not pcap.exists()  # the cut packet cut off
+
+
+INTERRUPTED_SPILL = """
+import signal
+import m2msim.outputs
+
+made = m2msim.outputs.private_folder
+
+
+def made_then_interrupted(*args, **kwargs):
+    folder = made(*args, **kwargs)
+    print(folder, flush=True)
+    signal.raise_signal(signal.SIGINT)  # (Ctrl-C, as the folder was just made)
+    return folder
+
+
+m2msim.outputs.private_folder = made_then_interrupted
+from accounting.usage import connect
+connect(threads=1)
+"""
+
+
+def test_the_duckdb_spill_folder_made_as_ctrl_c_came_is_removed_at_exit(tmp_path: Path) -> None:
+    """SIGINT right after DuckDB's spill folder was made, before its removal at exit was
+    registered, left `m2msim-duckdb-HOST-PID-...` in the temporary directory for good: its removal
+    is now registered first, and the folder made with the signal held back until it is known."""
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_SPILL],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=60,
+    )
+    assert "KeyboardInterrupt" in proc.stderr
+    made = Path(proc.stdout.strip())
+    assert made.parent == tmp_path and made.name.startswith(f"m2msim-duckdb-{host_name()}-")
+    assert not made.exists()
+    assert list(tmp_path.iterdir()) == []
