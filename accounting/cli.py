@@ -33,7 +33,7 @@ from m2msim.outputs import (
     refuse_same_file,
     track_output,
 )
-from m2msim.rundir import MARKER, FolderIdentity, folder_identity, not_read, not_whole_run, unfinished_run
+from m2msim.rundir import FolderIdentity, folder_identity, not_whole_run, unfinished_run, unread_files
 
 MAX_TOP = 1_000_000  # lines the readable output may list
 
@@ -171,25 +171,13 @@ def _doubt(command: str, said: str | None, args: argparse.Namespace) -> None:
 def _not_read(command: str, usage: Path, files: list[Path]) -> str | None:
     """Why a run folder's usage is not rated (a usage file in it the run did not write, which
     rating the folder would leave out: an export copied in, `april.csv` beside the run's files);
-    each other file in it the run did not write is said not read, on stderr (they were passed over
-    without a word)."""
+    each other file in it the run did not write is said not read, on stderr (`unread_files`)."""
     from accounting.usage import has_usage_columns
 
-    unread = not_read(usage, files)
-    for path in unread:
-        if has_usage_columns(path):
-            return (
-                f"{path}: a usage file (its columns are a usage file's) in the run folder, which the run "
-                f"did not write ({MARKER} does not list it): rating {usage} reads the run's usage alone "
-                "and would leave its records out; rate it by its name, or move it out of the run folder"
-            )
-    for path in unread:
-        print(
-            f"m2msim {command}: warning: {path}: not read (in the run folder, not a file the run wrote "
-            f"({MARKER} does not list it), and not usage)",
-            file=sys.stderr,
-        )
-    return None
+    refused, notes = unread_files(usage, files, f"rating {usage}", has_usage_columns)
+    for note in notes:
+        print(f"m2msim {command}: warning: {note}", file=sys.stderr)
+    return refused
 
 
 def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:

@@ -85,6 +85,7 @@ __all__ = [
     "run_usage_of",
     "swap_in",
     "unfinished_run",
+    "unread_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -583,6 +584,31 @@ def not_read(given: Path | str, read: Sequence[Path]) -> list[Path]:
         if Path(os.path.abspath(run / rel)) not in taken and Path(os.path.abspath(path)) not in taken:
             out.append(path)
     return out
+
+
+def unread_files(
+    given: Path | str, read: Sequence[Path], reader: str, is_usage: Callable[[Path], bool]
+) -> tuple[str | None, list[str]]:
+    """What a reader of the run folder `given` (`rate RUN`, `compare RUN`, `report RUN`,
+    `sql RUN`; `reader`: what it does, "rating RUN") says of the files there the run did not write
+    and it does not read (`not_read`; `read`: the files it reads): why it refuses the folder, when
+    one is a usage file (`is_usage`, `accounting.usage.has_usage_columns`: a CSV or Parquet of
+    usage columns, an export copied in among the run's files, whose records the reader would
+    leave out without a word), else None; and one line for each other such file, to say as a
+    warning."""
+    unread = not_read(given, read)
+    for path in unread:
+        if is_usage(path):
+            return (
+                f"{path}: a usage file (its columns are a usage file's) in the run folder, which the run "
+                f"did not write ({MARKER} does not list it): {reader} reads the run's usage alone "
+                "and would leave its records out; rate it by its name, or move it out of the run folder"
+            ), []
+    return None, [
+        f"{path}: not read (in the run folder, not a file the run wrote ({MARKER} does not list it), "
+        "and not usage)"
+        for path in unread
+    ]
 
 
 def _files_under(folder: Path) -> list[str]:

@@ -41,7 +41,11 @@ def __getattr__(name: str) -> Any:
 
 
 def render_report(
-    folder: str | Path, *, comparison: Comparison | None = None, hourly: HourlyUsage | None = None
+    folder: str | Path,
+    *,
+    comparison: Comparison | None = None,
+    hourly: HourlyUsage | None = None,
+    files: RunFiles | None = None,
 ) -> str:
     """The page of whatever `folder` holds: a bench folder's, else a run's (or `rate`/`compare` outputs').
 
@@ -49,13 +53,15 @@ def render_report(
     the month once for its invoice and compares on the same aggregates); else the page rates and
     compares the folder's usage itself.  `hourly`: the records' sums per hour and device group
     when the caller counted them as it wrote the records (`reports.hourly`); else the page
-    aggregates the folder's records.
+    aggregates the folder's records.  `files`: what `find_files(folder)` found, when the caller
+    has it already (`m2msim report` checks it first).
     """
     from reports.bench_report import render_bench
     from reports.data import find_files
     from reports.run_report import render_files
 
-    files = find_files(folder)
+    if files is None:
+        files = find_files(folder)
     if files.is_bench:
         return render_bench(files)
     if comparison is not None and files.comparison is None:

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from m2msim.outputs import (
     OutputBusy,
@@ -41,8 +41,11 @@ from m2msim.outputs import (
     same_path,
     track_output,
 )
-from m2msim.rundir import FolderIdentity, unfinished_run
+from m2msim.rundir import FolderIdentity, unfinished_run, unread_files
 from reports.page import is_page
+
+if TYPE_CHECKING:
+    from reports.data import RunFiles
 
 # The handlers import the report modules (DuckDB, pyarrow) they use: `m2msim rate` declares
 # --report with this module and must not pay for them when no report is asked for.
@@ -105,9 +108,21 @@ def _unfinished(cmd: str, folder: Path) -> int | None:
     return 2
 
 
+def _unread(cmd: str, files: RunFiles, reader: str) -> str | None:
+    """Why the run folder is refused (a usage file there the run did not write: its records left
+    out of the page, or of the query's tables, without a word); each other file there the run did
+    not write is said not read, on stderr (`m2msim.rundir.unread_files`, as `rate RUN` does)."""
+    from accounting.usage import has_usage_columns
+
+    refused, notes = unread_files(files.folder, files.read(), reader, has_usage_columns)
+    for note in notes:
+        print(f"m2msim {cmd}: warning: {note}", file=sys.stderr)
+    return refused
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports import render_report
-    from reports.data import ReportError
+    from reports.data import ReportError, find_files
 
     if (unfinished := _unfinished("report", args.folder)) is not None:
         return unfinished
@@ -128,7 +143,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         # --out: two reports to one --out both wrote it (FOLDER/report.html: the folder's lock)
         held = args.out is not None and target.parent.is_dir()
         with _folder_lock(args.folder), output_lock(target) if held else contextlib.nullcontext():
-            html = render_report(args.folder)
+            files = find_files(args.folder)
+            if (refused := _unread("report", files, f"the report of {args.folder}")) is not None:
+                return _fail("report", refused)
+            html = render_report(args.folder, files=files)
             # --out's folder is made, as rate's --out (it failed naming a temporary file)
             target.parent.mkdir(parents=True, exist_ok=True)
             late = args.out is not None and not held
@@ -336,6 +354,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     checked = folder_identity(args.folder)
     try:
         files = find_files(args.folder)
+        if (refused := _unread("sql", files, f"a query of {args.folder}")) is not None:
+            return _fail("sql", refused)
         if args.shell:
             return _shell(files)
         con = connect(files)

@@ -37,7 +37,7 @@ from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
-from m2msim.rundir import not_whole_run, run_usage
+from m2msim.rundir import marker_files, not_whole_run, run_usage
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,14 @@ class RunFiles:
         (the outputs of `rate --json --out` and `compare --json --out` are read under any name)."""
         found = self.paths.get(kind)
         return str(found if found is not None else self.folder / f"{kind}.json")
+
+    def read(self) -> list[Path]:
+        """The files of the folder the report and SQL read (the others there they pass over)."""
+        out = [*self.paths.values(), *self.usage]
+        out += [p for p in (self.alarms, self.transcript) if p is not None]
+        if self.scenario is not None:
+            out.append(self.folder / "scenario.yaml")
+        return out
 
     @property
     def is_bench(self) -> bool:
@@ -130,7 +138,13 @@ def find_files(folder: Path | str) -> RunFiles:
     if not root.is_dir():
         raise ReportError(f"{root}: no such folder")
     files = RunFiles(root)
+    # in a run folder, the JSON files the run (or m2msim since: `rate --json --out RUN/x.json`) wrote
+    # alone: one copied in beside them (another month's `invoice-april.json`, before `invoice.json`
+    # by name) was read as the run's
+    listed = marker_files(root)
     for path in sorted(root.glob("*.json")):
+        if listed is not None and path.name not in listed:
+            continue
         doc = _read_json(path)
         kind = _kind(doc)
         if kind is not None and getattr(files, kind) is None:

@@ -69,6 +69,20 @@ def test_every_form_of_run_folder_is_read_as_its_usage(
     assert (tmp_path / "page.html").is_file()
 
 
+def _notes_said_not_read(command: str, notes: Path, argv: list[str], alone: str) -> None:
+    """A file of notes put at `notes` in a run folder: `argv` answers `alone` as without it, and
+    says it not read; the file is taken away again."""
+    notes.write_text("to ask the operator about line 3\n")
+    said = run_cli(argv)
+    assert_cli_contract(said, allowed=(0,))
+    assert said.out == alone
+    assert said.err == (
+        f"m2msim {command}: warning: {notes}: not read (in the run folder, not a file the run wrote "
+        "(.m2msim-run.json does not list it), and not usage)\n"
+    ), said.err
+    notes.unlink()
+
+
 @pytest.mark.parametrize("where", ["", "usage/"])
 @pytest.mark.parametrize("command", ["rate", "compare"])
 def test_a_file_the_run_did_not_write_in_its_folder_is_said_not_read_or_refused_as_usage(
@@ -83,15 +97,9 @@ def test_a_file_the_run_did_not_write_in_its_folder_is_said_not_read_or_refused_
     shutil.copytree(out["merged"], run, copy_function=shutil.copy2)
     alone = run_cli([command, "--json", str(inventory), str(run)])
     assert_cli_contract(alone, allowed=(0,))
-    notes = run / f"{where}notes.txt"
-    notes.write_text("to ask the operator about line 3\n")
-    said = run_cli([command, "--json", str(inventory), str(run)])
-    assert_cli_contract(said, allowed=(0,))
-    assert said.out == alone.out
-    assert said.err == (
-        f"m2msim {command}: warning: {notes}: not read (in the run folder, not a file the run wrote "
-        "(.m2msim-run.json does not list it), and not usage)\n"
-    ), said.err
+    _notes_said_not_read(
+        command, run / f"{where}notes.txt", [command, "--json", str(inventory), str(run)], alone.out
+    )
     head = (run / "usage.csv").read_text().splitlines()[0] if (run / "usage.csv").exists() else None
     for name, make in (
         ("april.csv", lambda p: p.write_text((head or "line,type,start,volume\n").strip() + "\n")),
@@ -108,3 +116,57 @@ def test_a_file_the_run_did_not_write_in_its_folder_is_said_not_read_or_refused_
             "name, or move it out of the run folder\n"
         ), refused.err
         export.unlink()
+
+
+@pytest.mark.parametrize("where", ["", "usage/"])
+@pytest.mark.parametrize("command", ["report", "sql"])
+def test_report_and_sql_of_a_run_folder_say_a_file_the_run_did_not_write(
+    runs: tuple[Path, dict[str, Path]], tmp_path: Path, command: str, where: str
+) -> None:
+    """`report RUN` and `sql RUN` passed over a file put in the run folder without a word, an
+    export of usage among them (its records left out of the page and the tables).  As for `rate
+    RUN`: a usage file there is refused, exit 2, naming it; any other is said not read."""
+    _inventory, out = runs
+    run = tmp_path / "run"
+    shutil.copytree(out["merged"], run, copy_function=shutil.copy2)
+    argv = {
+        "report": ["report", str(run), "--out", str(tmp_path / "page.html")],
+        "sql": ["sql", "--json", str(run), "SELECT count(*) AS n, sum(bytes_up) AS up FROM usage"],
+    }[command]
+    reader = {"report": f"the report of {run}", "sql": f"a query of {run}"}[command]
+    alone = run_cli(argv)
+    assert_cli_contract(alone, allowed=(0,))
+    assert alone.err == ""
+    _notes_said_not_read(command, run / f"{where}notes.txt", argv, alone.out)
+    export = run / f"{where}april.parquet"
+    shutil.copy(run / "usage.parquet", export)
+    refused = run_cli(argv)
+    assert_cli_contract(refused, allowed=(2,))
+    assert refused.out == "" and refused.err == (
+        f"m2msim {command}: {export}: a usage file (its columns are a usage file's) in the run "
+        f"folder, which the run did not write (.m2msim-run.json does not list it): {reader} reads "
+        "the run's usage alone and would leave its records out; rate it by its name, or move it out "
+        "of the run folder\n"
+    ), refused.err
+
+
+def test_a_json_file_copied_into_a_run_folder_is_not_read_as_the_runs(
+    runs: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    """`sql RUN` and `report RUN` read every JSON file of the folder by its kind, the first by name
+    of each: another month's invoice copied in as `a-invoice.json` was read as the run's, its lines
+    the tables' without a word.  In a run folder the files the run wrote are read alone."""
+    _inventory, out = runs
+    run = tmp_path / "run"
+    shutil.copytree(out["merged"], run, copy_function=shutil.copy2)
+    query = ["sql", "--json", str(run), "SELECT count(*) AS n FROM invoice_lines"]
+    alone = run_cli(query)
+    assert_cli_contract(alone, allowed=(0,))
+    other = json.loads((run / "invoice.json").read_text())
+    other["lines"] = other["lines"][:1] * 7
+    copied = run / "a-invoice.json"
+    copied.write_text(json.dumps(other))
+    said = run_cli(query)
+    assert_cli_contract(said, allowed=(0,))
+    assert said.out == alone.out
+    assert f"m2msim sql: warning: {copied}: not read" in said.err
