@@ -20,8 +20,10 @@
    else is refused unless `force`, and with `force` it is kept whole under a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
 4. it yields a fresh temporary folder beside `out` for the caller to fill, marked unfinished
    (`UNFINISHED`: the run's `out`, host and process, and the names it writes; a run killed by SIGKILL leaves the folder, and
-   the readers refuse it, `unfinished_run`); on an exception (an interruption included) that folder
-   is removed and `out` is untouched;
+   the readers refuse it, `unfinished_run`); on an exception (an interruption included) the files
+   of that folder the run writes (`writes`, `.m2msim-*`) are removed, and the folder if nothing
+   else is in it (a file dropped into it is kept, the folder renamed `NAME.kept-N`, with a
+   warning), and `out` is untouched;
 5. on success it removes the unfinished mark, writes the marker, then swaps the new folder in:
    an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
    system cannot, two renames
@@ -44,7 +46,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import stat as stat_module
 import time
 import zlib
@@ -676,10 +677,7 @@ def _clean_unfinished(folder: Path, pid: int, out: Path) -> None:
     (a run killed as it made it): none of its files is provably m2msim's."""
     writes = _writes_of(folder, pid)
     if writes is not None:
-        for rel in _files_under(folder):
-            if _written_by_run(rel, writes) and not _through_link(folder, rel):
-                with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                    (folder / rel).unlink()
+        _remove_written(folder, writes)
     _remove_empty_folders(folder)
     if not os.path.lexists(folder):
         return
@@ -700,6 +698,52 @@ def _clean_unfinished(folder: Path, pid: int, out: Path) -> None:
         "%s: the temporary folder of a killed run of %s held %d file(s) the run did not write, such "
         "as %r: kept, as %s",
         folder,
+        out,
+        len(left),
+        left[0] if left else "?",
+        kept,
+    )
+
+
+def _remove_written(folder: Path, writes: Sequence[str]) -> None:
+    """Remove the files of a run's temporary folder `folder` that the run writes (`writes`, and
+    m2msim's own `.m2msim-*`: `_written_by_run`), none reached through a link."""
+    for rel in _files_under(folder):
+        if _written_by_run(rel, writes) and not _through_link(folder, rel):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                (folder / rel).unlink()
+
+
+def _discard(work: Path, out: Path, writes: Sequence[str]) -> None:
+    """Remove the temporary folder `work` of this process's run of `out`, interrupted (or failed):
+    the files the run writes (`writes`, m2msim's own `.m2msim-*`), then its empty folders; a file
+    of another name (one the user dropped into it meanwhile) is kept, the folder renamed
+    `NAME.kept-N` beside `out`, with a warning (it was removed whole, that file with it).
+
+    The folder is first renamed to another temporary name of this process: a cluster's shards
+    stop when their attempt's folder is gone from under `work` (they write nothing more there),
+    which the removal of the folder whole did at once and a removal file by file would leave to
+    its last file.  A second signal during the removal leaves a folder the next run cleans up as
+    a killed run's (its name and its unfinished mark are this process's)."""
+    away = temporary_name(out, "tmp")
+    try:
+        os.rename(work, away)
+    except OSError:
+        away = work
+    _remove_written(away, writes)
+    _remove_empty_folders(away)
+    if not os.path.lexists(away):
+        return
+    kept = _kept_name(out)
+    left = _files_under(away)
+    try:
+        os.rename(away, kept)
+    except OSError:
+        kept = away
+    log.warning(
+        "%s: the temporary folder of the interrupted run of %s held %d file(s) the run did not write, "
+        "such as %r: kept, as %s",
+        work,
         out,
         len(left),
         left[0] if left else "?",
@@ -873,5 +917,6 @@ def run_folder(
             (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
             swap_in(work, final, keep_aside, exchange)
         except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
+            if os.path.lexists(work):
+                _discard(work, final, writes)
             raise

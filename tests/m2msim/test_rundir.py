@@ -101,10 +101,44 @@ def test_an_exception_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -> 
     with run_folder(out) as work:
         _fill(work, a="old")
     before = _tree(out)
-    with pytest.raises(KeyboardInterrupt), run_folder(out) as work:
+    with pytest.raises(KeyboardInterrupt), run_folder(out, writes=["a"]) as work:
         _fill(work, a="half")
         raise KeyboardInterrupt
     assert _tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_runs_folder_loses_only_the_files_the_run_wrote(
+    tmp_path: Path, sig: signal.Signals, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A live run interrupted by SIGINT or SIGTERM removed its temporary folder whole: a file the
+    user had dropped into it went with it.  Now only the files the run writes (and m2msim's own
+    `.m2msim-*`) go; the rest is kept aside as `NAME.kept-N`, and said."""
+    from m2msim.signals import handle_signals
+
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    before = _tree(out)
+    writes = ["summary.txt", "usage/part-*.parquet"]
+    with (
+        caplog.at_level("WARNING", logger="m2msim.rundir"),
+        handle_signals(),
+        pytest.raises(KeyboardInterrupt),
+        run_folder(out, writes=writes) as work,
+    ):
+        _fill(
+            work,
+            **{"summary.txt": "run", "usage__part-00000.parquet": "run", ".m2msim-attempts__x": "run"},
+        )
+        _fill(work, **{"notes.txt": "mine", "usage__mine.parquet": "mine too"})
+        signal.raise_signal(sig)
+    assert _tree(out) == before
+    assert _tree(tmp_path / "r.kept-1") == {"notes.txt": "mine", "usage/mine.parquet": "mine too"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "r.kept-1"]
+    said = "\n".join(caplog.messages)
+    assert f"the temporary folder of the interrupted run of {out} held 2 file(s)" in said
+    assert f"kept, as {tmp_path / 'r.kept-1'}" in said
 
 
 def test_one_writer(tmp_path: Path) -> None:
