@@ -913,6 +913,19 @@ def run_folder(
             yield work
             (work / UNFINISHED).unlink()
             files = [f for f in _files_under(work) if f != MARKER]
+            # (a file put in the folder while the run wrote it, of a name the run does not write, was
+            # listed as the run's: the next run deleted it)
+            foreign = [f for f in files if writes and not _written_by_run(f, writes)]
+            if foreign:
+                files = [f for f in files if f not in foreign]
+                log.warning(
+                    "%s: %d file(s) put in the run's folder while it was written, not the run's, such "
+                    "as %r: not listed as the run's (%s), the next run into it refuses it",
+                    final,
+                    len(foreign),
+                    foreign[0],
+                    MARKER,
+                )
             written = {f: _identity(os.lstat(work / f)) for f in files}
             (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
             swap_in(work, final, keep_aside, exchange)

@@ -899,8 +899,18 @@ def merge_usage(out_dir: Path, csv: bool, parquet: bool = True) -> int:
                 f = pq.ParquetFile(part)
                 for i in range(f.num_row_groups):
                     cw.write_table(f.read_row_group(i).cast(USAGE_SCHEMA))
-        shutil.rmtree(out_dir / "usage-csv", ignore_errors=True)
+        _remove_parts(out_dir / "usage-csv", "part-*.csv")
     return rows
+
+
+def _remove_parts(folder: Path, pattern: str) -> None:
+    """Remove the shards' part files `pattern` of `folder` (in the run's temporary folder), merged,
+    then the folder if nothing else is in it: a file put there meanwhile, not the run's, is kept
+    (the folder was removed whole) and the marker does not list it."""
+    for part in folder.glob(pattern):
+        part.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def merge_alarms(out_dir: Path) -> tuple[int, dict[str, int]]:
@@ -917,7 +927,7 @@ def merge_alarms(out_dir: Path) -> tuple[int, dict[str, int]]:
         for _, _, rule, text in alarms:
             f.write(text + "\n")
             by_rule[rule] = by_rule.get(rule, 0) + 1
-    shutil.rmtree(out_dir / "alarms", ignore_errors=True)
+    _remove_parts(out_dir / "alarms", "part-*.jsonl")
     return len(alarms), dict(sorted(by_rule.items()))
 
 

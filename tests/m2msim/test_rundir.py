@@ -141,6 +141,25 @@ def test_an_interrupted_runs_folder_loses_only_the_files_the_run_wrote(
     assert f"kept, as {tmp_path / 'r.kept-1'}" in said
 
 
+def test_a_file_put_in_the_folder_while_the_run_writes_it_is_not_listed_as_the_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file put in a run's temporary folder while the run wrote it was listed in the marker as
+    one the run wrote: the next run into that folder deleted it.  Now only the names the run
+    writes are listed; the next run refuses the folder, the file kept."""
+    out = tmp_path / "r"
+    with caplog.at_level("WARNING", logger="m2msim.rundir"), run_folder(out, writes=["a"]) as work:
+        _fill(work, a="run", notes="mine")
+    assert marker_files(out) == ["a"] and not is_run_folder(out)
+    assert f"{out}: 1 file(s) put in the run's folder while it was written" in "\n".join(caplog.messages)
+    with (
+        pytest.raises(OutputError, match="not empty and not an m2msim run folder"),
+        run_folder(out, writes=["a"]),
+    ):
+        pass
+    assert _tree(out)["notes"] == "mine"
+
+
 def test_one_writer(tmp_path: Path) -> None:
     out = tmp_path / "r"
     with run_folder(out), pytest.raises(OutputBusy, match="is writing it now"), run_folder(out):

@@ -45,3 +45,21 @@ def test_every_file_a_run_writes_on_the_way_is_one_it_names(
     assert {"usage.parquet", "usage.csv", "invoice.json", "summary.txt"} <= seen
     seen.update(str(p.relative_to(tmp_path / "r")) for p in (tmp_path / "r").rglob("*") if p.is_file())
     assert [name for name in sorted(seen) if not _written_by_run(name, RUN_WRITES)] == []
+
+
+def test_merging_the_parts_removes_them_and_no_file_put_beside_them(tmp_path: Path) -> None:
+    """Once merged, the shards' `alarms/` and `usage-csv/` were removed whole (rmtree), a file put
+    there while the run wrote its folder with them.  Now the parts go, and the folder if empty."""
+    from simulator.run import merge_alarms
+
+    (tmp_path / "alarms").mkdir()
+    (tmp_path / "alarms" / "part-00000.jsonl").write_text(
+        '{"time": "2026-03-01T00:00:00Z", "line": "a", "rule": "r"}\n', encoding="utf-8"
+    )
+    (tmp_path / "alarms" / "notes.txt").write_text("mine", encoding="utf-8")
+    assert merge_alarms(tmp_path) == (1, {"r": 1})
+    assert [p.name for p in (tmp_path / "alarms").iterdir()] == ["notes.txt"]
+    (tmp_path / "alarms" / "notes.txt").unlink()
+    (tmp_path / "alarms" / "part-00000.jsonl").write_text("", encoding="utf-8")
+    merge_alarms(tmp_path)
+    assert not (tmp_path / "alarms").exists()
