@@ -669,7 +669,11 @@ class _Decoder:
         """Whether the packet under the bottom MPLS label is IP, not an Ethernet pseudowire's frame: its
         first nibble is the IP version (an Ethernet frame's is its destination MAC's, 4 or 6 as often as
         not: 4c:96:14, 64:87:88...), and an IPv4 header captured whole has its checksum right, an IPv6
-        header the payload length the frame has on the wire (with a frame check sequence or not)."""
+        header the payload length the frame has on the wire (with a frame check sequence or not).
+        One failing those checks is still IP unless the frame read from there has an Ethernet type a
+        link carries (`_carried_type`, as `_pseudowire` reads it): an IPv4 header whose checksum a
+        card left to be filled (0, as a capture on a host with checksum offload shows it), an IPv6
+        packet followed by a trailer (a packet broker's timestamp) were dropped without a word."""
         version = data[off] >> 4
         if version == 4:
             ihl = (data[off] & 0x0F) * 4
@@ -679,12 +683,12 @@ class _Decoder:
             total: int = sum(words)
             while total > 0xFFFF:
                 total = (total & 0xFFFF) + (total >> 16)
-            return total == 0xFFFF
+            return total == 0xFFFF or not _carried_type(data, off)
         if version == 6:
             if len(data) < off + 6:
                 return True
             payload: int = _U16.unpack_from(data, off + 4)[0]
-            return self.orig - (off + 40 + payload) in (0, 4)
+            return self.orig - (off + 40 + payload) in (0, 4) or not _carried_type(data, off)
         return False
 
     def _pseudowire(self, n: int, data: bytes, off: int) -> Udp | None:

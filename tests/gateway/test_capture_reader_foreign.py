@@ -358,6 +358,32 @@ def test_radius_over_an_ethernet_pseudowire_gives_the_session_records(
     assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
 
 
+def _checksum_left_to_the_card(frame: bytes) -> bytes:
+    """An IPv4-over-MPLS frame (two labels) whose IP header checksum is 0, as a capture on a host whose
+    card computes it shows it."""
+    at = 14 + 8 + 10
+    return frame[:at] + bytes(2) + frame[at + 2 :]
+
+
+IP_UNDER_LABELS: dict[str, Callable[[bytes, bool], bytes]] = {
+    "ipv4-checksum-0": lambda m, r: _checksum_left_to_the_card(MIRRORED["mpls"](ethernet(v4(m, r)))),
+    "ipv6-trailer": lambda m, r: MIRRORED["mpls"](ethernet(v6(m, r))) + bytes(8),
+}
+
+
+@pytest.mark.parametrize("way", sorted(IP_UNDER_LABELS))
+def test_ip_under_labels_that_fails_the_pseudowire_checks_is_still_read(tmp_path: Path, way: str) -> None:
+    """IP under MPLS labels whose IPv4 header checksum is not filled in (0) or whose IPv6 packet is
+    followed by a trailer (a packet broker's timestamp: the frame longer than its payload length
+    says) was taken for an Ethernet pseudowire's frame since those are read: no record and no
+    reject, where it was read before. It is IP unless the frame read from there has an Ethernet
+    type a link carries."""
+    frames = [(ts, IP_UNDER_LABELS[way](m, r)) for ts, m, r in exchange(session_messages())]
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
+    assert rows(records) == expected()
+    assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
+
+
 def test_tunnels_nested_a_thousand_deep_end_in_no_traceback(tmp_path: Path) -> None:
     """A frame of GRE inside GRE a thousand times deep (crafted: no network nests so) is left alone
     after a few levels; opening them all ended the read on a RecursionError, a traceback."""
