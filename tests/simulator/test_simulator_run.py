@@ -1266,7 +1266,11 @@ def _commands_around_cell_outages(
     if server:
         outages.append({"kind": "server", "start": "2026-03-01T00:00:00Z", "duration": "1d"})
     d["events"] = {"outages": outages}
-    sc = sc_of(d)
+    return _data_rows_both_paths(sc_of(d), tmp_path)
+
+
+def _data_rows_both_paths(sc: Scenario, tmp_path: Path) -> dict[bool, list[dict[str, Any]]]:
+    """The data records of `sc`'s first shard in bulk (False) and played one by one (True)."""
     rows = {}
     for per_call in (False, True):
         out = run_shard(sc, tmp_path, per_call)
@@ -1325,3 +1329,41 @@ def test_an_attempt_answering_a_command_in_a_server_outage_is_lost_when_the_cell
         assert is_retry_charging(x["charging_id"]) and x["cause"] == 4, x
         sent = prof.attempts_cut(fa, np.array([x["duration_s"]], dtype=np.int64))
         assert (x["bytes_up"], x["bytes_down"]) == (int(sent[0][0]), int(sent[1][0])), x
+
+
+@pytest.mark.parametrize("outage", [None, "server", "apn"])
+def test_a_report_or_attempt_a_sim_swap_ends_keeps_its_bytes_played_one_by_one(
+    tmp_path: Path, outage: str | None
+) -> None:
+    """A report (or, in a server or APN outage, a failed CoAP attempt) going on at a SIM swap ends
+    there with its bytes (cause 0).  Played one by one through the gateway, the swap's attach came
+    first in that second and released the context: its record was closed with 0 octets where the
+    bulk path billed its bytes.  Both paths now give the same records, the bytes kept."""
+    profile = "https-tls13" if outage is None else "coap"
+    swap_at = START + timedelta(hours=10, seconds=1 if outage is None else 20)
+    d = doc(
+        devices=2,
+        application={"profile": profile, "payload": {"fixed": 53}},
+        schedule={"period": "1h", "align": "clock", "jitter": "none"},
+        sim_swaps=[{"at": swap_at.isoformat(), "share": 1.0}],
+    )
+    if outage is not None:
+        o: dict[str, Any] = {"kind": outage, "start": "2026-03-01T09:30:00Z", "duration": "2h"}
+        if outage == "apn":
+            d["groups"][0]["apn"] = o["apn"] = "internet-entreprise"
+        d["events"] = {"outages": [o]}
+    rows = _data_rows_both_paths(sc_of(d), tmp_path)
+    assert sorted(map(str, rows[False])) == sorted(map(str, rows[True]))
+    prof = builtin_profiles()[profile]
+    ended = [x for x in rows[True] if x["start"] + timedelta(seconds=x["duration_s"]) == swap_at]
+    assert len(ended) == 2  # (one per device)
+    for x in ended:
+        assert x["cause"] == 0 and x["start"] < swap_at, x
+        if outage is None:
+            assert (x["bytes_up"], x["bytes_down"]) == (prof.report.up, prof.report.down), x
+        else:
+            fa = prof.failed_attempt
+            assert is_retry_charging(x["charging_id"]) and (x["bytes_up"], x["bytes_down"]) == (
+                fa.up,
+                fa.down,
+            ), x
