@@ -716,7 +716,7 @@ class Device:
             if kind == "outage":  # one going on when the device is back from another: its missed report fails
                 catch_up = yield from self.outage(payload, first=float(self.env.now) if catch_up else None)
             else:
-                yield from self._ended_first(kind)
+                yield from self._ended_first()
                 self._apply(kind, payload)
         if self.env.now < self.T:
             yield from self.traffic(int(self.env.now), self.T, catch_up)
@@ -729,13 +729,14 @@ class Device:
             for o in self.outages
         )
 
-    def _ended_first(self, kind: str) -> Generator[simpy.Event, Any, None]:
-        """Before a SIM swap: the sessions played through the gateway that end at its second (a report
-        or an attempt the swap ends, `_reports_ended`, `_attempt_cut`) hand their bytes and are released
-        first.  The swap's attach releases the line's contexts: taken before them, it closed their
-        records with none of their bytes, where in bulk they carry them (cause 0)."""
-        if kind == "swap":
-            yield self.env.timeout(0)
+    def _ended_first(self) -> Generator[simpy.Event, Any, None]:
+        """Before a roaming move, a clock change or a SIM swap: the sessions played through the gateway
+        that end at its second (a report or an attempt ending then, or one the swap ends:
+        `_reports_ended`, `_attempt_cut`) hand their bytes and are released first, as in bulk where
+        they end before it.  Taken before them, a SIM swap's attach released their contexts, their
+        records closed with none of their bytes; a move cut them (cause 24, 0 octets), their bytes
+        in a 0-s record after it."""
+        yield self.env.timeout(0)
 
     def _apply(self, kind: str, payload: Any, coverage: bool = True) -> None:
         """A roaming move, a clock change or a SIM swap, now.  Without `coverage` (an area outage)
@@ -788,7 +789,7 @@ class Device:
             self.applied.add(i)
             if kind == "outage":
                 return i
-            yield from self._ended_first(kind)
+            yield from self._ended_first()
             self._apply(kind, payload, coverage)
         if t > self.env.now:
             yield self.env.timeout(t - self.env.now)

@@ -1367,3 +1367,29 @@ def test_a_report_or_attempt_a_sim_swap_ends_keeps_its_bytes_played_one_by_one(
                 fa.up,
                 fa.down,
             ), x
+
+
+def test_a_report_ending_in_the_second_of_a_roaming_move_is_one_record_played_one_by_one(
+    tmp_path: Path,
+) -> None:
+    """A 3-s TLS 1.3 report at 10:00:00, the device leaving for Germany at 10:00:03: the report ends
+    as the move is made, one record with its bytes (cause 0), as in bulk.  Played one by one
+    through the gateway, the move came first in that second: the context was cut there (cause 24)
+    with 0 octets and its bytes went into a second record of 0 s."""
+    move = START + timedelta(hours=10, seconds=3)
+    trip = {"share": 1.0, "start": move.isoformat(), "end": (move + timedelta(hours=1)).isoformat()}
+    d = doc(
+        devices=2,
+        application={"profile": "https-tls13", "payload": {"fixed": 53}},
+        schedule={"period": "1h", "align": "clock", "jitter": "none"},
+        mobility={"trips": [{**trip, "plmn": "26201"}]},
+    )
+    rows = _data_rows_both_paths(sc_of(d), tmp_path)
+    assert sorted(map(str, rows[False])) == sorted(map(str, rows[True]))
+    report = builtin_profiles()["https-tls13"].report
+    at_ten = [x for x in rows[True] if x["start"] == move - timedelta(seconds=3)]
+    assert len(at_ten) == 2  # (one per device)
+    for x in at_ten:
+        assert (x["duration_s"], x["cause"], x["serving_plmn"]) == (3, 0, "20801"), x
+        assert (x["bytes_up"], x["bytes_down"]) == (report.up, report.down), x
+    assert not [x for x in rows[True] if x["start"] == move and x["duration_s"] == 0]
