@@ -85,7 +85,9 @@ _READ_AS_VALUES = frozenset(("start", *NUMBER_COLUMNS, "delivered"))
 
 GROUPED_THOUSANDS_WHY = (
     ": a dot before three digits, in a file separated by ';', is a thousands separator where a"
-    " spreadsheet writes the decimal comma (1.000 is 1000, not 1): write the count without separators"
+    " spreadsheet writes the decimal comma (1.000 is 1000, not 1), and cannot be told from a decimal"
+    " point: write the count without separators, a fraction of a second without a trailing zero (1.5,"
+    " not 1.500)"
 )
 # Row-level reasons found in SQL: code -> (category, message prefix).
 ROW_REASONS: dict[str, tuple[str, str]] = {
