@@ -519,6 +519,8 @@ class _Session:
     # was joined at), as its later requests' Event-Timestamps are: the two compare (`_restarted`)
     start_on_nas_clock: bool = False
     late_copies: tuple[AcctRequest, ...] = ()  # its `relogged` that were late copies (`_late_copy`)
+    # closed when its client's Accounting-On/Off came: a Start sent after that is a new session's
+    reset: bool = False
 
 
 @dataclass(slots=True)
@@ -895,6 +897,12 @@ class SessionTracker:
             self._forget_closed(req.time_s)
             closed_entry = self.closed.get(key)
             closed = closed_entry[0] if closed_entry is not None else None
+            if closed_entry is not None and req.status == STATUS_START and closed_entry[4].reset:
+                # a Start after its client's Accounting-On/Off is a new session's, even with the closed
+                # one's Event-Timestamp and attributes (a NAS without a real-time clock: `_stopped`)
+                if self._line(req, where) is not None:
+                    self._open(key, req, sig, joined=False)
+                return []
             if (
                 closed_entry is not None
                 and sig in closed_entry[0]
@@ -1014,7 +1022,7 @@ class SessionTracker:
         return (
             (state is not None and seen in state.seen)
             or (ended is not None and seen in ended.state.seen)
-            or (closed is not None and seen in closed[0])
+            or (closed is not None and not closed[4].reset and seen in closed[0])  # (its NAS since reset)
             or (stopped is not None and stopped.start_event == said)
         )
 
@@ -1102,6 +1110,8 @@ class SessionTracker:
         for client, session_id in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:
             self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
         for key, entry in self.closed.items():  # a Start sent after this is no copy of theirs
+            if key[0] in names:
+                entry[4].reset = True  # (whatever its Event-Timestamp: `_stopped`)
             if key[0] in names and entry[4].start_s < when:
                 entry[4].start_form = None
                 entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]

@@ -1549,15 +1549,18 @@ def test_a_session_id_used_again_takes_no_place_among_the_late_copies_kept(
     assert summary["start_copies_late"] == 1 and summary["start_copies_late_first"]["session"] == "sess-b"  # type: ignore[index]
 
 
+@pytest.mark.parametrize("restart", [7_200, 1_200])
 def test_a_start_after_accounting_on_with_the_stopped_sessions_event_timestamp_is_a_new_session(
-    tmp_path: Path,
+    tmp_path: Path, restart: int
 ) -> None:
     """A NAS without a real-time clock starts each boot at the same time (here 2020-09-13) and counts
     its session ids from the same number: two hours after a session stopped, the NAS restarts, says so
     by Accounting-On, and opens a session with the same id whose Start carries the same Event-Timestamp.
     It was taken for a late copy of the stopped session's Start: the new session joined at its
     Interim-Update, its first 600 s and 30/40 octets never billed. After the Accounting-On it is a new
-    session, billed whole."""
+    session, billed whole.  A restart within the hour the stopped session is still held as closed
+    (`CLOSED_MEMORY_S`: 1,200 s) lost the new session whole: its Start taken for a retransmission, its
+    Interim-Update and Stop refused as requests after the session's Stop."""
     boot = 1_600_000_000
     msgs = [
         request(1, acct(1, event=boot)),
@@ -1567,10 +1570,12 @@ def test_a_start_after_accounting_on_with_the_stopped_sessions_event_timestamp_i
         request(5, acct(3, event=boot + 600, st=600, octets=(30, 40))),
         request(6, acct(2, event=boot + 900, st=900, octets=(50, 60), terminate=1)),
     ]
-    records, report = read(capture(tmp_path, msgs, [0, 600, 7_199, 7_200, 7_800, 8_100]))
+    times = [0, 600, restart - 1, restart, restart + 600, restart + 900]
+    records, report = read(capture(tmp_path, msgs, times))
     assert spans(records) == [
         ("sess-1", at(0), 600, 100, 200, 1),
-        ("sess-1", at(7_200), 600, 30, 40, 1),
-        ("sess-1", at(7_800), 300, 20, 20, 2),
+        ("sess-1", at(restart), 600, 30, 40, 1),
+        ("sess-1", at(restart + 600), 300, 20, 20, 2),
     ]
     assert report.joined == [] and report.as_dict()["start_copies_late"] == 0 and report.sessions == 2
+    assert report.retransmissions == 0
