@@ -770,6 +770,9 @@ class SessionTracker:
         self.stopped_keys: deque[int] = deque()
         self.stopped_entries: deque[bytes | tuple[int | None, ...]] = deque()
         self.stopped_count = 0
+        # the latest key digested and its digest: a Start looks its key up (`_late_copy`), then opens it
+        # (`_open`), the digest made once (`_stopped_digest`)
+        self.stopped_digested: tuple[tuple[object, str], int] | None = None
         self.late_copies_kept = late_copies_kept
         # client name -> `stopped_count` at its latest Accounting-On/Off: the forms of the sessions remembered
         # before it tell no copy (a Start sent after it is a new session's)
@@ -1212,7 +1215,7 @@ class SessionTracker:
         packed = _Stopped(
             order, stopped_at, end_s, start_event, start_s, start_form, start_delay, longest
         ).pack()
-        hashed = _stopped_key(key)
+        hashed = self._stopped_digest(key)
         self.stopped[hashed] = packed
         self.stopped_keys.append(hashed)
         self.stopped_entries.append(packed)
@@ -1247,12 +1250,21 @@ class SessionTracker:
             keys.popleft()
             entries.popleft()
 
+    def _stopped_digest(self, key: tuple[object, str]) -> int:
+        """`_stopped_key(key)`, made once for the same key object looked up again in a request."""
+        digested = self.stopped_digested
+        if digested is not None and digested[0] is key:
+            return digested[1]
+        hashed = _stopped_key(key)
+        self.stopped_digested = (key, hashed)
+        return hashed
+
     def _stopped(self, key: tuple[object, str]) -> _Stopped | None:
         """The stopped session `key`'s Start remembered (`_Stopped`), if it is and its client's
         Accounting-On/Off did not come since (`stopped_reset`): a Start sent after that is a new
         session's, even with the Event-Timestamp of the stopped one's Start (a NAS without a real-time
         clock starts each boot at the same time, its ids from the same count)."""
-        packed = self.stopped.get(_stopped_key(key))
+        packed = self.stopped.get(self._stopped_digest(key))
         if packed is None:
             return None
         stopped = _Stopped.unpack(packed)
@@ -1345,7 +1357,7 @@ class SessionTracker:
         )
         self.closed.pop(key, None)
         self.possible.pop(key, None)  # (its id taken by this session)
-        self.stopped.pop(_stopped_key(key), None)
+        self.stopped.pop(self._stopped_digest(key), None)
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
         if earlier is not None:
             self.ready += earlier.records

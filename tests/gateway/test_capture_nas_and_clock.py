@@ -1518,6 +1518,27 @@ def test_stopped_sessions_are_remembered_under_the_same_key_in_every_process(tmp
     assert seen[0] == seen[1]
 
 
+def test_a_start_digests_its_session_key_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Start is looked up among the stopped sessions remembered (a late copy?), then opens its session,
+    which drops any memory of its key: the key's digest (about 2 µs) was made twice for each session, and
+    is made once; the sessions read are the same."""
+    made: list[tuple[object, str]] = []
+    digest = gateway.acct_sessions._stopped_key
+
+    def counted(key: tuple[object, str]) -> int:
+        made.append(key)
+        return digest(key)
+
+    monkeypatch.setattr(gateway.acct_sessions, "_stopped_key", counted)
+    msgs = [
+        request(1, acct(1, "sess-1", event=T0)),
+        request(2, acct(2, "sess-1", event=T0 + 900, st=900, octets=(150, 300), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 900]))
+    assert report.sessions == 1 and len(records) == 1
+    assert len(made) == 1
+
+
 @pytest.mark.parametrize("stale_kept", [1024, 0])  # 0: the entry left behind dropped at once
 def test_a_session_id_used_again_takes_no_place_among_the_late_copies_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stale_kept: int
