@@ -213,6 +213,11 @@ class Device:
         return next(reversed(self.trips_on.values()), self.base_plmn)
 
     @cached_property
+    def scanned(self) -> bool:
+        """Whether the sessions of this device meet probes (`traffic.scanned`)."""
+        return scanned(self.shard.scenario.apns.get(self.group.apn))
+
+    @cached_property
     def rng_scan(self) -> np.random.Generator:
         """The line's scan stream (`gateway.scans`), made when a first session needs it."""
         return scan_rng(self.seed, self.ident.line)
@@ -889,7 +894,10 @@ class Device:
                 busy = float(fa.duration_s)
                 failed.append(int(self.env.now))
                 self._attempt_cut(failed, busy)
-                if self.shard.per_call:  # played through the gateway as they happen
+                if self.shard.per_call or self.scanned:
+                    # played through the gateway as they happen; on a scanned APN handed over at
+                    # once as well: the line's scan stream draws their probes in time order with
+                    # the gateway's (a context cut by a move) and a command's answer (`scan_bytes`)
                     self._failed_sessions(failed)
                     failed.clear()
                 self.stats.retry_sessions += 1

@@ -1393,3 +1393,50 @@ def test_a_report_ending_in_the_second_of_a_roaming_move_is_one_record_played_on
         assert (x["duration_s"], x["cause"], x["serving_plmn"]) == (3, 0, "20801"), x
         assert (x["bytes_up"], x["bytes_down"]) == (report.up, report.down), x
     assert not [x for x in rows[True] if x["start"] == move and x["duration_s"] == 0]
+
+
+@pytest.mark.parametrize(("case", "seed"), [("answers", 1), ("move", 3)])
+def test_attempts_on_a_scanned_apn_draw_their_probes_in_time_order_in_bulk(
+    tmp_path: Path, case: str, seed: int
+) -> None:
+    """A CoAP device on a public APN, its server down, answering commands: in bulk its failed
+    attempts were held and handed over together later (at the next decision or the outage's end),
+    so their probes came from the line's scan stream after those of what happened meanwhile (a
+    command answered once the outage was over; a context cut by a trip's move, scanned by the
+    gateway as it closed each of its records): a probe went to another record than played one by
+    one, and every record's scan bytes after it shifted for the rest of the day.  The attempts
+    are now handed over as they are made: the same records on both paths."""
+    d = doc(
+        devices=1,
+        application={"profile": "coap", "payload": {"fixed": 20}},
+        apn="internet-entreprise",
+        schedule={"period": "15min", "align": "clock", "jitter": "none"},
+        reconnect={"policy": "fixed", "delay": "10s"},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 2000 if case == "move" else 400},
+    )
+    d["seed"] = seed
+    d["network"] = {"apns": {"internet-entreprise": {"scan_per_hour": 120}}}
+    trip_start = START + timedelta(hours=10, minutes=20)
+    if case == "move":
+        d["groups"][0]["mobility"] = {
+            "trips": [
+                {
+                    "share": 1.0,
+                    "start": trip_start.isoformat(),
+                    "end": "2026-03-01T10:50:00Z",
+                    "plmn": "26201",
+                }
+            ]
+        }
+    duration = "1h" if case == "move" else "2h"
+    d["events"] = {"outages": [{"kind": "server", "start": "2026-03-01T10:00:00Z", "duration": duration}]}
+    rows = _data_rows_both_paths(sc_of(d), tmp_path)
+    assert sorted(map(str, rows[False])) == sorted(map(str, rows[True]))
+    retries = [x for x in rows[False] if is_retry_charging(x["charging_id"])]
+    assert retries and any(x["bytes_down"] > 0 for x in retries)  # (probes: the server sends nothing)
+    if case == "move":  # an attempt going on at the move: cut there, its records scanned by the gateway
+        cut = {x["charging_id"] for x in retries if x["start"] == trip_start}
+        assert any(
+            x["charging_id"] in cut and x["start"] + timedelta(seconds=x["duration_s"]) == trip_start
+            for x in retries
+        )
