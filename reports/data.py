@@ -132,6 +132,10 @@ def _kind(doc: Any) -> str | None:
     return None
 
 
+# the names a run (`summary.json`, `invoice.json`) and a bench (`report.json`) give their JSON files
+_OWN_NAMES = frozenset({"summary", "invoice", "report"})
+
+
 def find_files(folder: Path | str) -> RunFiles:
     """Read what `folder` holds; `ReportError` when it holds nothing a report or SQL can use."""
     root = Path(folder)
@@ -142,7 +146,9 @@ def find_files(folder: Path | str) -> RunFiles:
     # alone: one copied in beside them (another month's `invoice-april.json`, before `invoice.json`
     # by name) was read as the run's
     listed = marker_files(root)
-    for path in sorted(root.glob("*.json")):
+    # each kind's own name first (`invoice.json`, `summary.json`): one m2msim wrote beside them
+    # since, listed (another month's `rate --json --out RUN/a-invoice.json`), was read as the run's
+    for path in sorted(root.glob("*.json"), key=lambda p: (p.stem not in _OWN_NAMES, p.name)):
         if listed is not None and path.name not in listed:
             continue
         doc = _read_json(path)

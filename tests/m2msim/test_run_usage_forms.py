@@ -170,3 +170,24 @@ def test_a_json_file_copied_into_a_run_folder_is_not_read_as_the_runs(
     assert_cli_contract(said, allowed=(0,))
     assert said.out == alone.out
     assert f"m2msim sql: warning: {copied}: not read" in said.err
+
+
+def test_a_json_file_m2msim_wrote_into_a_run_folder_since_is_not_read_as_the_runs(
+    runs: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    """Another month's invoice that m2msim itself wrote into the run folder since (`rate --json
+    --out RUN/a-invoice.json`: the marker lists it) was read by `sql RUN` and `report RUN` as the
+    run's, before the run's `invoice.json` by name.  The run's own names are read first."""
+    _inventory, out = runs
+    run = tmp_path / "run"
+    shutil.copytree(out["merged"], run, copy_function=shutil.copy2)
+    query = ["sql", "--json", str(run), "SELECT count(*) AS n FROM invoice_lines"]
+    alone = _ok(query)
+    month = ROOT / "scenarios" / "example-month"
+    other = run / "a-invoice.json"
+    _ok(["rate", "--json", "--out", str(other), str(month / "inventory.yaml"), str(month / "usage.csv")])
+    assert other.name in json.loads((run / ".m2msim-run.json").read_text())["files"]
+    assert json.loads(other.read_text())["lines"] != json.loads((run / "invoice.json").read_text())["lines"]
+    said = run_cli(query)
+    assert_cli_contract(said, allowed=(0,))
+    assert said.out == alone and said.err == ""
