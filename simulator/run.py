@@ -176,6 +176,11 @@ RUN_WRITES = (
     "usage-csv/part-*.csv",
     "alarms/part-*.jsonl",
     "capture/part-*.pcap",
+    # a shard's capture spills its sessions in runs it merges as it closes (gateway.capture.sink)
+    "capture/.part-*.pcap.runs-*/run-*.data",
+    "capture/.part-*.pcap.runs-*/run-*.index",
+    "capture/.part-*.pcap.runs-*/events.data",
+    "capture/.part-*.pcap.runs-*/events.index",
 )
 
 
