@@ -206,16 +206,18 @@ def _spill_folder() -> str:
     Its removal at exit is registered before it is made, and it is made and named in `_SPILL`
     with SIGINT, SIGTERM and SIGHUP held back: a Ctrl-C that came between making it and
     registering its removal left it in the temporary directory for good (its process still alive
-    when the next one looked, then gone)."""
+    when the next one looked, then gone).  The folders killed processes left are removed before,
+    the signals not held (gigabytes of spilled rows: a Ctrl-C waited for their removal)."""
     if not _SPILL:
-        from m2msim.outputs import private_folder
+        from m2msim.outputs import private_folder, remove_dead_folders
         from m2msim.signals import deferred_signals
 
         if not _SPILL_REMOVED_AT_EXIT:
             atexit.register(_remove_spill)
             _SPILL_REMOVED_AT_EXIT.append(True)
+        remove_dead_folders("m2msim-duckdb")
         with deferred_signals():
-            _SPILL.append(str(private_folder("m2msim-duckdb")))
+            _SPILL.append(str(private_folder("m2msim-duckdb", clean=False)))
     return _SPILL[0]
 
 

@@ -556,11 +556,10 @@ def _left_by_the_dead(folder: Path, pattern: re.Pattern[str]) -> list[os.DirEntr
     return [e for e in entries if (found := pattern.fullmatch(e.name)) and not pid_alive(int(found["pid"]))]
 
 
-def private_folder(prefix: str, parent: Path | str | None = None) -> Path:
-    """A fresh folder of this process in `parent` (the temporary directory unless given),
-    `PREFIX-HOST-PID-XXXXXXXX`, after removing the folders of that name a killed process of this
-    host and user left there (DuckDB's spill files of a rating killed by SIGKILL or the OOM killer
-    can be gigabytes)."""
+def remove_dead_folders(prefix: str, parent: Path | str | None = None) -> None:
+    """Remove the folders `PREFIX-HOST-PID-XXXXXXXX` in `parent` (the temporary directory unless
+    given) that a killed process of this host and user left there (DuckDB's spill files of a
+    rating killed by SIGKILL or the OOM killer can be gigabytes)."""
     parent = Path(parent if parent is not None else tempfile.gettempdir())
     pattern = re.compile(rf"{re.escape(prefix)}-{re.escape(host_name())}-(?P<pid>\d+)-[a-z0-9_]+")
     for entry in _left_by_the_dead(parent, pattern):
@@ -570,6 +569,15 @@ def private_folder(prefix: str, parent: Path | str | None = None) -> Path:
                 and entry.stat(follow_symlinks=False).st_uid == os.getuid()
             ):
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def private_folder(prefix: str, parent: Path | str | None = None, *, clean: bool = True) -> Path:
+    """A fresh folder of this process in `parent` (the temporary directory unless given),
+    `PREFIX-HOST-PID-XXXXXXXX`, after removing the folders of that name a killed process of this
+    host and user left there (`remove_dead_folders`; not with `clean=False`: the caller did)."""
+    if clean:
+        remove_dead_folders(prefix, parent)
+    parent = Path(parent if parent is not None else tempfile.gettempdir())
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-{host_name()}-{os.getpid()}-", dir=parent))
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,43 @@ def test_the_duckdb_spill_folder_made_as_ctrl_c_came_is_removed_at_exit(tmp_path
     assert made.parent == tmp_path and made.name.startswith(f"m2msim-duckdb-{host_name()}-")
     assert not made.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_a_dead_ratings_spill_folder_is_removed_interrupts_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's spill folder was made with SIGINT, SIGTERM and SIGHUP held back, and the removal of
+    the spill folders killed ratings left (gigabytes, seconds to remove) with it: a Ctrl-C then
+    waited for the whole removal.  That removal is done before the signals are held."""
+    import shutil
+
+    import accounting.usage
+    import m2msim.outputs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(accounting.usage, "_SPILL", [])
+    monkeypatch.setattr(accounting.usage, "_SPILL_REMOVED_AT_EXIT", [True])  # (the test removes it)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert proc.wait(timeout=30) == 0
+    left = tmp_path / f"m2msim-duckdb-{host_name()}-{proc.pid}-abcd1234"
+    (left / "spill").mkdir(parents=True)
+    came: list[str] = []
+    rmtree = shutil.rmtree
+
+    def removing(path: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            signal.raise_signal(signal.SIGINT)  # (Ctrl-C as the dead rating's spill files go)
+        except KeyboardInterrupt:
+            came.append("at once")
+        rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(m2msim.outputs.shutil, "rmtree", removing)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        made = Path(accounting.usage._spill_folder())
+    except KeyboardInterrupt:
+        came.append("after")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert came == ["at once"]
+    assert not left.exists() and made.parent == tmp_path and made.is_dir()
