@@ -707,8 +707,10 @@ def _clean_unfinished(folder: Path, pid: int, out: Path) -> None:
 
 def _remove_written(folder: Path, writes: Sequence[str]) -> None:
     """Remove the files of a run's temporary folder `folder` that the run writes (`writes`, and
-    m2msim's own `.m2msim-*`: `_written_by_run`), none reached through a link."""
-    for rel in _files_under(folder):
+    m2msim's own `.m2msim-*`: `_written_by_run`), none reached through a link.  The unfinished
+    mark goes last: a process killed meanwhile leaves the folder to the next run with it (removed
+    first, by name, it left the folder without it, which the next run leaves as it is)."""
+    for rel in sorted(_files_under(folder), key=lambda rel: rel == UNFINISHED):
         if _written_by_run(rel, writes) and not _through_link(folder, rel):
             with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 (folder / rel).unlink()

@@ -648,3 +648,37 @@ def test_a_folder_on_overlayfs_is_the_same_folder_when_its_inode_changes(
     # (elsewhere than on overlayfs the inode tells: here the simulated one changes at each call)
     mountinfo.write_text("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
     assert folder_identity(out) != folder_identity(out)
+
+
+class _Killed(BaseException):
+    """The process killed (SIGKILL) where it is raised."""
+
+
+def test_a_run_killed_while_it_removes_its_interrupted_folder_leaves_it_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed run removes its temporary folder file by file; killed meanwhile (SIGKILL, or
+    SIGTERM after a failure), it left the folder without its unfinished mark, removed first: the
+    next run left it as it was, m2msim's own files in it, with a warning.  The mark goes last."""
+    out = tmp_path / "r"
+    dead = dead_pid()
+    monkeypatch.setattr(os, "getpid", lambda: dead)  # (the process that is killed)
+    unlink = Path.unlink
+    removed: list[str] = []
+
+    def unlinking(path: Path, missing_ok: bool = False) -> None:
+        if removed:
+            raise _Killed
+        removed.append(path.name)
+        unlink(path, missing_ok=missing_ok)
+
+    with pytest.raises(_Killed), run_folder(out, writes=["summary.txt", "usage/part-*.parquet"]) as work:
+        _fill(work, **{"summary.txt": "run", "usage__part-00000.parquet": "run"})
+        monkeypatch.setattr(Path, "unlink", unlinking)
+        raise OSError("disk full")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-r.tmp-")]
+    with caplog.at_level("WARNING", logger="m2msim.rundir"), run_folder(out) as work:
+        _fill(work, a="new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert "left as it is" not in caplog.text
