@@ -228,7 +228,10 @@ def deferred_signals() -> Iterator[None]:
     held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
     noted: list[int] = []
     main = threading.current_thread() is threading.main_thread()
-    handlers = {sig: signal.getsignal(sig) for sig in held} if main else {}
+    # (a handler installed from C, not Python's, reads as None: it cannot be put back, so it is left
+    # in place; the signal is still held back in this thread by the mask)
+    before = {sig: signal.getsignal(sig) for sig in held} if main else {}
+    handlers = {sig: handler for sig, handler in before.items() if handler is not None}
     for sig in handlers:
         signal.signal(sig, lambda signum, frame: noted.append(signum))
     old = signal.pthread_sigmask(signal.SIG_BLOCK, held)

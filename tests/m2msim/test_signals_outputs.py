@@ -260,3 +260,19 @@ def test_a_signal_as_the_lock_file_is_made_leaves_nothing_beside_the_output(
         with pytest.raises(Terminated), output_lock(tmp_path / "invoice.txt"):
             pass
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_handler_installed_from_c_is_left_in_place_by_a_held_block() -> None:
+    """A handler installed from C (an extension's, not Python's) reads as None from `getsignal`, and
+    `signal.signal(sig, None)` raises TypeError: the block's end failed with it, after the work it
+    held was done.  Such a handler is now left as it is; the others are put back."""
+    real_getsignal = signal.getsignal
+    with signals_restored(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(signal, "getsignal", lambda sig: None if sig == signal.SIGHUP else real_getsignal(sig))
+        before_int = real_getsignal(signal.SIGINT)
+        before_hup = real_getsignal(signal.SIGHUP)
+        with deferred_signals():
+            assert real_getsignal(signal.SIGINT) is not before_int  # (held: noted, not run)
+            assert real_getsignal(signal.SIGHUP) is before_hup  # (not replaced: it could not be put back)
+        assert real_getsignal(signal.SIGINT) is before_int
+        assert real_getsignal(signal.SIGHUP) is before_hup
