@@ -340,6 +340,17 @@ class Rejects:
         self.clock_held_first: list[dict[str, object]] = []
         self.clock_held_s: tuple[int, int] | None = None
 
+    def start_copies(self) -> dict[str, object]:
+        """The Start copies counted (`start_copies_*`, `*_forgotten`), as both readers' summaries give them."""
+        return {
+            "start_copies_unanswered": self.start_copies_unanswered,
+            "start_copies_late": self.start_copies_late,
+            "start_copies_late_first": self.start_copies_late_first,
+            "late_copies_forgotten": self.late_copies_forgotten,
+            "starts_after_forgotten": self.starts_after_forgotten,
+            "starts_after_forgotten_first": self.starts_after_forgotten_first,
+        }
+
     def held_said(self, where: int, session: str, said: int, sent: int) -> None:
         """A request a NAS held `sent - said` seconds without Acct-Delay-Time: dated `said` (listed)."""
         self.clock_held += 1
