@@ -309,6 +309,17 @@ _CALLS_BY_NAME = ("DIAL", "ECALL")
 # cannot check for sure; not 27.005's AT+CMMS (more messages to send), which sends nothing
 _MMS_NAME = re.compile(r"[A-Z]*MMS[A-Z0-9_.]+")
 _MMS_WHY = "is an MMS command (it sends a message to recipients, numbers or e-mail addresses, of its own)"
+# AT commands run from elsewhere than the serial line, where the guard never reads them: Telit's
+# #SMSATRUN (with #SMSATRUNCFG, #SMSATWL: an SMS whose text is a command line is run, and its answer
+# texted back to whoever sent it) and #TCPATRUNL / #TCPATRUND (a TCP peer's lines, #TCPATRUNCFG),
+# Maestro's +SMSAT on its Wavecom-based modems (the same by SMS); their settings are kept in the
+# module's non-volatile memory, past the run.  Read, test and disable (`=0`) go when listed
+_REMOTE_AT = re.compile(r"[A-Z]*(?:SMSAT|ATRUN)[A-Z0-9_.]*")
+_REMOTE_AT_WHY = (
+    "is a remote AT service: command lines received by SMS or from a TCP peer are run, which the guard "
+    "never reads (a dial to any number among them; an SMS command's answer is texted back to its "
+    "sender), and the module keeps the setting past the run"
+)
 # TP-MTI (23.040 §9.2.3.1), bits 1-0 of an MO message's first octet: 1 is SMS-SUBMIT, 2
 # SMS-COMMAND, 0 SMS-DELIVER-REPORT, 3 reserved.  AT+CSMP's <fo> (27.005 §3.3.2) is the first octet
 # a text-mode send uses
@@ -376,6 +387,13 @@ _CSCS_SET = re.compile(r'\+CSCS=(?!\s*\?)\s*"?([^";]*)"?', re.IGNORECASE)  # (no
 _PROFILE_STORE = re.compile(r"&W", re.IGNORECASE)
 PLAIN_CHARSETS = frozenset(
     {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
+)
+# AT+CRES (27.005 §3.3.5): the SMS settings stored in a profile back (+CSCA, +CSMP, +CSCB), as
+# whoever stored them (AT+CSAS) left them, not as the guard checked them
+_CRES_WHY = (
+    "restores the SMS settings stored in a profile: its SMS centre (AT+CSCA) and text-mode parameters "
+    "(AT+CSMP, a protocol identifier that turns a message into a fax, an e-mail or a call), which the "
+    "guard has not checked"
 )
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
@@ -622,6 +640,10 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [("refuse", f"AT{name} sends an SMS the allow-list cannot check (use AT+CMGS)")]
     if _MMS_NAME.fullmatch(word):
         return [("refuse", f"AT{name} {_MMS_WHY}")]
+    if _REMOTE_AT.fullmatch(word) and kind != "read" and params != ["0"]:
+        return [("refuse", f"AT{name}{args} {_REMOTE_AT_WHY}")]
+    if word == "CRES":  # 27.005 §3.3.5, not +CRESET (a restart)
+        return [("refuse", f"AT{name}{args} {_CRES_WHY}")]
     # by name and in any vendor's variant (+CCFCU, ^CHLD, +QCSCA...): a bench that lists one in
     # allow_commands for its other uses gets those, never a forward, a transfer or another centre
     refused = next((why for key, why in _REFUSED_NAMES.items() if key[1:] in word), None)

@@ -587,16 +587,45 @@ async def test_listing_a_sim_toolkit_command_never_lets_it_through(name: str) ->
 MMS = ["+CMMSSEND", "+CMMSRECP", "+CMMSCC", "+CMMSBCC", "+QMMSEDIT", "+QMMSCFG", "+QMMSEND", "+UMMSC"]
 
 
+async def check_listed(
+    allow_commands: list[str], refused: tuple[str, ...], why: str, goes: tuple[str, ...]
+) -> None:
+    """With `allow_commands` listed by the bench, each line of `refused` is refused (`why`) and
+    nothing of it written; each of `goes` goes."""
+    t = fake()
+    async with modem_on(t, AllowList(["+33612345678"], allow_commands=allow_commands)) as modem:
+        for line in refused:
+            with pytest.raises(SafetyError, match=why):
+                await modem.client.command(line)
+        for line in goes:
+            await modem.client.command(line)
+    assert t.lines == list(goes)
+
+
 @pytest.mark.parametrize("name", MMS)
 async def test_listing_an_mms_command_never_lets_it_through(name: str) -> None:
-    policy = AllowList(["+33612345678"], allow_commands=MMS)
-    t = fake()
-    async with modem_on(t, policy) as modem:
-        for line in (f'AT{name}="+33612345678"', f"AT{name}=1", f"AT{name}"):
-            with pytest.raises(SafetyError, match="MMS command"):
-                await modem.client.command(line)
-        await modem.client.command("AT+CMMS=1")  # 27.005's "more messages to send": no MMS
-    assert t.lines == ["AT+CMMS=1"]
+    refused = (f'AT{name}="+33612345678"', f"AT{name}=1", f"AT{name}")
+    await check_listed(MMS, refused, "MMS command", ("AT+CMMS=1",))  # 27.005's "more messages": no MMS
+
+
+# Remote AT services (Telit's "Running AT Commands Remotely" note: #SMSATRUN and #TCPATRUN*;
+# Maestro's +SMSAT on its Wavecom-based modems): command lines from an SMS or a TCP peer, run where
+# the guard never reads them, an SMS command's answer texted back to whoever sent it
+REMOTE_AT = ["#SMSATRUN", "#SMSATRUNCFG", "#SMSATWL", "#TCPATRUNL", "#TCPATRUND", "#TCPATRUNCFG", "+SMSAT"]
+
+
+@pytest.mark.parametrize("name", REMOTE_AT)
+async def test_listing_a_remote_at_command_lets_only_its_read_test_and_disable_through(name: str) -> None:
+    refused = (f"AT{name}=1", f'AT{name}=3,1,"x"', f"AT{name}")
+    await check_listed(REMOTE_AT, refused, "remote AT service", (f"AT{name}?", f"AT{name}=?", f"AT{name}=0"))
+
+
+async def test_listing_at_cres_never_restores_the_stored_sms_settings() -> None:
+    # 27.005 §3.3.5: the SMS centre and text-mode parameters back as whoever stored them left them
+    refused = ("AT+CRES", "AT+CRES=0", "AT+CRES=1", "ATE0;+CRES")
+    await check_listed(["+CRES", "+CRESET"], refused, "SMS centre", ("AT+CRES=?",))
+    assert "SMS centre" in (costly_command("AT+CRES") or "")
+    assert costly_command("AT+CRESET", allow_commands=["+CRESET"]) is None  # a restart, not +CRES
 
 
 @pytest.mark.parametrize(
