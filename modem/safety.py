@@ -282,7 +282,9 @@ Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<le
 # "unreadable" (refused too: the line cannot be read for sure), "data" (a packet data dial, ATD*99#),
 # "format" (AT+CMGF: "pdu" / "text"), "reset" (the SMS format is no longer known), "auto-answer"
 # (ATS0=<n>, n > 0: the modem answers incoming calls by itself), "answer" (ATA: a call answered now)
-# or "profile" (ATZ / AT&F, besides its "reset": the stored or factory profile back, its S0 too)
+# "profile" (ATZ / AT&F, besides its "reset": the stored or factory profile back, its S0 too) or
+# "parameters" (AT+CSMP: "plain" when it gives both the first octet and the TP-PID, an SMS-SUBMIT
+# of a plain TP-PID; "" when it leaves one as the module has it)
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
@@ -373,7 +375,10 @@ _HOME = frozenset({1, 6, 9})  # 27.007 §7.2 / §10.1.22: home (SMS only, CSFB n
 _ROAMING = frozenset({5, 7, 10})
 # a line that only reads what the guard follows (the registration, the SMS format): it changes
 # none of it, so what the guard knows of either stays known across it
-_STATE_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG|MGF)\?;?)+")
+_STATE_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG|MGF|SMP)\?;?)+")
+# a line that only reads that state or sets the SMS format or text-mode parameters: what the guard
+# knows of the format and the parameters stays known across it (what it sets replaces it)
+_SMS_SETUP = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG\?|MGF(?:\?|=[01])|SMP(?:\?|=[0-9,]*));?)+")
 _REGISTRATION_READ = re.compile(r"(?:\+C(?:(?:E|G|5G)?REG(?:\?|=\d?)|MGF\?);?)+")
 _REGISTRATION_SET = re.compile(r"(\+C(?:E|G|5G)?REG)=(?!\?)([^;]*)")
 # another operator chosen: the registration is not known (mode 3 sets only the read's format)
@@ -661,6 +666,8 @@ def _extended(name: str, args: str) -> list[Effect]:
     pid = params[2] if name == "+CSMP" and kind == "set" and len(params) > 2 else ""
     if pid and not (pid.isdigit() and int(pid) in _PLAIN_PIDS):
         return [("refuse", f"AT+CSMP={','.join(params)}: {_pid_why(int(pid) if pid.isdigit() else -1)}")]
+    if name == "+CSMP" and kind == "set":  # (the first octet and TP-PID checked above)
+        return [("parameters", "plain" if first and pid else "")]
     if "CSCA" in word and kind == "set":
         return [("refuse", f"AT{name} changes the SMS service centre")]
     # 27.007 §8.18 / §8.46: the command is +CRSM's first field, +CRLA's second (after the session)
@@ -821,6 +828,8 @@ class CommandGuard:
     _STATE = (
         "_sms_format",
         "_format_after",
+        "_parameters",
+        "_parameters_after",
         "_reads_state",
         "_message_in_answer",
         "_reads_registration",
@@ -867,6 +876,13 @@ class CommandGuard:
         # answered just before, or before lines that only read the registration or the format
         self._sms_format: str | None = None
         self._format_after: str | None = None  # the format once the line in flight is answered OK
+        # the text-mode parameters (AT+CSMP) known to make a plain SMS-SUBMIT, fresh as the format:
+        # set (both <fo> and <pid>) or read (+CSMP: ...) on the line before, or before lines that only
+        # read or set up the SMS (`_SMS_SETUP`); else the module's own, stored with AT+CSAS by
+        # whoever stored them, restored by a reset: a TP-PID that has the SMS centre mail the text
+        # to an address inside it (0x32), fax it or call, an <fo> that is no SMS-SUBMIT
+        self._parameters = False
+        self._parameters_after = False
         self._reads_state = False  # the line in flight only reads the registration or the format
         self._message_in_answer = False  # a message's text came in while the line in flight was answered
         # the line in flight only reads or sets the registration (or reads the format): its answer's
@@ -931,13 +947,14 @@ class CommandGuard:
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
-            sms_format = self._sms_format
+            sms_format, parameters = self._sms_format, self._parameters
             for kind, value in effects:
                 if kind in ("format", "reset"):  # the rest of the line runs in a format not known
                     sms_format = None
+                parameters = _parameters_after(parameters, kind, value)
                 if kind == "sms":
                     self._check_charset(line)
-                self._check(line, kind, value, data, sms_format)
+                self._check(line, kind, value, data, sms_format, parameters)
         text = _outside_quotes(line)
         sets_charset = _CSCS_SET.findall(line)
         self._charset_after = sets_charset[-1].strip().upper() if sets_charset else None
@@ -959,12 +976,16 @@ class CommandGuard:
         # A module may reset without a word (brown-out, watchdog) and come back in its default
         # format: what the guard knows of the format lasts until the next line, unless that line
         # only reads state and is answered OK, and comes back with what the line sets.
-        after = self._sms_format if read else None
+        setup = _SMS_SETUP.fullmatch(text.partition("AT")[2]) is not None
+        after = self._sms_format if setup else None
+        parameters = self._parameters and setup
         for kind, value in effects:
             if kind in ("format", "reset"):
                 after = value or None
+            parameters = _parameters_after(parameters, kind, value)
         self._sms_format = None
         self._format_after = after
+        self._parameters, self._parameters_after = False, parameters
         self._reads_state = read is not None
         self._message_in_answer = False
         self._reads_registration = _REGISTRATION_READ.fullmatch(text.partition("AT")[2]) is not None
@@ -988,6 +1009,7 @@ class CommandGuard:
         # modem's own (an ERROR, say) still to come: nothing of the answer is believed.
         tainted, self._message_in_answer = self._message_in_answer, False
         self._sms_format, self._format_after = (None if tainted else self._format_after), None
+        self._parameters, self._parameters_after = self._parameters_after and not tainted, False
         if self._charset_after is not None:
             self._charset, self._charset_after = self._charset_after, None
             if not self._charset:
@@ -1031,6 +1053,8 @@ class CommandGuard:
                 self._registration[prefix] = int(fields[1])
             elif prefix == "+CMGF" and self._reads_state and fields in (["0"], ["1"]):
                 self._sms_format = "pdu" if fields == ["0"] else "text"  # the answer to AT+CMGF?
+            elif prefix == "+CSMP" and self._reads_state:  # the answer to AT+CSMP?: <fo>,<vp>,<pid>,<dcs>
+                self._parameters = _plain_parameters(fields)
         self._reads_state = self._reads_registration = False
 
     def urc(self, name: str, line: str = "") -> None:
@@ -1040,6 +1064,7 @@ class CommandGuard:
             self._message_in_answer = True
         if name in _BOOT_NOTICES:
             self._format_after = None  # the line in flight may have run before the reset
+            self._parameters_after = False
             self.restarted(name)
         elif name in _REGISTRATIONS:
             fields = grammar.fields_of(line)
@@ -1061,6 +1086,7 @@ class CommandGuard:
         registration not known."""
         log.info("%s: the modem restarted (%s): SMS format and registration not known", self.url, why)
         self._sms_format = None
+        self._parameters = False
         self._charset = self._stored_charset  # the stored profile's (AT&W), else the module's own
         self._registration.clear()
         self._reg_urcs.clear()
@@ -1108,7 +1134,9 @@ class CommandGuard:
     def _refuse(self, line: str, why: str) -> SafetyError:
         return SafetyError(f"{self.url}: {line!r} refused: {why}")
 
-    def _check(self, line: str, kind: str, value: str, data: bytes | None, sms_format: str | None) -> None:
+    def _check(
+        self, line: str, kind: str, value: str, data: bytes | None, sms_format: str | None, parameters: bool
+    ) -> None:
         if kind in ("refuse", "unreadable"):
             raise self._refuse(line, value)
         if kind == "auto-answer" and self.strict and not self.incoming_calls:
@@ -1145,6 +1173,8 @@ class CommandGuard:
                 )
             if kind == "sms" and data is None:
                 raise self._refuse(line, "the message must be given with the command")
+            if kind == "sms":
+                self._check_parameters(line, parameters)
             resolve_policy(self.url, self.policy).check(value, cast(Action, kind))
             self._check_home(line, value, cast(Action, kind))
         elif kind == "pdu":
@@ -1160,6 +1190,18 @@ class CommandGuard:
             destination = _pdu_destination(line, int(value), data, self._refuse)
             policy.check(destination, "sms")
             self._check_home(line, destination, "sms")
+
+    def _check_parameters(self, line: str, parameters: bool) -> None:
+        """A text-mode send goes only with the text-mode parameters known to make a plain
+        SMS-SUBMIT: set or read just before, as the format (`CommandGuard._parameters`)."""
+        if not parameters:
+            raise self._refuse(
+                line,
+                "the text-mode parameters (AT+CSMP) are not known to make a plain SMS-SUBMIT: the module "
+                "sends with the first octet and protocol identifier it has (stored with AT+CSAS by whoever "
+                "stored them, brought back by a reset), which may have the SMS centre mail the text to an "
+                "address inside it, fax it or call: send AT+CSMP=17,167,0,0 (or read AT+CSMP?) just before",
+            )
 
     def _check_charset(self, line: str) -> None:
         """A text-mode number goes only in a character set where it is written as itself: set on
@@ -1303,6 +1345,23 @@ def _first_octet_why(first: str) -> str:
         "SMS-SUBMIT (1): text mode would send a message the SMS centre acts on its own way (an "
         "SMS-COMMAND deletes, enquires about or has it act on an earlier message)"
     )
+
+
+def _parameters_after(known: bool, kind: str, value: str) -> bool:
+    """Whether the text-mode parameters are known to make a plain SMS-SUBMIT after one effect: a
+    reset brings the module's stored ones back, an AT+CSMP giving the first octet and the TP-PID
+    sets plain ones (the guard refuses any other), one leaving either as it is keeps what was known."""
+    if kind == "reset":
+        return False
+    return known or value == "plain" if kind == "parameters" else known
+
+
+def _plain_parameters(fields: list[str]) -> bool:
+    """Whether a `+CSMP: <fo>,<vp>,<pid>,<dcs>` answer makes a plain SMS-SUBMIT."""
+    if len(fields) < 3 or not (fields[0].isdigit() and fields[2].isdigit()):
+        return False
+    first, pid = int(fields[0]), int(fields[2])
+    return first <= 0xFF and first & 0x03 == _MTI_SUBMIT and pid in _PLAIN_PIDS
 
 
 def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:

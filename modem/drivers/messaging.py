@@ -53,7 +53,7 @@ CTRL_Z = b"\x1a"
 # Text mode: the AT+CSMP that asks for a status report (first octet 49: SMS-SUBMIT, relative
 # validity, TP-SRR), with the validity of one day most modules start with (<vp> 167)
 REPORT_PARAMETERS = submit_parameters(timedelta(days=1), status_report=True)
-# ... and the one that asks for none, set again after it (`AT+CSMP=17,167,0,0`: the first octet stays)
+# ... and the one that asks for none (`AT+CSMP=17,167,0,0`), sent before any other text-mode send
 NO_REPORT_PARAMETERS = submit_parameters(timedelta(days=1))
 
 
@@ -111,7 +111,6 @@ class Messaging:
         self.network = network  # asked for the registration before a home-network-only number
         self.mode = profile.sms_mode
         self._mr = 0
-        self._report_asked = False  # text mode: AT+CSMP set to ask for a status report, not set back
         self._reassembler = Reassembler(timeout=3600.0)
         self._partial: dict[tuple[str, int, int, int], list[StoredSms]] = {}
 
@@ -152,8 +151,8 @@ class Messaging:
     ) -> list[int]:
         """Send a text (split into parts when long, in PDU mode); returns the message references.
         `status_report`: each part asks the service centre for a status report (TP-SRR; in text
-        mode `AT+CSMP=49,167,0,0` before each `AT+CMGS`, and `AT+CSMP=17,167,0,0` before the next
-        one that asks for none, the first octet staying in the module), routed as `+CDS` once
+        mode `AT+CSMP=49,167,0,0` before each `AT+CMGS`, else `AT+CSMP=17,167,0,0`: the module's
+        own parameters may make another kind of message), routed as `+CDS` once
         `configure(status_reports=True)` (`on_status_report`).  `on_part(reference)` is called as
         each part is taken by the network (its `AT+CMGS` answered): when each part went, for a
         long message whose parts go minutes apart."""
@@ -161,17 +160,15 @@ class Messaging:
         number = safety.normalise_number(number)
         if self.mode == "text":
             _check_text_mode(text)
-            before = None
-            if status_report or self._report_asked:
-                before = (REPORT_PARAMETERS if status_report else NO_REPORT_PARAMETERS).command
-                self._report_asked = True  # (until a line asking for none is answered)
+            # the parameters each time: the module's own may be another kind of message (the command
+            # guard sends none without them set or read just before)
+            before = (REPORT_PARAMETERS if status_report else NO_REPORT_PARAMETERS).command
             reply = await self._submit(
                 number,
                 f"AT+CMGS={quote(number, 'number')}",
                 text.encode("utf-8", "surrogateescape") + CTRL_Z,
                 before=before,
             )
-            self._report_asked = status_report
             ref = _message_reference(reply)
             if on_part is not None:
                 on_part(ref)
@@ -196,13 +193,19 @@ class Messaging:
         before the prompt (SIM busy, please wait: a module initialising after a reset) is retried
         with the format set again; one after the message went out never is.  One queued behind a
         restart of the module goes once its settings are set again, the format set just before it
-        again (`SettingsRestored`).  `before`: a line sent first each time (text mode's `AT+CSMP`,
-        which a reset brings back to its default too)."""
+        again (`SettingsRestored`).  `before`: text mode's `AT+CSMP`, which a reset brings back to
+        the module's own too, sent on the line of the format (`AT+CMGF=1;+CSMP=...`): the command
+        guard wants both set just before, and a restart noticed after a line of its own would
+        leave one of them set before the settings set again."""
         delays = iter(self.client.retry.delays())
         while True:
-            if before is not None:
-                await self._keep(before)
-            await self.set_mode(self.mode)
+            if before is None:
+                await self.set_mode(self.mode)
+            else:
+                format_line = f"AT+CMGF={1 if self.mode == 'text' else 0}"
+                await self.client.command(f"{format_line};{before.removeprefix('AT')}")
+                self.client.keep(format_line)
+                self.client.keep(before)
             await home_network_check(self.network, self.policy, number, "sms")
             try:
                 return await self.client.command_with_data(Command(line, retry=False), data)

@@ -137,7 +137,7 @@ async def test_in_text_mode_the_report_is_asked_for_with_csmp_and_read_from_its_
     assert result.status == "passed", result.error
     commands = [c["command"] for c in result.transcript.commands]
     send = next(i for i, c in enumerate(commands) if c.startswith("AT+CMGS="))
-    assert commands[send - 2 : send] == ["AT+CSMP=49,167,0,0", "AT+CMGF=1"], commands  # then the number
+    assert commands[send - 1] == "AT+CMGF=1;+CSMP=49,167,0,0", commands  # then the number
     urcs = [e for e in result.transcript.of_kind("urc") if e["line"].startswith("+CDS:")]
     assert urcs and "extra" not in urcs[0]  # the report's fields on its one line, no PDU after it
     [part] = result.details["delivery"]

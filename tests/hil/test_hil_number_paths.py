@@ -101,7 +101,7 @@ async def test_a_raw_line_reaching_a_number_off_the_list_is_refused(
 
 async def test_a_text_mode_sms_off_the_list_is_refused(modem: tuple[Modem, Written]) -> None:
     driver, port = modem
-    await driver.client.command("AT+CMGF=1")
+    await driver.client.command("AT+CMGF=1;+CSMP=17,167,0,0")
     before = len(port.written)
     with pytest.raises(NumberNotAllowed):
         await driver.client.command_with_data(f'AT+CMGS="{OFF}"', b"hi\x1a")

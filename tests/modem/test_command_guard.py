@@ -27,6 +27,10 @@ BENCH = AllowList(["+33612345678"])
 OFF = "+33699999999"
 
 
+# text mode, and the text-mode parameters of a plain SMS-SUBMIT (the guard's condition for a quoted number)
+TEXT_MODE = "AT+CMGF=1;+CSMP=17,167,0,0"
+
+
 def fake(url: str = "/dev/ttyUSB9") -> AnsweringTransport:
     return AnsweringTransport({"AT+CMGS": "+CMGS: 7"}, url=url)
 
@@ -280,12 +284,12 @@ async def test_a_text_mode_number_with_separators_is_refused(number: str) -> Non
     t = fake()
     async with modem_on(t) as modem:
         c = modem.client
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         with pytest.raises(SafetyError, match="only digits, \\* and # after an optional \\+ can be checked"):
             await c.command_with_data(f'AT+CMGS="{number}"', b"hi\x1a")
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
-    assert t.lines == ["AT+CMGF=1", "AT+CMGF=1", "ATS3?", 'AT+CMGS="+33612345678"']
+    assert t.lines == [TEXT_MODE, TEXT_MODE, "ATS3?", 'AT+CMGS="+33612345678"']
 
 
 @pytest.mark.parametrize(
@@ -713,7 +717,7 @@ class SilentlyResetting:
         self.cmgf = 1
 
     def _set(self, line: str) -> str:
-        self.cmgf = int(line.removeprefix("AT+CMGF="))
+        self.cmgf = int(line.removeprefix("AT+CMGF=").partition(";")[0])  # (text mode: ;+CSMP=... after)
         return ""
 
     def _send(self, line: str) -> str:
@@ -818,13 +822,32 @@ async def test_a_quoted_number_goes_only_when_the_format_is_known_fresh_to_be_te
     t = fake()
     async with modem_on(t) as modem:
         c = modem.client
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CSQ")
         with pytest.raises(SafetyError, match="not known to be text mode"):
             await c.command_with_data('AT+CMGS="+33612345678"', off_pdu)
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
-    assert t.lines == ["AT+CMGF=1", "AT+CSQ", "AT+CMGF=1", "ATS3?", 'AT+CMGS="+33612345678"']
+    assert t.lines == [TEXT_MODE, "AT+CSQ", TEXT_MODE, "ATS3?", 'AT+CMGS="+33612345678"']
+
+
+async def test_a_quoted_number_goes_only_with_the_text_mode_parameters_known_fresh() -> None:
+    # a text-mode message goes with the module's AT+CSMP: its own, stored with AT+CSAS by whoever
+    # used it before (17,167,50,0: the SMS centre mails the text to an address inside it), and
+    # brought back by a reset; the guard refused setting such a TP-PID, never the module's own
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CSMP?": "+CSMP: 17,167,50,0"}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        c = modem.client
+        for before in (["AT+CMGF=1"], ["AT+CMGF=1", "AT+CSMP?"], ["AT+CSMP=17,167,0,0", "ATZ", "AT+CMGF=1"]):
+            for line in before:
+                await c.command(line)
+            with pytest.raises(SafetyError, match=r"text-mode parameters \(AT\+CSMP\) are not known"):
+                await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+        for before in (["AT+CSMP=17,167,0,0", "AT+CMGF=1"], ["AT+CMGF=1", "AT+CSMP=49,167,0,0", "AT+CREG?"]):
+            for line in before:
+                await c.command(line)
+            await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert [w for w in t.lines if w.startswith("AT+CMGS")] == ['AT+CMGS="+33612345678"'] * 2
 
 
 @pytest.mark.parametrize("line", ["AT+CMGF=0;+CFUN=1,1", "AT+CMGF=0;+CFUN=0"])
@@ -907,12 +930,12 @@ async def test_a_text_mode_number_goes_only_in_a_character_set_that_writes_it_as
         c = modem.client
         if charset is not None:
             await c.command(f"AT+CSCS={charset}")
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")  # at home: the short code would go
         with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is \"(HEX|UCS2)\""):
             await c.command_with_data(line, b"hi\x1a")
         await c.command('AT+CSCS="GSM"')
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")  # a short code goes on the home network only
         await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")  # a digit is itself in GSM
     assert not [w for w in t.lines if w.startswith("AT+CMGS") and w != 'AT+CMGS="3636"']
@@ -932,13 +955,13 @@ async def test_a_character_set_stored_with_at_w_is_the_one_after_a_reset(reset: 
             await c.command("ATZ")
         else:
             c.restarted("a boot URC")
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")
         with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is \"HEX\""):
             await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
         await c.command('AT+CSCS="IRA";&W')
         await c.command("ATZ")
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")
         await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
     assert [w for w in t.lines if w.startswith("AT+CMGS")] == ['AT+CMGS="3636"']
@@ -954,7 +977,7 @@ async def test_the_character_set_test_command_sets_nothing() -> None:
     async with modem_on(t, AllowList(["3636"])) as modem:
         c = modem.client
         await c.command("AT+CSCS=?")
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")
         await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
     assert t.lines[-1] == 'AT+CMGS="3636"'
@@ -969,7 +992,7 @@ async def test_a_character_set_set_on_the_line_of_a_reset_is_not_known() -> None
         c = modem.client
         await c.command('AT+CSCS="HEX";&W')
         await c.command('ATZ;+CSCS="GSM"')
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")
         with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is not known"):
             await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
@@ -987,7 +1010,7 @@ async def test_a_reset_not_answered_says_so_in_the_character_set_refusal() -> No
         c = modem.client
         await c.command('AT+CSCS="GSM"')
         await c.command("ATZ", timeout=0.05)
-        await c.command("AT+CMGF=1")
+        await c.command(TEXT_MODE)
         await c.command("AT+CREG?")
         with pytest.raises(SafetyError) as refused:
             await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")

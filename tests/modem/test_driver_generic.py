@@ -150,7 +150,7 @@ async def test_send_sms_text_mode() -> None:
     t = ScriptedTransport(
         steps(
             ("AT+CMGF=1\r", "\r\nOK\r\n"),
-            ("AT+CMGF=1\r", "\r\nOK\r\n"),
+            ("AT+CMGF=1;+CSMP=17,167,0,0\r", "\r\nOK\r\n"),  # the module's own parameters may mail, fax, call
             SYNC,
             ('AT+CMGS="+33612345678"\r', "\r\n> "),
             ("meter 42: 17.3 kWh\x1a", "\r\n+CMGS: 5\r\n\r\nOK\r\n"),

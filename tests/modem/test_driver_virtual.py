@@ -313,10 +313,10 @@ async def test_a_status_report_is_decoded_in_either_mode(mode: str) -> None:
     async with modem:
         await modem.network.wait_registered(timeout=20)
         await modem.sms.configure(mode)
-        await modem.client.command("AT+CNMI=2,1,0,1,0;+CSMP=49,167,0,0")  # +CDS; TP-SRR in text mode
+        await modem.client.command("AT+CNMI=2,1,0,1,0")  # +CDS
         modem.sms.on_status_report(reports.put_nowait)
-        if mode == "text":
-            (mr,) = await modem.sms.send("+447700900123", "report please")
+        if mode == "text":  # (TP-SRR: AT+CSMP=49,167,0,0 on the line of the format)
+            (mr,) = await modem.sms.send("+447700900123", "report please", status_report=True)
         else:
             from modem.sms import encode_submit
 
@@ -342,8 +342,8 @@ async def test_a_stored_status_report_is_read_as_one_and_not_handed_over_as_a_me
     async with modem, modem.client.urcs({"+CDSI", "+CMTI"}) as urcs:
         await modem.network.wait_registered(timeout=20)
         await modem.sms.configure("text")
-        await modem.client.command("AT+CNMI=2,1,0,2,0;+CSMP=49,167,0,0")
-        (mr,) = await modem.sms.send("+447700900123", "report please")
+        await modem.client.command("AT+CNMI=2,1,0,2,0")
+        (mr,) = await modem.sms.send("+447700900123", "report please", status_report=True)
         assert (await urcs.get(timeout=30)).name == "+CDSI"
         networks[0].submit_sms(0.0, ident.line_id, "+33612345678", "a message")
         assert (await urcs.get(timeout=30)).name == "+CMTI"
