@@ -316,7 +316,7 @@ _MMS_WHY = "is an MMS command (it sends a message to recipients, numbers or e-ma
 # texted back to whoever sent it) and #TCPATRUNL / #TCPATRUND (a TCP peer's lines, #TCPATRUNCFG),
 # Maestro's +SMSAT on its Wavecom-based modems (the same by SMS); their settings are kept in the
 # module's non-volatile memory, past the run.  Read, test and disable (`=0`) go when listed
-_REMOTE_AT = re.compile(r"[A-Z]*(?:SMSAT|ATRUN)[A-Z0-9_.]*")
+_REMOTE_AT = ("SMSAT", "ATRUN")
 _REMOTE_AT_WHY = (
     "is a remote AT service: command lines received by SMS or from a TCP peer are run, which the guard "
     "never reads (a dial to any number among them; an SMS command's answer is texted back to its "
@@ -645,7 +645,7 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [("refuse", f"AT{name} sends an SMS the allow-list cannot check (use AT+CMGS)")]
     if _MMS_NAME.fullmatch(word):
         return [("refuse", f"AT{name} {_MMS_WHY}")]
-    if _REMOTE_AT.fullmatch(word) and kind != "read" and params != ["0"]:
+    if any(s in word for s in _REMOTE_AT) and kind != "read" and params != ["0"]:
         return [("refuse", f"AT{name}{args} {_REMOTE_AT_WHY}")]
     if word == "CRES":  # 27.005 §3.3.5, not +CRESET (a restart)
         return [("refuse", f"AT{name}{args} {_CRES_WHY}")]
@@ -972,11 +972,13 @@ class CommandGuard:
                 "reset's OK; the bench's settings were set again after it): the module may be back "
                 "in its stored profile's character set, or not"
             )
-        read = _STATE_READ.fullmatch(text.partition("AT")[2])
+        commands = text.partition("AT")[2]
+        read = _STATE_READ.fullmatch(commands)
         # A module may reset without a word (brown-out, watchdog) and come back in its default
-        # format: what the guard knows of the format lasts until the next line, unless that line
-        # only reads state and is answered OK, and comes back with what the line sets.
-        setup = _SMS_SETUP.fullmatch(text.partition("AT")[2]) is not None
+        # format and text-mode parameters: what the guard knows of them lasts until the next line,
+        # unless that line only reads state or sets the format or the parameters (`_SMS_SETUP`) and
+        # is answered OK, and comes back with what the line sets.
+        setup = _SMS_SETUP.fullmatch(commands) is not None
         after = self._sms_format if setup else None
         parameters = self._parameters and setup
         for kind, value in effects:
@@ -988,7 +990,7 @@ class CommandGuard:
         self._parameters, self._parameters_after = False, parameters
         self._reads_state = read is not None
         self._message_in_answer = False
-        self._reads_registration = _REGISTRATION_READ.fullmatch(text.partition("AT")[2]) is not None
+        self._reads_registration = _REGISTRATION_READ.fullmatch(commands) is not None
         if any(kind == "reset" for kind, _ in effects) or _OPERATOR_SET.search(text):
             self._registration.clear()
             self._reg_urcs.clear()
