@@ -2061,3 +2061,55 @@ def test_a_folder_of_more_captures_than_open_files_allowed_is_read(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["records"] == 160 and summary["sessions"] == 80 and len(summary["files"]) == 80
+
+
+def test_a_capture_given_twice_is_read_once_and_the_repeat_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same capture given again (inside a folder given and by its name, by a symbolic or a hard
+    link, or the same name twice) was read again: the records right (its requests taken as
+    retransmissions) but every packet and request counted twice in the summary. Each file (device and
+    inode, links resolved) is read once, the first name given; each repeat is listed as skipped,
+    naming the name read."""
+    a, b = _split_capture(tmp_path)
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    write_pcap(folder / "a.pcap", 1, a)
+    write_pcap(folder / "b.pcap", 1, b)
+    (tmp_path / "b-link.pcap").symlink_to(folder / "b.pcap")
+    (tmp_path / "a-hard.pcap").hardlink_to(folder / "a.pcap")
+    argv = [
+        "records-from-pcap",
+        str(folder),
+        str(folder / "a.pcap"),
+        str(tmp_path / "b-link.pcap"),
+        str(tmp_path / "a-hard.pcap"),
+        str(folder / "a.pcap"),
+        "--secret",
+        SECRET.decode(),
+    ]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 4 and summary["packets"] == 12 and summary["accounting_requests"] == 6
+    assert summary["retransmissions"] == 0
+    assert summary["files"] == [str(folder / "a.pcap"), str(folder / "b.pcap")]
+    assert summary["skipped_files"] == [
+        str(folder / "a.pcap"),
+        str(tmp_path / "b-link.pcap"),
+        str(tmp_path / "a-hard.pcap"),
+    ]
+    reasons = summary["skipped_reasons"]
+    assert f"the same file as {folder / 'b.pcap'}" in reasons[str(tmp_path / "b-link.pcap")]
+    assert f"the same file as {folder / 'a.pcap'}" in reasons[str(tmp_path / "a-hard.pcap")]
+    assert "given twice" in reasons[str(folder / "a.pcap")]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("2 captures: 12 packets, 6 accounting requests, 2 sessions -> 4 records")
+    assert f"skipped {tmp_path / 'a-hard.pcap'}: the same file as {folder / 'a.pcap'}" in said
+    # the library reads each file once too
+    got, report = read([folder / "a.pcap", tmp_path / "a-hard.pcap", folder / "b.pcap"])
+    assert (
+        len(got) == 4
+        and report.packets == 12
+        and report.files == [str(folder / "a.pcap"), str(folder / "b.pcap")]
+    )
