@@ -7,7 +7,7 @@ module finds the requests:
 
 - files: `gateway.capture.pcapfile` (pcap and pcapng, several interfaces of
   different link types); several files or a folder are merged in time order;
-- link layers: Ethernet (802.1Q / QinQ tags), Linux cooked v1 (113) and v2
+- link layers: Ethernet (802.1Q / QinQ tags, 802.1ah MAC-in-MAC), Linux cooked v1 (113) and v2
   (276), BSD loopback NULL (0) and LOOP (108), raw IP (101, 12, 14), raw
   IPv4 (228) and IPv6 (229), Linux NFLOG (239);
 - mirrored traffic: MPLS labels (IP, Ethernet pseudowires), GRE (IP, Ethernet, ERSPAN I-III) over IPv4/IPv6, VXLAN and Geneve;
@@ -136,7 +136,8 @@ LINK_TYPES = {
 _RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKTYPE_IPV4, LINKTYPE_IPV6})
 _VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
 _MPLS = frozenset({0x8847, 0x8848})  # unicast, multicast: labels, then IP or an Ethernet pseudowire
-_CARRIED = frozenset({0x0800, 0x86DD, 0x0806, *_MPLS})  # Ethernet types a pseudowire's frame carries
+PBB = 0x88E7  # IEEE 802.1ah, MAC-in-MAC: the I-tag (4 octets), then the customer's Ethernet frame
+_CARRIED = frozenset({0x0800, 0x86DD, 0x0806, PBB, *_MPLS})  # Ethernet types a pseudowire's frame carries
 IP_GRE = 47
 VXLAN_PORT, GENEVE_PORT = 4789, 6081  # mirrored traffic in UDP (cloud traffic mirroring)
 _TUNNEL_PORTS = frozenset({VXLAN_PORT, GENEVE_PORT})
@@ -641,6 +642,8 @@ class _Decoder:
         while ethertype in _VLAN_TAGS and len(data) >= off + 4:  # 802.1Q, 802.1ad (QinQ)
             ethertype = _U16.unpack_from(data, off + 2)[0]
             off += 4
+        if ethertype == PBB:  # a provider backbone's link: the customer's frame after the I-tag
+            return self._ethernet_at(n, data, off + 4)
         if ethertype in _MPLS:  # a core link: labels up to the bottom of the stack, then the IP version
             ethertype = 0
             while len(data) >= off + 4:
@@ -698,6 +701,11 @@ class _Decoder:
             return None
         if first == 0 and not _carried_type(data, off):
             off += 4
+        return self._ethernet_at(n, data, off)
+
+    def _ethernet_at(self, n: int, data: bytes, off: int) -> Udp | None:
+        """The datagram of the Ethernet frame carried from `off` to the end of the frame read: a
+        pseudowire's, or the customer's frame of a provider backbone (802.1ah, MAC-in-MAC)."""
         if len(data) < off + 14:  # cut before the frame's Ethernet type: it may be accounting
             self._cut_before_ports(n, data)
             return None

@@ -2113,3 +2113,63 @@ def test_a_capture_given_twice_is_read_once_and_the_repeat_named(
         and report.packets == 12
         and report.files == [str(folder / "a.pcap"), str(folder / "b.pcap")]
     )
+
+
+def _customer_frames(wrap: Callable[[object], object]) -> list[tuple[int, bytes]]:
+    """The session's exchange, and a G-PDU (GTP-U, UDP 2152), as customer Ethernet frames (VLAN 30)
+    given to `wrap` (scapy layers around them)."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.packet import Raw
+
+    frames = []
+    gpdu = (
+        (T0 + 300) * 1_000_000,
+        "192.0.2.2",
+        "192.0.2.1",
+        2_152,
+        2_152,
+        bytes.fromhex("30ff000400000001") + bytes(4),
+    )
+    for ts, src, dst, sport, dport, payload in [
+        *(
+            (ts, *((GGSN, AAA, 32_768, 1_813) if r else (AAA, GGSN, 1_813, 32_768)), m)
+            for ts, m, r in exchange(session_messages())
+        ),
+        gpdu,
+    ]:
+        inner = Ether(dst="00:1b:21:0a:0b:0c", src="4c:96:14:aa:bb:cc") / Dot1Q(vlan=30)
+        inner = inner / IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / Raw(payload)
+        frames.append((ts, bytes(wrap(inner))))  # type: ignore[call-overload]
+    return sorted(frames)
+
+
+@pytest.mark.parametrize("b_tag", [False, True])
+def test_radius_in_mac_in_mac_gives_the_session_records(tmp_path: Path, b_tag: bool) -> None:
+    """A probe on a provider backbone bridge's link (IEEE 802.1ah, MAC-in-MAC: Ethernet type 0x88E7,
+    the I-tag, then the customer's Ethernet frame, with a backbone VLAN tag before or not) sees the
+    accounting inside, as tshark dissects it: such captures gave no record ('no usable
+    Accounting-Request') and no GTP counted."""
+    from scapy.layers.l2 import Dot1AD, Dot1AH, Ether
+
+    def backbone(inner: object) -> object:
+        outer = Ether(src="00:00:5e:00:53:01", dst="00:00:5e:00:53:02")
+        tag = Dot1AD(vlan=100) if b_tag else None
+        return (outer / tag if tag is not None else outer) / Dot1AH(isid=0x10203) / inner  # type: ignore[operator]
+
+    frames = _customer_frames(backbone)
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    records, report = read(path)
+    assert rows(records) == expected() and report.gtp_u == 1
+    assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
+    records, report = read(write_pcap(tmp_path / "cut.pcap", 1, frames, snaplen=40))
+    assert records == [] and report.reasons == {"packet cut by the capture's snapshot length": 7}
+    if shutil.which("tshark") is not None:  # (what was built is what tshark reads as MAC-in-MAC)
+        done = subprocess.run(
+            ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "ieee8021ah.isid", "-e", "radius.code"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        said = [line.split("\t") for line in done.stdout.splitlines()]
+        assert said == [["66051", code] for code in ("4", "5", "", "4", "5", "4", "5")]
