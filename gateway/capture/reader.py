@@ -7,7 +7,7 @@ module finds the requests:
 
 - files: `gateway.capture.pcapfile` (pcap and pcapng, several interfaces of
   different link types); several files or a folder are merged in time order;
-- link layers: Ethernet (802.1Q / QinQ tags, 802.1ah MAC-in-MAC), Linux cooked v1 (113) and v2
+- link layers: Ethernet (802.1Q / QinQ tags, 802.1ah MAC-in-MAC, PPPoE sessions), Linux cooked v1 (113) and v2
   (276), BSD loopback NULL (0) and LOOP (108), raw IP (101, 12, 14), raw
   IPv4 (228) and IPv6 (229), Linux NFLOG (239);
 - mirrored traffic: MPLS labels (IP, Ethernet pseudowires), GRE (IP, Ethernet, ERSPAN I-III) over IPv4/IPv6, VXLAN and Geneve;
@@ -137,6 +137,8 @@ _RAW_IP = frozenset({LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW_BSD, LINKT
 _VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100})
 _MPLS = frozenset({0x8847, 0x8848})  # unicast, multicast: labels, then IP or an Ethernet pseudowire
 PBB = 0x88E7  # IEEE 802.1ah, MAC-in-MAC: the I-tag (4 octets), then the customer's Ethernet frame
+PPPOE_SESSION = 0x8864  # RFC 2516: a 6-octet header, then PPP's protocol and the packet
+_PPP_IP = {0x0021: 0x0800, 0x0057: 0x86DD}  # PPP's protocols IPv4, IPv6 (in 2 octets, or 1 compressed)
 _CARRIED = frozenset({0x0800, 0x86DD, 0x0806, PBB, *_MPLS})  # Ethernet types a pseudowire's frame carries
 IP_GRE = 47
 VXLAN_PORT, GENEVE_PORT = 4789, 6081  # mirrored traffic in UDP (cloud traffic mirroring)
@@ -644,6 +646,11 @@ class _Decoder:
             off += 4
         if ethertype == PBB:  # a provider backbone's link: the customer's frame after the I-tag
             return self._ethernet_at(n, data, off + 4)
+        if ethertype == PPPOE_SESSION and len(data) >= off + 8:  # PPPoE, then PPP's protocol
+            compressed = data[off + 6] & 1  # (its protocol field compressed to one octet: RFC 1661)
+            protocol = data[off + 6] if compressed else _U16.unpack_from(data, off + 6)[0]
+            ethertype = _PPP_IP.get(protocol, -1)
+            off += 7 if compressed else 8
         if ethertype in _MPLS:  # a core link: labels up to the bottom of the stack, then the IP version
             ethertype = 0
             while len(data) >= off + 4:
@@ -660,7 +667,7 @@ class _Decoder:
             return self._ipv4(n, data, off)
         if ethertype == 0x86DD:
             return self._ipv6(n, data, off)
-        if ethertype == 0 or ethertype in _VLAN_TAGS:  # cut before the IP version or within the tags
+        if ethertype in (0, PPPOE_SESSION) or ethertype in _VLAN_TAGS:  # cut before the IP version, in tags
             self._cut_before_ports(n, data)
         return None
 

@@ -2115,6 +2115,32 @@ def test_a_capture_given_twice_is_read_once_and_the_repeat_named(
     )
 
 
+def _tshark_fields(path: Path, *fields: str) -> list[list[str]]:
+    """The fields tshark reads in each packet of `path`."""
+    args = [arg for field in fields for arg in ("-e", field)]
+    done = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-T", "fields", *args], capture_output=True, text=True, check=True
+    )
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def _carried_session(
+    tmp_path: Path, frames: list[tuple[int, bytes]], cut: int, tshark_says: tuple[str, str]
+) -> None:
+    """`frames` (`_customer_frames`' traffic, carried some way) give the session's records and count
+    the G-PDU; cut to `cut` octets, each is a reject saying so; tshark reads the field `tshark_says`
+    (name, value) of the way in every packet, and the RADIUS in them."""
+    path = write_pcap(tmp_path / "c.pcap", 1, frames)
+    records, report = read(path)
+    assert rows(records) == expected() and report.gtp_u == 1
+    assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
+    records, report = read(write_pcap(tmp_path / "cut.pcap", 1, frames, snaplen=cut))
+    assert records == [] and report.reasons == {"packet cut by the capture's snapshot length": 7}
+    if shutil.which("tshark") is not None:  # (what was built is what tshark reads so)
+        said = _tshark_fields(path, tshark_says[0], "radius.code")
+        assert said == [[tshark_says[1], code] for code in ("4", "5", "", "4", "5", "4", "5")]
+
+
 def _customer_frames(wrap: Callable[[object], object]) -> list[tuple[int, bytes]]:
     """The session's exchange, and a G-PDU (GTP-U, UDP 2152), as customer Ethernet frames (VLAN 30)
     given to `wrap` (scapy layers around them)."""
@@ -2158,18 +2184,46 @@ def test_radius_in_mac_in_mac_gives_the_session_records(tmp_path: Path, b_tag: b
         return (outer / tag if tag is not None else outer) / Dot1AH(isid=0x10203) / inner  # type: ignore[operator]
 
     frames = _customer_frames(backbone)
-    path = write_pcap(tmp_path / "c.pcap", 1, frames)
-    records, report = read(path)
-    assert rows(records) == expected() and report.gtp_u == 1
-    assert report.rejected == 0 and report.unanswered_requests == 0 and report.accounting_responses == 3
-    records, report = read(write_pcap(tmp_path / "cut.pcap", 1, frames, snaplen=40))
-    assert records == [] and report.reasons == {"packet cut by the capture's snapshot length": 7}
-    if shutil.which("tshark") is not None:  # (what was built is what tshark reads as MAC-in-MAC)
-        done = subprocess.run(
-            ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "ieee8021ah.isid", "-e", "radius.code"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        said = [line.split("\t") for line in done.stdout.splitlines()]
-        assert said == [["66051", code] for code in ("4", "5", "", "4", "5", "4", "5")]
+    _carried_session(tmp_path, frames, 40, ("ieee8021ah.isid", "66051"))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("ip", [4, 6])
+def test_radius_in_pppoe_sessions_gives_the_session_records(
+    tmp_path: Path, ip: int, compressed: bool
+) -> None:
+    """A probe on a broadband access link sees the traffic in PPPoE session frames (Ethernet type
+    0x8864, RFC 2516: its 6-octet header, then PPP's protocol, 0x0021 IPv4 or 0x0057 IPv6, or one
+    octet when the link compressed it, RFC 1661 6.5; VLAN-tagged or not), as tshark dissects it:
+    such captures gave no record ('no usable Accounting-Request') and no GTP counted."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.layers.ppp import PPP, PPPoE
+    from scapy.packet import Raw
+
+    frames = []
+    gpdu = bytes.fromhex("30ff000400000001") + bytes(4)
+    traffic = [
+        (ts, *((1, 10, 32_768, 1_813) if r else (10, 1, 1_813, 32_768)), m)
+        for ts, m, r in exchange(session_messages())
+    ]
+    for k, (ts, src, dst, sport, dport, payload) in enumerate(
+        [*traffic, ((T0 + 300) * 1_000_000, 2, 1, 2_152, 2_152, gpdu)]
+    ):
+        if ip == 4:
+            packet = IP(src=f"192.0.2.{src}", dst=f"192.0.2.{dst}")
+        else:
+            packet = IPv6(src=f"2001:db8::{src:x}", dst=f"2001:db8::{dst:x}")
+        outer = Ether(src="00:1b:21:0a:0b:0c", dst="4c:96:14:aa:bb:cc")
+        if k % 2:
+            outer = outer / Dot1Q(vlan=835)
+        outer = outer / PPPoE(sessionid=0x2A) / PPP() / packet / UDP(sport=sport, dport=dport) / Raw(payload)
+        frame = bytes(outer)
+        if compressed:  # (PPP's protocol in one octet: the PPPoE payload one octet shorter)
+            at = frame.index(b"\x88\x64") + 2
+            length = struct.unpack_from("!H", frame, at + 4)[0] - 1
+            frame = frame[: at + 4] + struct.pack("!H", length) + frame[at + 7 :]
+        frames.append((ts, frame))
+    frames.sort()
+    _carried_session(tmp_path, frames, 20, ("pppoe.session_id", "0x002a"))
