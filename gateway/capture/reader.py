@@ -439,16 +439,24 @@ def _text(attrs: dict[int, bytes], a_type: int) -> str | None:
 _Key = tuple[bytes, bytes, int, int]  # a fragmented datagram: source, destination, protocol, identification
 
 
+def _past_extensions(data: bytes, start: int, next_header: int) -> tuple[int, int] | None:
+    """(the protocol after the IPv6 extension headers at `start`, the first being `next_header`,
+    and where it begins), or None when `data` ends within them."""
+    while next_header in _IPV6_EXTENSIONS:
+        if len(data) < start + 2:
+            return None
+        length = (data[start + 1] + 2) * 4 if next_header == 51 else (data[start + 1] + 1) * 8
+        next_header = data[start]
+        start += length
+    return next_header, start
+
+
 def _udp_start(data: bytes, next_header: int) -> int | None:
     """Where the UDP header is in a datagram put together from fragments, whose first header is
     `next_header` (17; in IPv6, extension headers of the fragmentable part may come before it, as
     destination options), or None when it carries no UDP (or is cut before)."""
-    start = 0
-    while next_header in _IPV6_EXTENSIONS and len(data) >= start + 2:
-        length = (data[start + 1] + 2) * 4 if next_header == 51 else (data[start + 1] + 1) * 8
-        next_header = data[start]
-        start += length
-    return start if next_header == 17 else None
+    found = _past_extensions(data, 0, next_header)
+    return found[1] if found is not None and found[0] == 17 else None
 
 
 def _udp_head(datagram: Unfinished[_Key]) -> bytes | None:
@@ -786,22 +794,18 @@ class _Decoder:
         if data[off + 9] == IP_GRE and not _U16.unpack_from(data, off + 6)[0] & 0x3FFF:
             ihl = (data[off] & 0x0F) * 4
             return self._gre(n, data, off + ihl, off + _U16.unpack_from(data, off + 2)[0])
+        frag = _U16.unpack_from(data, off + 6)[0]
         if data[off + 9] != 17:
+            if frag & 0x3FFF:  # (a fragment of other traffic: TCP, ICMP, GRE fragmented on its way)
+                self.report.fragments += 1
             return None
         ihl = (data[off] & 0x0F) * 4
         src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
-        frag = _U16.unpack_from(data, off + 6)[0]
         if frag & 0x3FFF:
             total = _U16.unpack_from(data, off + 2)[0]
             if self.orig > len(data):  # a fragment cut short cannot be reassembled
-                if not frag & 0x1FFF and len(data) >= off + ihl + 4:  # the first: its ports say
-                    sport, dport = (
-                        _U16.unpack_from(data, off + ihl)[0],
-                        _U16.unpack_from(data, off + ihl + 2)[0],
-                    )
-                    if sport not in self.ports and dport not in self.ports:
-                        return None
-                self._truncated(n, data, "")
+                first = None if frag & 0x1FFF else (17, off + ihl)  # (the first: its ports say)
+                self._cut_fragment(n, data, first)
                 return None
             key = (src, dst, 17, _U16.unpack_from(data, off + 4)[0])
             return self._fragment(
@@ -827,12 +831,9 @@ class _Decoder:
                     self.report.fragments += 1
                     return None
                 if self.orig > len(data):  # a fragment cut short cannot be reassembled
-                    first = pos + 8
-                    if not offset_flags & 0xFFF8 and len(data) >= first + 4:  # the first: its ports say
-                        sport, dport = _U16.unpack_from(data, first)[0], _U16.unpack_from(data, first + 2)[0]
-                        if sport not in self.ports and dport not in self.ports:
-                            return None
-                    self._truncated(n, data, "")
+                    # (the first: what it carries past its extension headers says)
+                    first = None if offset_flags & 0xFFF8 else _past_extensions(data, pos + 8, inner)
+                    self._cut_fragment(n, data, first)
                     return None
                 key = (src, dst, inner, ident)
                 return self._fragment(
@@ -895,6 +896,18 @@ class _Decoder:
         finally:
             self.orig, self.outer = outer_orig, outer
             self.tunnels -= 1
+
+    def _cut_fragment(self, n: int, data: bytes, first: tuple[int, int] | None) -> None:
+        """A fragment the snapshot length cut, which cannot be reassembled: a reject, unless it is the
+        first (`first`: the protocol it carries and where) and that, or its UDP ports, say it is other
+        traffic's, then counted as such."""
+        if first is not None and (
+            first[0] != 17
+            or (len(data) >= first[1] + 4 and self.ports.isdisjoint(_UDP_PORTS.unpack_from(data, first[1])))
+        ):
+            self.report.fragments += 1
+        else:
+            self._truncated(n, data, "")
 
     def _fragment(self, n: int, key: _Key, offset: int, more: bool, part: bytes) -> Udp | None:
         self.report.fragments += 1

@@ -630,7 +630,7 @@ def test_ipv4_fragments_of_other_traffic_are_ignored_and_radius_ones_reassembled
             frames.append((ts, ethernet(v4(m, r))))
     records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames))
     assert rows(records) == expected()
-    assert report.rejected == 0 and report.reassembled == 1 and report.fragments >= 6
+    assert report.rejected == 0 and report.reassembled == 1 and report.fragments == 8
 
 
 def test_incomplete_fragmented_radius_is_a_reject(tmp_path: Path) -> None:
@@ -2227,3 +2227,36 @@ def test_radius_in_pppoe_sessions_gives_the_session_records(
         frames.append((ts, frame))
     frames.sort()
     _carried_session(tmp_path, frames, 20, ("pppoe.session_id", "0x002a"))
+
+
+def test_fragments_of_other_traffic_are_counted_whatever_they_carry(tmp_path: Path) -> None:
+    """Fragments of other traffic are counted (`fragments`), never rejected: IPv4 ones of TCP, ICMP
+    or GRE went without a count; an IPv6 first fragment the snapshot length cut whose fragmentable
+    part begins with extension headers (destination options, then TCP or UDP) had its ports read in
+    those headers: TCP and other UDP went without a count, and RADIUS without a reject."""
+    from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP, fragment
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, fragment6
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    ether = Ether(src="00:1b:21:0a:0b:0c", dst="00:1b:21:0a:0b:0d")
+    payload = Raw(bytes(400))
+    whole = [
+        *fragment(IP(src="198.51.100.1", dst="198.51.100.2") / TCP(dport=443) / payload, 160),
+        *fragment(IP(src="198.51.100.1", dst="198.51.100.2") / ICMP() / payload, 160),
+        *fragment(
+            IP(src=GGSN, dst="198.51.100.2") / GRE() / IP(src=GGSN, dst=AAA) / UDP(dport=1813) / payload, 160
+        ),
+    ]
+    assert len(whole) == 9
+    firsts = [  # (the first fragment of each, which the capture cuts after the UDP ports)
+        fragment6(
+            IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(id=k) / IPv6ExtHdrDestOpt() / layer / payload, 200
+        )[0]
+        for k, layer in enumerate([TCP(dport=443), UDP(sport=53, dport=53), UDP(sport=32_768, dport=1813)])
+    ]
+    frames = [(T0 * 1_000_000 + k, bytes(ether / packet)) for k, packet in enumerate([*whole, *firsts])]
+    _records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames, snaplen=14 + 40 + 8 + 8 + 12))
+    assert report.fragments == 11
+    assert report.reasons == {"packet cut by the capture's snapshot length": 1}
+    assert [r.packet for r in report.rejects] == [12]
