@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # how each compression's data begin
 
@@ -21,6 +22,70 @@ def compression_of(start: bytes) -> str | None:
     if len(start) == 4 and 0x50 <= start[0] <= 0x5F and start[1:] == b"\x2a\x4d\x18":
         return "zstd"  # (a skippable frame first)
     return next((kind for magic, kind in _MAGIC.items() if start.startswith(magic)), None)
+
+
+_ZSTD_FRAME = b"\x28\xb5\x2f\xfd"
+_FCS_SIZES = (0, 2, 4, 8)  # a zstd frame's content size field, by its flag (0: 1 octet if single-segment)
+
+
+def zstd_content_size(path: Path) -> int | None:
+    """How many bytes a file of zstd frames holds decompressed, as its frames' headers say (RFC 8878
+    3.1.1: each frame's Frame_Content_Size; skippable frames none), read without decompressing:
+    each frame walked through by its blocks' headers. None when a frame does not say it (written by
+    a stream of unknown length), or the file is no whole zstd frames (cut short, or damaged: its
+    decompressed data are counted and checked as they are read)."""
+    total = 0
+    try:
+        with open(path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            while (magic := f.read(4)) != b"":
+                if len(magic) == 4 and 0x50 <= magic[0] <= 0x5F and magic[1:] == b"\x2a\x4d\x18":
+                    skip = f.read(4)  # (a skippable frame: its length, then as many octets)
+                    if len(skip) < 4:
+                        return None
+                    f.seek(int.from_bytes(skip, "little"), os.SEEK_CUR)
+                elif magic == _ZSTD_FRAME:
+                    size = _zstd_frame_size(f)
+                    if size is None:
+                        return None
+                    total += size
+                else:
+                    return None
+                if f.tell() > end:
+                    return None
+    except OSError:
+        return None
+    return total
+
+
+def _zstd_frame_size(f: BinaryIO) -> int | None:
+    """The Frame_Content_Size of the zstd frame whose magic number `f` was read up to, `f` then
+    past the frame's end; None when the frame does not say it, or its header is no frame's."""
+    head = f.read(1)
+    if not head or head[0] & 0x08:  # (the reserved bit set: no frame)
+        return None
+    flag, single, checksum, dictionary = head[0] >> 6, head[0] >> 5 & 1, head[0] >> 2 & 1, head[0] & 3
+    if flag == 0 and not single:
+        return None  # (the content size not said)
+    fcs = _FCS_SIZES[flag] or 1
+    field = f.read((0 if single else 1) + (0, 1, 2, 4)[dictionary] + fcs)[-fcs:]
+    if len(field) < fcs:
+        return None
+    size = int.from_bytes(field, "little") + (256 if fcs == 2 else 0)
+    while True:
+        block = f.read(3)
+        if len(block) < 3:
+            return None
+        header = int.from_bytes(block, "little")
+        kind = header >> 1 & 3
+        if kind == 3:
+            return None
+        f.seek(1 if kind == 1 else header >> 3, os.SEEK_CUR)
+        if header & 1:
+            break
+    if checksum:
+        f.seek(4, os.SEEK_CUR)
+    return size
 
 
 class _ArrowStream(io.RawIOBase):
