@@ -147,7 +147,10 @@ MAX_TUNNELS = 8  # tunnels inside tunnels opened, at most (a crafted frame nests
 # GRE protocol types carried: IP, or an Ethernet frame (transparent bridging, ERSPAN types I-II and III)
 _GRE_ETHERNET = frozenset({0x6558, 0x88BE, 0x22EB})
 _GRE_IP = frozenset({0x0800, 0x86DD})
-_IPV6_EXTENSIONS = frozenset({0, 43, 60, 51})  # hop-by-hop, routing, destination options, AH
+# IPv6 extension headers walked through: hop-by-hop, routing, destination options, AH, and those of
+# the uniform format (RFC 6564: next header, length in 8 octets less one): Mobility, HIP, Shim6,
+# experimental (ESP's encrypt what follows)
+_IPV6_EXTENSIONS = frozenset({0, 43, 60, 51, 135, 139, 140, 253, 254})
 
 
 _U16 = struct.Struct("!H")

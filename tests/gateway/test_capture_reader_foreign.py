@@ -2255,8 +2255,18 @@ def test_fragments_of_other_traffic_are_counted_whatever_they_carry(tmp_path: Pa
         )[0]
         for k, layer in enumerate([TCP(dport=443), UDP(sport=53, dport=53), UDP(sport=32_768, dport=1813)])
     ]
-    frames = [(T0 * 1_000_000 + k, bytes(ether / packet)) for k, packet in enumerate([*whole, *firsts])]
+    # behind extension headers of the uniform format (RFC 6564) other than the four common ones:
+    # HIP, Shim6, experimental (went without a count)
+    behind = [
+        IPv6(src="::1", dst="::2", nh=kind)
+        / Raw(bytes((44, 0)) + bytes(6))
+        / IPv6ExtHdrFragment(nh=6, m=1, id=9)
+        for kind in (139, 140, 253)
+    ]
+    frames = [
+        (T0 * 1_000_000 + k, bytes(ether / packet)) for k, packet in enumerate([*whole, *firsts, *behind])
+    ]
     _records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames, snaplen=14 + 40 + 8 + 8 + 12))
-    assert report.fragments == 11
+    assert report.fragments == 14
     assert report.reasons == {"packet cut by the capture's snapshot length": 1}
     assert [r.packet for r in report.rejects] == [12]
