@@ -37,7 +37,6 @@ packet is read up to the cut, listed in the report's `cut_short`.
 from __future__ import annotations
 
 import heapq
-import os
 import struct
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -80,6 +79,7 @@ from gateway.capture.pcapfile import (
 from gateway.capture.sink import DEFAULT_SECRET
 from gateway.ipv4 import Reassembly, Unfinished
 from m2msim.fdlimit import FdLimitError, raise_fd_limit
+from m2msim.inputs import each_once
 
 __all__ = [
     "ACCT_PORTS",
@@ -1381,39 +1381,16 @@ def capture_files(inputs: Iterable[Path | str]) -> tuple[list[Path], list[Skippe
     return _read_once(files, skipped)
 
 
-def _each_once(files: list[Path], skipped: list[Skipped]) -> list[Path]:
-    """`files` less the names of a file given before (device and inode, symbolic links followed: the
-    same name twice, a file of a folder given and by its name, a hard or symbolic link to it), each
-    listed once in `skipped`, naming the one read. Each was read again: the records right (its
-    requests taken as retransmissions), every packet and request of it counted twice in the summary."""
-    first: dict[tuple[int, int], Path] = {}
-    kept: list[Path] = []
-    said: set[str] = set()
-    for path in files:
-        try:
-            stat = os.stat(path)
-        except OSError:  # (gone: the reader says so)
-            kept.append(path)
-            continue
-        read = first.setdefault((stat.st_dev, stat.st_ino), path)
-        if read is path:
-            kept.append(path)
-        elif str(path) not in said:
-            said.add(str(path))
-            how = "given twice" if str(path) == str(read) else f"the same file as {read}"
-            skipped.append(Skipped(path, f"{how}: read once, from {read}"))
-    return kept
-
-
 def _read_once(files: list[Path], skipped: list[Skipped]) -> tuple[list[Path], list[Skipped]]:
-    """`files` less the copies of a capture read twice, each listed in `skipped` with why: the same
-    file given again (`_each_once`); a compressed one (gzip or zstd) whose plain capture by its name is read too and holds the same
-    bytes, or its first bytes (a copy taken before the capture ended, or compressed data cut short);
+    """`files` less the copies of a capture read twice, each listed in `skipped` with why: the
+    same file given again (`m2msim.inputs.each_once`); a compressed one (gzip or zstd) whose plain
+    capture by its name is read too and holds the same bytes, or its first bytes (a copy taken before the capture ended, or compressed data cut short);
     the plain one when it holds the compressed one's first bytes (still being written when
     compressed, or cut since).  Both were read: every packet and request counted twice (the
     records once, the second copy's requests taken as retransmissions).  A compressed file of the
     name that holds another capture (a ring buffer's earlier lap) is read too, as another capture."""
-    files = _each_once(files, skipped)
+    files, repeats = each_once(files)
+    skipped += [Skipped(path, why) for path, why in repeats]
     given = {p.resolve(): p for p in files}
     dropped: set[Path] = set()
     for path in files:

@@ -181,6 +181,8 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         f"({totals.bytes_up} octets up, {totals.bytes_down} down)"
         + (f", written to {out}" if out is not None else "")
     )
+    for path, why in report.skipped.items():
+        print(f"  skipped {path}: {why}")
     for cut in report.cut_short:
         print(f"  warning: {_cut_said(cut)}")
     if report.no_usable_entries is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from gateway.acct_sessions import Rejects, main_reject_said, no_usable_said
 from m2msim.compressed import Salvaged, compression_of
 from m2msim.fdlimit import FdLimitError, raise_fd_limit
+from m2msim.inputs import each_once
 
 MAX_LISTED_REJECTS = 1_000
 FDS_SPARE = 64  # the interpreter, imports, the output, its temporary file...
@@ -35,6 +36,7 @@ class LogReport(Rejects):
         self.current_file = ""
         # compressed files whose data stop within a line, read up to it: file, last whole line, ...
         self.cut_short: list[dict[str, object]] = []
+        self.skipped: dict[str, str] = {}  # names of a file given before (`input_files`) -> why
 
     @property
     def rejected(self) -> int:
@@ -82,12 +84,16 @@ class LogReport(Rejects):
             "reasons": dict(sorted(self.reasons.items())),
             "warning": self.no_usable_entries,
             "cut_short": list(self.cut_short),
+            "skipped_files": list(self.skipped),
+            "skipped_reasons": dict(self.skipped),
             "rejects": list(self.rejects),
         }
 
 
-def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
-    """Files as given, and every regular (not hidden) file under a folder, by name; `LogError` if none."""
+def input_files(inputs: Iterable[Path | str], kind: str, report: LogReport) -> list[Path]:
+    """Files as given, and every regular (not hidden) file under a folder, by name, each read once
+    (`m2msim.inputs.each_once`: a name of a file given before is in `report.skipped`, with why; it
+    was read again, every entry counted twice); `LogError` if none."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -106,6 +112,9 @@ def input_files(inputs: Iterable[Path | str], kind: str) -> list[Path]:
             raise LogError(f"{path}: not a file")
         else:
             files.append(path)
+    files, repeats = each_once(files)
+    report.skipped = {str(path): why for path, why in repeats}
+    report.files = [str(f) for f in files]
     return files
 
 

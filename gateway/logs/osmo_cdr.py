@@ -186,9 +186,8 @@ def records_from_osmo_cdr(
     cannot be used is a reject in `report` with its file and line.
     """
     paths: Iterable[Path | str] = [inputs] if isinstance(inputs, (str, Path)) else inputs
-    files = input_files(paths, "CDR")
     report = report if report is not None else LogReport()
-    report.files = [str(f) for f in files]
+    files = input_files(paths, "CDR", report)
     reserve_open_files(files)
     return _records(files, report, line_from, serving_plmn)
 

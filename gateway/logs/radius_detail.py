@@ -520,9 +520,8 @@ def records_from_radius_detail(
     that cannot be used is a reject in `report` with its file and line.
     """
     paths: Iterable[Path | str] = [inputs] if isinstance(inputs, (str, Path)) else inputs
-    files = input_files(paths, "detail")
     report = report if report is not None else LogReport()
-    report.files = [str(f) for f in files]
+    files = input_files(paths, "detail", report)
     reserve_open_files(files)
     return _records(files, report, line_from, event_time, late_copies)
 

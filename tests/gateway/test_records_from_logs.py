@@ -1246,3 +1246,32 @@ def test_a_log_emptied_while_it_is_read_is_refused_by_name(
         f"m2msim {command}: {path}: changed while it was read ({len(text)} bytes when opened, 0 now"
     )
     assert err.endswith("(nothing written)\n") and err.count("\n") == 1 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "text"), [("records-from-radius-detail", DETAIL), ("records-from-osmo-cdr", CDR)]
+)
+def test_a_log_given_twice_is_read_once_and_the_repeat_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, text: str
+) -> None:
+    """A log given again (in a folder given and by its name, by a link, or the same name twice) was
+    read again: its records right (its entries taken as repeats) but every entry counted twice in
+    the summary. Each file is read once, under the first name given; each repeat is listed."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    path = folder / "log-20260301"
+    path.write_text(text)
+    (tmp_path / "link").symlink_to(path)
+    assert main([command, str(path), "--json"]) in (0, 1)
+    once = json.loads(capsys.readouterr().out)
+    argv = [command, str(folder), str(path), str(tmp_path / "link"), str(path)]
+    assert main([*argv, "--json"]) in (0, 1)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["entries"] == once["entries"] > 0 and summary["records"] == once["records"]
+    assert summary["retransmissions"] == once["retransmissions"] and summary["files"] == [str(path)]
+    assert summary["skipped_reasons"] == {
+        str(path): f"given twice: read once, from {path}",
+        str(tmp_path / "link"): f"the same file as {path}: read once, from {path}",
+    }
+    main(argv)
+    assert f"  skipped {tmp_path / 'link'}: the same file as {path}" in capsys.readouterr().out

@@ -1,0 +1,35 @@
+"""Input files given more than once (the same name twice, a file of a folder given and by its name,
+a hard or symbolic link to it): each read once, under the first name given.  Shared by the capture
+reader and the log readers, which read each file given and merge them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def each_once(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(`paths` less the names of a file given before, known by its device and inode, symbolic links
+    followed; each such name once, with why it is not read, naming the one read).  A file read again
+    gave its records right (its requests taken as retransmissions), but every packet, entry and
+    request of it counted twice in the summary.  A name that cannot be looked at is kept (its reader
+    says why)."""
+    first: dict[tuple[int, int], Path] = {}
+    kept: list[Path] = []
+    repeats: list[tuple[Path, str]] = []
+    said: set[str] = set()
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            kept.append(path)
+            continue
+        read = first.setdefault((stat.st_dev, stat.st_ino), path)
+        if read is path:
+            kept.append(path)
+        elif str(path) not in said:
+            said.add(str(path))
+            how = "given twice" if str(path) == str(read) else f"the same file as {read}"
+            repeats.append((path, f"{how}: read once, from {read}"))
+    return kept, repeats
