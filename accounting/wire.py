@@ -16,9 +16,16 @@ The model (IPv4; every figure an IP packet's length):
   IP + TCP headers.
 - Data: n bytes go in ceil(n / 1,460) segments (MSS 1,460 on a 1,500-byte MTU), 40 B of headers
   each.  A segment carries the ACK its sender owes, if any.
-- Delayed ACK (RFC 1122 4.2.3.2): the receiver ACKs every second segment of a message at once (a
-  pure ACK); what is left rides on its next segment (data or FIN) if that leaves within
-  `ACK_DELAY_S` (0.2 s, Linux's largest delay), else goes alone, 40 B, when the delay runs out.
+- Delayed ACK (RFC 1122 4.2.3.2): the receiver ACKs at once (a pure ACK) when more than one full
+  segment (MSS) is unacknowledged, whatever messages the octets came in (Linux's
+  `__tcp_ack_snd_check`; lwIP ACKs every second segment): every second segment of a message, and
+  the first segment of a message that comes while the receiver still owes an ACK when the two pass
+  one MSS (1,460-byte sends back to back, as AT+CIPSEND's largest, are ACKed as the same bytes sent
+  at once: a 1 MB upload 13,772 B down with the handshake and close; an ACK was counted per message
+  before, and such an upload got none but the last delayed one, 92 B down); small messages back to
+  back share one delayed ACK.  What is owed rides on the receiver's next segment (data or FIN) if
+  that leaves within `ACK_DELAY_S` (0.2 s, Linux's largest delay), else goes alone, 40 B, when the
+  delay runs out.
 - Close: the closing side's FIN rides on its last data segment when that segment has not left
   yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
   Nagle, or waiting for a slow radio uplink), else goes alone (40 B); the peer answers with its
@@ -180,6 +187,7 @@ class TcpWire:
     closed: bool = False
     fin: int | None = None  # the side whose FIN the other has acknowledged, its own FIN not sent yet
     _owed: list[bool] = field(default_factory=lambda: [False, False])  # an ACK each side owes
+    _unacked: list[int] = field(default_factory=lambda: [0, 0])  # the octets that ACK is for
     _due: list[float] = field(default_factory=lambda: [math.inf, math.inf])  # when it goes alone
     _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
 
@@ -187,6 +195,7 @@ class TcpWire:
         out[side] += size
         self.packets += 1
         self._owed[side] = False  # every segment carries the ACK of what its sender has received
+        self._unacked[side] = 0
         self._due[side] = math.inf
 
     def _total(self, out: list[int]) -> tuple[int, int]:
@@ -232,14 +241,27 @@ class TcpWire:
         k = segments(n)
         self._put(side, n + HEADER * k, out)  # k segments, the first carrying the sender's ACK
         self.packets += k - 1
-        if k > 1:  # every second segment: the receiver's ACK at once
-            self._put(peer, HEADER * (k // 2), out)
-            self.packets += k // 2 - 1
-        if k % 2:
+        # the receiver ACKs at once once more than a full segment is unacknowledged (Linux's
+        # __tcp_ack_snd_check, lwIP's every second segment), whatever message it came in: a first
+        # segment that takes what it still owes an ACK for past one MSS is ACKed at once, then every
+        # second of the rest
+        owed = self._unacked[peer] if self._owed[peer] else 0
+        first = min(n, MSS)
+        rest = n
+        acks = 0
+        if owed and owed + first > MSS:
+            acks, rest, owed = 1, n - first, 0
+        left = segments(rest) if rest else 0
+        acks += left // 2 if not owed else 0
+        if acks:
+            self._put(peer, HEADER * acks, out)
+            self.packets += acks - 1
+        if owed or left % 2:
             self._owed[peer] = True
+            self._unacked[peer] = owed + n if owed else rest - (left - 1) * MSS
             due = round((at if arrives is None else arrives) + ACK_DELAY_S, 6)  # 3.6 + 0.2 is 3.8
             self._due[peer] = min(self._due[peer], due)
-        self._last = (side, at) if k % 2 else None  # even: the receiver's ACK came back after it
+        self._last = (side, at) if self._owed[peer] else None  # else the receiver's ACK came back after it
         return self._total(out)
 
     def _fin(self, side: int, at: float, held: bool, out: list[int]) -> None:

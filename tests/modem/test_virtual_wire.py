@@ -18,7 +18,10 @@ import pytest
 from accounting.records import UsageType
 from gateway.wire import (
     ACK_DELAY_S,
+    DEVICE,
     HEADER,
+    MSS,
+    SERVER,
     SYN,
     TcpWire,
     icmp_error_size,
@@ -205,6 +208,27 @@ def test_a_quick_answer_carries_the_ack_and_a_late_one_does_not() -> None:
     # delayed; the last ACK goes alone here, nothing answering
     bulk = play([("up", 3000, 0.0)])
     assert (bulk.up, bulk.down, bulk.packets) == (3000 + 3 * HEADER, 2 * HEADER, 5)
+
+
+def test_back_to_back_messages_are_acked_every_second_full_segment_as_one_message_is() -> None:
+    """The receiver ACKs at once once more than a full segment is unacknowledged, whichever message
+    the segments came in (Linux's rule, lwIP's every second segment): an upload made of 1,460-byte
+    sends (AT+CIPSEND's largest) is ACKed every second segment, as the same bytes sent at once are.
+    The ACK was counted per message: such an upload got no ACK but the delayed one of its last
+    segment, 1 MB billed 92 B down where the server's stack sends 13,772 B.  Small messages back to
+    back still share one delayed ACK (MQTT's PUBLISH and DISCONNECT: the measured 9 packets)."""
+    whole = play([("up", 10_000, 0.0)])
+    sends = play([("up", MSS, 0.0)] * 6 + [("up", 10_000 - 6 * MSS, 0.0)])
+    assert (sends.up, sends.down, sends.packets) == (whole.up, whole.down, whole.packets)
+    assert whole.down == 4 * HEADER  # after the 2nd, 4th and 6th segments; the 7th's delayed
+    assert play([("up", MSS, 0.0), ("up", 1, 0.0)]).down == HEADER  # past one MSS: at once
+    assert play([("up", 80, 0.0), ("up", 2, 0.0)]).down == HEADER  # one delayed ACK for both
+    late = play([("up", MSS, 0.0), ("up", MSS, 0.5)])  # the first ACK went alone before the second
+    assert late.down == 2 * HEADER
+    wire = TcpWire()
+    wire.send(DEVICE, 1000, 0.0)
+    assert wire.send(DEVICE, 1000, 0.0) == (1040, HEADER)  # 2,000 B unacknowledged: ACKed at once
+    assert not wire.owes(SERVER)
 
 
 def test_persistent_mqtt_figures_come_from_the_same_model() -> None:
