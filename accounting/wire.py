@@ -25,7 +25,9 @@ The model (IPv4; every figure an IP packet's length):
   before, and such an upload got none but the last delayed one, 92 B down); small messages back to
   back share one delayed ACK.  What is owed rides on the receiver's next segment (data or FIN) if
   that leaves within `ACK_DELAY_S` (0.2 s, Linux's largest delay), else goes alone, 40 B, when the
-  delay runs out.
+  delay runs out.  The PPP bearer's forwarder, which stands for the remote server of a device's
+  own stack, ACKs by the same rule (`modem.virtual.ppp.forwarder.TcpFlow`): the same exchange
+  costs the same bytes on either path (tests/modem/test_tcp_paths_billed.py).
 - Close: the closing side's FIN rides on its last data segment when that segment has not left
   yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
   Nagle, or waiting for a slow radio uplink), else goes alone (40 B); the peer answers with its

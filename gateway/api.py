@@ -90,6 +90,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.scans import scan_probes as scan_probes
     from gateway.scans import scan_rng as scan_rng
     from gateway.scans import scan_setting as scan_setting
+    from gateway.wire import ACK_DELAY_S as ACK_DELAY_S
     from gateway.wire import DEVICE as DEVICE
     from gateway.wire import HEADER as HEADER
     from gateway.wire import ICMP_ERROR_MAX as ICMP_ERROR_MAX
@@ -150,7 +151,7 @@ _CONTRACT: dict[str, str] = {
         ),
         (
             "gateway.wire",
-            "DEVICE HEADER ICMP_ERROR_MAX ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
+            "ACK_DELAY_S DEVICE HEADER ICMP_ERROR_MAX ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
             " segments syn_time syns unanswered unreachable",
         ),
     )

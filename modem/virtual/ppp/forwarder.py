@@ -13,7 +13,8 @@ Like slirp, the forwarder is every remote host the device talks to:
   socket's ICMP error (nothing on the port) as "port unreachable" from it.  A host socket that cannot
   be made answers as Linux does (`Forwarder._udp_failed`): the datagram is dropped with an ICMP error.
 - TCP is terminated here by a small TCP endpoint (SYN/ACK, in-order data, FIN/RST, the device's
-  window, retransmission after `RTO_S`) whose other end is a host socket (or the echo); a refused
+  window, retransmission after `RTO_S`, delayed ACKs as the TCP model bills a server's,
+  `TcpFlow._ack`) whose other end is a host socket (or the echo); a refused
   destination gets a RST, one the host has no route to ICMP "host unreachable".
 
 Where a destination goes is the Internet table's answer (`gateway.internet`): the echo, a real
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.api import GATEWAY, IcmpHosts, Internet, Reassembly, RouteKind, add_fragment
+from gateway.api import ACK_DELAY_S, GATEWAY, IcmpHosts, Internet, Reassembly, RouteKind, add_fragment
 from modem.virtual.netio import PORT_UNREACH, TRANSIENT_ERRNOS, UNREACHABLE_ERRNOS, datagram_answer
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
@@ -189,6 +190,9 @@ class TcpFlow:
     paused: bool = False
     timer: Cancel | None = None
     syn: bytes = b""  # the device's SYN as it came: what an ICMP error about the connect quotes
+    ack_owed: bool = False  # the device's data or FIN came and no segment has acknowledged it yet
+    rcv_unacked: int = 0  # the octets of it
+    ack_timer: Cancel | None = None  # the delayed ACK's
 
     @property
     def key(self) -> tuple[int, bytes, int]:
@@ -197,7 +201,12 @@ class TcpFlow:
     def segment(
         self, flags: int, seq: int, data: bytes = b"", mss: int | None = None, window: int | None = None
     ) -> None:
-        """A segment to the device; its window is what the host end has not taken yet, unless given."""
+        """A segment to the device; its window is what the host end has not taken yet, unless given.
+        It carries the ACK of everything received: a delayed ACK owed goes with it."""
+        self.ack_owed, self.rcv_unacked = False, 0
+        if self.ack_timer is not None:
+            self.ack_timer.cancel()
+            self.ack_timer = None
         if window is None:
             window = max(0, WINDOW - (self.backend.buffered() if self.backend is not None else 0))
         self.fwd.emit(
@@ -257,12 +266,34 @@ class TcpFlow:
             self.peer_fin = True
             self.rcv_nxt = (self.rcv_nxt + 1) & 0xFFFFFFFF
         if data or tcp.flags & FIN:
-            self.segment(ACK, self.snd_nxt)
+            self._ack(len(data), at_once=bool(tcp.flags & FIN) and self.fin_sent)
             if data and self.backend is not None:
                 self.backend.write(data)
             if tcp.flags & FIN and self.backend is not None:
                 self.backend.eof()
         self._maybe_done()
+
+    def _ack(self, n: int, at_once: bool = False) -> None:
+        """The device's `n` octets (or its FIN) came in order: acknowledged as a Linux server's stack
+        does outside its quick-ACK mode, and as the module stacks' model bills the server's ACKs
+        (`gateway.wire.TcpWire`): at once when more than one full segment (the device's MSS) is
+        unacknowledged, or when the device's FIN answers this end's (`at_once`: the last ACK of a
+        close), else by the next segment the host end's answer or FIN sends within `ACK_DELAY_S`,
+        or alone then.  (Every segment was acknowledged at once by a pure ACK before: an upload
+        was billed a 40-byte ACK per segment down, twice what the server's stack sends, and each
+        answer of a request / response exchange 40 bytes more than the same exchange made by a
+        module's stack.)"""
+        self.rcv_unacked += n
+        self.ack_owed = True
+        if at_once or self.rcv_unacked > self.peer_mss:
+            self.segment(ACK, self.snd_nxt)
+        elif self.ack_timer is None:
+            self.ack_timer = self.fwd.schedule(ACK_DELAY_S, self._delayed_ack)
+
+    def _delayed_ack(self) -> None:
+        self.ack_timer = None
+        if self.ack_owed and not self.closed:
+            self.segment(ACK, self.snd_nxt)
 
     def _acked(self, ack: int, window: int) -> None:
         self.peer_window = window
@@ -306,8 +337,12 @@ class TcpFlow:
             seg = bytes(self.pending[: min(mss, room)])
             del self.pending[: len(seg)]
             self.unacked += seg
-            self.segment(ACK | PSH, self.snd_nxt, seg)
-            self.snd_nxt = (self.snd_nxt + len(seg)) & 0xFFFFFFFF
+            # the host end closed with this data still to send: its FIN rides on the last segment,
+            # as Linux's tcp_send_fin puts it on the data not sent yet (it went alone before)
+            fin = FIN if self.host_done and not self.pending and not self.fin_sent else 0
+            self.segment(ACK | PSH | fin, self.snd_nxt, seg)
+            self.snd_nxt = (self.snd_nxt + len(seg) + (1 if fin else 0)) & 0xFFFFFFFF
+            self.fin_sent = self.fin_sent or bool(fin)
             self.fwd.bytes_to_device += len(seg)
         if self.paused and len(self.pending) < HIGH_WATER // 2 and self.backend is not None:
             self.paused = False
@@ -347,6 +382,9 @@ class TcpFlow:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.ack_timer is not None:
+            self.ack_timer.cancel()
+            self.ack_timer = None
         if self.backend is not None:
             self.backend.close()
         self.fwd.tcp.pop(self.key, None)

@@ -1,0 +1,200 @@
+"""One TCP exchange billed alike on the two paths a modem's TCP takes to the Internet.
+
+The module stacks (SIMCom CIPSTART / CIPSEND here) bill their connections by the TCP model
+(`gateway.wire.TcpWire`); over the PPP bearer the device's own stack talks to the forwarder's TCP
+endpoint (`modem.virtual.ppp.forwarder`), which stands for the remote server, and the gateway bills
+the IP packets both send.  The same application exchange, made at the same simulated times, costs
+the same bytes either way when the device's stack acknowledges as the model's device does
+(`pppdevice.DelayedAckClient`: at once once more than one full segment is unacknowledged, else after
+the delayed-ACK time unless data carries it) and the forwarder as the model's server does.
+
+Each server stands in with exact timing: it answers a request the moment the request has all come
+(the built-in echo's timing), and sends a download in 64 KiB reads, as a host socket hands them over.
+The one difference left is the SYN's own size: this device's stack offers the MSS alone (44 B), the
+model's SYN the MSS, SACK-permitted and window scale (52 B)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.wire import HEADER, MSS, SYN, segments
+from modem.virtual.ppp.forwarder import EchoBackend, TcpFlow
+from modem.virtual.sockets import Socket
+from tests.modem.pppdevice import DelayedAckClient
+from tests.modem.test_ppp import ECHO_HOST, online
+from tests.modem.test_virtual_sockets import FakeIO, at, setup
+
+READ = 65_536  # what a host socket's read hands over at most (a download comes in such pieces)
+TABLE = 'hosts:\n  api.example.com: "127.0.0.1:8080"\n'
+SYN_OPTIONS_NOT_SENT = SYN - 44  # the model's SYN options this device's stack does not send
+
+Step = tuple[str, float]  # ("up", bytes) the device sends; ("down", bytes) the server sends (at once
+# after the request before it has all come); ("wait", seconds) nothing happens for that long;
+# ("close", 0) the server closes (last, with its last data), the device then
+
+EXCHANGES: dict[str, list[Step]] = {
+    "upload 10 kB": [("up", 10_000)],
+    "upload 100 kB": [("up", 100_000)],
+    "upload 1 MB": [("up", 1_000_000)],
+    "download 10 kB": [("up", 100), ("down", 10_000)],
+    "download 100 kB": [("up", 100), ("down", 100_000)],
+    "download 1 MB": [("up", 100), ("down", 1_000_000)],
+    # an HTTP/1.0-like answer: the server closes after it, the device at once then
+    "download 10 kB, the server closing": [("up", 100), ("down", 10_000), ("close", 0)],
+    "download 1 MB, the server closing": [("up", 100), ("down", 1_000_000), ("close", 0)],
+    # an MQTT-like session: CONNECT / CONNACK, ten QoS 1 PUBLISH / PUBACK, DISCONNECT
+    "mqtt loop": [("up", 24), ("down", 4), *[("up", 82), ("down", 4)] * 10, ("up", 2)],
+    # the same, a publish every 30 s: each delayed ACK goes alone
+    "mqtt loop 30 s": [("up", 24), ("down", 4), *[("wait", 30.0), ("up", 82), ("down", 4)] * 10, ("up", 2)],
+    # a TLS 1.2-like handshake (ClientHello; ServerHello, certificate, key exchange, done; client key
+    # exchange and Finished; Finished), a request and its answer
+    "tls handshake": [("up", 517), ("down", 2_800), ("up", 126), ("down", 51), ("up", 120), ("down", 300)],
+}
+
+# (up, down) the PPP bearer bills more than the module stack for the same exchange, and why: a server
+# that closes the moment its answer has gone sends its FIN alone (the forwarder, as Linux's
+# tcp_send_fin when the data has left), where the model lets it ride on the answer's last segment
+# (the close comes with it); it rides on both when the answer waits for the device's window (1 MB)
+DIFFERENCES = {"download 10 kB, the server closing": (0, HEADER)}
+
+
+class _Server(EchoBackend):
+    """The forwarder flow's backend for an exchange: answers each request once it has all come,
+    closes when the device has (as the echo)."""
+
+    def __init__(self, flow: TcpFlow, answers: list[tuple[int, int]]) -> None:
+        super().__init__(flow)
+        self.answers, self.got = answers, 0
+        self.closes = False  # the server closes after its last answer
+
+    def send(self, n: int) -> None:
+        while n:
+            k = min(READ, n)
+            self.flow.from_host(b"d" * k)
+            n -= k
+
+    def write(self, data: bytes) -> None:
+        self.got += len(data)
+        while self.answers and self.got >= self.answers[0][0]:
+            self.send(self.answers.pop(0)[1])
+            if self.closes and not self.answers:
+                self.flow.host_eof()
+
+
+def _answers(steps: list[Step]) -> list[tuple[int, int]]:
+    """(upload total when the answer goes, answer bytes) of each "down" that follows an "up"."""
+    out, up = [], 0
+    for k, (what, n) in enumerate(steps):
+        up += int(n) if what == "up" else 0
+        if what == "down" and k and steps[k - 1][0] == "up":
+            out.append((up, int(n)))
+    return out
+
+
+def over_ppp(steps: list[Step]) -> tuple[int, int]:
+    """(up, down) billed for `steps` made by a device's stack over the PPP bearer, then closed by it."""
+    dev, _net, _sink = online()
+    m = dev.m
+    ctx = m.net.contexts[1]
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    client = DelayedAckClient(dev, ECHO_HOST, 7)
+    client.connect()
+    assert m.ppp is not None
+    forwarder = m.ppp.forwarder
+    (flow,) = forwarder.tcp.values()
+    server = _Server(flow, _answers(steps))
+    flow.backend = server
+    sent = wanted = 0
+    for k, (what, n) in enumerate(steps):
+        if what == "up":
+            client.write(b"u" * int(n))
+            sent += int(n)
+        elif what == "down":
+            wanted += int(n)
+            if not k or steps[k - 1][0] != "up":
+                server.send(int(n))
+        elif what == "close":
+            server.closes = True
+            if not server.answers:
+                flow.host_eof()
+            client.settle(lambda: client.peer_fin)
+            break
+        else:
+            client.settle(lambda: True, until=m.now + n)
+            continue
+        last = k + 1 == len(steps)
+        if (last and what == "up") or (not last and steps[k + 1][0] in ("down", "close")):
+            continue  # the answer comes when the request has all come; the close comes with the last
+        client.settle(lambda: server.got >= sent and len(client.data) >= wanted)  # noqa: B023
+    client.close()
+    client.settle(lambda: client.peer_fin and client.finished() and not forwarder.tcp)
+    m.poll(m.now + 1.0)  # delayed ACKs still owed go
+    dev.pump()
+    return ctx.bytes_up - up0, ctx.bytes_down - down0
+
+
+class _Answering(FakeIO):
+    """A real endpoint's stand-in behind a module stack's socket: answers as `_Server` does."""
+
+    def __init__(self, m: object, answers: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self.m, self.answers, self.got = m, answers, 0
+        self.sock: Socket | None = None
+
+    def send(self, sock: Socket, data: bytes) -> None:
+        self.sock = sock
+        self.got += len(data)
+        while self.answers and self.got >= self.answers[0][0]:
+            self.download(sock, self.answers.pop(0)[1])
+
+    def download(self, sock: Socket, n: int) -> None:
+        while n:
+            k = min(READ, n)
+            self.m.tcp.received(sock, b"d" * k)  # type: ignore[attr-defined]
+            n -= k
+
+
+def on_module(steps: list[Step]) -> tuple[int, int]:
+    """(up, down) billed for `steps` made by a SIMCom stack (quick send), then closed by it."""
+    m, _sink = setup("simcom-sim800", TABLE)
+    io = _Answering(m, _answers(steps))
+    m.tcp.io = io
+    at(m, "AT+CIPQSEND=1")
+    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
+    sock = m.tcp.sockets[0]
+    ctx = m.net.context(1)
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    m.tcp.connected(sock)  # the endpoint accepts at once
+    assert b"CONNECT OK" in m.take_output()
+    for k, (what, n) in enumerate(steps):
+        if what == "up":
+            left = int(n)
+            while left:
+                part = min(MSS, left)  # AT+CIPSEND takes 1,460 bytes at most
+                assert at(m, f"AT+CIPSEND={part}").endswith(b"> ")
+                m.feed(b"u" * part, m.now)
+                left -= part
+        elif what == "down" and (not k or steps[k - 1][0] != "up"):
+            io.download(sock, int(n))
+        elif what == "wait":
+            m.take_output(m.now + n)
+        elif what == "close":
+            m.tcp.remote_closed(sock)  # the module answers the server's FIN with its own at once
+            assert m.take_output().endswith(b"CLOSED\r\n")
+    if steps[-1][0] != "close":
+        m.take_output()
+        assert at(m, "AT+CIPCLOSE").endswith(b"CLOSE OK\r\n")
+    m.take_output(m.now + 1.0)  # delayed ACKs still owed go
+    return ctx.bytes_up - up0, ctx.bytes_down - down0
+
+
+@pytest.mark.parametrize("name", list(EXCHANGES))
+def test_an_exchange_is_billed_alike_over_ppp_and_on_a_module_stack(name: str) -> None:
+    steps = EXCHANGES[name]
+    ppp_up, ppp_down = over_ppp(steps)
+    module = on_module(steps)
+    more_up, more_down = DIFFERENCES.get(name, (0, 0))
+    assert (ppp_up + SYN_OPTIONS_NOT_SENT - more_up, ppp_down + SYN_OPTIONS_NOT_SENT - more_down) == module
+    if name.startswith("upload"):  # the server's ACK every second segment, its FIN carrying the last
+        ((_, n),) = steps
+        assert module[1] == SYN + HEADER * (segments(int(n)) // 2 + 1)
