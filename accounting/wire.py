@@ -39,7 +39,13 @@ The model (IPv4; every figure an IP packet's length):
   one before (RFC 6298 2.1 and 5.5: an initial RTO of 1 s, doubled on each expiry; Linux's 1 s
   doubling), at most 6 retransmissions (Linux's `tcp_syn_retries` default), none once the connect
   has given up (SIMCom's 75 s, an application's timeout): 7 SYNs, 364 B, by 63 s; 4, 208 B, in
-  15 s.  A refusal adds the reset (40 B) down: a refused connect costs the SYNs sent until the reset
+  15 s.  The schedule is the module stack's, not a given kernel's, and stays so: lwIP 2.1.3 (the
+  base of many module stacks) sends 7 SYNs too, about 3 s apart (it keeps its initial 3 s RTO
+  in SYN-SENT, `TCP_SYNMAXRTX` 6) and gives up about 18.5 s after the first, so any give-up
+  after that (SIMCom's 75 s) bills what this model bills; a Linux 6.18 kernel with
+  `tcp_syn_linear_timeouts` 4 sends 11 (0, 1, 2, 3, 4, 5, 7, 11.4, 19.6, 35.7, 69.7 s; measured,
+  docs/ppp.md), 11 by 75 s, but only a device running such a kernel does, over the PPP bearer,
+  where the SYNs that cross are billed as they are (no model).  A refusal adds the reset (40 B) down: a refused connect costs the SYNs sent until the reset
   came (one, when it answers the first: 92 B in all).  UDP: 28 B of IPv4 + UDP header per datagram.
 - A destination the network cannot reach (no route, the host gone, or a firewall's "administratively
   prohibited"): an ICMP destination unreachable answers the packet (`icmp_error_size`): IPv4 20,
