@@ -246,30 +246,31 @@ class TcpWire:
         if n <= 0:
             return self._total(out)
         peer = 1 - side
-        k = segments(n)
+        k = -(-n // MSS)
         self._put(side, n + HEADER * k, out)  # k segments, the first carrying the sender's ACK
         self.packets += k - 1
         # the receiver ACKs at once once more than a full segment is unacknowledged (Linux's
         # __tcp_ack_snd_check, lwIP's every second segment), whatever message it came in: a first
         # segment that takes what it still owes an ACK for past one MSS is ACKed at once, then every
-        # second of the rest
+        # second of the rest; `tail`: the octets left unacknowledged, their ACK delayed
         owed = self._unacked[peer] if self._owed[peer] else 0
-        first = min(n, MSS)
-        rest = n
-        acks = 0
-        if owed and owed + first > MSS:
-            acks, rest, owed = 1, n - first, 0
-        left = segments(rest) if rest else 0
-        acks += left // 2 if not owed else 0
+        if not owed:
+            acks, tail = k // 2, (n - (k - 1) * MSS if k % 2 else 0)
+        elif owed + min(n, MSS) > MSS:
+            rest = max(n - MSS, 0)
+            j = -(-rest // MSS)
+            acks, tail = 1 + j // 2, (rest - (j - 1) * MSS if j % 2 else 0)
+        else:
+            acks, tail = 0, owed + n
         if acks:
             self._put(peer, HEADER * acks, out)
             self.packets += acks - 1
-        if owed or left % 2:
+        if tail:
             self._owed[peer] = True
-            self._unacked[peer] = owed + n if owed else rest - (left - 1) * MSS
+            self._unacked[peer] = tail
             due = round((at if arrives is None else arrives) + ACK_DELAY_S, 6)  # 3.6 + 0.2 is 3.8
             self._due[peer] = min(self._due[peer], due)
-        self._last = (side, at) if self._owed[peer] else None  # else the receiver's ACK came back after it
+        self._last = (side, at) if tail else None  # else the receiver's ACK came back after it
         return self._total(out)
 
     def _fin(self, side: int, at: float, held: bool, out: list[int]) -> None:
