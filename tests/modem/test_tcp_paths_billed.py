@@ -20,8 +20,9 @@ import pytest
 from gateway.wire import HEADER, MSS, SYN, segments
 from modem.virtual.ppp.forwarder import EchoBackend, TcpFlow
 from modem.virtual.sockets import Socket
-from tests.modem.pppdevice import DelayedAckClient
-from tests.modem.test_ppp import ECHO_HOST, online
+from tests.modem.pppdevice import DelayedAckClient, Device, arrived
+from tests.modem.test_ppp import ECHO_HOST
+from tests.modem.test_ppp import setup as setup_ppp
 from tests.modem.test_virtual_sockets import FakeIO, at, setup
 
 READ = 65_536  # what a host socket's read hands over at most (a download comes in such pieces)
@@ -93,8 +94,14 @@ def _answers(steps: list[Step]) -> list[tuple[int, int]]:
 
 def over_ppp(steps: list[Step]) -> tuple[int, int]:
     """(up, down) billed for `steps` made by a device's stack over the PPP bearer, then closed by it."""
-    dev, _net, _sink = online()
-    m = dev.m
+    return ppp_run(steps)[1]
+
+
+def ppp_run(steps: list[Step], conditions: str = "full") -> tuple[Device, tuple[int, int]]:
+    """`over_ppp` on a radio link of `conditions`: the device, and the (up, down) billed."""
+    m, _net, _sink = setup_ppp("simcom-sim800", conditions)
+    dev = Device(m, user="33612345678", password="secret")
+    assert dev.dial() == b"\r\nCONNECT\r\n"
     ctx = m.net.contexts[1]
     up0, down0 = ctx.bytes_up, ctx.bytes_down
     client = DelayedAckClient(dev, ECHO_HOST, 7)
@@ -130,7 +137,7 @@ def over_ppp(steps: list[Step]) -> tuple[int, int]:
     client.settle(lambda: client.peer_fin and client.finished() and not forwarder.tcp)
     m.poll(m.now + 1.0)  # delayed ACKs still owed go
     dev.pump()
-    return ctx.bytes_up - up0, ctx.bytes_down - down0
+    return dev, (ctx.bytes_up - up0, ctx.bytes_down - down0)
 
 
 class _Answering(FakeIO):
@@ -198,3 +205,19 @@ def test_an_exchange_is_billed_alike_over_ppp_and_on_a_module_stack(name: str) -
     if name.startswith("upload"):  # the server's ACK every second segment, its FIN carrying the last
         ((_, n),) = steps
         assert module[1] == SYN + HEADER * (segments(int(n)) // 2 + 1)
+
+
+def test_an_answer_slower_to_cross_than_the_retransmission_timeout_is_billed_once() -> None:
+    """Over the `gsm` link (9.6 kbit/s, nothing lost) a 10 kB answer takes 8.5 s to cross: the
+    forwarder's retransmission timeout, measured on the handshake and the ACKs and doubled on each
+    expiry (RFC 6298, as a Linux server's), sends the first segment a second time once (the
+    timeout the handshake's small packets gave runs out before that segment's ACK can come back,
+    as a server's would), and nothing else again.  It sent the whole window again every second and
+    took no ACK of what it had sent before: 50,824 B down."""
+    full = over_ppp(EXCHANGES["download 10 kB"])
+    dev, (_, down) = ppp_run(EXCHANGES["download 10 kB"], "gsm")
+    segments, _ = arrived(dev, 0)
+    sent = [t.seq for t in segments if t.data]
+    again = [seq for seq in set(sent) if sent.count(seq) > 1]
+    assert again == [sent[0]] and sent.count(sent[0]) == 2
+    assert down == full[1] + HEADER + MSS  # that one segment more

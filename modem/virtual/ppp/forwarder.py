@@ -13,7 +13,7 @@ Like slirp, the forwarder is every remote host the device talks to:
   socket's ICMP error (nothing on the port) as "port unreachable" from it.  A host socket that cannot
   be made answers as Linux does (`Forwarder._udp_failed`): the datagram is dropped with an ICMP error.
 - TCP is terminated here by a small TCP endpoint (SYN/ACK, in-order data, FIN/RST, the device's
-  window, retransmission after `RTO_S`, delayed ACKs as the TCP model bills a server's,
+  window, retransmission on RFC 6298's timer, delayed ACKs as the TCP model bills a server's,
   `TcpFlow._ack`) whose other end is a host socket (or the echo); a refused
   destination gets a RST, one the host has no route to ICMP "host unreachable".
 
@@ -33,6 +33,7 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -64,7 +65,11 @@ from modem.virtual.ppp.ip import (
 
 log = logging.getLogger(__name__)
 
-RTO_S = 1.0
+RTO_S = 1.0  # the retransmission timeout before any round trip is measured (RFC 6298 2.1)
+# the least it goes to once measured (RFC 6298 2.4's 1 s: above any delayed ACK of the device's;
+# Linux goes down to the round trip and 200 ms)
+RTO_MIN_S = 1.0
+RTO_MAX_S = 120.0  # the most it backs off to (Linux's TCP_RTO_MAX)
 WINDOW = 65_535
 HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host socket stops being read
 DNS_TTL = 60
@@ -190,6 +195,11 @@ class TcpFlow:
     paused: bool = False
     timer: Cancel | None = None
     syn: bytes = b""  # the device's SYN as it came: what an ICMP error about the connect quotes
+    rto: float = RTO_S  # the retransmission timeout now (RFC 6298): measured, doubled on each expiry
+    srtt: float | None = None  # the smoothed round trip (None: none measured yet)
+    rttvar: float = 0.0
+    # the segments in flight: (the sequence number that ends each, when it was sent; None: sent again)
+    flight: deque[tuple[int, float | None]] = field(default_factory=deque)
     ack_owed: bool = False  # the device's data or FIN came and no segment has acknowledged it yet
     rcv_unacked: int = 0  # the octets of it
     ack_timer: Cancel | None = None  # the delayed ACK's
@@ -231,6 +241,7 @@ class TcpFlow:
         self.snd_una = self.iss
         self.snd_nxt = self.iss + 1
         self.segment(SYN | ACK, self.iss, mss=self.fwd.mss)
+        self.flight.append((self.snd_nxt, self.fwd.now()))  # the handshake's round trip, as Linux's
 
     def refuse(self) -> None:
         self.segment(RST | ACK, 0, window=0)
@@ -249,6 +260,8 @@ class TcpFlow:
         if tcp.flags & SYN:
             if self.established and tcp.seq + 1 == self.rcv_nxt:
                 self.segment(SYN | ACK, self.iss, mss=self.fwd.mss)  # our SYN-ACK was lost
+                if self.flight and self.snd_una == self.iss:
+                    self.flight[0] = (self.flight[0][0], None)  # (no round trip from it: Karn)
             return
         if not self.established:
             return
@@ -296,6 +309,9 @@ class TcpFlow:
             self.segment(ACK, self.snd_nxt)
 
     def _acked(self, ack: int, window: int) -> None:
+        """The device's ACK: what it covers is done with.  Its round trip, from the oldest segment
+        it covers, sets the retransmission timeout (RFC 6298 2.2-2.3, as Linux measures it), unless
+        it covers a segment sent again (Karn: the timeout an expiry doubled is kept until then)."""
         self.peer_window = window
         n = (ack - self.snd_una) & 0xFFFFFFFF
         if 0 < n <= (self.snd_nxt - self.snd_una) & 0xFFFFFFFF:
@@ -305,7 +321,31 @@ class TcpFlow:
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
+            flight, first, again = self.flight, None, False
+            while flight and (ack - flight[0][0]) & 0xFFFFFFFF < 0x80000000:  # ends at or before it
+                sent_at = flight.popleft()[1]
+                again = again or sent_at is None
+                first = sent_at if first is None else first
+            if first is not None and not again:
+                self._measured(self.fwd.now() - first)
         self.push()
+
+    def _measured(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.rto = min(max(self.srtt + 4 * self.rttvar, RTO_MIN_S), RTO_MAX_S)
+
+    def _resend(self) -> None:
+        """The first unacknowledged segment sent again (with the FIN when it is the last)."""
+        seg = bytes(self.unacked[: self.peer_mss])
+        fin = FIN if self.fin_sent and len(seg) == len(self.unacked) else 0
+        if seg or fin:
+            self.segment(ACK | (PSH if seg else 0) | fin, self.snd_una, seg)
+        if self.flight:
+            self.flight[0] = (self.flight[0][0], None)
 
     def from_host(self, data: bytes) -> None:
         if self.closed:
@@ -342,6 +382,7 @@ class TcpFlow:
             fin = FIN if self.host_done and not self.pending and not self.fin_sent else 0
             self.segment(ACK | PSH | fin, self.snd_nxt, seg)
             self.snd_nxt = (self.snd_nxt + len(seg) + (1 if fin else 0)) & 0xFFFFFFFF
+            self.flight.append((self.snd_nxt, self.fwd.now()))
             self.fin_sent = self.fin_sent or bool(fin)
             self.fwd.bytes_to_device += len(seg)
         if self.paused and len(self.pending) < HIGH_WATER // 2 and self.backend is not None:
@@ -353,10 +394,15 @@ class TcpFlow:
             self.snd_nxt = (self.snd_nxt + 1) & 0xFFFFFFFF
         if self.timer is None and (self.snd_nxt != self.snd_una or self.pending):
             # unacknowledged data to retransmit, or data held back by a zero window to probe
-            self.timer = self.fwd.schedule(RTO_S, self._retransmit)
+            self.timer = self.fwd.schedule(self.rto, self._retransmit)
         self._maybe_done()
 
     def _retransmit(self) -> None:
+        """The retransmission timer ran out: the first unacknowledged segment is sent again, and
+        the timeout doubled (RFC 6298 5.4-5.6); the rest follows as the window allows.  (It
+        went back to the first unacknowledged octet and sent the whole window again every second,
+        and took no ACK of what it had sent before: over the `gsm` link's 9.6 kbit/s, where a 10 kB
+        answer takes 8.5 s to cross, the answer was billed 50,824 B down.)"""
         self.timer = None
         if self.closed:
             return
@@ -365,11 +411,9 @@ class TcpFlow:
                 self.peer_window = 1
                 self.push()
             return
-        self.pending[0:0] = self.unacked  # go back to the first unacknowledged octet
-        self.unacked.clear()
-        self.snd_nxt = self.snd_una
-        self.fin_sent = False
-        self.push()
+        self.rto = min(self.rto * 2, RTO_MAX_S)
+        self._resend()
+        self.timer = self.fwd.schedule(self.rto, self._retransmit)
 
     def _maybe_done(self) -> None:
         if self.fin_sent and self.peer_fin and self.snd_una == self.snd_nxt:
