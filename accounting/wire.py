@@ -25,7 +25,13 @@ The model (IPv4; every figure an IP packet's length):
   before, and such an upload got none but the last delayed one, 92 B down); small messages back to
   back share one delayed ACK.  What is owed rides on the receiver's next segment (data or FIN) if
   that leaves within `ACK_DELAY_S` (0.2 s, Linux's largest delay), else goes alone, 40 B, when the
-  delay runs out.  The PPP bearer's forwarder, which stands for the remote server of a device's
+  delay runs out, by the receiver's clock: one due before the sender's next data reaches it has
+  gone alone (1,460-byte pieces crossing the `gsm` link's 9.6 kbit/s uplink, 1.25 s each, are
+  ACKed one by one: 10 kB 332 B down with the handshake and close, as over PPP; they were ACKed
+  in pairs as on a fast link, 212 B, the timer read at the time the DTE typed the next piece).
+  The segments of one message are taken to arrive together: on a link slower than a segment per
+  0.2 s a real receiver ACKs each alone (a 10 kB message over `gsm`: 212 B here, 332 B over PPP).
+  The PPP bearer's forwarder, which stands for the remote server of a device's
   own stack, ACKs by the same rule (`modem.virtual.ppp.forwarder.TcpFlow`): the same exchange
   costs the same bytes on either path (tests/modem/test_tcp_paths_billed.py).
 - Close: the closing side's FIN rides on its last data segment when that segment has not left
@@ -243,9 +249,11 @@ class TcpWire:
         `arrives` (the other end's time; `at` when no link lies between)."""
         out = [0, 0]
         self._tick(at, out)
+        peer = 1 - side
+        if arrives is not None and self._owed[peer] and self._due[peer] <= arrives + 1e-9:
+            self._put(peer, HEADER, out)  # the receiver's delayed ACK went alone before this came
         if n <= 0:
             return self._total(out)
-        peer = 1 - side
         k = -(-n // MSS)
         self._put(side, n + HEADER * k, out)  # k segments, the first carrying the sender's ACK
         self.packets += k - 1
