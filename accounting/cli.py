@@ -20,6 +20,7 @@ from accounting.engine import RatingRun, rate_run
 from accounting.errors import AccountingError, FolderChanged
 from accounting.inventory import MAX_LINES, load_inventory
 from accounting.usage_small import small_reader
+from m2msim.inputs import each_once
 from m2msim.outputs import (
     OutputError,
     OutputSet,
@@ -171,10 +172,13 @@ def _doubt(command: str, said: str | None, args: argparse.Namespace) -> None:
 def _not_read(command: str, usage: Path, files: list[Path]) -> str | None:
     """Why a run folder's usage is not rated (a usage file in it the run did not write, which
     rating the folder would leave out: an export copied in, `april.csv` beside the run's files);
-    each other file in it the run did not write is said not read, on stderr (`unread_files`)."""
+    each other file in it the run did not write is said not read, on stderr (`unread_files`), and
+    each name in the folder of a file read under another (`each_once`: a link to a file there)."""
     from accounting.usage import has_usage_columns
 
     refused, notes = unread_files(usage, files, f"rating {usage}", has_usage_columns)
+    if refused is None:
+        notes = [f"{path}: {why}" for path, why in each_once(files)[1]] + notes
     for note in notes:
         print(f"m2msim {command}: warning: {note}", file=sys.stderr)
     return refused
@@ -193,7 +197,8 @@ def _run(command: str, args: argparse.Namespace, work: type[_Command]) -> int:
             # as a whole month's, without a word)
             from accounting.usage import input_files
 
-            files = input_files([args.usage])
+            # (as listed: a link there to one of the run's parts is a file the run did not write)
+            files = input_files([args.usage], once=False)
             unfinished = not_whole_run(args.usage, files) or _not_read(command, args.usage, files)
         if unfinished is not None:
             print(f"m2msim {command}: {unfinished}", file=sys.stderr)

@@ -52,6 +52,7 @@ from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
 from accounting.usage_claim import claim_bound, layout_digests
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
+from m2msim.inputs import each_once
 from m2msim.rundir import FolderIdentity, folder_identity
 
 if TYPE_CHECKING:
@@ -298,6 +299,9 @@ class UsageReader:
         self.name = "<table>"
         self.kind = "table"
         self.files: list[Path] = []
+        # names of a file read under another (`m2msim.inputs.each_once`), each with why it is not read
+        self.skipped: list[tuple[Path, str]] = []
+        self._listings: list[tuple[Path, list[Path]]] = []  # each path given, and the files it names
         self._states: Sequence[FileState] = ()  # each file's state when first seen (`check_unchanged`)
         self.parquet_files: list[Path] = []
         self.csv_rejects = self.csv_scans = ""  # where DuckDB lists the CSV rows it could not parse
@@ -351,7 +355,12 @@ class UsageReader:
             # place between (`m2msim run --force` into it) left a list of the old run's parts with
             # the states of the new run's, a part of one run's usage rated as the whole
             self._folders = [(p, folder_identity(p)) for p in paths if p.is_dir()]
-            self.files = _input_files(paths)
+            # each path's files, as listed (`_check_folders` lists each folder again)
+            self._listings = [(p, _listed_files([p])) for p in paths] if paths else []
+            # (a file of a folder given again, by a link to it, or named beside its folder: each
+            # of its rows was billed once and listed again as a `duplicate record`)
+            listed = [f for _, files in self._listings for f in files] if paths else _listed_files(paths)
+            self.files, self.skipped = each_once(listed)
             self._states = [file_state(p) for p in self.files]  # before anything is read
             self._check_folders()
             self.name = str(source) if not isinstance(source, list) else _describe(self.files)
@@ -412,11 +421,10 @@ class UsageReader:
                 raise FolderChanged(folder)
         if not folders:
             return
-        inside = [folder for folder, _ in folders]
+        inside = {folder for folder, _ in folders}
         try:
-            # (a run folder's parts are in its `usage/`)
-            listed = [f for f in self.files if f.parent in inside or f.parent.parent in inside]
-            same = _input_files(inside) == listed
+            # (each folder's own listing: a file of it given by its name too is none of it)
+            same = all(_listed_files([p]) == files for p, files in self._listings if p in inside)
         except UsageError:
             same = False
         if not same:
@@ -2052,10 +2060,12 @@ def is_csv_input(path: Path) -> bool:
     return _is_csv(path) or _text_by_content(path)
 
 
-def input_files(paths: Sequence[Path]) -> list[Path]:
-    """The usage files a list of paths names, as the rating reads them (`_input_files`: a folder's
-    parts, or its Parquet or CSV files)."""
-    return _input_files(paths)
+def input_files(paths: Sequence[Path], *, once: bool = True) -> list[Path]:
+    """The usage files a list of paths names, as the rating reads them (`_listed_files`: a folder's
+    parts, or its Parquet or CSV files; each file once, `m2msim.inputs.each_once`); not `once`: as
+    listed, a file named twice (a link to another there) twice, as a run's checks see its folder."""
+    listed = _listed_files(paths)
+    return each_once(listed)[0] if once else listed
 
 
 def has_usage_columns(path: Path) -> bool:
@@ -2151,10 +2161,11 @@ def file_state(path: Path) -> FileState:
 _RUN_TEXTS = frozenset(("invoice.txt", "summary.txt"))  # a run's folder's readable outputs (not usage)
 
 
-def _input_files(paths: Sequence[Path]) -> list[Path]:
-    """The files to read: each path a file, a run folder (its usage, `m2msim.rundir.run_usage`), or a
-    folder of usage files (its `part-*.parquet`, else its `*.parquet`, else its `*.csv`, in name
-    order; hidden names are m2msim's temporary files)."""
+def _listed_files(paths: Sequence[Path]) -> list[Path]:
+    """The files the paths name: each path a file, a run folder (its usage, `m2msim.rundir.run_usage`),
+    or a folder of usage files (its `part-*.parquet`, else its `*.parquet`, else its `*.csv`, in name
+    order; hidden names are m2msim's temporary files); a file named twice (a link to another of
+    the folder's) is listed twice: the rating reads it once (`each_once`)."""
     from m2msim.rundir import run_usage_of
 
     out: list[Path] = []

@@ -1,6 +1,7 @@
 """Input files given more than once (the same name twice, a file of a folder given and by its name,
 a hard or symbolic link to it): each read once, under the first name given.  Shared by the capture
-reader and the log readers, which read each file given and merge them."""
+reader and the log readers, which read each file given and merge them, and by the rating's usage
+files (`rate`, `compare`) and the usage `report` and `sql` read."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def each_once(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]
         except OSError:
             kept.append(path)
             continue
-        read = first.setdefault((stat.st_dev, stat.st_ino), path)
-        if read is path:
+        read = first.get((stat.st_dev, stat.st_ino))
+        if read is None:  # (not `is path`: one Path object given twice is a repeat too)
+            first[(stat.st_dev, stat.st_ino)] = path
             kept.append(path)
         elif str(path) not in said:
             said.add(str(path))

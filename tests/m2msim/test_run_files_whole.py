@@ -99,6 +99,21 @@ def test_another_runs_part_beside_the_runs_own_is_said(runs: tuple[Path, Path], 
     _refused(run, tmp_path, f"{stale}: not one of the files the run wrote there")
 
 
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_link_to_a_runs_part_beside_it_is_said(runs: tuple[Path, Path], tmp_path: Path, link: str) -> None:
+    """A link in the run's `usage/` to one of its parts is a file the run did not write: refused as
+    another run's part is (the readers read each file once, but a run folder holds what its marker
+    lists)."""
+    run = _copy(runs[0], tmp_path / "copy")
+    parts = sorted((run / "usage").glob("part-*.parquet"))
+    extra = run / "usage" / f"part-{len(parts):05d}.parquet"
+    if link == "symlink":
+        extra.symlink_to(parts[0].name)
+    else:
+        os.link(parts[0], extra)
+    _refused(run, tmp_path, f"{extra}: not one of the files the run wrote there")
+
+
 def test_a_part_replaced_by_another_runs_is_said(runs: tuple[Path, Path], tmp_path: Path) -> None:
     run = _copy(runs[0], tmp_path / "copy")
     mine, theirs = run / "usage" / "part-00000.parquet", runs[1] / "usage" / "part-00000.parquet"
