@@ -111,10 +111,13 @@ def _unfinished(cmd: str, folder: Path) -> int | None:
 def _unread(cmd: str, files: RunFiles, reader: str) -> str | None:
     """Why the run folder is refused (a usage file there the run did not write: its records left
     out of the page, or of the query's tables, without a word); each other file there the run did
-    not write is said not read, on stderr (`m2msim.rundir.unread_files`, as `rate RUN` does)."""
+    not write is said not read, on stderr (`m2msim.rundir.unread_files`, as `rate RUN` does), and
+    each name of a usage file read under another (`RunFiles.skipped`)."""
     from accounting.usage import has_usage_columns
 
     refused, notes = unread_files(files.folder, files.read(), reader, has_usage_columns)
+    if refused is None:
+        notes = [f"{path}: {why}" for path, why in files.skipped] + notes
     for note in notes:
         print(f"m2msim {cmd}: warning: {note}", file=sys.stderr)
     return refused

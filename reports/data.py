@@ -37,6 +37,7 @@ from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
+from m2msim.inputs import each_once
 from m2msim.rundir import marker_files, not_whole_run, run_usage
 from m2msim.yamlio import YamlError, load_yaml
 
@@ -76,6 +77,8 @@ class RunFiles:
     bench: dict[str, Any] | None = None  # a bench folder's report.json
     transcript: Path | None = None
     paths: dict[str, Path] = field(default_factory=dict)  # the file each document was read from, by kind
+    # names of a usage file read under another (`m2msim.inputs.each_once`), each with why it is not read
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     def source(self, kind: str) -> str:
         """The file the `kind` document ("summary", "invoice", ...) was read from, to name in an error
@@ -171,11 +174,14 @@ def find_files(folder: Path | str) -> RunFiles:
                     files.inventory = inventory_from_dict(doc["inventory"], str(scenario))
                 except AccountingError as exc:
                     raise ReportError(str(exc)) from None
-    files.usage = run_usage(root)  # (as `rate` reads it: merged, the parts, else the CSV)
+    usage = run_usage(root)  # (as `rate` reads it: merged, the parts, else the CSV)
     # (a run's usage with a part missing, or another run's part beside its own, was read as the
-    # run's whole usage without a word)
-    if files.usage and (said := not_whole_run(root, files.usage)) is not None:
+    # run's whole usage without a word; a link to one of its parts is another file there)
+    if usage and (said := not_whole_run(root, usage)) is not None:
         raise ReportError(said)
+    # each file once, as `rate` reads it: a part beside a link to it (in a folder of `rate` outputs
+    # and their usage) was read twice, its records counted twice in the page and the queries
+    files.usage, files.skipped = each_once(usage)
     if (root / "alarms.jsonl").is_file():
         files.alarms = root / "alarms.jsonl"
     if not (files.summary or files.invoice or files.comparison or files.bench or files.usage):
