@@ -2545,24 +2545,26 @@ def _footer_claims(
     )
     footers = {str(name): (num_rows, value) for name, num_rows, value in rows}
     total = sum(int(footers[str(path)][0] or 0) for path in files)
-    claimed = [path for path in files if _claim(*footers[str(path)]) is not None]
+    # each file's claim, read once (None: it has none, or one not for this file)
+    claims = {name: _claim(num_rows, value) for name, (num_rows, value) in footers.items()}
+    claimed = [path for path in files if claims[str(path)] is not None]
     # a claim is believed only for the file it was written in: the digest of the layout its footer
     # describes (`accounting.usage_claim`), which a file written again by another tool has not
     digests = layout_digests(claimed) if claimed else {}
     for path in claimed:
-        doc = _claim(*footers[str(path)])
+        doc = claims[str(path)]
         if doc is not None and not claim_bound(doc, digests.get(str(path))):
-            footers[str(path)] = (footers[str(path)][0], None)
+            claims[str(path)] = None
             if warn:
                 log.warning(_UNBOUND, path)
-    ours = frozenset(str(path) for path in files if _claim(*footers[str(path)]) is not None)
+    ours = frozenset(str(path) for path in files if claims[str(path)] is not None)
     ends: list[int] = []
     unique = bool(files)
     origins: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for path in files:
-        num_rows, value = footers[str(path)]
-        doc = _claim(num_rows, value)
+        num_rows = footers[str(path)][0]
+        doc = claims[str(path)]
         if doc is None:
             unique = False
             ends.clear()

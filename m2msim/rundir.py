@@ -681,11 +681,10 @@ def _clean_unfinished(folder: Path, pid: int, out: Path) -> None:
     (a run killed as it made it): none of its files is provably m2msim's."""
     writes = _writes_of(folder, pid)
     if writes is not None:
-        _remove_written(folder, writes)
-    _remove_empty_folders(folder)
-    if not os.path.lexists(folder):
+        _remove_run_files(folder, out, writes, folder, "a killed run")
         return
-    if writes is None:
+    _remove_empty_folders(folder)
+    if os.path.lexists(folder):
         log.warning(
             "%s: left as it is: named as the temporary folder of an m2msim run of %s, but it does not "
             "hold that run's mark (%s), so its files may not be m2msim's; remove it yourself once "
@@ -694,19 +693,6 @@ def _clean_unfinished(folder: Path, pid: int, out: Path) -> None:
             out,
             UNFINISHED,
         )
-        return
-    kept = _kept_name(out)
-    left = _files_under(folder)
-    os.rename(folder, kept)
-    log.warning(
-        "%s: the temporary folder of a killed run of %s held %d file(s) the run did not write, such "
-        "as %r: kept, as %s",
-        folder,
-        out,
-        len(left),
-        left[0] if left else "?",
-        kept,
-    )
 
 
 def _remove_written(folder: Path, writes: Sequence[str]) -> None:
@@ -720,11 +706,35 @@ def _remove_written(folder: Path, writes: Sequence[str]) -> None:
                 (folder / rel).unlink()
 
 
+def _remove_run_files(folder: Path, out: Path, writes: Sequence[str], shown: Path, whose: str) -> None:
+    """Remove the temporary folder `folder` of `whose` run of `out` (a killed one's, or this process's
+    interrupted one): the files the run writes (`_remove_written`), then its empty folders; a file of
+    another name (one the user dropped into it) is kept, the folder renamed `NAME.kept-N` beside
+    `out` (left where it is if it cannot be), with a warning naming it as `shown`."""
+    _remove_written(folder, writes)
+    _remove_empty_folders(folder)
+    if not os.path.lexists(folder):
+        return
+    kept = _kept_name(out)
+    left = _files_under(folder)
+    try:
+        os.rename(folder, kept)
+    except OSError:
+        kept = folder
+    log.warning(
+        "%s: the temporary folder of %s of %s held %d file(s) the run did not write, such as %r: kept, as %s",
+        shown,
+        whose,
+        out,
+        len(left),
+        left[0] if left else "?",
+        kept,
+    )
+
+
 def _discard(work: Path, out: Path, writes: Sequence[str]) -> None:
-    """Remove the temporary folder `work` of this process's run of `out`, interrupted (or failed):
-    the files the run writes (`writes`, m2msim's own `.m2msim-*`), then its empty folders; a file
-    of another name (one the user dropped into it meanwhile) is kept, the folder renamed
-    `NAME.kept-N` beside `out`, with a warning (it was removed whole, that file with it).
+    """Remove the temporary folder `work` of this process's run of `out`, interrupted (or failed),
+    as `_remove_run_files` does (it was removed whole, a file the user dropped into it with it).
 
     The folder is first renamed to another temporary name of this process: a cluster's shards
     stop when their attempt's folder is gone from under `work` (they write nothing more there),
@@ -736,25 +746,7 @@ def _discard(work: Path, out: Path, writes: Sequence[str]) -> None:
         os.rename(work, away)
     except OSError:
         away = work
-    _remove_written(away, writes)
-    _remove_empty_folders(away)
-    if not os.path.lexists(away):
-        return
-    kept = _kept_name(out)
-    left = _files_under(away)
-    try:
-        os.rename(away, kept)
-    except OSError:
-        kept = away
-    log.warning(
-        "%s: the temporary folder of the interrupted run of %s held %d file(s) the run did not write, "
-        "such as %r: kept, as %s",
-        work,
-        out,
-        len(left),
-        left[0] if left else "?",
-        kept,
-    )
+    _remove_run_files(away, out, writes, work, "the interrupted run")
 
 
 def _clean_inside(out: Path) -> None:
