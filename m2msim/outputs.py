@@ -1,7 +1,8 @@
 """Writing outputs that can be trusted: atomic files, one writer per output, never over an input.
 
 - `atomic_path(path)` yields a temporary name in the same folder; on success the file is flushed
-  to disk and renamed over `path` (a reader sees the old file or the new one, never a part);
+  to disk, given the permissions of the file it replaces (`keep_mode`), and renamed over `path`
+  (a reader sees the old file or the new one, never a part);
   on any failure, an interruption included, the temporary file is removed.  The name carries the
   host and the process (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`): the file a writer killed by SIGKILL
   left is removed at the next write of the same output on the same host, once that process is gone;
@@ -74,6 +75,7 @@ __all__ = [
     "interrupted_words",
     "is_stream",
     "keep_left",
+    "keep_mode",
     "left_words",
     "marked_folder",
     "output_lock",
@@ -767,13 +769,32 @@ def _fsync_file(path: Path) -> None:
 def _rename_into_place(
     tmp: Path, final: Path, path: Path | str, own: Recogniser | None, guard: bool, option: str | None
 ) -> None:
-    """`tmp` renamed over `final`; guarded, never over a file m2msim did not write that appeared there."""
+    """`tmp` renamed over `final`; guarded, never over a file m2msim did not write that appeared there.
+    The file replaced gives `tmp` its permissions (`keep_mode`)."""
+    keep_mode(final, tmp)
     if not guard or own is None:
         os.replace(tmp, final)
     elif not _rename_noreplace(tmp, final):  # a file is there: m2msim's own, or one just made
         if _foreign(final, own):
             raise _foreign_error(path, option, " (it appeared while the output was written)")
         os.replace(tmp, final)
+
+
+def keep_mode(old: Path, new: Path) -> None:
+    """Give `new` (an output's temporary file or folder, about to replace `old`) the permissions of
+    `old`, when `old` is a file or folder of that kind (not a link): an invoice kept `chmod 600`, a
+    run folder kept `chmod 750`, was replaced by one the umask made readable by all (0644, 0755).
+    Never more than `new` has: a writer's own restriction stays (`modem serve`'s address file, made
+    0600 under `umask 077`: its token was readable by all when it replaced a file of 0644).  One
+    nobody may write (`chmod a-w`, replaced only with `--force`) gives it its owner's write."""
+    try:
+        was, now = os.lstat(old), os.lstat(new)
+    except OSError:
+        return  # (nothing replaced: the umask's permissions)
+    if stat.S_IFMT(was.st_mode) == stat.S_IFMT(now.st_mode) and not stat.S_ISLNK(was.st_mode):
+        mode = stat.S_IMODE(was.st_mode) & stat.S_IMODE(now.st_mode) & 0o777
+        with contextlib.suppress(OSError):
+            os.chmod(new, mode if mode & 0o222 else mode | stat.S_IWUSR)
 
 
 class _Staged(NamedTuple):

@@ -24,7 +24,8 @@
    of that folder the run writes (`writes`, `.m2msim-*`) are removed, and the folder if nothing
    else is in it (a file dropped into it is kept, the folder renamed `NAME.kept-N`, with a
    warning), and `out` is untouched;
-5. on success it removes the unfinished mark, writes the marker, then swaps the new folder in:
+5. on success it removes the unfinished mark, writes the marker, gives the new folder the
+   permissions of the one it replaces, then swaps it in:
    an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
    system cannot, two renames
    (old away, new in).  Then the old run's files, those its marker lists as it wrote them, are
@@ -62,6 +63,7 @@ from m2msim.outputs import (
     check_parents,
     holds_lock,
     host_name,
+    keep_mode,
     output_lock,
     output_written,
     remove_stale_locks,
@@ -853,6 +855,7 @@ def swap_in(
     """Put the complete folder `new` in the place of `out` (see the module docstring); `exchange`
     swaps two names atomically or says it cannot (then two renames are used)."""
     old: Path | None = None
+    keep_mode(out, new)  # (a folder kept `chmod 750` stays so)
     with deferred_signals():
         if keep_aside:
             os.rename(out, _kept_name(out))

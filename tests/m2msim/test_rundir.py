@@ -96,6 +96,71 @@ def test_without_an_atomic_exchange_two_renames_replace_it(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
+@pytest.mark.parametrize("exchange", [_exchange, lambda a, b: False], ids=["exchange", "two renames"])
+@pytest.mark.parametrize("state", ["a run", "empty", "foreign, --force"])
+def test_a_replaced_folder_keeps_its_permissions(
+    tmp_path: Path, exchange: Callable[[Path, Path], bool], state: str
+) -> None:
+    """A run folder kept `chmod 750` (or an empty folder made `chmod 700` for the run) was replaced
+    by one the umask made readable by all (0755): the next run's invoice was open to every user."""
+    out = tmp_path / "r"
+    out.mkdir()
+    if state == "a run":
+        with run_folder(out) as work:
+            _fill(work, a="old")
+    elif state != "empty":
+        _fill(out, notes="mine")
+    out.chmod(0o750)
+    with run_folder(out, force=state.endswith("--force"), exchange=exchange) as work:
+        _fill(work, a="new")
+    assert _tree(out)["a"] == "new" and (out.stat().st_mode & 0o7777) == 0o750
+    new = tmp_path / "new"  # a folder made where none was: the umask's permissions
+    with run_folder(new) as work:
+        _fill(work, a="new")
+    assert new.stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("how", ["atomic", "set", "link"])
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path, how: str) -> None:
+    """An output kept `chmod 600` (an invoice) was replaced by a file the umask made readable by all
+    (0644); through a link, the permissions are the file's it names."""
+    path = tmp_path / "invoice.txt"
+    path.write_text("old")
+    path.chmod(0o600)
+    given = path
+    if how == "link":
+        given = tmp_path / "latest.txt"
+        given.symlink_to(path.name)
+    if how == "set":
+        with OutputSet() as outputs:
+            outputs.stage(given, b"new")
+            outputs.commit()
+    else:
+        atomic_write_text(given, "new")
+    assert path.read_text() == "new" and (path.stat().st_mode & 0o7777) == 0o600
+    if how == "link":
+        assert given.is_symlink()
+    path.chmod(0o440)  # read-only (replaced with --force only): writable by its owner again
+    atomic_write_text(given, "newer")
+    assert path.read_text() == "newer" and (path.stat().st_mode & 0o7777) == 0o640
+    fresh = tmp_path / "fresh.txt"
+    atomic_write_text(fresh, "new")
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    fresh.chmod(0o644)  # never more than the writer gives: a secret written under umask 077
+    mask = os.umask(0o077)
+    try:
+        atomic_write_text(fresh, "token")
+    finally:
+        os.umask(mask)
+    assert fresh.stat().st_mode & 0o7777 == 0o600
+
+
 def test_an_exception_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -> None:
     out = tmp_path / "r"
     with run_folder(out) as work:
