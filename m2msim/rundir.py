@@ -13,7 +13,8 @@
    `.m2msim-*`); in one holding a run's marker, those the marker lists as written; anything else
    (a file the user put there) is kept, the folder renamed `NAME.kept-N` beside `out`, and a folder
    with neither mark is left as it is (unless empty), both said in a warning;
-3. it checks what `out` holds now: nothing, or an m2msim run folder (one with the marker file
+3. it checks what `out` is (a mount point is refused: no rename moves it) and holds now: nothing,
+   or an m2msim run folder (one with the marker file
    `.m2msim-run.json`, which lists the files the run wrote and what identifies the version of
    each it wrote, its size and `st_mtime_ns`; holding no other file, and each listed one as it was
    written: a file edited or replaced since is one m2msim did not write) are replaced; anything
@@ -372,26 +373,42 @@ def _unescaped(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda found: chr(int(found[1], 8)), field)
 
 
-def _file_system_type(path: Path | str) -> str | None:
-    """The type of the file system `path` is on (`ext4`, `overlay`, ...), from the mount point
-    nearest to it in /proc/self/mountinfo; None when it cannot be told (no /proc)."""
-    real = os.path.realpath(path)
+def _mounts() -> list[tuple[str, str]]:
+    """The mount points this process sees and the type of each (`ext4`, `overlay`, ...), in the
+    order of /proc/self/mountinfo (a mount on the same point later is on top); none without /proc."""
     try:
         with open(_MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
     except OSError:
-        return None
-    nearest, kind = "", None
+        return []
+    mounts = []
     for line in text.splitlines():
         mount, sep, rest = line.partition(" - ")
         fields, after = mount.split(), rest.split()
-        if not sep or len(fields) < 5 or not after:
-            continue
-        point = _unescaped(fields[4])
+        if sep and len(fields) >= 5 and after:
+            mounts.append((_unescaped(fields[4]), after[0]))
+    return mounts
+
+
+def _file_system_type(path: Path | str) -> str | None:
+    """The type of the file system `path` is on (`ext4`, `overlay`, ...), from the mount point
+    nearest to it in /proc/self/mountinfo; None when it cannot be told (no /proc)."""
+    real = os.path.realpath(path)
+    nearest, kind = "", None
+    for point, of in _mounts():
         inside = real == point or real.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= len(nearest):  # (a mount on the same point later is on top)
-            nearest, kind = point, after[0]
+            nearest, kind = point, of
     return kind
+
+
+def _is_mount_point(path: Path) -> bool:
+    """Whether the folder `path` is a mount point (another file system's root, a bind mount of a
+    folder of the same one, a container's volume), which no rename can move or replace."""
+    if os.path.ismount(path):
+        return True
+    real = os.path.realpath(path)
+    return any(point == real for point, _ in _mounts())
 
 
 REPORT_PAGE = "report.html"  # what `m2msim report RUN` writes in the run folder
@@ -785,6 +802,12 @@ def _check_existing(out: Path, force: bool, option: str) -> bool:
         )
     if out.is_symlink() or not out.is_dir():
         raise OutputError(f"{option} {out}: exists and is not a folder; choose another place")
+    if _is_mount_point(out):
+        # (refused after the whole run: the swap's rename failed, "Device or resource busy")
+        raise OutputError(
+            f"{option} {out}: is a mount point, which m2msim cannot replace (a run folder is put in "
+            f"place whole by a rename): give a folder inside it, such as {out / 'run'}"
+        )
     if not any(out.iterdir()) or is_run_folder(out):
         return False
     if force:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from filewatch import IN_OPEN, watch
 from interrupts import signals_restored
+from mounts import mounted
 from processes import dead_pid
 
 import m2msim.rundir
@@ -159,6 +160,45 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path: Path, how: str) -> None
     finally:
         os.umask(mask)
     assert fresh.stat().st_mode & 0o7777 == 0o600
+
+
+@pytest.fixture(params=["tmpfs", "bind"])
+def mount_point(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A folder that is a mount point: a tmpfs, or a bind mount of a folder of the same file system
+    (as a container's volume is), unmounted at the end; skipped where mounting is not allowed."""
+    point = tmp_path / "mnt"
+    point.mkdir()
+    source = tmp_path / "source"
+    source.mkdir()
+    how = ["-t", "tmpfs", "m2msim-test"] if request.param == "tmpfs" else ["--bind", str(source)]
+    with mounted(point, *how):
+        yield point
+
+
+@pytest.mark.parametrize("state", ["empty", "a run"])
+def test_a_mount_point_as_the_folder_is_refused_before_the_work(mount_point: Path, state: str) -> None:
+    """`--out /data` where /data is a mount point (a container's volume): the run was made whole, then
+    its swap failed (`mnt: Device or resource busy`, a rename cannot move a mount point), the run
+    lost; it is refused before the work, naming a folder inside it."""
+    if state == "a run":
+        with run_folder(mount_point / "run") as work:
+            _fill(work, a="old")
+        for f in [*(mount_point / "run").iterdir()]:
+            f.rename(mount_point / f.name)
+        (mount_point / "run").rmdir()
+    before = sorted(p.name for p in mount_point.parent.iterdir())
+    inside = sorted(p.name for p in mount_point.iterdir())
+    with pytest.raises(OutputError) as refused, run_folder(mount_point):
+        pytest.fail("the run was let start")
+    assert str(refused.value) == (
+        f"--out {mount_point}: is a mount point, which m2msim cannot replace (a run folder is put in "
+        f"place whole by a rename): give a folder inside it, such as {mount_point / 'run'}"
+    )
+    assert sorted(p.name for p in mount_point.parent.iterdir()) == before
+    assert sorted(p.name for p in mount_point.iterdir()) == inside
+    with run_folder(mount_point / "run") as work:  # the folder it names is written there
+        _fill(work, a="new")
+    assert _tree(mount_point / "run")["a"] == "new"
 
 
 def test_an_exception_leaves_the_old_folder_and_no_temporary(tmp_path: Path) -> None:
