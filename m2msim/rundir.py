@@ -25,7 +25,7 @@
    of that folder the run writes (`writes`, `.m2msim-*`) are removed, and the folder if nothing
    else is in it (a file dropped into it is kept, the folder renamed `NAME.kept-N`, with a
    warning), and `out` is untouched;
-5. on success it removes the unfinished mark, writes the marker, gives the new folder the
+5. on success it writes the marker, removes the unfinished mark, gives the new folder the
    permissions of the one it replaces, then swaps it in:
    an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
    system cannot, two renames
@@ -935,8 +935,7 @@ def run_folder(
             work.mkdir()
             _mark_unfinished(work, final, writes)
             yield work
-            (work / UNFINISHED).unlink()
-            files = [f for f in _files_under(work) if f != MARKER]
+            files = [f for f in _files_under(work) if f not in (MARKER, UNFINISHED)]
             # (a file put in the folder while the run wrote it, of a name the run does not write, was
             # listed as the run's: the next run deleted it)
             foreign = [f for f in files if writes and not _written_by_run(f, writes)]
@@ -952,6 +951,11 @@ def run_folder(
                 )
             written = {f: _identity(os.lstat(work / f)) for f in files}
             (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
+            # the mark goes once the marker is whole: killed before, the folder holds the mark (the
+            # next run removes what it says the run writes); after, a whole run's (removed as one)
+            # (removed first, a kill as the files were listed left a folder with neither: the next
+            # run left it as it was, with a warning to remove it by hand)
+            (work / UNFINISHED).unlink()
             swap_in(work, final, keep_aside, exchange)
         except BaseException:
             if os.path.lexists(work):

@@ -787,3 +787,32 @@ def test_a_run_killed_while_it_removes_its_interrupted_folder_leaves_it_to_the_n
         _fill(work, a="new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
     assert "left as it is" not in caplog.text
+
+
+@pytest.mark.parametrize("at", ["_written_by_run", "_marker_text", "swap_in"])
+def test_a_run_killed_as_it_ends_leaves_its_folder_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, at: str
+) -> None:
+    """A run killed (SIGKILL) once its files were written, as it listed them for its marker or wrote
+    the marker: its unfinished mark was removed first, so the next run found a folder with neither
+    mark, left it beside `out` with a warning to remove it by hand, and did so at every run after."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    dead = dead_pid()
+    monkeypatch.setattr(os, "getpid", lambda: dead)  # (the process that is killed)
+    monkeypatch.setattr(m2msim.rundir, "_discard", lambda *args: None)  # (SIGKILL: no clean-up)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(m2msim.rundir, at, killed)
+    with pytest.raises(_Killed), run_folder(out, writes=["summary.txt", "usage/part-*.parquet"]) as work:
+        _fill(work, **{"summary.txt": "run", "usage__part-00000.parquet": "run"})
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m2msim-r.tmp-")]
+    assert _tree(out)["a"] == "old"
+    with caplog.at_level("WARNING", logger="m2msim.rundir"), run_folder(out) as work:
+        _fill(work, a="new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"] and _tree(out)["a"] == "new"
+    assert "left as it is" not in caplog.text
