@@ -863,6 +863,23 @@ def _remove_run(folder: Path, keep_as: Path) -> None:
         os.rename(folder, keep_as)
 
 
+def _folders_to_make(folder: Path) -> list[Path]:
+    """The folders missing on the way to `folder` (itself included), deepest first."""
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_made(folders: list[Path]) -> None:
+    """Remove the folders a run made for its `--out` (`_folders_to_make`), deepest first, those
+    still empty: an interrupted or failed run left them (`--out runs/2026/03/r`: `runs/2026/03/`)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -918,46 +935,51 @@ def run_folder(
     if final.name in ("", ".", ".."):
         final = final.resolve()
     check_parents(final, option)  # (else "cannot create the folder it goes in (File exists)")
+    made = _folders_to_make(final.parent)
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"{option} {final}: cannot create the folder it goes in ({exc.strerror or exc})"
-        ) from None
-    with output_lock(final):
-        _clean_stale(final)
-        _clean_inside(final)
-        keep_aside = _check_existing(final, force, option)
-        work = temporary_name(final, "tmp")
         try:
-            # made inside the block: a signal that came as mkdir returned left it beside `out`
-            # (its name is this process's own: whatever is there is ours to remove)
-            work.mkdir()
-            _mark_unfinished(work, final, writes)
-            yield work
-            files = [f for f in _files_under(work) if f not in (MARKER, UNFINISHED)]
-            # (a file put in the folder while the run wrote it, of a name the run does not write, was
-            # listed as the run's: the next run deleted it)
-            foreign = [f for f in files if writes and not _written_by_run(f, writes)]
-            if foreign:
-                files = [f for f in files if f not in foreign]
-                log.warning(
-                    "%s: %d file(s) put in the run's folder while it was written, not the run's, such "
-                    "as %r: not listed as the run's (%s), the next run into it refuses it",
-                    final,
-                    len(foreign),
-                    foreign[0],
-                    MARKER,
-                )
-            written = {f: _identity(os.lstat(work / f)) for f in files}
-            (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
-            # the mark goes once the marker is whole: killed before, the folder holds the mark (the
-            # next run removes what it says the run writes); after, a whole run's (removed as one)
-            # (removed first, a kill as the files were listed left a folder with neither: the next
-            # run left it as it was, with a warning to remove it by hand)
-            (work / UNFINISHED).unlink()
-            swap_in(work, final, keep_aside, exchange)
-        except BaseException:
-            if os.path.lexists(work):
-                _discard(work, final, writes)
-            raise
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"{option} {final}: cannot create the folder it goes in ({exc.strerror or exc})"
+            ) from None
+        with output_lock(final):
+            _clean_stale(final)
+            _clean_inside(final)
+            keep_aside = _check_existing(final, force, option)
+            work = temporary_name(final, "tmp")
+            try:
+                # made inside the block: a signal that came as mkdir returned left it beside `out`
+                # (its name is this process's own: whatever is there is ours to remove)
+                work.mkdir()
+                _mark_unfinished(work, final, writes)
+                yield work
+                files = [f for f in _files_under(work) if f not in (MARKER, UNFINISHED)]
+                # (a file put in the folder while the run wrote it, of a name the run does not write, was
+                # listed as the run's: the next run deleted it)
+                foreign = [f for f in files if writes and not _written_by_run(f, writes)]
+                if foreign:
+                    files = [f for f in files if f not in foreign]
+                    log.warning(
+                        "%s: %d file(s) put in the run's folder while it was written, not the run's, such "
+                        "as %r: not listed as the run's (%s), the next run into it refuses it",
+                        final,
+                        len(foreign),
+                        foreign[0],
+                        MARKER,
+                    )
+                written = {f: _identity(os.lstat(work / f)) for f in files}
+                (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
+                # the mark goes once the marker is whole: killed before, the folder holds the mark (the
+                # next run removes what it says the run writes); after, a whole run's (removed as one)
+                # (removed first, a kill as the files were listed left a folder with neither: the next
+                # run left it as it was, with a warning to remove it by hand)
+                (work / UNFINISHED).unlink()
+                swap_in(work, final, keep_aside, exchange)
+            except BaseException:
+                if os.path.lexists(work):
+                    _discard(work, final, writes)
+                raise
+    except BaseException:
+        _remove_made(made)
+        raise

@@ -816,3 +816,25 @@ def test_a_run_killed_as_it_ends_leaves_its_folder_to_the_next(
         _fill(work, a="new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"] and _tree(out)["a"] == "new"
     assert "left as it is" not in caplog.text
+
+
+def test_the_folders_an_interrupted_run_made_for_its_out_are_removed(tmp_path: Path) -> None:
+    """`--out runs/2026/03/r` where `runs/` did not exist: a run interrupted or failed left
+    `runs/2026/03/` behind, empty; a folder that was there, or holds a file now, stays."""
+    (tmp_path / "runs").mkdir()
+    out = tmp_path / "runs" / "2026" / "03" / "r"
+    with pytest.raises(Terminated), run_folder(out, writes=["a"]) as work:
+        _fill(work, a="part")
+        raise Terminated(signal.SIGTERM)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["runs"]
+    with pytest.raises(OSError, match="disk full"), run_folder(out) as work:
+        (tmp_path / "runs" / "2026" / "notes.txt").write_text("mine")  # (put there meanwhile)
+        raise OSError("disk full")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "runs",
+        "runs/2026",
+        "runs/2026/notes.txt",
+    ]
+    with run_folder(out) as work:  # a run that ends keeps them
+        _fill(work, a="new")
+    assert _tree(out)["a"] == "new"
