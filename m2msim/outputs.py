@@ -201,6 +201,39 @@ def _foreign(path: Path, own: Recogniser) -> bool:
         return True
 
 
+_MOUNTINFO = "/proc/self/mountinfo"  # the mounts this process sees (Linux), the last on top
+
+
+def _unescaped(field: str) -> str:
+    """A path of /proc/self/mountinfo as it is (a space there is written `\\040`)."""
+    return re.sub(r"\\([0-7]{3})", lambda found: chr(int(found[1], 8)), field)
+
+
+def mounts() -> list[tuple[str, str]]:
+    """The mount points this process sees and the type of each (`ext4`, `overlay`, ...), in the
+    order of /proc/self/mountinfo (a mount on the same point later is on top); none without /proc."""
+    try:
+        text = Path(_MOUNTINFO).read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        mount, sep, rest = line.partition(" - ")
+        fields, after = mount.split(), rest.split()
+        if sep and len(fields) >= 5 and after:
+            found.append((_unescaped(fields[4]), after[0]))
+    return found
+
+
+def is_mount_point(path: Path) -> bool:
+    """Whether `path` is a mount point (another file system's root, a bind mount of a folder or a
+    file of the same one, a container's volume), which no rename can move or replace."""
+    if os.path.ismount(path):
+        return True
+    real = os.path.realpath(path)
+    return any(point == real for point, _ in mounts())
+
+
 _FORCE = ", or --force to replace it"  # the remedy of a command that has --force
 
 
@@ -241,10 +274,24 @@ def refuse_foreign(
     `forceable`: the caller has a `--force` (the refusal says it); else it is not offered."""
     final = _final(as_made(path))
     remedy = _FORCE if forceable else ""
+    _refuse_mount_point(final, path, option)
     if not force and _foreign(final, own):
         raise _foreign_error(path, option, force=remedy)
     if not force and _read_only(final):
         raise _read_only_error(path, option, force=remedy)
+
+
+def _refuse_mount_point(final: Path, path: Path | str, option: str | None) -> None:
+    """`OutputError` when the file `final` (written for `path`) is a mount point (a file bind-mounted
+    there, a container's `-v invoice.txt:/out/invoice.txt`): no rename replaces it, and the output
+    was refused after the work, naming its temporary file (`.m2msim-NAME.tmp-...: Device or resource
+    busy`).  A device, pipe or socket there is written in place (`is_stream`): not refused."""
+    if os.path.lexists(final) and not _is_stream(final) and is_mount_point(final):
+        name = f"{option} {path}" if option else str(path)
+        raise OutputError(
+            f"{name}: is a mount point (a file mounted there), which m2msim cannot replace (an output "
+            "is put in place whole by a rename): write it under another name, then copy it there"
+        )
 
 
 _AT_FDCWD = -100
@@ -751,6 +798,7 @@ def _prepare(path: Path, own: Recogniser | None, force: bool, option: str | None
         raise OutputError(f"{final}: is a directory, expected a file name")
     if _is_stream(final):
         return final, guard
+    _refuse_mount_point(final, path, option)
     for kept in keep_left(final):
         log.warning("%s: %s", kept.path, left_words(kept))
     for stale in remove_stale(final):

@@ -47,7 +47,6 @@ import errno
 import json
 import logging
 import os
-import re
 import stat as stat_module
 import time
 import zlib
@@ -64,7 +63,9 @@ from m2msim.outputs import (
     check_parents,
     holds_lock,
     host_name,
+    is_mount_point,
     keep_mode,
+    mounts,
     output_lock,
     output_written,
     remove_stale_locks,
@@ -365,29 +366,6 @@ _RUN_CSVS = ("usage.csv", "usage.csv.gz", "usage.csv.zst")
 
 # What names a folder for `folder_identity`: (device, inode), or on overlayfs a digest of its files
 FolderIdentity = tuple[int | str, ...]
-_MOUNTINFO = "/proc/self/mountinfo"  # the mounts this process sees (Linux), the last on top
-
-
-def _unescaped(field: str) -> str:
-    """A path of /proc/self/mountinfo as it is (a space there is written `\\040`)."""
-    return re.sub(r"\\([0-7]{3})", lambda found: chr(int(found[1], 8)), field)
-
-
-def _mounts() -> list[tuple[str, str]]:
-    """The mount points this process sees and the type of each (`ext4`, `overlay`, ...), in the
-    order of /proc/self/mountinfo (a mount on the same point later is on top); none without /proc."""
-    try:
-        with open(_MOUNTINFO, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except OSError:
-        return []
-    mounts = []
-    for line in text.splitlines():
-        mount, sep, rest = line.partition(" - ")
-        fields, after = mount.split(), rest.split()
-        if sep and len(fields) >= 5 and after:
-            mounts.append((_unescaped(fields[4]), after[0]))
-    return mounts
 
 
 def _file_system_type(path: Path | str) -> str | None:
@@ -395,20 +373,11 @@ def _file_system_type(path: Path | str) -> str | None:
     nearest to it in /proc/self/mountinfo; None when it cannot be told (no /proc)."""
     real = os.path.realpath(path)
     nearest, kind = "", None
-    for point, of in _mounts():
+    for point, of in mounts():
         inside = real == point or real.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= len(nearest):  # (a mount on the same point later is on top)
             nearest, kind = point, of
     return kind
-
-
-def _is_mount_point(path: Path) -> bool:
-    """Whether the folder `path` is a mount point (another file system's root, a bind mount of a
-    folder of the same one, a container's volume), which no rename can move or replace."""
-    if os.path.ismount(path):
-        return True
-    real = os.path.realpath(path)
-    return any(point == real for point, _ in _mounts())
 
 
 REPORT_PAGE = "report.html"  # what `m2msim report RUN` writes in the run folder
@@ -802,7 +771,7 @@ def _check_existing(out: Path, force: bool, option: str) -> bool:
         )
     if out.is_symlink() or not out.is_dir():
         raise OutputError(f"{option} {out}: exists and is not a folder; choose another place")
-    if _is_mount_point(out):
+    if is_mount_point(out):
         # (refused after the whole run: the swap's rename failed, "Device or resource busy")
         raise OutputError(
             f"{option} {out}: is a mount point, which m2msim cannot replace (a run folder is put in "

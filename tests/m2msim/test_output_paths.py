@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 from handmade_pcap import write_pcap
+from mounts import mounted
 
 from accounting.usage_writer import is_usage_file
 from m2msim.cli import main
-from m2msim.outputs import atomic_path, output_lock, remove_stale, temporary_name
+from m2msim.outputs import OutputError, atomic_path, output_lock, remove_stale, temporary_name
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTH = ROOT / "scenarios" / "example-month"
@@ -417,3 +418,29 @@ def test_a_folder_as_the_page_is_refused_before_the_work(
         and out.err == f"m2msim {argv[0]}: {argv[-2]} {argv[-1]}: is a folder, expected a file name\n"
     )
     assert os.listdir(other) == []
+
+
+def test_an_output_that_is_a_mount_point_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file bind-mounted as the output (a container's `-v invoice.txt:/out/invoice.txt`): the rating
+    was done, then refused at the rename as `.m2msim-invoice.txt.tmp-...: Device or resource busy`,
+    naming a temporary file; it is refused first, naming the output, and the file is left as it is."""
+    source, invoice = tmp_path / "source.txt", tmp_path / "invoice.txt"
+    rate = ["rate", str(MONTH / "inventory.yaml"), str(MONTH / "usage.csv"), "--out"]
+    assert main([*rate, str(source)]) == 0  # (m2msim's own invoice: replaced, were it not mounted)
+    before = source.read_text()
+    capsys.readouterr()
+    invoice.write_text("")
+    with mounted(invoice, "--bind", str(source)):
+        assert main([*rate, str(invoice)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"m2msim rate: --out {invoice}: is a mount point (a file mounted there), which m2msim cannot "
+            "replace (an output is put in place whole by a rename): write it under another name, then "
+            "copy it there"
+        ]
+        with pytest.raises(OutputError, match="is a mount point"), atomic_path(invoice) as tmp:
+            tmp.write_text("new")
+        assert invoice.read_text() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["invoice.txt", "source.txt"]

@@ -17,6 +17,7 @@ from interrupts import signals_restored
 from mounts import mounted
 from processes import dead_pid
 
+import m2msim.outputs
 import m2msim.rundir
 from m2msim.outputs import (
     OutputBusy,
@@ -723,7 +724,7 @@ def test_a_folder_on_overlayfs_is_the_same_folder_when_its_inode_changes(
         f"99 27 0:50 / {str(base).replace(' ', chr(92) + '040')} rw,relatime - overlay overlay "
         "rw,lowerdir=/l,upperdir=/u,workdir=/w,xino=off\n"
     )
-    monkeypatch.setattr(m2msim.rundir, "_MOUNTINFO", str(mountinfo))
+    monkeypatch.setattr(m2msim.outputs, "_MOUNTINFO", str(mountinfo))
     real_stat, calls = os.stat, [0]
 
     def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
