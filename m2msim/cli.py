@@ -209,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     forget_outputs()  # (a test's earlier command in this process)
     # the command's name for an interruption that comes before the arguments are parsed
     command = " ".join(["m2msim", *[w for w in words if not w.startswith("-")][:1]])
+    if _cwd_gone():  # (each relative path then names nothing: "x.txt: No such file or directory")
+        print(f"{command}: warning: {_CWD_GONE}", file=sys.stderr)
     try:
         with handle_signals():
             try:
@@ -257,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and exc.filename is None and _cwd_gone():
+            # the shell's folder was removed, or replaced (by a run into `--out .`): a relative path
+            # (`os.path.abspath`) ended in a traceback, "No such file or directory" naming nothing
+            print(f"{command}: the current folder no longer exists (see the warning above)", file=sys.stderr)
+            return 2
         if exc.errno in _PATH_ERRNOS and exc.filename is not None:
             # a path no file can have (a name past 255 bytes, a loop of symbolic links), met by a
             # check before the command's own reading (`Path.exists()` raises for these): it ended in
@@ -276,6 +283,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _terminal_gone(2):
             stderr_gone()
         return 141
+
+
+_CWD_GONE = (
+    "the current folder no longer exists (removed, or replaced: a run into --out . replaces it whole), "
+    'so no relative path names a file; change into it again (cd "$PWD"), or give absolute paths'
+)
+
+
+def _cwd_gone() -> bool:
+    """Whether the current folder was removed (`os.getcwd()` fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _terminal_gone(fd: int) -> bool:

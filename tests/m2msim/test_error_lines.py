@@ -113,3 +113,41 @@ def test_an_output_cut_by_its_reader_is_status_141_with_standard_output_unbuffer
         err = proc.stderr.read()
         assert proc.wait(timeout=60) == 141, err
     assert b"Traceback" not in err
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", str(ROOT / "scenarios" / "default.yaml"), "--days", "1", "--max-lines", "2", "--out", "r"],
+        ["sessions-to-records", "sessions.csv", "records.csv"],
+        ["rate", "inventory.yaml", "usage.csv"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_a_command_run_in_a_removed_folder_says_so(tmp_path: Path, argv: list[str]) -> None:
+    """The shell's folder removed, or replaced by a run into `--out .` (the shell is left in the
+    folder it replaced): `run` and `sessions-to-records` ended in a traceback (FileNotFoundError of
+    `os.path.abspath`), `rate` in "m2msim rate: : No such file or directory"."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+    done = subprocess.run(
+        ["sh", "-c", script, "sh", str(gone), sys.executable, "-m", "m2msim", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    err = [line for line in done.stderr.splitlines() if line.startswith("m2msim ")]
+    assert err[0] == (
+        f"m2msim {argv[0]}: warning: the current folder no longer exists (removed, or replaced: a run "
+        "into --out . replaces it whole), so no relative path names a file; change into it again "
+        '(cd "$PWD"), or give absolute paths'
+    ), done.stderr
+    assert "Traceback" not in done.stderr and len(err) == 2, done.stderr
