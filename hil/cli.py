@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -50,7 +51,14 @@ from hil.rack import (
 from hil.report import DEFAULT_COMMITMENT, DEFAULT_OFFER, DEFAULT_PLAN, OfferError, check_offer
 from hil.result import REPORT_FILES, BenchResult
 from hil.scripts import NAMES, BenchScript, all_scripts, get_script
-from m2msim.outputs import OutputError, check_writable_dir, output_lock, refuse_foreign, refuse_same_file
+from m2msim.outputs import (
+    OutputError,
+    check_writable_dir,
+    output_lock,
+    refuse_foreign,
+    refuse_same_file,
+    remove_unheld_locks,
+)
 from m2msim.signals import loop_stops_on, say_interrupted
 from m2msim.yamlio import YamlError
 from modem.at.errors import TransportError
@@ -223,6 +231,10 @@ def _bench(args: argparse.Namespace) -> int:
             output_lock(out, output=False),  # (its files say themselves what they hold: not "left as it was")
             output_lock(args.junit) if args.junit is not None else contextlib.nullcontext(),
         ):
+            # the lock files killed benches left beside theirs: each bench's --out is named once
+            # (NAME-TIME), so no later bench of that name removed it
+            for place in {os.path.realpath(out.parent), os.path.dirname(os.path.realpath(out))}:
+                remove_unheld_locks(Path(place))
             for folder in folders:
                 _refuse_earlier_bench(folder)
                 for name, own in REPORT_FILES.items():

@@ -87,6 +87,7 @@ __all__ = [
     "remove_stale",
     "remove_stale_locks",
     "remove_stale_of",
+    "remove_unheld_locks",
     "same_path",
     "stale_pattern",
     "temporary_name",
@@ -429,24 +430,38 @@ def remove_stale_locks(paths: Iterable[Path]) -> list[Path]:
     SIGKILL leaves its lock file (its lock goes with it).  Each is locked before it is removed, so
     a writer that opened it meanwhile sees it gone and makes its own (`_name_lock`).  The files
     removed."""
-    removed: list[Path] = []
-    for path in paths:
-        lock = _lock_file(path)
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                continue
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(lock)
-            removed.append(lock)
-        except OSError:
-            continue  # held: its writer is alive
-        finally:
-            os.close(fd)
-    return removed
+    return [lock for lock in map(_lock_file, paths) if _remove_unheld(lock)]
+
+
+def remove_unheld_locks(folder: Path) -> list[Path]:
+    """Remove every lock file (`output_lock`) of `folder` that nobody holds, as `remove_stale_locks`
+    does: those of outputs named once (`bench`'s `runs/bench/NAME-TIME`, `--out b-{run}`), which
+    no later writer of the same name removes.  The files removed."""
+    try:
+        names = [
+            e.name for e in os.scandir(folder) if e.name.startswith(TMP_PREFIX) and e.name.endswith(".lock")
+        ]
+    except OSError:
+        return []
+    return [lock for lock in (folder / name for name in sorted(names)) if _remove_unheld(lock)]
+
+
+def _remove_unheld(lock: Path) -> bool:
+    """Remove the lock file `lock` if it is a regular file nobody holds; whether it was removed."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(lock)
+        return True
+    except OSError:
+        return False  # held: its writer is alive
+    finally:
+        os.close(fd)
 
 
 def _whole_lines(path: Path) -> int:

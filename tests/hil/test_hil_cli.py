@@ -258,3 +258,26 @@ def test_a_disk_that_cannot_take_the_page_leaves_none_of_the_reports(tmp_path: P
         == f"m2msim bench: {out}: cannot write the report: File too large"
     )
     assert sorted(p.name for p in out.iterdir()) == ["transcript.jsonl"]
+
+
+def test_a_bench_removes_the_lock_files_killed_benches_left_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each bench's --out is named once (`runs/bench/NAME-TIME`): the lock file a bench killed by
+    SIGKILL left beside it (`.m2msim-NAME-TIME.lock`) was never removed, no later bench writing that
+    name.  The next bench removes those nobody holds; a live bench's stays."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    dead = runs / ".m2msim-register-20260301T120000Z.lock"
+    dead.write_text("4242\n")  # (its writer gone: nobody holds it)
+    live = runs / "register-20260301T130000Z"
+    with output_lock(live, output=False):  # (a bench running now)
+        held = [p.name for p in runs.iterdir() if p != dead]  # (the live bench's lock file)
+        out = runs / "register-20260301T140000Z"
+        assert (
+            main(["bench", "register", "--modem-url", "virtual://generic?seed=1&speed=50", "--out", str(out)])
+            == 0
+        )
+        assert sorted(p.name for p in runs.iterdir()) == sorted([*held, out.name])
+    assert held == [".m2msim-register-20260301T130000Z.lock"]
+    capsys.readouterr()
