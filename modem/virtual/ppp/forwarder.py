@@ -203,6 +203,8 @@ class TcpFlow:
     ack_owed: bool = False  # the device's data or FIN came and no segment has acknowledged it yet
     rcv_unacked: int = 0  # the octets of it
     ack_timer: Cancel | None = None  # the delayed ACK's
+    # the device has acknowledged the SYN-ACK (before, `snd_una` is the SYN's, the data after it)
+    syn_acked: bool = False
 
     @property
     def key(self) -> tuple[int, bytes, int]:
@@ -315,7 +317,10 @@ class TcpFlow:
         self.peer_window = window
         n = (ack - self.snd_una) & 0xFFFFFFFF
         if 0 < n <= (self.snd_nxt - self.snd_una) & 0xFFFFFFFF:
-            data_acked = min(n, len(self.unacked))
+            # (the SYN's sequence number is no data: an ACK of the SYN alone that came after the
+            # host end's first data had left took the first octet of it as acknowledged)
+            data_acked = min(n - (0 if self.syn_acked else 1), len(self.unacked))
+            self.syn_acked = True
             del self.unacked[:data_acked]
             self.snd_una = ack
             if self.timer is not None:
@@ -339,7 +344,14 @@ class TcpFlow:
         self.rto = min(max(self.srtt + 4 * self.rttvar, RTO_MIN_S), RTO_MAX_S)
 
     def _resend(self) -> None:
-        """The first unacknowledged segment sent again (with the FIN when it is the last)."""
+        """The first unacknowledged segment sent again (with the FIN when it is the last); the
+        SYN-ACK while the device has not acknowledged it, as Linux does (data sent again at the
+        SYN's sequence number would be read shifted by one octet by a device whose SYN-ACK came)."""
+        if not self.syn_acked:
+            self.segment(SYN | ACK, self.iss, mss=self.fwd.mss)
+            if self.flight:
+                self.flight[0] = (self.flight[0][0], None)
+            return
         seg = bytes(self.unacked[: self.peer_mss])
         fin = FIN if self.fin_sent and len(seg) == len(self.unacked) else 0
         if seg or fin:
