@@ -400,6 +400,10 @@ _CRES_WHY = (
     "(AT+CSMP, a protocol identifier that turns a message into a fax, an e-mail or a call), which the "
     "guard has not checked"
 )
+# Vendors' restarts and power-downs (the client's `RESTART_COMMAND`: SIMCom's AT+CRESET, AT+CPOWD,
+# Quectel's AT+QRST, AT+QPOWD): the module comes back with its stored format and text-mode
+# parameters, as after AT+CFUN=1,1 (a "reset"); what the line set before it is not known
+_RESTARTS = frozenset({"+CRESET", "+CPOWD", "+QPOWD", "+QRST"})
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",
@@ -681,6 +685,8 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [] if kind == "read" else [("reset", "")]
     if name == "+CFUN" and kind == "set":
         return [("reset", "")]
+    if name in _RESTARTS and kind != "read":  # (still refused unless listed)
+        return [("reset", ""), *_listed(name, kind, params)]
     return _listed(name, kind, params)
 
 

@@ -1095,3 +1095,17 @@ async def test_a_send_queued_behind_a_restart_sets_the_format_again_and_goes_aft
     ]
     assert lines[-1].startswith("AT+CMGS=") and lines[-2] in ("AT+CMGF=0", "ATS3?")
     assert module.sent == [("pdu", lines[-1].removeprefix("AT+CMGS="))]
+
+
+@pytest.mark.parametrize("restart", ["+CRESET", "+QRST=1,0", "+CPOWD=1", "+QPOWD"])
+async def test_a_restart_after_the_text_mode_settings_on_its_line_leaves_them_not_known(restart: str) -> None:
+    # SIMCom's AT+CRESET, Quectel's AT+QRST (listed by a bench for its other uses): the module comes
+    # back with its stored format and text-mode parameters, as after AT+CFUN=1,1
+    line = f"{TEXT_MODE};{restart}"
+    t = fake()
+    names = ("+CRESET", "+QRST", "+CPOWD", "+QPOWD")
+    async with modem_on(t, AllowList(["+33612345678"], allow_commands=names)) as modem:
+        await modem.client.command(line)
+        with pytest.raises(SafetyError, match="not known"):
+            await modem.client.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert t.lines == [line]
