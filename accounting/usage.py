@@ -452,6 +452,10 @@ class UsageReader:
         )
         self.claims_unique = bool(self.origins)
         self._file_types = _file_types(self.con, self.files)
+        for path, types in zip(self.files, self._file_types, strict=True):
+            refused = kind_refused(str(path), types)
+            if refused is not None:
+                raise refused
         _counts_not_durations(self.con, self.files)
         if len(self._ours) < len(self.files):
             _scans_ignore_statistics(self.con, self._fresh)
@@ -601,6 +605,9 @@ class UsageReader:
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.types = {str(row[0]): str(row[1]) for row in described}
+        refused = kind_refused(self.name, self.types) if self.kind == "table" else None
+        if refused is not None:  # (each Parquet file's types are checked as its footer is read)
+            raise refused
         cols = set(self.types)
         _check_columns(self.name, cols)  # (a CSV's header was checked as it was read: `_csv_header`)
         return cols
@@ -2379,6 +2386,42 @@ def duration_refused(source: str, durations: Mapping[str, str]) -> UsageError | 
             f"column 'duration_s' is an Arrow duration[{unit}], {stored}, where the column is read as "
             f"seconds{example}: write it as a number of seconds (pandas: .dt.total_seconds())",
         )
+    return None
+
+
+def kind_refused(source: str, types: Mapping[str, str]) -> UsageError | None:
+    """The refusal of a file whose writer typed a rating column as a kind of value it cannot be
+    read as (`types`: column -> DuckDB type), or None.
+
+    A `start` typed DATE (a day without its time: DuckDB, polars or Spark writing a `date`
+    column) was read as the day's midnight: the records of one line and day alike in every other
+    field were rejected as copies of each other, and the rest billed (600,000 rows, 78,222
+    rejected as duplicates).  A `start` typed TIME (a time without its day), or a count typed
+    INTERVAL (DuckDB's `to_seconds()`), made every row a malformed value."""
+    kind = types.get("start", "")
+    if kind == "DATE":
+        return UsageError(
+            source,
+            "column 'start' is a DATE, a day without its time: a record's start is an instant "
+            "(a timestamp, or ISO 8601 text); read as midnight, the records of a day that are "
+            "alike in the other columns would be taken for copies of each other: write the start "
+            "with its time of day",
+        )
+    if kind.startswith("TIME") and not kind.startswith("TIMESTAMP"):
+        return UsageError(
+            source,
+            f"column 'start' is a {kind}, a time of day without its date: a record's start is "
+            "an instant (a timestamp, or ISO 8601 text): write the start with its date",
+        )
+    for name in NUMBER_COLUMNS:
+        if types.get(name) == "INTERVAL":
+            what = "a number of seconds" if name == "duration_s" else "a number of octets"
+            how = " (DuckDB: epoch(duration_s))" if name == "duration_s" else ""
+            return UsageError(
+                source,
+                f"column {name!r} is an INTERVAL, where the column is read as {what}: every row "
+                f"would be a malformed value: write it as {what}{how}",
+            )
     return None
 
 

@@ -1,0 +1,152 @@
+"""A rating column typed as a kind of value it cannot be read as refuses the file, naming the
+file and the column: a `start` typed DATE (a day without its time, as DuckDB, polars or Spark
+write a `date` column) was read as the day's midnight, so that a line's records of one day alike
+in the other columns were rejected as copies of each other and left unbilled; a `start` typed
+TIME, or a count typed INTERVAL (DuckDB's `to_seconds()`), made every row a malformed value."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from accounting import load_inventory, rate
+from accounting.errors import UsageError
+from m2msim.cli import main
+
+INVENTORY = """\
+customer: c
+month: 2026-03
+lines:
+  - {id: "D", offer: business-m2m-dtmf, plan: compteur, commitment: 24, since: 2025-01-15}
+"""
+
+
+def _calls(rows: int) -> pa.Table:
+    """`rows` calls of 90 s on line D, two a day, each to its own time of the day."""
+    first = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    return pa.table(
+        {
+            "line": ["D"] * rows,
+            "type": ["voice"] * rows,
+            "dest": ["fr-mobile"] * rows,
+            "start": pa.array(
+                [first + timedelta(days=i // 2, hours=i % 2) for i in range(rows)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "duration_s": pa.array([90] * rows, pa.int64()),
+        }
+    )
+
+
+def _with(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, column)
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> str:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    return str(path)
+
+
+def _refused(capsys: pytest.CaptureFixture[str]) -> str:
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
+    return out.err
+
+
+@pytest.mark.parametrize("rows", [40, 6_000])  # the small reader's file and the reader's
+@pytest.mark.parametrize("command", ["rate", "compare"])
+def test_a_start_typed_as_a_date_is_refused(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], rows: int, command: str
+) -> None:
+    table = _calls(rows)
+    path = tmp_path / "usage.parquet"
+    pq.write_table(_with(table, "start", table["start"].cast(pa.date32())), path)
+    assert main([command, inventory, str(path), "--json"]) == 2
+    assert "usage.parquet: column 'start' is a DATE, a day without its time" in _refused(capsys)
+
+
+def test_a_start_typed_as_a_date_by_duckdb_is_refused(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "usage.parquet"
+    con = duckdb.connect()
+    con.register("calls", _calls(40))
+    con.execute(
+        f"COPY (SELECT * REPLACE (CAST(start AS DATE) AS start) FROM calls) TO '{path}' (FORMAT parquet)"
+    )
+    con.close()
+    assert main(["rate", inventory, str(path)]) == 2
+    assert "column 'start' is a DATE" in _refused(capsys)
+
+
+def test_a_part_of_a_folder_with_a_date_start_is_refused_naming_it(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    table = _calls(40)
+    pq.write_table(table, folder / "part-0.parquet")
+    pq.write_table(_with(table, "start", table["start"].cast(pa.date32())), folder / "part-1.parquet")
+    assert main(["rate", inventory, str(folder)]) == 2
+    assert "part-1.parquet: column 'start' is a DATE" in _refused(capsys)
+
+
+def test_a_start_typed_as_a_time_of_day_is_refused(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _calls(40)
+    path = tmp_path / "usage.parquet"
+    pq.write_table(_with(table, "start", pa.array([time(8, i) for i in range(40)], pa.time64("us"))), path)
+    assert main(["rate", inventory, str(path)]) == 2
+    assert "column 'start' is a TIME, a time of day without its date" in _refused(capsys)
+
+
+@pytest.mark.parametrize("rows", [40, 6_000])
+def test_a_duration_typed_as_an_interval_is_refused(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], rows: int
+) -> None:
+    path = tmp_path / "usage.parquet"
+    con = duckdb.connect()
+    con.register("calls", _calls(rows))
+    con.execute(
+        f"COPY (SELECT * REPLACE (to_seconds(duration_s) AS duration_s) FROM calls) TO '{path}' (FORMAT parquet)"
+    )
+    con.close()
+    assert main(["rate", inventory, str(path)]) == 2
+    err = _refused(capsys)
+    assert "usage.parquet: column 'duration_s' is an INTERVAL" in err and "seconds" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "words"),
+    [
+        ("start", pa.array([date(2026, 3, 1)] * 4), "is a DATE"),
+        ("start", pa.array([time(8)] * 4), "is a TIME"),
+    ],
+)
+def test_an_arrow_table_with_such_a_column_is_refused(
+    inventory: str, name: str, column: pa.Array, words: str
+) -> None:
+    with pytest.raises(UsageError, match=f"column '{name}' {words}"):
+        rate(load_inventory(inventory), _with(_calls(4), name, column))
+
+
+def test_the_same_calls_with_their_times_are_billed_every_one(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The control: the calls the DATE file held, with their times, are billed every one (two
+    calls a day alike but for their hour are two calls)."""
+    path = tmp_path / "usage.parquet"
+    pq.write_table(_calls(40), path)
+    invoice = rate(load_inventory(inventory), str(path))
+    assert not invoice.rejects
+    voice = [i for line in invoice.lines for i in line.items if i.code == "voice"]
+    assert [str(i.quantity) for i in voice] == [str(40 * 90)]  # (seconds)
