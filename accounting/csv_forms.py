@@ -105,7 +105,7 @@ def misspelt_column(
 def other_than_csv(head: bytes) -> str | None:
     """What a file whose first bytes (its first line) are these is instead of a CSV as written by
     hand or exported by a spreadsheet, saying what to do (gzip data in a file not named `.gz`, a
-    zip archive or workbook, UTF-16 text), or None.  Shared by `rate` and `sessions-to-records`."""
+    zip archive or workbook, UTF-16 text, JSON), or None.  Shared by `rate` and `sessions-to-records`."""
     if head.startswith(b"\x1f\x8b"):  # (gzip's magic, in a file not named `.gz`)
         return "compressed by gzip: name it .csv.gz, or decompress it"
     if head.startswith(b"PK\x03\x04"):  # (a zip archive: an .xlsx workbook is one)
@@ -115,7 +115,17 @@ def other_than_csv(head: bytes) -> str | None:
             "UTF-16 text (as a spreadsheet's 'Unicode text' export saves it), not UTF-8: save the "
             "sheet as CSV UTF-8, or convert the file (iconv -f UTF-16 -t UTF-8)"
         )
+    if _JSON.match(head):
+        return (
+            "JSON text (JSON Lines, or a JSON array of records), not a CSV: convert it (DuckDB: "
+            "COPY (FROM read_json('FILE')) TO 'FILE.csv' (HEADER), or TO 'FILE.parquet')"
+        )
     return None
+
+
+# A first line that opens a JSON object, or an array of them (after a byte order mark, blanks): no
+# header of a CSV, whose first column is named.
+_JSON = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:\{|\[\s*(?:\{|\]|$))")
 
 
 def _utf16_ascii(head: bytes) -> bool:

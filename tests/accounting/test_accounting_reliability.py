@@ -314,6 +314,29 @@ def test_a_usage_file_is_known_by_its_content_whatever_its_name(
         assert line.startswith(f"m2msim rate: {tmp_path / name}: {text}"), line
 
 
+@pytest.mark.parametrize("name", ["usage.jsonl", "usage.json", "usage.csv", "export"])
+@pytest.mark.parametrize("shape", ["lines", "array", "bom"])
+def test_json_records_are_refused_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, shape: str
+) -> None:
+    """Records as JSON Lines (DuckDB's `COPY ... (FORMAT json)`, a log shipper's), or a JSON array
+    of them, were read as a CSV whose header is the first record: refused for a column
+    `{"line":"33612345678"` that is no usage column, close to `line`, which said nothing of JSON."""
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(CSV_TEXT)))
+    text = "\n".join(json.dumps(r) for r in rows) + "\n"
+    if shape == "array":
+        text = "[\n" + text.replace("}\n", "},\n").rstrip(",\n") + "\n]\n"
+    path = tmp_path / name
+    path.write_bytes(("\ufeff" if shape == "bom" else "").encode() + text.encode())
+    for command in ("rate", "compare"):
+        line = refused([command, str(INV), str(path)], capsys)
+        assert line.startswith(
+            f"m2msim {command}: {path}: JSON text (JSON Lines, or a JSON array of records), not a CSV: convert it"
+        ), line
+
+
 def test_a_month_whose_rows_are_mostly_rejected_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
