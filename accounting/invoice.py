@@ -198,6 +198,7 @@ class RejectSummary:
 
 
 _SLASHED_DATE = re.compile(r"start '\d{1,2}/\d{1,2}/\d{2,4}")  # (01/03/2026 10:00, 3/1/26 ...)
+_DATE_ALONE = re.compile(r"start '\s*\d{4}[-/]\d{1,2}[-/]\d{1,2}\s*'")  # (2026-03-05, 2026/3/5)
 # Subscriptions, options, fees: not proportional to usage (the fleet's fees per SMS Internet ShortID
 # and per extra assistance manager too: monthly or once, counted in their own units).
 FIXED_UNITS = frozenset({"month", "once", "short id", "manager"})
@@ -309,6 +310,11 @@ class Invoice:
             said += (
                 "; a start is ISO 8601 with its offset (2026-03-01T10:00:00Z), not a date with slashes "
                 "as a spreadsheet shows it"
+            )
+        elif first is not None and _DATE_ALONE.search(first.reason):
+            said += (
+                "; a start is an instant, ISO 8601 with its time of day and offset (2026-03-01T10:00:00Z), "
+                "not a date alone: the records of a day could not be told apart"
             )
         return said + ": the invoice bills only the rows not rejected"
 

@@ -27,7 +27,7 @@ lines:
 
 
 def _calls(rows: int) -> pa.Table:
-    """`rows` calls of 90 s on line D, two a day, each to its own time of the day."""
+    """`rows` calls of 90 s on line D in March, two a day, each at its own time of the day."""
     first = datetime(2026, 3, 1, 8, tzinfo=UTC)
     return pa.table(
         {
@@ -35,7 +35,7 @@ def _calls(rows: int) -> pa.Table:
             "type": ["voice"] * rows,
             "dest": ["fr-mobile"] * rows,
             "start": pa.array(
-                [first + timedelta(days=i // 2, hours=i % 2) for i in range(rows)],
+                [first + timedelta(days=i // 2 % 28, hours=i % 2, seconds=i // 56) for i in range(rows)],
                 pa.timestamp("us", tz="UTC"),
             ),
             "duration_s": pa.array([90] * rows, pa.int64()),
@@ -150,3 +150,56 @@ def test_the_same_calls_with_their_times_are_billed_every_one(
     assert not invoice.rejects
     voice = [i for line in invoice.lines for i in line.items if i.code == "voice"]
     assert [str(i.quantity) for i in voice] == [str(40 * 90)]  # (seconds)
+
+
+def _csv(table: pa.Table) -> str:
+    lines = ["line,type,dest,start,duration_s"]
+    for row in table.to_pylist():
+        lines.append(f"{row['line']},{row['type']},{row['dest']},{row['start']},{row['duration_s']}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+@pytest.mark.parametrize("rows", [40, 6_000])  # the small reader's file (left to DuckDB) and the reader's
+def test_a_start_written_as_a_date_alone_is_a_malformed_value(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], form: str, rows: int
+) -> None:
+    """A start of text that is a date alone (`2026-03-05`, `2026/03/05`) is a malformed value, as
+    a start typed DATE is refused: read as the day's midnight, the second call of each day was a
+    copy of the first, rejected as a duplicate, and the first billed.  The other rows are billed."""
+    table = _calls(rows)
+    days = [
+        f"2026-03-{1 + i // 2 % 28:02d}" if i % 4 else f"2026/03/{1 + i // 2 % 28:02d}" for i in range(rows)
+    ]
+    starts = [
+        d if i < rows // 2 else s.isoformat()
+        for i, (d, s) in enumerate(zip(days, table["start"].to_pylist(), strict=True))
+    ]
+    table = _with(table, "start", pa.array(starts, pa.string()))
+    seconds = [90 + i for i in range(rows)]  # (no two rows alike: none a copy of another)
+    table = _with(table, "duration_s", pa.array(seconds, pa.int64()))
+    path = tmp_path / f"usage.{form}"
+    if form == "csv":
+        path.write_text(_csv(table), encoding="utf-8")
+    else:
+        pq.write_table(table, path)
+    invoice = rate(load_inventory(inventory), str(path))
+    bad = {r.row: r.reason for r in invoice.rejects}
+    assert bad == {i + 2: f"malformed value: start '{days[i]}'" for i in range(rows // 2)}
+    voice = [i for line in invoice.lines for i in line.items if i.code == "voice"]
+    assert [str(i.quantity) for i in voice] == [str(sum(seconds[rows // 2 :]))]
+
+
+def test_a_month_of_starts_without_their_times_says_what_a_start_is(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _calls(40)
+    table = _with(table, "start", pa.array([f"2026-03-{1 + i // 2:02d}" for i in range(40)], pa.string()))
+    table = _with(table, "duration_s", pa.array([90 + i % 2 for i in range(40)], pa.int64()))
+    path = tmp_path / "usage.csv"
+    path.write_text(_csv(table), encoding="utf-8")
+    assert main(["rate", inventory, str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "40 of the 40 usage rows were rejected" in err
+    assert "(row 2: malformed value: start '2026-03-01')" in err
+    assert "not a date alone: the records of a day could not be told apart" in err

@@ -713,7 +713,7 @@ def test_rows_set_aside_are_listed_with_the_refused_keys_as_duckdb_lists_them(
         (("start", "2026-04-01T00:00:00Z"),),
         (("bytes_up", "-7"),),
         (("start", "yesterday"), ("line", "X9")),  # a bad start on a refused line: bad-start
-        (("start", "2026-03-10"), ("line", "NOBODY")),  # read by DuckDB as a date: unknown line
+        (("start", "2026-03-10 10:00"), ("line", "NOBODY")),  # read by DuckDB, no seconds: unknown line
         (("duration_s", "43201"),),
         (("type", "fax"),),
         (("bytes_down", ""),),
