@@ -2396,8 +2396,9 @@ def kind_refused(source: str, types: Mapping[str, str]) -> UsageError | None:
     A `start` typed DATE (a day without its time: DuckDB, polars or Spark writing a `date`
     column) was read as the day's midnight: the records of one line and day alike in every other
     field were rejected as copies of each other, and the rest billed (600,000 rows, 78,222
-    rejected as duplicates).  A `start` typed TIME (a time without its day), or a count typed
-    INTERVAL (DuckDB's `to_seconds()`), made every row a malformed value."""
+    rejected as duplicates).  A `start` typed TIME (a time without its day) or as a number (a
+    count since 1970 of an unsaid unit), or a count typed INTERVAL (DuckDB's `to_seconds()`),
+    made every row a malformed value."""
     kind = types.get("start", "")
     if kind == "DATE":
         return UsageError(
@@ -2406,6 +2407,13 @@ def kind_refused(source: str, types: Mapping[str, str]) -> UsageError | None:
             "(a timestamp, or ISO 8601 text); read as midnight, the records of a day that are "
             "alike in the other columns would be taken for copies of each other: write the start "
             "with its time of day",
+        )
+    if kind in _WHOLE or kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+        return UsageError(
+            source,
+            f"column 'start' is a number ({kind}), not a time: a count of seconds, milliseconds or "
+            "microseconds since 1970 cannot be told apart: write the start as a timestamp or ISO "
+            "8601 text (DuckDB: to_timestamp(start) of seconds, epoch_ms(start) of milliseconds)",
         )
     if kind.startswith("TIME") and not kind.startswith("TIMESTAMP"):
         return UsageError(

@@ -109,6 +109,37 @@ def test_a_start_typed_as_a_time_of_day_is_refused(
     assert "column 'start' is a TIME, a time of day without its date" in _refused(capsys)
 
 
+@pytest.mark.parametrize(
+    ("kind", "scale", "words"),
+    [
+        (pa.int64(), 1, "BIGINT"),
+        (pa.int64(), 1_000, "BIGINT"),
+        (pa.int32(), 1, "INTEGER"),
+        (pa.float64(), 1, "DOUBLE"),
+        (pa.decimal128(24, 3), 1, "DECIMAL(24,3)"),
+    ],
+)
+@pytest.mark.parametrize("rows", [40, 6_000])
+def test_a_start_typed_as_a_number_since_1970_is_refused(
+    tmp_path: Path,
+    inventory: str,
+    capsys: pytest.CaptureFixture[str],
+    kind: pa.DataType,
+    scale: int,
+    words: str,
+    rows: int,
+) -> None:
+    """A start written as a count since 1970 (Kafka Connect's, a log's epoch): every row was a
+    malformed value, the month billed its subscriptions alone, exit 0."""
+    table = _calls(rows)
+    seconds = [int(s.timestamp()) * scale for s in table["start"].to_pylist()]
+    path = tmp_path / "usage.parquet"
+    pq.write_table(_with(table, "start", pa.array(seconds, pa.int64()).cast(kind)), path)
+    for command in ("rate", "compare"):
+        assert main([command, inventory, str(path)]) == 2
+        assert f"usage.parquet: column 'start' is a number ({words}), not a time" in _refused(capsys)
+
+
 @pytest.mark.parametrize("rows", [40, 6_000])
 def test_a_duration_typed_as_an_interval_is_refused(
     tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], rows: int
