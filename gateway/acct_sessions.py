@@ -532,13 +532,17 @@ class _Session:
     late_copies: tuple[AcctRequest, ...] = ()  # its `relogged` that were late copies (`_late_copy`)
     # closed when its client's Accounting-On/Off came: a Start sent after that is a new session's
     reset: bool = False
+    # `_stopped_key` of its key, made when it opened: it is remembered by it once stopped
+    stopped_key: int = 0
 
 
 @dataclass(slots=True)
 class _Stopped:
     """A session stopped and forgotten as closed, whose Start is remembered for LATE_COPY_MEMORY_S: a copy
     of it seen later is no new session (`SessionTracker._late_copy`).  What tells a copy, no more (a day
-    of sessions is kept): kept packed (`pack`), about 200 bytes a session with its key."""
+    of sessions is kept): kept packed (`SessionTracker._remember_stopped`: its fields in their order as
+    eight signed 64-bit integers, None as the least; a tuple of them if one is out of that range), about 200
+    bytes a session with its key."""
 
     order: int  # its place among the sessions remembered (an Accounting-On/Off voids the forms before it)
     stopped_at: int  # the Stop's packet time
@@ -549,23 +553,6 @@ class _Stopped:
     start_form: int | None
     start_delay: int
     longest: int
-
-    def pack(self) -> bytes | tuple[int | None, ...]:
-        """Eight signed 64-bit integers (None as the least), else (a value out of their range) a tuple."""
-        values = (
-            self.order,
-            self.stopped_at,
-            self.end_s,
-            self.start_event,
-            self.start_s,
-            self.start_form,
-            self.start_delay,
-            self.longest,
-        )
-        try:
-            return _STOPPED.pack(*(_NONE if v is None else v for v in values))
-        except struct.error:
-            return values
 
     @classmethod
     def unpack(cls, packed: bytes | tuple[int | None, ...]) -> _Stopped:
@@ -584,6 +571,9 @@ class _Stopped:
 
 
 _STOPPED = struct.Struct("<8q")
+_STOPPED_AT = struct.Struct("<8xq")  # (its `stopped_at` alone)
+_DIGEST = hashlib.blake2b(digest_size=8)  # (copied for each key: quicker than one made)
+_DIGEST_VALUE = struct.Struct("<q")
 _NONE = -(1 << 63)
 # entries of sessions no longer kept (their id taken again) let stay in `SessionTracker.stopped_keys`
 # before they are dropped: this many, or a quarter of those kept (memory at most 1.25 times theirs)
@@ -594,8 +584,9 @@ def _stopped_key(key: tuple[object, str]) -> int:
     """What a stopped session is remembered by (`SessionTracker.stopped`): a 64-bit digest of its key, the
     same in every process (Python's `hash()` of a text changes with PYTHONHASHSEED: which sessions shared a
     memory, by chance, would change from one run to the next, and a capture read one way then another)."""
-    digest = hashlib.blake2b(repr(key).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    digest = _DIGEST.copy()
+    digest.update(repr(key).encode("utf-8", "surrogatepass"))
+    return int(_DIGEST_VALUE.unpack(digest.digest())[0])
 
 
 @dataclass(slots=True)
@@ -781,6 +772,9 @@ class SessionTracker:
         self.stopped_keys: deque[int] = deque()
         self.stopped_entries: deque[bytes | tuple[int | None, ...]] = deque()
         self.stopped_count = 0
+        # the `stopped_at` of the first entry in `stopped_entries`, while it is kept; else _NONE (not known):
+        # `_forget_stopped` looks no further while it is not due, unpacking nothing
+        self.stopped_first_at = _NONE
         # the latest key digested and its digest: a Start looks its key up (`_late_copy`), then opens it
         # (`_open`), the digest made once (`_stopped_digest`)
         self.stopped_digested: tuple[tuple[object, str], int] | None = None
@@ -1179,18 +1173,13 @@ class SessionTracker:
                 break
             seen, stopped_at, _start, end_s, state = closed.pop(oldest)
             # its Start remembered (a copy seen later is a late one)
-            start_event = next((s[1] for s in seen if s[0] == STATUS_START and isinstance(s[1], int)), None)
+            start_event = None
+            for sig in seen:
+                if sig[0] == STATUS_START and isinstance(sig[1], int):
+                    start_event = sig[1]
+                    break
             if start_event is not None or state.start_form is not None:
-                self._remember_stopped(
-                    oldest,
-                    stopped_at,
-                    end_s,
-                    start_event,
-                    state.start_s,
-                    state.start_form,
-                    state.start_delay,
-                    state.longest,
-                )
+                self._remember_stopped(state, stopped_at, end_s, start_event)
             if not state.relogged:
                 continue
             state.relogged = [c for c in state.relogged if _event_time(c) >= end_s - RESEND_SLACK_S]
@@ -1204,34 +1193,67 @@ class SessionTracker:
             if entry is not None and entry.until < now_s:
                 del possible[key]  # its copies were copies: counted as retransmissions
                 self.report.start_copies_unanswered += len(entry.state.relogged)
-        self._forget_stopped(now_s - LATE_COPY_MEMORY_S)
+        if self.stopped_first_at < now_s - LATE_COPY_MEMORY_S:  # (else none is due)
+            self._forget_stopped(now_s - LATE_COPY_MEMORY_S)
         _drop_before(self.ended_states, now_s - CLOSED_MEMORY_S, lambda entry: entry.seen_at)
 
     def _remember_stopped(
-        self,
-        key: tuple[object, str],
-        stopped_at: int,
-        end_s: int,
-        start_event: int | None,
-        start_s: int,
-        start_form: int | None,
-        start_delay: int,
-        longest: int,
+        self, state: _Session, stopped_at: int, end_s: int, start_event: int | None
     ) -> None:
-        """Remember a stopped session's Start (`_Stopped`) for LATE_COPY_MEMORY_S; past `late_copies_kept`
-        sessions, the oldest is forgotten (counted, and the latest end of those forgotten kept: a Start dated
-        before it, opening a session, may be a late copy of one)."""
+        """Remember a stopped session's Start (`_Stopped`: `state` stopped at `stopped_at`, its end `end_s`,
+        its Start's Event-Timestamp `start_event`) for LATE_COPY_MEMORY_S; past `late_copies_kept` sessions,
+        the oldest is forgotten (counted, and the latest end of those forgotten kept: a Start dated before
+        it, opening a session, may be a late copy of one)."""
         order = self.stopped_count
-        self.stopped_count += 1
-        packed = _Stopped(
-            order, stopped_at, end_s, start_event, start_s, start_form, start_delay, longest
-        ).pack()
-        hashed = self._stopped_digest(key)
-        self.stopped[hashed] = packed
+        self.stopped_count = order + 1
+        start_form = state.start_form
+        try:
+            packed: bytes | tuple[int | None, ...] = _STOPPED.pack(
+                order,
+                stopped_at,
+                end_s,
+                _NONE if start_event is None else start_event,
+                state.start_s,
+                _NONE if start_form is None else start_form,
+                state.start_delay,
+                state.longest,
+            )
+        except struct.error:
+            packed = (
+                order,
+                stopped_at,
+                end_s,
+                start_event,
+                state.start_s,
+                start_form,
+                state.start_delay,
+                state.longest,
+            )
+        stopped, hashed = self.stopped, state.stopped_key
+        kept = len(stopped)
+        stopped[hashed] = packed
+        if len(stopped) == kept:  # (a key with the same digest: the entry it replaced, maybe the first, void)
+            self.stopped_first_at = _NONE
         self.stopped_keys.append(hashed)
         self.stopped_entries.append(packed)
         # the sessions kept are counted, not the entries: one whose id a new session took again (`_open`)
         # keeps no place, its entry left behind until passed, or dropped once such entries are many
+        if len(stopped) > self.late_copies_kept:
+            self._forget_oldest()
+        stale = len(self.stopped_keys) - len(stopped)
+        if stale > _STALE_KEPT and stale > len(stopped) // 4:
+            live = [
+                (k, e)
+                for k, e in zip(self.stopped_keys, self.stopped_entries, strict=True)
+                if stopped.get(k) is e
+            ]
+            self.stopped_keys = deque(k for k, _ in live)
+            self.stopped_entries = deque(e for _, e in live)
+            self.stopped_first_at = _NONE
+
+    def _forget_oldest(self) -> None:
+        """Forget the oldest stopped sessions' Starts past `late_copies_kept` (counted)."""
+        self.stopped_first_at = _NONE
         while len(self.stopped) > max(0, self.late_copies_kept):
             hashed, packed = self.stopped_keys.popleft(), self.stopped_entries.popleft()
             if self.stopped.get(hashed) is packed:
@@ -1239,24 +1261,20 @@ class SessionTracker:
                 self.report.late_copies_forgotten += 1
                 end = _Stopped.unpack(packed).end_s
                 self.forgotten_end = end if self.forgotten_end is None else max(self.forgotten_end, end)
-        if len(self.stopped_keys) - len(self.stopped) > max(_STALE_KEPT, len(self.stopped) // 4):
-            live = [
-                (k, e)
-                for k, e in zip(self.stopped_keys, self.stopped_entries, strict=True)
-                if self.stopped.get(k) is e
-            ]
-            self.stopped_keys = deque(k for k, _ in live)
-            self.stopped_entries = deque(e for _, e in live)
 
     def _forget_stopped(self, since: int) -> None:
-        """Forget the stopped sessions' Starts (`_Stopped`) whose Stop was seen before `since`."""
+        """Forget the stopped sessions' Starts (`_Stopped`) whose Stop was seen before `since`, in the order
+        they were remembered (the first still kept, seen since, ends it)."""
         keys, entries, stopped = self.stopped_keys, self.stopped_entries, self.stopped
+        self.stopped_first_at = _NONE
         while keys:
             packed = entries[0]
             live = stopped.get(keys[0]) is packed
-            if live and _Stopped.unpack(packed).stopped_at >= since:
-                break
             if live:
+                at = _STOPPED_AT.unpack_from(packed)[0] if isinstance(packed, bytes) else int(packed[1] or 0)
+                if at >= since:
+                    self.stopped_first_at = at
+                    break
                 del stopped[keys[0]]
             keys.popleft()
             entries.popleft()
@@ -1296,6 +1314,8 @@ class SessionTracker:
         may be a new session's Start, the NAS restarted into the same id and attributes: kept as such
         (`relogged`) for the new session's first Interim-Update or Stop (`_Possible`).  False: not such a
         copy."""
+        if self.stopped.get(self._stopped_digest(key)) is None:  # (most Starts: no unpacking)
+            return False
         stopped = self._stopped(key)
         if stopped is None:
             return False
@@ -1347,7 +1367,7 @@ class SessionTracker:
         start = _event_time(req)
         if joined:
             start -= req.session_time or 0
-        self.sessions[key] = _Session(
+        self.sessions[key] = state = _Session(
             session_id=req.session_id,
             line=line,
             imsi=req.imsi,
@@ -1368,7 +1388,9 @@ class SessionTracker:
         )
         self.closed.pop(key, None)
         self.possible.pop(key, None)  # (its id taken by this session)
-        self.stopped.pop(self._stopped_digest(key), None)
+        state.stopped_key = hashed = self._stopped_digest(key)
+        if self.stopped.pop(hashed, None) is not None:  # (maybe the first entry: void now)
+            self.stopped_first_at = _NONE
         earlier = self.held.get(key[0], {}).pop(key[1], None)  # an earlier session's, same id: final
         if earlier is not None:
             self.ready += earlier.records

@@ -1600,3 +1600,65 @@ def test_a_start_after_accounting_on_with_the_stopped_sessions_event_timestamp_i
     ]
     assert report.joined == [] and report.as_dict()["start_copies_late"] == 0 and report.sessions == 2
     assert report.retransmissions == 0
+
+
+def _sessions_capture(
+    tmp_path: Path, sessions: list[tuple[str, int]], copies: list[tuple[str, int, int]]
+) -> Path:
+    """Each (id, start) a session of 900 s (Start, Stop), and each (id, its Start's time, seen at) a copy of
+    a Start as it was; in time order."""
+    msgs, times = [], []
+    for sid, start in sessions:
+        msgs += [
+            request(1, acct(1, sid, event=T0 + start)),
+            request(2, acct(2, sid, event=T0 + start + 900, st=900, octets=(150, 300), terminate=1)),
+        ]
+        times += [start, start + 900]
+    for n, (sid, start, seen) in enumerate(copies):
+        msgs.append(request(10 + n, acct(1, sid, event=T0 + start)))  # (each its own Identifier)
+        times.append(seen)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    return capture(tmp_path, [msgs[i] for i in order], [times[i] for i in order])
+
+
+def test_at_the_late_copies_kept_the_oldest_remembered_is_forgotten_first(tmp_path: Path) -> None:
+    """`--late-copies 2`: sess-1 and sess-2 stopped, sess-1's id opened again (its place given up) and
+    stopped, sess-3 stopped; sess-4's Start, once the three are past the hour, remembers them: of the
+    three kept, sess-2 (remembered before the second sess-1) is forgotten. Its Start's copy opens a
+    session, counted; the copies of sess-1's second Start and of sess-3's are late copies."""
+    path = _sessions_capture(
+        tmp_path,
+        [("sess-1", 0), ("sess-2", 10), ("sess-1", 5_000), ("sess-3", 6_000), ("sess-4", 10_600)],
+        [("sess-2", 10, 11_000), ("sess-1", 5_000, 11_010), ("sess-3", 6_000, 11_020)],
+    )
+    report = ReadReport()
+    records = list(records_from_pcap(path, SECRET, report, late_copies=2))
+    summary = report.as_dict()
+    assert len(records) == 5 and report.sessions == 6 and report.open_sessions == ["sess-2"]
+    assert summary["late_copies_forgotten"] == 1 and summary["starts_after_forgotten"] == 1
+    assert summary["starts_after_forgotten_first"]["session"] == "sess-2"  # type: ignore[index]
+    assert summary["start_copies_late"] == 2 and summary["start_copies_late_first"]["session"] == "sess-1"  # type: ignore[index]
+
+
+def test_a_stopped_sessions_start_is_remembered_a_day_after_its_stop_not_more(tmp_path: Path) -> None:
+    """A Start copy seen a day after its session's Stop (to the second) is a late copy; one seen a second
+    later opens a session (the memory is a day: not counted as forgotten for `--late-copies`). sess-1's
+    id was opened again before (its first place given up, first in the queue): sess-2's Start is still
+    forgotten at its time, and the second sess-1's kept to its own."""
+    day = gateway.acct_sessions.LATE_COPY_MEMORY_S
+    path = _sessions_capture(
+        tmp_path,
+        [("sess-1", 0), ("sess-2", 10), ("sess-1", 5_000)],
+        [
+            ("sess-2", 10, 910 + day),
+            ("sess-2", 10, 911 + day),
+            ("sess-1", 5_000, 5_900 + day),
+            ("sess-1", 5_000, 5_901 + day),
+        ],
+    )
+    records, report = read(path)
+    summary = report.as_dict()
+    assert len(records) == 3 and report.sessions == 5
+    assert report.open_sessions == ["sess-1", "sess-2"]
+    assert summary["start_copies_late"] == 2 and report.retransmissions == 2
+    assert summary["late_copies_forgotten"] == 0 and summary["starts_after_forgotten"] == 0
