@@ -658,6 +658,12 @@ def _event_time(req: AcctRequest) -> int:
     return req.time_s - (req.delay or 0)
 
 
+def _said_time(req: AcctRequest) -> int:
+    """When the request says its event was: its Event-Timestamp as its NAS wrote it (a clock that is wrong
+    too: its Accounting-On/Off and its Starts are on that clock), else when it was sent."""
+    return req.event_said if req.event_said is not None else _event_time(req)
+
+
 def _copy_of_start(req: AcctRequest, sig: tuple[object, ...], seen: set[tuple[object, ...]]) -> bool:
     """A Start carrying the Event-Timestamp of the session's own Start: a copy of it, however late (its
     Acct-Delay-Time not updated, or the NAS's clock wrong: then dated when it was sent)."""
@@ -782,6 +788,9 @@ class SessionTracker:
         # client name -> `stopped_count` at its latest Accounting-On/Off: the forms of the sessions remembered
         # before it tell no copy (a Start sent after it is a new session's)
         self.stopped_reset: dict[object, int] = {}
+        # client name -> when its latest Accounting-On/Off was (`_said_time`): a Start dated before it is from
+        # before the reboot, re-sent (by a proxy, a queue), a copy of a session's then (`_before_reset`)
+        self.reset_said: dict[object, int] = {}
         self.forgotten_end: int | None = None  # the latest end of a session forgotten for `late_copies_kept`
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
@@ -905,6 +914,15 @@ class SessionTracker:
             self._forget_closed(req.time_s)
             closed_entry = self.closed.get(key)
             closed = closed_entry[0] if closed_entry is not None else None
+            if (
+                closed_entry is not None
+                and req.status == STATUS_START
+                and closed_entry[4].reset
+                and sig in closed_entry[0]
+                and self._before_reset(key[0], req)
+            ):
+                report.retransmissions += 1  # (the closed session's Start, sent before its NAS's reboot)
+                return []
             if closed_entry is not None and req.status == STATUS_START and closed_entry[4].reset:
                 # a Start after its client's Accounting-On/Off is a new session's, even with the closed
                 # one's Event-Timestamp and attributes (a NAS without a real-time clock: `_stopped`)
@@ -1125,6 +1143,7 @@ class SessionTracker:
                 entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]
         for name in names:  # a Start sent after this is a new session's (`_stopped`)
             self.stopped_reset[name] = self.stopped_count
+            self.reset_said[name] = _said_time(req)
         for key in [k for k, p in self.possible.items() if k[0] in names]:  # (their sessions ended too)
             state = self.possible[key].state
             state.start_form = None
@@ -1300,6 +1319,12 @@ class SessionTracker:
         if stopped.order < self.stopped_reset.get(key[0], 0):
             return None
         return stopped
+
+    def _before_reset(self, client: object, req: AcctRequest) -> bool:
+        """A request dated (`_said_time`) before its client's latest Accounting-On/Off: sent before the
+        reboot, and re-sent after it (a proxy, a store-and-forward queue)."""
+        reset = self.reset_said.get(client)
+        return reset is not None and _said_time(req) < reset
 
     def _late_copy(
         self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int

@@ -1662,3 +1662,31 @@ def test_a_stopped_sessions_start_is_remembered_a_day_after_its_stop_not_more(tm
     assert report.open_sessions == ["sess-1", "sess-2"]
     assert summary["start_copies_late"] == 2 and report.retransmissions == 2
     assert summary["late_copies_forgotten"] == 0 and summary["starts_after_forgotten"] == 0
+
+
+# (the stopped session held closed an hour, or remembered after: `_Stopped`, by its Event-Timestamp)
+@pytest.mark.parametrize(("timed", "seen"), [(True, 1_500), (False, 1_500), (True, LATE_COPY_AT)])
+def test_a_start_from_before_accounting_on_re_sent_after_it_is_no_new_session(
+    tmp_path: Path, seen: int, timed: bool
+) -> None:
+    """A session stopped, its NAS restarted (Accounting-On at 1,200 s), then a proxy re-sent the session's
+    Start from its queue: its Event-Timestamp (or, without one, its Acct-Delay-Time: sent at 0 s) dates
+    it before the Accounting-On, so it is the session's from before the reboot, re-sent: a copy. It opened
+    an empty session, listed as one without a Stop."""
+    delay = seen if not timed else None
+
+    def start(**kw: object) -> bytes:
+        return acct(1, event=T0, **kw) if timed else untimed(1, 0, **kw)  # type: ignore[arg-type]
+
+    stop = {"st": 900, "octets": (150, 300), "terminate": 1}
+    on = attr(40, u32(7)) + attr(4, bytes((192, 0, 2, 1)))
+    msgs = [
+        request(1, start()),
+        request(2, acct(2, event=T0 + 900, **stop) if timed else untimed(2, 900, **stop)),  # type: ignore[arg-type]
+        request(3, on + attr(55, u32(T0 + 1_200)) if timed else on),
+        request(4, start(delay=delay)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 900, 1_200, seen]))
+    assert spans(records) == [("sess-1", at(0), 900, 150, 300, 1)]
+    assert report.sessions == 1 and report.open_sessions == [] and report.rejected == 0
+    assert report.retransmissions == 1
