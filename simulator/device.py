@@ -169,6 +169,9 @@ class Device:
         self.late: I64 = np.zeros(0, dtype=np.int64)  # reports jittered past the last stretch's end
         self.last_sent = 0  # when the persistent connection last sent (its keep-alive timer's start)
         self.answers: list[int] = []  # a persistent connection's answers to commands, in this stretch
+        # commands whose answers waited for a free NSAPI past the next decision: answered once it is
+        # taken (`_answer_reports`)
+        self.unanswered = 0
         self.failing: Exchange | None = None  # what an attempt costs in the outage ridden out last
         # the failed attempts of the outage ridden out, held to be handed in one batch (`outage`)
         self.holding: list[int] | None = None
@@ -723,8 +726,13 @@ class Device:
             else:
                 yield from self._ended_first()
                 self._apply(kind, payload)
+                if self.unanswered and not (i + 1 < len(self.decisions) and self.decisions[i + 1][0] == t):
+                    self._answer(0)  # (after every decision of that second)
         if self.env.now < self.T:
             yield from self.traffic(int(self.env.now), self.T, catch_up)
+        # answers that waited for an NSAPI, then for the cell, back only after the period's end
+        self.stats.nsapi_waits_past_end += self.unanswered
+        self.unanswered = 0
 
     def _cell_out(self, t: float) -> bool:
         """Whether an area outage of this device's is going on at `t` (its module finds no cell)."""
@@ -761,11 +769,15 @@ class Device:
                 self.attach()
 
     def _pending(
-        self, t: float, cell_outage_before: float | None = None, after: float | None = None
+        self,
+        t: float,
+        cell_outage_before: float | None = None,
+        after: float | None = None,
+        outages: bool = False,
     ) -> int | None:
         """The next decision after the current one, not yet taken, due at or before `t` (and after
         `after`, when given): a move, a clock change or a SIM swap, or with `cell_outage_before` an
-        area outage starting before it."""
+        area outage starting before it (with `outages`, any outage)."""
         for i in range(self.cursor + 1, len(self.decisions)):
             at, _order, kind, payload = self.decisions[i]
             if at > t:
@@ -773,7 +785,9 @@ class Device:
             if i in self.applied or (after is not None and at <= after):
                 continue
             if kind != "outage" or (
-                cell_outage_before is not None and payload.kind == "area" and at < cell_outage_before
+                cell_outage_before is not None
+                and (outages or payload.kind == "area")
+                and at < cell_outage_before
             ):
                 return i
         return None
@@ -827,6 +841,8 @@ class Device:
         self.shard.failed_attempts[id(failed)] = failed
         holding, self.holding = self.holding, failed
         try:
+            if self.unanswered and o.kind != "area":  # answers that waited past its start: attempts
+                self._answer(0)
             return (yield from self._outage(o, first, failed))
         finally:
             self.holding = holding
@@ -950,12 +966,13 @@ class Device:
         duration = None if stop is None else stop - start
         self._failed_sessions([start] * together, duration=duration, moves=moves, fa=fa, lost=lost)
 
-    def _cut_of(self, start: int, end: float) -> tuple[tuple[int, ...], int | None]:
+    def _cut_of(self, start: int, end: float, outages: bool = False) -> tuple[tuple[int, ...], int | None]:
         """What cuts a session or an attempt the device starts at `start` and would end at `end`: the
         moves that fall into it (roaming moves, clock changes: it goes on across them) and the
-        decision that ends it then, if any (a SIM swap, an area outage's start: `_attempt_cut`,
-        `_reports_ended`); ((), None) when none falls into it."""
-        i = self._pending(end, cell_outage_before=end, after=start)
+        decision that ends it then, if any (a SIM swap, an area outage's start, with `outages` any
+        outage's start, as a report's: `_attempt_cut`, `_reports_ended`); ((), None) when none
+        falls into it."""
+        i = self._pending(end, cell_outage_before=end, after=start, outages=outages)
         if i is None:
             return (), None
         at = self.decisions[i][0]
@@ -1131,13 +1148,21 @@ class Device:
             return
         got = self.net.pending_sms(self.env.now, self.ident.line)
         self.stats.mt_sms_delivered += len(got)
+        self._answer(len(got))
+
+    def _answer(self, n: int) -> None:
+        """Answers now to `n` commands just delivered and to those whose answers waited for a free
+        NSAPI past the decision just taken (`unanswered`, `_answer_reports`): in the network, with
+        the device and in the outage of now."""
+        n, self.unanswered = n + self.unanswered, 0
+        if not n:
+            return
         down = self._server_down(self.env.now)
         if (
-            got and self.profile is not None and self.attached and self.apn_allowed() and down is not None
+            self.profile is not None and self.attached and self.apn_allowed() and down is not None
         ):  # the answer is an attempt the server does not answer, as the outage's own attempts
             # attempts made together: the ICMP answers the device's rate limits let go (as an
             # outage's own attempts, `_attempt`)
-            n = len(got)
             if self.holding:  # the outage's attempts made before these first: charging ids in time order
                 self._failed_sessions(self.holding)
                 self.holding.clear()
@@ -1158,32 +1183,66 @@ class Device:
                 self._attempt_cut(starts, float(fa.duration_s), fa=fa, together=k)
                 self._failed_sessions(starts, fa=fa)
             return
-        if got and self.persistent and self.attached and self.apn_allowed():
+        if self.persistent and self.attached and self.apn_allowed():
             # published on the open connection (or the one the device opens now, after an outage)
-            self.answers.extend([int(self.env.now)] * len(got))
+            self.answers.extend([int(self.env.now)] * n)
             return
-        if got and self.profile is not None and self.group.application is not None and self.attached:
-            # a command from the server: the device answers with a report right away, cut as the
-            # stretch's reports are by a move, a SIM swap or an area outage's start (the radio
-            # bearer lost) that falls into it, and by the period's end (`sessions`)
-            start = int(self.env.now)
-            moves, stop = self._cut_of(start, start + self.profile.report.duration_s)
-            s = per_report_sessions(
-                self.rng_traffic,
-                self.profile,
-                self.group.application,
-                self.shard.scenario.apns.get(self.group.apn),
-                np.full(len(got), start, dtype=np.int64),
-                self.scan_stream,
-                self.T if stop is None else stop,
-            )
-            if not self.apn_allowed():
-                self.stats.session_refusals += len(got)
-            elif stop is None:
-                self.sessions(s.start, s.duration, s.up, s.down, moves=moves, scans=(s.scan_up, s.scan_down))
-            else:
-                charging = self._charging(len(got), retry=False)
-                self._reports_ended(s, np.ones(len(got), dtype=np.bool_), charging, stop, moves)
+        if self.profile is not None and self.group.application is not None and self.attached:
+            self._answer_reports(n)
+
+    def _answer_reports(self, n: int) -> None:
+        """`n` commands answered now each with a report: each opens at once, or as an NSAPI of the
+        line is released (`_hold_nsapis`), and is cut as the stretch's reports are by a move, a SIM
+        swap or an outage's start that falls into it (an area outage's: the radio bearer lost; a
+        server or APN outage's: ended there with its bytes) and by the period's end (`sessions`).
+        Those whose wait reaches the next decision are answered once it is taken (`unanswered`): in
+        the new network or with the new device, in the server's outage as failed attempts, or once
+        the cell is back."""
+        assert self.profile is not None and self.group.application is not None
+        start = int(self.env.now)
+        length = self.profile.report.duration_s
+        opens = np.full(n, start, dtype=np.int64)
+        allowed = self.apn_allowed()
+        free = list(self.nsapis)  # (where they would open: the NSAPIs' state left as it is)
+        held = self._hold_nsapis(opens, np.full(n, length, dtype=np.int64)) if allowed else None
+        self.nsapis = free
+        if held is not None:
+            opens = held[0]
+            after = self._next_decision(start)
+            if after is not None and int(opens[-1]) >= after:
+                kept = int(np.searchsorted(opens, after))
+                self.unanswered += n - kept
+                opens = opens[:kept]
+                if not kept:
+                    return
+        moves, stop = self._cut_of(start, int(opens[-1]) + length, outages=allowed)
+        s = per_report_sessions(
+            self.rng_traffic,
+            self.profile,
+            self.group.application,
+            self.shard.scenario.apns.get(self.group.apn),
+            opens,
+            self.scan_stream,
+            self.T if stop is None else stop,
+        )
+        if not allowed:  # (drawn all the same: the traffic stream as it always was)
+            self.stats.session_refusals += n
+        elif stop is None:
+            self.sessions(s.start, s.duration, s.up, s.down, moves=moves, scans=(s.scan_up, s.scan_down))
+        else:
+            charging = self._charging(len(opens), retry=False)
+            self._reports_ended(s, np.ones(len(opens), dtype=np.bool_), charging, stop, moves)
+
+    def _next_decision(self, t: int) -> int | None:
+        """The time of the next decision after `t` not taken yet (of any kind), if any."""
+        return next(
+            (
+                d[0]
+                for i, d in enumerate(self.decisions[self.cursor + 1 :], self.cursor + 1)
+                if d[0] > t and i not in self.applied
+            ),
+            None,
+        )
 
     def mt_process(self) -> Generator[simpy.Event, Any, None]:
         mt = self.group.mt_sms

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from accounting.records import USAGE_SCHEMA
+from accounting.records import USAGE_SCHEMA, is_retry_charging
 from gateway.api import NSAPIS
 from simulator.engine import Shard, fleet
+from simulator.profiles import builtin_profiles
 from simulator.run import simulate
 from simulator.summary import render_summary
-from tests.simulator.test_simulator_run import doc, sc_of
+from tests.simulator.test_simulator_run import START, doc, sc_of
 
 HELD_COMMANDS = {
     "schedule": {"period": "1d"},
@@ -249,3 +251,90 @@ def test_a_connection_kept_out_of_its_stretch_by_the_held_nsapis_is_counted(
     )
     summary["totals"] = {**totals, "nsapi_connections_kept_out": 0}
     assert "kept out" not in render_summary(summary)  # (a run that never hits the limit prints as before)
+
+
+def _answers_past_a_decision(tmp_path: Path, decision: str, second: int) -> dict[bool, list[dict[str, Any]]]:
+    """A HTTPS reporter sent 30 commands while its cell was out (06:00-10:00): answered together
+    once back (10:00:02), 11 at once, the others as their contexts end; `decision` falls
+    `second` s after 10:00:00.  Its data records from 10:00 on, in bulk (False) and played one
+    by one (True)."""
+    d = doc(
+        devices=1,
+        schedule={"period": "1d", "align": "clock", "jitter": "none"},
+        application={"profile": "https-tls13", "payload": {"fixed": 53}},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 120},
+    )
+    at = START + timedelta(hours=10, seconds=second)
+    outages: list[dict[str, Any]] = [CELL_OUT]
+    if decision == "move":
+        trip = {"share": 1.0, "start": at.isoformat(), "end": (at + timedelta(hours=1)).isoformat()}
+        d["groups"][0]["mobility"] = {"trips": [{**trip, "plmn": "26201"}]}
+    elif decision == "swap":
+        d["groups"][0]["sim_swaps"] = [{"at": at.isoformat(), "share": 1.0}]
+    else:
+        outages.append({"kind": decision, "start": at.isoformat(), "duration": "10min"})
+    d["events"] = {"outages": outages}
+    rows = {}
+    for per_call in (False, True):
+        played = play(d, tmp_path / str(per_call), per_call)
+        rows[per_call] = sorted(
+            (x for x in played.rows if x["type"] == "data" and x["start"] >= START + timedelta(hours=10)),
+            key=lambda x: (x["start"], x["charging_id"], x["sequence"] or 0),
+        )
+    return rows
+
+
+def _end(x: dict[str, Any]) -> datetime:
+    return x["start"] + timedelta(seconds=x["duration_s"])
+
+
+REPORT = builtin_profiles()["https-tls13"].report
+BACK = START + timedelta(hours=10, seconds=2)  # (the cell back at 10:00, found 2 s later)
+
+
+@pytest.mark.parametrize(("decision", "second"), [("swap", 4), ("move", 6), ("area", 4), ("server", 4)])
+def test_answers_waiting_for_an_nsapi_meet_the_decision_their_wait_reaches(
+    tmp_path: Path, decision: str, second: int
+) -> None:
+    """Answers waiting for a free NSAPI were opened at its release whatever came meanwhile, as
+    if the device were still where it was when the commands came: after a SIM swap with the old
+    IMEI and cut by the swap's time before they opened (2 s records of 3-s reports); across a
+    roaming move uncut and, in bulk, in the old network; in a cell outage that had started (records
+    of cause 4 starting in it); and in a server outage as reports the server answered.  They now
+    open after the decision, as a report jittered past it: with the new IMEI, in the new network
+    (cut at the move when under way), once the cell is back, or as failed attempts in the
+    server's outage; the same on both paths."""
+    rows = _answers_past_a_decision(tmp_path, decision, second)
+    assert rows[False] == rows[True]
+    at = START + timedelta(hours=10, seconds=second)
+    answers = rows[False]
+    first = [x for x in answers if x["start"] == BACK]
+    assert len({x["charging_id"] for x in first}) == len(NSAPIS)  # 11 at once, the others waited
+    soon = BACK + timedelta(seconds=30)  # (the commands of the day after these come minutes later)
+    waited = [x for x in answers if BACK < x["start"] < soon and not is_retry_charging(x["charging_id"])]
+    if decision == "swap":
+        assert {x["imeisv"] for x in first} != {x["imeisv"] for x in waited}
+        assert waited and all(x["start"] >= at and x["duration_s"] == REPORT.duration_s for x in waited)
+    elif decision == "move":
+        assert all(x["serving_plmn"] == "26201" for x in waited if x["start"] >= at)
+        across = [x for x in waited if x["start"] < at]
+        assert across and all(_end(x) == at and x["cause"] == 24 for x in across)
+        assert all(x["zone"] == "eu" for x in waited if x["start"] > at)
+    elif decision == "area":
+        back = at + timedelta(minutes=10, seconds=2)
+        assert not [x for x in answers if BACK < x["start"] < back]
+        assert all(_end(x) == at and x["cause"] == 4 for x in first)
+        assert len(
+            [x for x in answers if x["start"] >= back and x["start"] < back + timedelta(seconds=30)]
+        ) > len(NSAPIS)
+    else:
+        for x in first:  # ended with the server, with their bytes
+            assert (_end(x), x["cause"], x["bytes_up"], x["bytes_down"]) == (at, 0, REPORT.up, REPORT.down)
+        assert not [x for x in waited if _end(x) > at]
+        # the waiting answers: attempts, 11 at once, the others as these end 15 s later
+        attempts = [
+            x
+            for x in answers
+            if x["start"] <= at + timedelta(seconds=15) and is_retry_charging(x["charging_id"])
+        ]
+        assert min(x["start"] for x in attempts) == at and len(attempts) > len(NSAPIS)

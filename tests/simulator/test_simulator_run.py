@@ -1440,3 +1440,26 @@ def test_attempts_on_a_scanned_apn_draw_their_probes_in_time_order_in_bulk(
             x["charging_id"] in cut and x["start"] + timedelta(seconds=x["duration_s"]) == trip_start
             for x in retries
         )
+
+
+def test_an_answer_to_a_command_going_on_when_the_server_goes_ends_there(tmp_path: Path) -> None:
+    """A device answering a command with an HTTPS report a second or two before its server went
+    down: the report ran to its end past the outage's start, where the device's reports going on
+    then end at it.  It now ends there too, with its bytes (cause 0: the cell stays), on both
+    paths."""
+    d = doc(devices=20, mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400})
+    d["groups"][0].update(schedule={"period": "1d"}, reconnect={"policy": "fixed", "delay": "5min"})
+    d["groups"][0]["application"] = {"profile": "https-tls13", "payload": {"fixed": 53}}
+    d["events"] = {
+        "outages": [{"kind": "server", "start": t.isoformat(), "duration": "10min"} for t in CELL_GOES]
+    }
+    rows = _data_rows_both_paths(sc_of(d), tmp_path)
+    assert sorted(map(str, rows[False])) == sorted(map(str, rows[True]))
+    report = builtin_profiles()["https-tls13"].report
+    across, ending = _cell_cuts(rows[False])
+    assert across == []
+    ended = [x for x in ending if x["duration_s"] < report.duration_s]
+    assert ended  # (answers ended 1 or 2 s in)
+    for x in ended:
+        assert not is_retry_charging(x["charging_id"]) and x["cause"] == 0, x
+        assert (x["bytes_up"], x["bytes_down"]) == (report.up, report.down), x
