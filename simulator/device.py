@@ -13,6 +13,7 @@ their own, each call going through the gateway (`gateway.api.NetworkAPI`).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from bisect import bisect_left, bisect_right, insort
@@ -810,6 +811,8 @@ class Device:
                 return i
             yield from self._ended_first()
             self._apply(kind, payload, coverage)
+            if self.unanswered and coverage and self._next_decision(at - 1) != at:
+                self._answer(0)  # (after every decision of that second)
         if t > self.env.now:
             yield self.env.timeout(t - self.env.now)
         return None
@@ -959,12 +962,13 @@ class Device:
         moves, stop = self._cut_of(start, start + busy)
         if not moves and stop is None:
             return
+        starts = failed[-together:]  # (the same second, or as NSAPIs are released: `_answer_attempts`)
         del failed[-together:]
         self._failed_sessions(failed)  # the earlier ones first: charging ids in the order of the attempts
         failed.clear()
         lost = stop is not None and self._cell_goes_at(stop)
-        duration = None if stop is None else stop - start
-        self._failed_sessions([start] * together, duration=duration, moves=moves, fa=fa, lost=lost)
+        duration = None if stop is None else [stop - s for s in starts]
+        self._failed_sessions(starts, duration=duration, moves=moves, fa=fa, lost=lost)
 
     def _cut_of(self, start: int, end: float, outages: bool = False) -> tuple[tuple[int, ...], int | None]:
         """What cuts a session or an attempt the device starts at `start` and would end at `end`: the
@@ -1023,7 +1027,7 @@ class Device:
     def _failed_sessions(
         self,
         starts: list[int],
-        duration: int | None = None,
+        duration: list[int] | None = None,
         moves: tuple[int, ...] = (),
         fa: Exchange | None = None,
         lost: bool = False,
@@ -1039,7 +1043,7 @@ class Device:
         if fa is None:
             fa = self.failing or self.profile.failed_attempt
         at = np.array(starts, dtype=np.int64)
-        full = fa.duration_s if duration is None else duration
+        full = fa.duration_s if duration is None else np.array(duration, dtype=np.int64)
         # an attempt in progress at the period's end is cut there, as a report session is, and not
         # released yet (it has not failed by then): its record is closed by the operator (cause 20)
         lasting = np.clip(self.T - at, 0, full)
@@ -1161,27 +1165,7 @@ class Device:
         if (
             self.profile is not None and self.attached and self.apn_allowed() and down is not None
         ):  # the answer is an attempt the server does not answer, as the outage's own attempts
-            # attempts made together: the ICMP answers the device's rate limits let go (as an
-            # outage's own attempts, `_attempt`)
-            if self.holding:  # the outage's attempts made before these first: charging ids in time order
-                self._failed_sessions(self.holding)
-                self.holding.clear()
-            now = float(self.env.now)
-            costs = (
-                self._unreachable_sent(now, n, self._sends_end(now))
-                if down.answer == "unreachable"
-                else [self._attempt(down)] * n
-            )
-            self.stats.retry_attempts += n
-            self.stats.retry_sessions += n
-            self.stats.retry_records += n
-            for fa, same in itertools.groupby(costs):  # (charging ids in the order of the attempts)
-                k = len(list(same))
-                self.stats.retry_ko += k * -(-(fa.up + fa.down) // 1024)
-                # cut by a decision as the outage's own attempts are (an area outage's start: lost)
-                starts = [int(now)] * k
-                self._attempt_cut(starts, float(fa.duration_s), fa=fa, together=k)
-                self._failed_sessions(starts, fa=fa)
+            self._answer_attempts(n, down)
             return
         if self.persistent and self.attached and self.apn_allowed():
             # published on the open connection (or the one the device opens now, after an outage)
@@ -1189,6 +1173,65 @@ class Device:
             return
         if self.profile is not None and self.group.application is not None and self.attached:
             self._answer_reports(n)
+
+    def _answer_attempts(self, n: int, down: Outage) -> None:
+        """`n` commands answered now in the server or APN outage `down`, each by an attempt that
+        fails as the outage's own: made together, answered "unreachable" as the device's ICMP rate
+        limits let the network answer (`_attempt`).  Each opens at once, or as an NSAPI of the line
+        is released; those whose wait reaches the next decision or the outage's end are made once
+        it is taken (`unanswered`, as `_answer_reports`): from the new network, with the new device,
+        once the cell is back, or, the server back, as reports."""
+        if self.holding:  # the outage's attempts made before these first: charging ids in time order
+            self._failed_sessions(self.holding)
+            self.holding.clear()
+        now = float(self.env.now)
+        start = int(now)
+        limit = copy.deepcopy(self.icmp_limit)
+        costs = self._attempt_costs(down, now, n)
+        free = list(self.nsapis)  # (where they would open: the NSAPIs' state left as it is)
+        held = self._hold_nsapis(
+            np.full(n, start, dtype=np.int64), np.array([fa.duration_s for fa in costs], dtype=np.int64)
+        )
+        self.nsapis = free
+        opens = [start] * n
+        if held is not None:
+            opens = held[0].tolist()
+            back = math.ceil((down.end - self.shard.scenario.start).total_seconds())
+            after = min(back, self._next_decision(start) or back)
+            if opens[-1] >= after:
+                n = bisect_left(opens, after)
+                self.unanswered += len(opens) - n
+                if back == after:  # the server back first: answered then
+                    self.env.process(self._answer_at(back))
+                self.icmp_limit = limit  # (the limits asked only about those made now)
+                if not n:
+                    return
+                costs, opens = self._attempt_costs(down, now, n), opens[:n]
+        self.stats.retry_attempts += n
+        self.stats.retry_sessions += n
+        self.stats.retry_records += n
+        done = 0
+        for fa, same in itertools.groupby(costs):  # (charging ids in the order of the attempts)
+            k = len(list(same))
+            self.stats.retry_ko += k * -(-(fa.up + fa.down) // 1024)
+            # cut by a decision as the outage's own attempts are (an area outage's start: lost)
+            starts = opens[done : done + k]
+            done += k
+            self._attempt_cut(starts, float(fa.duration_s), fa=fa, together=k)
+            self._failed_sessions(starts, fa=fa)
+
+    def _attempt_costs(self, down: Outage, now: float, n: int) -> list[Exchange]:
+        """What `n` attempts made together at `now` in the outage `down` cost each (`_attempt`)."""
+        if down.answer == "unreachable":
+            return self._unreachable_sent(now, n, self._sends_end(now))
+        return [self._attempt(down)] * n
+
+    def _answer_at(self, t: int) -> Generator[simpy.Event, Any, None]:
+        """The answers still waiting (`unanswered`) made at `t`, if not made before."""
+        if t > self.env.now:
+            yield self.env.timeout(t - self.env.now)
+        if self.unanswered and not self.area_down and t < self.T:
+            self._answer(0)
 
     def _answer_reports(self, n: int) -> None:
         """`n` commands answered now each with a report: each opens at once, or as an NSAPI of the

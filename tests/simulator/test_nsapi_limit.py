@@ -253,11 +253,14 @@ def test_a_connection_kept_out_of_its_stretch_by_the_held_nsapis_is_counted(
     assert "kept out" not in render_summary(summary)  # (a run that never hits the limit prints as before)
 
 
-def _answers_past_a_decision(tmp_path: Path, decision: str, second: int) -> dict[bool, list[dict[str, Any]]]:
+def _answers_past_a_decision(
+    tmp_path: Path, decision: str, second: int, server: bool = False
+) -> dict[bool, list[dict[str, Any]]]:
     """A HTTPS reporter sent 30 commands while its cell was out (06:00-10:00): answered together
     once back (10:00:02), 11 at once, the others as their contexts end; `decision` falls
-    `second` s after 10:00:00.  Its data records from 10:00 on, in bulk (False) and played one
-    by one (True)."""
+    `second` s after 10:00:00 (`server`: its server down from 05:00 to 11:00, or to then with
+    `decision` "server-end").  Its data records from 10:00 on, in bulk (False) and played one by
+    one (True)."""
     d = doc(
         devices=1,
         schedule={"period": "1d", "align": "clock", "jitter": "none"},
@@ -271,8 +274,11 @@ def _answers_past_a_decision(tmp_path: Path, decision: str, second: int) -> dict
         d["groups"][0]["mobility"] = {"trips": [{**trip, "plmn": "26201"}]}
     elif decision == "swap":
         d["groups"][0]["sim_swaps"] = [{"at": at.isoformat(), "share": 1.0}]
-    else:
+    elif decision != "server-end":
         outages.append({"kind": decision, "start": at.isoformat(), "duration": "10min"})
+    if server:
+        end = at if decision == "server-end" else START + timedelta(hours=11)
+        outages.append({"kind": "server", "start": "2026-03-01T05:00:00Z", "end": end.isoformat()})
     d["events"] = {"outages": outages}
     rows = {}
     for per_call in (False, True):
@@ -338,3 +344,43 @@ def test_answers_waiting_for_an_nsapi_meet_the_decision_their_wait_reaches(
             if x["start"] <= at + timedelta(seconds=15) and is_retry_charging(x["charging_id"])
         ]
         assert min(x["start"] for x in attempts) == at and len(attempts) > len(NSAPIS)
+
+
+@pytest.mark.parametrize(
+    ("decision", "second"), [("swap", 10), ("move", 20), ("area", 10), ("server-end", 10)]
+)
+def test_attempts_answering_commands_in_a_server_outage_meet_the_decision_their_wait_reaches(
+    tmp_path: Path, decision: str, second: int
+) -> None:
+    """The same commands answered in a server outage, each by a connect that fails (15 s): those
+    waiting for an NSAPI were made at its release whatever came meanwhile: with the old IMEI and
+    ended at the swap's time counted from the delivery (8-s attempts after it), uncut across the
+    move and in the old network in bulk, inside the cell's outage (records of cause 4), and as
+    failed attempts after the server was back.  They are now made after the decision (with the
+    new IMEI, from the new network, once the cell is back) and, the server back, they are reports
+    it answers; the same on both paths."""
+    rows = _answers_past_a_decision(tmp_path, decision, second, server=True)
+    assert rows[False] == rows[True]
+    at = START + timedelta(hours=10, seconds=second)
+    first = [x for x in rows[False] if x["start"] == BACK]
+    assert len({x["charging_id"] for x in first}) == len(NSAPIS) and all(
+        is_retry_charging(x["charging_id"]) for x in first
+    )
+    waited = [x for x in rows[False] if BACK < x["start"] < BACK + timedelta(seconds=40)]
+    if decision == "swap":
+        assert {x["imeisv"] for x in first}.isdisjoint({x["imeisv"] for x in waited})
+        assert waited and all(x["start"] >= at and x["duration_s"] == 15 for x in waited)
+    elif decision == "move":
+        assert waited and all(x["serving_plmn"] == "26201" for x in waited if x["start"] >= at)
+        across = [x for x in waited if x["start"] < at]
+        assert across and all(_end(x) == at and x["cause"] == 24 for x in across)
+    elif decision == "area":
+        assert waited == [] and all(_end(x) == at and x["cause"] == 4 for x in first)
+        back = at + timedelta(minutes=10, seconds=2)
+        assert len([x for x in rows[False] if back <= x["start"] < back + timedelta(seconds=30)]) > len(
+            NSAPIS
+        )
+    else:
+        assert waited and not [x for x in waited if is_retry_charging(x["charging_id"])]
+        for x in waited:  # reports the server answers, opened as the attempts released their NSAPIs
+            assert x["start"] >= at and (x["bytes_up"], x["bytes_down"]) == (REPORT.up, REPORT.down)
