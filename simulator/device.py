@@ -938,6 +938,7 @@ class Device:
         t = min(max(t, back), float(self.T))
         yield from self._until(t, failed, coverage)
         self._failed_sessions(failed)
+        failed.clear()  # (handed: an answer made in another server outage going on hands none again)
         self.area_down = False
         if self.env.now >= self.T:
             return False

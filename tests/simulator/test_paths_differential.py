@@ -28,7 +28,9 @@ from tests.simulator.test_simulator_run import START, doc, sc_of
 SEEDS = int(os.environ.get("M2MSIM_DIFF_SEEDS", "6"))
 FIRST = int(os.environ.get("M2MSIM_DIFF_FIRST", "0"))
 # seeds that found a disagreement, run by the suite whatever the count
-REGRESSIONS: list[int] = []
+REGRESSIONS = [
+    116,  # overlapping server outages: at one's end the attempts it held were handed twice in bulk
+]
 
 PER_REPORT = ["https-tls13", "coap", "http", "mqtt-qos1", "mqtt-tls13-qos1"]
 PERSISTENT = ["mqtt-qos1", "mqtt-tls13-qos1"]
