@@ -890,12 +890,6 @@ class Device:
         gave_up = False
         coverage = o.kind != "area"
         while t < t_end and t < self.T:
-            if coverage and self.nsapis[0] > t:
-                # the line's 11 NSAPIs held (answers to commands): the attempt's context is opened
-                # at the first release, the decisions before it taken first (it was pushed there
-                # as it was handed, cut by what came meanwhile from its first time)
-                t = float(self.nsapis[0])
-                continue
             cell = yield from self._until(t, failed, coverage, float(t_end) if coverage else None)
             if cell is not None:  # the cell goes too: no coverage until it returns, then this outage goes on
                 cursor, self.cursor = self.cursor, cell
