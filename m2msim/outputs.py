@@ -456,6 +456,12 @@ def _remove_unheld(lock: Path) -> bool:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # the name may have gone to another file as the lock was taken (its holder removed it on
+        # release, the next writer made its own and holds it): that one is not ours to remove
+        # (every remover of a lock file holds its lock, so the name stays on this file meanwhile)
+        now, kept = os.fstat(fd), os.stat(lock, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) != (kept.st_dev, kept.st_ino):
+            return False
         os.unlink(lock)
         return True
     except OSError:
