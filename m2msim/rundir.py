@@ -832,17 +832,26 @@ def _remove_run(folder: Path, keep_as: Path) -> None:
         os.rename(folder, keep_as)
 
 
-def _folders_to_make(folder: Path) -> list[Path]:
-    """The folders missing on the way to `folder` (itself included), deepest first."""
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    """Make the folders missing on the way to `folder` (itself included), each this process made
+    put first in `made` (deepest first), as it is made.  One another process made meanwhile (a run
+    into a folder beside, the user) is not the run's: its removal (`_remove_made`) left it alone."""
     missing = []
     while not os.path.lexists(folder) and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
-    return missing
+    for each in reversed(missing):
+        try:
+            os.mkdir(each)
+        except FileExistsError:
+            if not os.path.isdir(each):
+                raise
+            continue
+        made.insert(0, each)
 
 
 def _remove_made(folders: list[Path]) -> None:
-    """Remove the folders a run made for its `--out` (`_folders_to_make`), deepest first, those
+    """Remove the folders a run made for its `--out` (`_make_folders`), deepest first, those
     still empty: an interrupted or failed run left them (`--out runs/2026/03/r`: `runs/2026/03/`)."""
     for folder in folders:
         with contextlib.suppress(OSError):
@@ -904,10 +913,10 @@ def run_folder(
     if final.name in ("", ".", ".."):
         final = final.resolve()
     check_parents(final, option)  # (else "cannot create the folder it goes in (File exists)")
-    made = _folders_to_make(final.parent)
+    made: list[Path] = []
     try:
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(final.parent, made)
         except OSError as exc:
             raise OutputError(
                 f"{option} {final}: cannot create the folder it goes in ({exc.strerror or exc})"

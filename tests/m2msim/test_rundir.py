@@ -839,3 +839,26 @@ def test_the_folders_an_interrupted_run_made_for_its_out_are_removed(tmp_path: P
     with run_folder(out) as work:  # a run that ends keeps them
         _fill(work, a="new")
     assert _tree(out)["a"] == "new"
+
+
+def test_a_folder_another_process_made_as_the_run_made_its_own_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out runs/2026/03/r`, `runs/2026/` missing when the run looked: another process (a run into
+    `runs/2026/02/`, the user) made it before this run did.  The run, failing, removed it as one it
+    had made; only those it made itself go."""
+    (tmp_path / "runs").mkdir()
+    theirs = tmp_path / "runs" / "2026"
+    out = theirs / "03" / "r"
+    real_mkdir = os.mkdir
+
+    def mkdir(path: str | os.PathLike[str], mode: int = 0o777, **kwargs: int) -> None:
+        if os.fspath(path) == str(theirs) and not os.path.lexists(theirs):
+            real_mkdir(theirs)  # (the other process, first)
+        real_mkdir(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    with pytest.raises(OSError, match="disk full"), run_folder(out):
+        raise OSError("disk full")
+    monkeypatch.undo()
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["runs", "runs/2026"]
