@@ -19,7 +19,8 @@
    each it wrote, its size and `st_mtime_ns`; holding no other file, and each listed one as it was
    written: a file edited or replaced since is one m2msim did not write) are replaced; anything
    else is refused unless `force`, and with `force` it is kept whole under a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
-4. it yields a fresh temporary folder beside `out` for the caller to fill, marked unfinished
+4. it yields a fresh temporary folder beside `out` for the caller to fill, with the permissions
+   of the folder it replaces (`keep_mode`), marked unfinished
    (`UNFINISHED`: the run's `out`, host and process, and the names it writes; a run killed by SIGKILL leaves the folder, and
    the readers refuse it, `unfinished_run`); on an exception (an interruption included) the files
    of that folder the run writes (`writes`, `.m2msim-*`) are removed, and the folder if nothing
@@ -930,6 +931,9 @@ def run_folder(
                 # made inside the block: a signal that came as mkdir returned left it beside `out`
                 # (its name is this process's own: whatever is there is ours to remove)
                 work.mkdir()
+                # the old folder's permissions from the start (given at the swap only, a folder
+                # kept `chmod 700` had its next run's files open to all while they were written)
+                keep_mode(final, work)
                 _mark_unfinished(work, final, writes)
                 yield work
                 files = [f for f in _files_under(work) if f not in (MARKER, UNFINISHED)]

@@ -862,3 +862,21 @@ def test_a_folder_another_process_made_as_the_run_made_its_own_stays(
         raise OSError("disk full")
     monkeypatch.undo()
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["runs", "runs/2026"]
+
+
+def test_a_run_folder_kept_private_is_private_while_the_run_writes(tmp_path: Path) -> None:
+    """A run folder kept `chmod 700`: its next run wrote into a temporary folder the umask made
+    open to every user (0755), given the old folder's permissions only at the swap; any user could
+    read (or open, and keep open) the run's files all the while it wrote them."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, a="old")
+    out.chmod(0o700)
+    mask = os.umask(0o022)
+    try:
+        with run_folder(out) as work:
+            assert work.stat().st_mode & 0o777 == 0o700
+            _fill(work, a="new")
+    finally:
+        os.umask(mask)
+    assert _tree(out)["a"] == "new" and out.stat().st_mode & 0o777 == 0o700
