@@ -362,6 +362,7 @@ class UsageReader:
             listed = [f for _, files in self._listings for f in files] if paths else _listed_files(paths)
             self.files, self.skipped = each_once(listed)
             self._states = [file_state(p) for p in self.files]  # before anything is read
+            self._check_skipped()
             self._check_folders()
             self.name = str(source) if not isinstance(source, list) else _describe(self.files)
             csv_files = [is_csv_input(p) for p in self.files]
@@ -411,6 +412,21 @@ class UsageReader:
                 ) from None
             if now != state:
                 raise FileChanged(path, state.change(now))
+
+    def _check_skipped(self) -> None:
+        """`FileChanged` when a name not read (`skipped`, another name of a file read) no longer
+        names a file read: replaced (an export written again) between the comparison of the names
+        and the files' states, it was another file left out without a word."""
+        read = {(s.device, s.inode) for s in self._states}
+        for path, _ in self.skipped:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # (a name gone: its file is read under the other)
+            except OSError as exc:
+                raise FileChanged(path, str(exc)) from None
+            if (st.st_dev, st.st_ino) not in read:
+                raise FileChanged(path, "another file now has its name")
 
     def _check_folders(self) -> None:
         """`FolderChanged` when a folder given names another folder than before its files were

@@ -110,3 +110,30 @@ def test_the_reader_reads_a_file_given_twice_once(tmp_path: Path) -> None:
         assert [f for f, _ in reader.skipped] == skipped, given
         assert all(why.endswith(f"read once, from {read[0]}") for _, why in reader.skipped)
         reader.check_unchanged()  # (each folder's listing is the one checked: no FolderChanged)
+
+
+def test_a_file_replaced_as_the_names_were_compared_is_not_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`latest.csv` a hard link to `march.csv` (read under `latest.csv`, the first by name), and
+    `march.csv` replaced (an export written again, renamed over it) just after the reader found the
+    two names one file: the new `march.csv`, another file now, was left out without a word.  The
+    reader says the file changed."""
+    import accounting.usage
+    from accounting.errors import FileChanged
+
+    _, folder, name = _folder(tmp_path, "csv", "hardlink")
+    march = folder / "march.csv"
+    real = accounting.usage.each_once
+
+    def each_once(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+        got = real(paths)
+        new = folder / ".new"
+        new.write_bytes(USAGE.read_bytes())
+        os.replace(new, march)  # (meanwhile: march.csv written again)
+        return got
+
+    monkeypatch.setattr(accounting.usage, "each_once", each_once)
+    with pytest.raises(FileChanged, match=r"march\.csv"):
+        UsageReader([folder])
+    assert os.stat(name).st_ino != os.stat(march).st_ino
