@@ -851,6 +851,26 @@ def _make_folders(folder: Path, made: list[Path]) -> None:
         made.insert(0, each)
 
 
+def _lock_out(final: Path, option: str, made: list[Path], held: contextlib.ExitStack) -> None:
+    """Make the folders on the way to `final` (`_make_folders`) and hold its lock (`output_lock`) in
+    `held`.  A folder another run made, found there, may be removed by that run (interrupted or
+    failed, `_remove_made`) before this one's lock file is in it: it is made again (the run failed,
+    "No such file or directory")."""
+    for attempt in range(3):
+        try:
+            _make_folders(final.parent, made)
+        except OSError as exc:
+            raise OutputError(
+                f"{option} {final}: cannot create the folder it goes in ({exc.strerror or exc})"
+            ) from None
+        try:
+            held.enter_context(output_lock(final))
+            return
+        except FileNotFoundError:
+            if attempt == 2 or os.path.isdir(final.parent):
+                raise
+
+
 def _remove_made(folders: list[Path]) -> None:
     """Remove the folders a run made for its `--out` (`_make_folders`), deepest first, those
     still empty: an interrupted or failed run left them (`--out runs/2026/03/r`: `runs/2026/03/`)."""
@@ -916,13 +936,8 @@ def run_folder(
     check_parents(final, option)  # (else "cannot create the folder it goes in (File exists)")
     made: list[Path] = []
     try:
-        try:
-            _make_folders(final.parent, made)
-        except OSError as exc:
-            raise OutputError(
-                f"{option} {final}: cannot create the folder it goes in ({exc.strerror or exc})"
-            ) from None
-        with output_lock(final):
+        with contextlib.ExitStack() as held:
+            _lock_out(final, option, made, held)
             _clean_stale(final)
             _clean_inside(final)
             keep_aside = _check_existing(final, force, option)

@@ -880,3 +880,27 @@ def test_a_run_folder_kept_private_is_private_while_the_run_writes(tmp_path: Pat
     finally:
         os.umask(mask)
     assert _tree(out)["a"] == "new" and out.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_folder_removed_by_the_run_that_made_it_as_this_one_locks_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`runs/2026/` made by a run into `runs/2026/02/r` that then failed: it removed it, empty, just
+    as this run into `runs/2026/r`, finding it there, went to put its lock file in it; this run
+    failed, "No such file or directory".  The folder is made again."""
+    theirs = tmp_path / "runs" / "2026"
+    theirs.mkdir(parents=True)
+    out = theirs / "r"
+    real_lock = m2msim.rundir.output_lock
+    removed: list[Path] = []
+
+    def output_lock(path: Path, **kwargs: bool) -> contextlib.AbstractContextManager[None]:
+        if not removed:
+            os.rmdir(theirs)  # (the other run, failing)
+            removed.append(theirs)
+        return real_lock(path, **kwargs)
+
+    monkeypatch.setattr(m2msim.rundir, "output_lock", output_lock)
+    with run_folder(out) as work:
+        _fill(work, a="new")
+    assert removed and _tree(out)["a"] == "new"
