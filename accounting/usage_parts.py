@@ -174,7 +174,7 @@ class PartSums:
         combined: np.ndarray | None = None  # the key's place in `space` (None: one key for every row)
         for codes, values in keyed:
             if codes is None:  # one value on every row: its code is 0
-                if combined is not None:
+                if combined is not None and len(values) > 1:  # (times one changes nothing)
                     combined *= len(values)
                 continue
             combined = codes.astype(np.int64) if combined is None else combined * len(values) + codes

@@ -1463,3 +1463,19 @@ def test_an_answer_to_a_command_going_on_when_the_server_goes_ends_there(tmp_pat
     for x in ended:
         assert not is_retry_charging(x["charging_id"]) and x["cause"] == 0, x
         assert (x["bytes_up"], x["bytes_down"]) == (report.up, report.down), x
+
+
+def test_the_hourly_sums_of_bulk_records_are_exact_beyond_float_precision() -> None:
+    """A shard's per-hour sums of its bulk records (`_bin_sums`) are the integers' exact sums, in
+    cells left empty too, whatever their size (past 2^53, where a float sum rounds)."""
+    from simulator.engine import _bin_sums
+
+    rng = np.random.default_rng(11)
+    cell = rng.integers(0, 5, 10_000).astype(np.int64)
+    cell[cell == 3] = 4  # cell 3 empty
+    for top in (1 << 20, 1 << 52):
+        values = rng.integers(0, top, 10_000).astype(np.int64)
+        expected = [0] * 6
+        for c, v in zip(cell.tolist(), values.tolist(), strict=True):
+            expected[c] += v
+        assert _bin_sums(cell, values, 6) == expected
