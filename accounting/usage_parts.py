@@ -181,7 +181,8 @@ class PartSums:
         up, up_valid = _counts(batch, "bytes_up", n)
         down, down_valid = _counts(batch, "bytes_down", n)
         for counts in (up, down):
-            if int(counts.min()) < 0 or int(counts.max()) >= self.MAX_BYTES:
+            # (one pass: a negative count is beyond MAX_BYTES as an unsigned one)
+            if int(counts.view(np.uint64).max()) >= self.MAX_BYTES:
                 self.broken = True
                 return
         both = None  # the rows with both byte counts (None: every row)

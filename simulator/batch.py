@@ -62,7 +62,11 @@ def _records(
     sessions, and it needs no per-record arithmetic.
     """
     n = int(start.shape[0])
-    if n == 0 or int(duration.max()) > INTERVAL_S or min(int(a.min()) for a in (duration, up, down)) < 0:
+    if (
+        n == 0
+        or int(duration.view(np.uint64).max()) > INTERVAL_S  # (a negative one too, as an unsigned one)
+        or min(int(up.min()), int(down.min())) < 0
+    ):
         return cut_sessions(start, duration, up, down, abnormal=abnormal, still_open=still_open)
     cause = final_causes(abnormal, still_open)
     return PartialRecords(

@@ -437,10 +437,16 @@ class Shard:
             records if int(rec.sequence.max()) <= 1 else np.bincount(cell[rec.sequence <= 1], minlength=cells)
         )
         # failed sessions (`is_failed_session`): contexts lost, and attempts their devices released
-        abnormal = (rec.cause == int(ClosingCause.ABNORMAL)) | (
-            (rec.cause == int(ClosingCause.NORMAL)) & (charging >= RETRY_BIT)
+        # (each looked for only where the batch's greatest cause or charging id can hold one)
+        abnormal = (
+            rec.cause == int(ClosingCause.ABNORMAL) if int(rec.cause.max()) >= ClosingCause.ABNORMAL else None
         )
-        failed = np.bincount(cell[abnormal], minlength=cells) if abnormal.any() else None
+        if int(charging.max()) >= RETRY_BIT:
+            released = (rec.cause == int(ClosingCause.NORMAL)) & (charging >= RETRY_BIT)
+            abnormal = released if abnormal is None else abnormal | released
+        failed = None
+        if abnormal is not None and abnormal.any():
+            failed = np.bincount(cell[abnormal], minlength=cells)
         # where the bytes were carried (a context opened at home is rated at home abroad too)
         abroad = np.array([self.zone_of(s.serving_plmn) != Zone.FR.value for s in stretches], dtype=bool)
         sums = {"volume": total, "ko": ko}
