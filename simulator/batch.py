@@ -127,9 +127,18 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     bounds = [*starts.tolist(), n]
     block_rsi = rsi[starts]
     widths = plen[block_rsi] + nd  # the width of each block's strings
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.repeat(widths, np.diff(bounds)), out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    lengths = np.diff(bounds)
+    total = int(np.dot(widths, lengths))
+    # Arrow's offsets: 32-bit where the bytes allow, each row's width apart (one step for all
+    # when every block's strings have one width, as a batch's of lines and ids alike have)
+    kind = np.int32 if total < 1 << 31 else np.int64
+    if int(widths.min()) == int(widths.max()):
+        offsets = np.arange(n + 1, dtype=kind)
+        offsets *= int(widths[0])
+    else:
+        offsets = np.zeros(n + 1, dtype=kind)
+        np.cumsum(np.repeat(widths, lengths), dtype=kind, out=offsets[1:])
+    data = np.empty(total, dtype=np.uint8)
     at = offsets[bounds].tolist()
     # the blocks whose ids follow on one by one (a device's sessions, as a rule)
     step = np.ones(n, dtype=bool)
@@ -143,8 +152,8 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
             _fill_block(data, at[j], prefixes[s], d, charging[bounds[j] : bounds[j + 1]])
         else:
             _fill_consecutive(data, at[j], rows, prefixes[s], firsts[j])
-    if offsets[-1] < 1 << 31:
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    if kind is np.int32:
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 

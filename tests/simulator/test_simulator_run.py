@@ -1479,3 +1479,25 @@ def test_the_hourly_sums_of_bulk_records_are_exact_beyond_float_precision() -> N
         for c, v in zip(cell.tolist(), values.tolist(), strict=True):
             expected[c] += v
         assert _bin_sums(cell, values, 6) == expected
+
+
+def test_session_ids_of_a_batch_of_one_width_are_each_rows_line_and_id() -> None:
+    """A batch whose lines and ids all have one width (a fleet's month, as a rule): its offsets
+    are one step apart, the strings those of each row's line and id."""
+    from simulator.batch import session_ids
+
+    lines = ["M00007", "M00008", "M00009"]
+    rsi = np.repeat(np.array([0, 1, 2, 1], dtype=np.int64), [3_000, 20_010, 5, 7])
+    charging = np.concatenate(
+        [
+            np.arange(131_203_072, 131_206_072),
+            np.arange(131_329_995, 131_350_005),
+            [200_000_001] * 5,
+            [300_000_000] * 7,
+        ]
+    ).astype(np.int64)
+    got = session_ids(lines, rsi, charging)
+    assert got.type == pa.string()
+    assert got.to_pylist() == [
+        f"{lines[s]}-{c}" for s, c in zip(rsi.tolist(), charging.tolist(), strict=True)
+    ]
