@@ -397,7 +397,7 @@ class Shard:
         up, down = rec.bytes_up, rec.bytes_down
         total = up + down
         ko = (total + 1023) >> 10  # each record rounded up to a whole ko (volumes are never negative)
-        one_group = int(groups.min()) == int(groups.max())
+        one_group = len(self.stats) == 1 or int(groups.min()) == int(groups.max())
         if one_group:  # one group in the batch (the usual case): no masks
             st = self.stats[int(groups[0])]
             st.data_records += int(groups.shape[0])
@@ -427,10 +427,13 @@ class Shard:
         ko: I64,
     ) -> None:
         """The bulk data records into `hourly`: their sums per hour and group (`reports.hourly`)."""
-        hour = (rec.start_s + self.epoch_unix) // 3600
-        h0 = int(hour.min())
+        h0 = (int(rec.start_s.min()) + self.epoch_unix) // 3600  # the earliest record's hour
+        cell = rec.start_s + (self.epoch_unix - h0 * 3600)
+        cell //= 3600  # each record's hour after h0
         n_groups = len(self.stats)
-        cell = (hour - h0) * n_groups + groups if n_groups > 1 else hour - h0
+        if n_groups > 1:
+            cell *= n_groups
+            cell += groups
         cells = int(cell.max()) + 1
         records = np.bincount(cell, minlength=cells)
         first = (
