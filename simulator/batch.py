@@ -134,7 +134,7 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     kind = np.int32 if total < 1 << 31 else np.int64
     if int(widths.min()) == int(widths.max()):
         offsets = np.arange(n + 1, dtype=kind)
-        offsets *= int(widths[0])
+        np.multiply(offsets, int(widths[0]), out=offsets)
     else:
         offsets = np.zeros(n + 1, dtype=kind)
         np.cumsum(np.repeat(widths, lengths), dtype=kind, out=offsets[1:])
