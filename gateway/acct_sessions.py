@@ -658,10 +658,15 @@ def _event_time(req: AcctRequest) -> int:
     return req.time_s - (req.delay or 0)
 
 
-def _said_time(req: AcctRequest) -> int:
-    """When the request says its event was: its Event-Timestamp as its NAS wrote it (a clock that is wrong
-    too: its Accounting-On/Off and its Starts are on that clock), else when it was sent."""
-    return req.event_said if req.event_said is not None else _event_time(req)
+def _said_time(req: AcctRequest) -> tuple[bool, int]:
+    """When the request says its event was, and on which clock: its Event-Timestamp as its NAS wrote it
+    (True: a clock that is wrong too), else when it was sent (False: the capture's clock, less
+    Acct-Delay-Time).  Two times compare on the same clock only."""
+    if req.event_said is not None:
+        return True, req.event_said
+    if req.event_time is not None and not req.event_placed:
+        return True, req.event_time
+    return False, _event_time(req)
 
 
 def _copy_of_start(req: AcctRequest, sig: tuple[object, ...], seen: set[tuple[object, ...]]) -> bool:
@@ -788,9 +793,10 @@ class SessionTracker:
         # client name -> `stopped_count` at its latest Accounting-On/Off: the forms of the sessions remembered
         # before it tell no copy (a Start sent after it is a new session's)
         self.stopped_reset: dict[object, int] = {}
-        # client name -> when its latest Accounting-On/Off was (`_said_time`): a Start dated before it is from
-        # before the reboot, re-sent (by a proxy, a queue), a copy of a session's then (`_before_reset`)
-        self.reset_said: dict[object, int] = {}
+        # client name -> when its latest Accounting-On/Off was, and on which clock (`_said_time`): a Start
+        # dated before it on that clock is from before the reboot, re-sent (by a proxy, a queue), a copy of a
+        # session's then (`_before_reset`)
+        self.reset_said: dict[object, tuple[bool, int]] = {}
         self.forgotten_end: int | None = None  # the latest end of a session forgotten for `late_copies_kept`
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
@@ -1321,10 +1327,16 @@ class SessionTracker:
         return stopped
 
     def _before_reset(self, client: object, req: AcctRequest) -> bool:
-        """A request dated (`_said_time`) before its client's latest Accounting-On/Off: sent before the
-        reboot, and re-sent after it (a proxy, a store-and-forward queue)."""
+        """A request dated (`_said_time`) before its client's latest Accounting-On/Off, on the same clock:
+        sent before the reboot, and re-sent after it (a proxy, a store-and-forward queue).  On two clocks
+        (one of them with Event-Timestamp, the other without) nothing tells: a NAS clock behind the
+        capture's (without a real-time clock, or set in another time zone) would date a new session's
+        Start before the Accounting-On, and the session would be lost."""
         reset = self.reset_said.get(client)
-        return reset is not None and _said_time(req) < reset
+        if reset is None:
+            return False
+        on_clock, said = _said_time(req)
+        return on_clock == reset[0] and said < reset[1]
 
     def _late_copy(
         self, key: tuple[object, str], req: AcctRequest, sig: tuple[object, ...], where: int

@@ -1690,3 +1690,43 @@ def test_a_start_from_before_accounting_on_re_sent_after_it_is_no_new_session(
     assert spans(records) == [("sess-1", at(0), 900, 150, 300, 1)]
     assert report.sessions == 1 and report.open_sessions == [] and report.rejected == 0
     assert report.retransmissions == 1
+
+
+@pytest.mark.parametrize("timed", [True, False])
+def test_a_start_after_accounting_on_on_another_clock_than_its_is_a_new_session(
+    tmp_path: Path, timed: bool
+) -> None:
+    """The NAS restarts within the hour and opens a session with the stopped one's id and attributes.
+    Its Accounting-On and its Starts are dated on two clocks: the Accounting-On without Event-Timestamp
+    (dated when sent) and the Starts by a NAS clock without a real-time clock (2020-09-13 at each boot);
+    or the Accounting-On with an Event-Timestamp five minutes ahead and the Starts without one.  Dated
+    before the Accounting-On only by comparing the two clocks, the new session's Start was taken for the
+    stopped session's re-sent from before the reboot: its Interim-Update and Stop refused, nothing of it
+    billed."""
+    boot = 1_600_000_000
+    on = attr(40, u32(7)) + attr(4, bytes((192, 0, 2, 1)))
+    if timed:
+        msgs = [
+            request(1, acct(1, event=boot)),
+            request(2, acct(2, event=boot + 600, st=600, octets=(100, 200), terminate=1)),
+            request(3, on),
+            request(4, acct(1, event=boot)),
+            request(5, acct(3, event=boot + 600, st=600, octets=(30, 40))),
+            request(6, acct(2, event=boot + 900, st=900, octets=(50, 60), terminate=1)),
+        ]
+    else:
+        msgs = [
+            request(1, untimed(1, 0)),
+            request(2, untimed(2, 600, st=600, octets=(100, 200), terminate=1)),
+            request(3, on + attr(55, u32(T0 + 1_200 + 300))),
+            request(4, untimed(1, 1_210)),
+            request(5, untimed(3, 1_810, st=600, octets=(30, 40))),
+            request(6, untimed(2, 2_110, st=900, octets=(50, 60), terminate=1)),
+        ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 1_200, 1_210, 1_810, 2_110]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(1_210), 600, 30, 40, 1),
+        ("sess-1", at(1_810), 300, 20, 20, 2),
+    ]
+    assert report.sessions == 2 and report.rejected == 0 and report.retransmissions == 0
