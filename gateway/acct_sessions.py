@@ -544,7 +544,9 @@ class _Stopped:
     eight signed 64-bit integers, None as the least; a tuple of them if one is out of that range), about 200
     bytes a session with its key."""
 
-    order: int  # its place among the sessions remembered (an Accounting-On/Off voids the forms before it)
+    # its place among the sessions remembered (an Accounting-On/Off voids the forms before it); -1: closed
+    # when its client's Accounting-On/Off came (`_remember_stopped`)
+    order: int
     stopped_at: int  # the Stop's packet time
     end_s: int  # its end (its start plus the Stop's Acct-Session-Time)
     start_event: int | None  # its Start's Event-Timestamp (as the NAS said it), None: none, or unseen
@@ -855,7 +857,7 @@ class SessionTracker:
             elif (
                 req.status == STATUS_START
                 and said >= CLOCK_FLOOR_S
-                and self._start_seen((req.client, req.session_id), said)
+                and self._start_seen((req.client, req.session_id), said, req)
             ):
                 pass  # a copy of the session's Start, re-sent as it was: the Start's time, no clock's
             elif self._held_back(clock, req, said, sent):
@@ -1043,14 +1045,14 @@ class SessionTracker:
             return []
         return self._usage(key, state, req, sig, where)
 
-    def _start_seen(self, key: tuple[object, str], said: int) -> bool:
+    def _start_seen(self, key: tuple[object, str], said: int, req: AcctRequest) -> bool:
         """The session `key` (open, ended, closed, or stopped and remembered) had a Start with this
         Event-Timestamp: a Start carrying it is a copy of that one (`_copy_of_start`, `_late_copy`)."""
         seen = (STATUS_START, said)
         state = self.sessions.get(key)
         ended = self.ended_states.get(key)
         closed = self.closed.get(key)
-        stopped = self._stopped(key)
+        stopped = self._stopped(key, req)
         return (
             (state is not None and seen in state.seen)
             or (ended is not None and seen in ended.state.seen)
@@ -1228,9 +1230,13 @@ class SessionTracker:
         """Remember a stopped session's Start (`_Stopped`: `state` stopped at `stopped_at`, its end `end_s`,
         its Start's Event-Timestamp `start_event`) for LATE_COPY_MEMORY_S; past `late_copies_kept` sessions,
         the oldest is forgotten (counted, and the latest end of those forgotten kept: a Start dated before
-        it, opening a session, may be a late copy of one)."""
+        it, opening a session, may be a late copy of one).  One closed when its client's Accounting-On/Off
+        came (`_Session.reset`) is remembered as before it (`_stopped`: a copy of its Start is one dated
+        before the Accounting-On/Off)."""
         order = self.stopped_count
         self.stopped_count = order + 1
+        if state.reset:
+            order = -1
         start_form = state.start_form
         try:
             packed: bytes | tuple[int | None, ...] = _STOPPED.pack(
@@ -1313,16 +1319,17 @@ class SessionTracker:
         self.stopped_digested = (key, hashed)
         return hashed
 
-    def _stopped(self, key: tuple[object, str]) -> _Stopped | None:
+    def _stopped(self, key: tuple[object, str], req: AcctRequest) -> _Stopped | None:
         """The stopped session `key`'s Start remembered (`_Stopped`), if it is and its client's
         Accounting-On/Off did not come since (`stopped_reset`): a Start sent after that is a new
         session's, even with the Event-Timestamp of the stopped one's Start (a NAS without a real-time
-        clock starts each boot at the same time, its ids from the same count)."""
+        clock starts each boot at the same time, its ids from the same count), unless `req` is dated before
+        it (`_before_reset`: sent before the reboot, re-sent after it)."""
         packed = self.stopped.get(self._stopped_digest(key))
         if packed is None:
             return None
         stopped = _Stopped.unpack(packed)
-        if stopped.order < self.stopped_reset.get(key[0], 0):
+        if stopped.order < self.stopped_reset.get(key[0], 0) and not self._before_reset(key[0], req):
             return None
         return stopped
 
@@ -1353,7 +1360,7 @@ class SessionTracker:
         copy."""
         if self.stopped.get(self._stopped_digest(key)) is None:  # (most Starts: no unpacking)
             return False
-        stopped = self._stopped(key)
+        stopped = self._stopped(key, req)
         if stopped is None:
             return False
         said = sig[1]

@@ -1730,3 +1730,30 @@ def test_a_start_after_accounting_on_on_another_clock_than_its_is_a_new_session(
         ("sess-1", at(1_810), 300, 20, 20, 2),
     ]
     assert report.sessions == 2 and report.rejected == 0 and report.retransmissions == 0
+
+
+def test_a_start_after_accounting_on_with_the_event_timestamp_of_a_session_closed_then_is_a_new_session(
+    tmp_path: Path,
+) -> None:
+    """A NAS without a real-time clock (2020-09-13 at each boot) opened a session 3,100 s after its boot;
+    it stopped, the NAS restarted within the hour (Accounting-On at 1,200 s) and opened a session with the
+    same id 3,100 s after that boot, its Start with the same Event-Timestamp, after the stopped session
+    was forgotten as closed (an hour after its Stop) and remembered for its late copies: the new session
+    was taken for a late copy of the stopped one's Start, joined at its Interim-Update, its first 600 s
+    and 30/40 octets never billed."""
+    boot = 1_600_000_000
+    msgs = [
+        request(1, acct(1, event=boot + 3_100)),
+        request(2, acct(2, event=boot + 3_700, st=600, octets=(100, 200), terminate=1)),
+        request(3, attr(40, u32(7)) + attr(4, bytes((192, 0, 2, 1))) + attr(55, u32(boot))),
+        request(4, acct(1, event=boot + 3_100)),
+        request(5, acct(3, event=boot + 3_700, st=600, octets=(30, 40))),
+        request(6, acct(2, event=boot + 4_000, st=900, octets=(50, 60), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 1_200, 4_300, 4_900, 5_200]))
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(4_300), 600, 30, 40, 1),
+        ("sess-1", at(4_900), 300, 20, 20, 2),
+    ]
+    assert report.joined == [] and report.as_dict()["start_copies_late"] == 0 and report.sessions == 2
