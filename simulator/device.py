@@ -1198,7 +1198,9 @@ class Device:
         if held is not None:
             opens = held[0].tolist()
             back = math.ceil((down.end - self.shard.scenario.start).total_seconds())
-            after = min(back, self._next_decision(start) or back)
+            # (another server's or APN's outage starting meanwhile changes nothing: they fail in it
+            # all the same, and a device riding this outage takes no such start before its end)
+            after = min(back, self._next_decision(start, servers=False) or back)
             if opens[-1] >= after:
                 n = bisect_left(opens, after)
                 self.unanswered += len(opens) - n
@@ -1277,13 +1279,14 @@ class Device:
             charging = self._charging(len(opens), retry=False)
             self._reports_ended(s, np.ones(len(opens), dtype=np.bool_), charging, stop, moves)
 
-    def _next_decision(self, t: int) -> int | None:
-        """The time of the next decision after `t` not taken yet (of any kind), if any."""
+    def _next_decision(self, t: int, servers: bool = True) -> int | None:
+        """The time of the next decision after `t` not taken yet (of any kind, or without `servers`
+        a server's or APN's outage start), if any."""
         return next(
             (
                 d[0]
                 for i, d in enumerate(self.decisions[self.cursor + 1 :], self.cursor + 1)
-                if d[0] > t and i not in self.applied
+                if d[0] > t and i not in self.applied and (servers or d[2] != "outage" or d[3].kind == "area")
             ),
             None,
         )

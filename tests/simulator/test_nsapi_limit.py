@@ -384,3 +384,39 @@ def test_attempts_answering_commands_in_a_server_outage_meet_the_decision_their_
         assert waited and not [x for x in waited if is_retry_charging(x["charging_id"])]
         for x in waited:  # reports the server answers, opened as the attempts released their NSAPIs
             assert x["start"] >= at and (x["bytes_up"], x["bytes_down"]) == (REPORT.up, REPORT.down)
+
+
+def test_attempts_answering_commands_in_a_ridden_server_outage_are_not_held_for_another_ones_start(
+    tmp_path: Path,
+) -> None:
+    """A reporter retrying through its server's outage (05:30-11:00) gets 30 commands once its
+    cell (out 06:00-10:00) is back: answered by failed connects (15 s), 11 at once, the others as
+    their NSAPIs are released.  Those whose wait reached another server outage's start (10:03:15)
+    were held for that decision, which the device riding the first outage takes only at its end:
+    they were made half an hour later, with the next command delivered.  A failed attempt fails
+    in either outage: they are made at the releases, the same on both paths."""
+    d = doc(
+        devices=1,
+        schedule={"period": "1h", "align": "clock", "jitter": "none"},
+        application={"profile": "https-tls13", "payload": {"fixed": 53}},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 120},
+        reconnect={"policy": "fixed", "delay": "5min"},
+        network_search=2,
+    )
+    d["events"] = {
+        "outages": [
+            CELL_OUT,
+            {"kind": "server", "start": "2026-03-01T05:30:00Z", "end": "2026-03-01T11:00:00Z"},
+            {"kind": "server", "start": "2026-03-01T10:03:15Z", "duration": "10min"},
+        ]
+    }
+    bulk, one = (play(d, tmp_path / str(per_call), per_call) for per_call in (False, True))
+    assert bulk.records == one.records
+    back = min(x["start"] for x in bulk.rows if x["start"] >= START + timedelta(hours=10))
+    assert back < START + timedelta(hours=10, minutes=3, seconds=15)  # (the device's retry, found)
+    made = [x for x in bulk.rows if back <= x["start"] <= back + timedelta(seconds=30)]
+    assert all(is_retry_charging(x["charging_id"]) for x in made)
+    # 11 at once, 11 as these end, the rest as those end (none left for the next command)
+    batches = [sum(x["start"] == back + timedelta(seconds=s) for x in made) for s in (0, 15, 30)]
+    assert batches[:2] == [len(NSAPIS)] * 2 and 0 < batches[2] <= len(NSAPIS)
+    assert len(made) == sum(batches)
