@@ -2878,19 +2878,25 @@ def _refuse_hidden_values(con: duckdb.DuckDBPyConnection, files: Sequence[Path])
     # Each file's footer is parsed once, each row group read once with its columns so flagged: a
     # file of one-row row groups (a writer flushing every record) has thousands of such chunks,
     # and opening the file again for each parsed its whole footer each time (6,000 rows: minutes).
-    chunks: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    # One file is open at a time: a folder of more parts than the process may open files at once
+    # would have had its later parts unchecked (their opening failing, taken for a damaged file).
+    chunks: dict[str, dict[int, list[tuple[str, int]]]] = {}
     for file_name, column, group, num_rows in rows:
-        chunks.setdefault((str(file_name), int(group)), []).append((str(column), int(num_rows)))
-    opened: dict[str, pq.ParquetFile] = {}
-    for (file_name, group), flagged in chunks.items():
+        by_group = chunks.setdefault(str(file_name), {})
+        by_group.setdefault(int(group), []).append((str(column), int(num_rows)))
+    for file_name, by_group in chunks.items():
         try:
-            if file_name not in opened:
-                opened[file_name] = pq.ParquetFile(file_name)
-            table = opened[file_name].read_row_group(group, columns=[c for c, _ in flagged])
+            parquet = pq.ParquetFile(file_name)
         except (OSError, pa.ArrowException):
             continue  # (DuckDB's reading names what is wrong with the file)
-        for column, num_rows in flagged:
-            _refuse_hidden_chunk(file_name, column, group, num_rows, table.column(column))
+        with parquet:
+            for group, flagged in by_group.items():
+                try:
+                    table = parquet.read_row_group(group, columns=[c for c, _ in flagged])
+                except (OSError, pa.ArrowException):
+                    break
+                for column, num_rows in flagged:
+                    _refuse_hidden_chunk(file_name, column, group, num_rows, table.column(column))
 
 
 def _refuse_hidden_chunk(file_name: str, column: str, group: int, num_rows: int, values: Any) -> None:

@@ -196,3 +196,29 @@ def test_a_column_null_throughout_is_rated_as_one(tmp_path: Path, path_taken: st
     pq.write_table(table, tmp_path / "u.parquet")
     assert table["zone"].null_count == 300
     assert rate(INV, tmp_path / "u.parquet").to_dict() == _expected(table)
+
+
+def test_the_parts_checked_are_not_held_open_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of many parts, each with a column NULL throughout (the check reads each such
+    chunk): every part was kept open until the last was checked, so past the process's limit of
+    open files (1,024 by default) opening the next failed, was taken for a damaged file (left to
+    DuckDB), and the parts after were not checked: a part whose footer hides a roaming row would
+    have been billed it in France.  One part is open at a time."""
+    (tmp_path / "usage").mkdir()
+    tables = [_table(3, day=1 + k % 20) for k in range(150)]
+    for k, table in enumerate(tables):
+        pq.write_table(table, tmp_path / "usage" / f"part-{k:03d}.parquet")
+    open_files: list[int] = []
+    real = pq.ParquetFile.read_row_group
+
+    def counted(self: pq.ParquetFile, *args: Any, **kwargs: Any) -> Any:
+        open_files.append(len(list(Path("/proc/self/fd").iterdir())))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    got = rate(INV, tmp_path / "usage").to_dict()
+    assert len(open_files) == 150  # (each part's `zone` chunk, NULL throughout)
+    assert max(open_files) - min(open_files) < 10, (min(open_files), max(open_files))
+    assert got["total_ht"] == _expected(pa.concat_tables(tables))["total_ht"]
