@@ -604,3 +604,43 @@ def test_a_part_with_only_serving_plmn_beside_a_part_with_zone_is_rated_in_its_n
         run = rate_run(inventory, parts, load_catalog(), reader=small)
         got = as_one_file(json.loads(run.invoice.to_json()), offsets)
         assert (_by_kind(got) if typed else got) == (_by_kind(want) if typed else want)
+
+
+# Starts of every form a reader may take (a fraction, an offset with or without its colon, `T` or
+# a space, no seconds, midnight written in full, a leap second) beside dates alone (two of one day).
+_STARTS = [
+    "2026-03-05T10:00:00Z",
+    "2026-03-05 10:00",
+    "2026-03-05T10:00",
+    "2026-03-06T00:00:00Z",
+    "2026-03-06 00:00:00",
+    "2026-03-07T10:00:00.123+02:00",
+    "2026-03-07T10:00:00.5+0100",
+    "2026-03-07T10:00:00+01",
+    "2026-03-08",
+    "2026/03/08",
+    "2026-03-08",
+    "2026-3-9 10:00:00",
+    "2026-03-31T23:59:60Z",
+]
+
+
+def test_starts_with_their_times_are_read_and_dates_alone_refused_alike_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start of a date alone is a malformed value (read as midnight, a day's records alike in
+    the other fields were taken for copies), where every instant written otherwise, midnight in
+    full too, is read: the same invoice and rejects by DuckDB, the pyarrow passes and the small
+    reader, of a CSV and of its Parquet forms; an instant written again otherwise (10:00 for
+    10:00:00Z, midnight with and without its zone) and the second date alone of a day are copies."""
+    rows = [_row(start=s) for s in _STARTS]
+    n = len(LINES)
+    want = _alike(_every_rating("\n".join([*LINES, *rows]) + "\n", tmp_path, monkeypatch))
+    assert [r for r in want["rejects"] if r["row"] > n] == [
+        {"row": n + 2, "reason": f"duplicate record: identical in every field to row {n + 1}"},
+        {"row": n + 3, "reason": f"duplicate record: identical in every field to row {n + 1}"},
+        {"row": n + 5, "reason": f"duplicate record: identical in every field to row {n + 4}"},
+        {"row": n + 9, "reason": "malformed value: start '2026-03-08'"},
+        {"row": n + 10, "reason": "malformed value: start '2026/03/08'"},
+        {"row": n + 11, "reason": f"duplicate record: identical in every field to row {n + 9}"},
+    ]
