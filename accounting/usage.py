@@ -16,6 +16,7 @@ import atexit
 import bisect
 import contextlib
 import csv
+import functools
 import gzip
 import json
 import logging
@@ -469,7 +470,8 @@ class UsageReader:
         self.claims_unique = bool(self.origins)
         self._file_types = _file_types(self.con, self.files)
         for path, types in zip(self.files, self._file_types, strict=True):
-            refused = kind_refused(str(path), types)
+            held = functools.partial(self._start_held, f"read_parquet({_lit([str(path)])})")
+            refused = kind_refused(str(path), types, held)
             if refused is not None:
                 raise refused
         _counts_not_durations(self.con, self.files)
@@ -615,13 +617,21 @@ class UsageReader:
         fields = ", ".join(_ident(n) for n in self._header)
         self._csv_relations(f" WHERE strlen(concat({fields})) >= 0")
 
+    def _start_held(self, relation: str) -> bool:
+        """Whether the `start` column of `relation` holds a value (`kind_refused`)."""
+        try:
+            return bool(self.con.execute(f'SELECT COUNT("start") FROM {relation}').fetchone()[0])  # type: ignore[index]
+        except duckdb.Error:
+            return True  # (the reading says what is wrong)
+
     def _columns(self) -> set[str]:
         try:
             described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
         except duckdb.Error as exc:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.types = {str(row[0]): str(row[1]) for row in described}
-        refused = kind_refused(self.name, self.types) if self.kind == "table" else None
+        held = functools.partial(self._start_held, self.relation)
+        refused = kind_refused(self.name, self.types, held) if self.kind == "table" else None
         if refused is not None:  # (each Parquet file's types are checked as its footer is read)
             raise refused
         cols = set(self.types)
@@ -2405,7 +2415,9 @@ def duration_refused(source: str, durations: Mapping[str, str]) -> UsageError | 
     return None
 
 
-def kind_refused(source: str, types: Mapping[str, str]) -> UsageError | None:
+def kind_refused(
+    source: str, types: Mapping[str, str], start_held: Callable[[], bool] = lambda: True
+) -> UsageError | None:
     """The refusal of a file whose writer typed a rating column as a kind of value it cannot be
     read as (`types`: column -> DuckDB type), or None.
 
@@ -2414,29 +2426,12 @@ def kind_refused(source: str, types: Mapping[str, str]) -> UsageError | None:
     field were rejected as copies of each other, and the rest billed (600,000 rows, 78,222
     rejected as duplicates).  A `start` typed TIME (a time without its day) or as a number (a
     count since 1970 of an unsaid unit), or a count typed INTERVAL (DuckDB's `to_seconds()`),
-    made every row a malformed value."""
-    kind = types.get("start", "")
-    if kind == "DATE":
-        return UsageError(
-            source,
-            "column 'start' is a DATE, a day without its time: a record's start is an instant "
-            "(a timestamp, or ISO 8601 text); read as midnight, the records of a day that are "
-            "alike in the other columns would be taken for copies of each other: write the start "
-            "with its time of day",
-        )
-    if kind in _WHOLE or kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
-        return UsageError(
-            source,
-            f"column 'start' is a number ({kind}), not a time: a count of seconds, milliseconds or "
-            "microseconds since 1970 cannot be told apart: write the start as a timestamp or ISO "
-            "8601 text (DuckDB: to_timestamp(start) of seconds, epoch_ms(start) of milliseconds)",
-        )
-    if kind.startswith("TIME") and not kind.startswith("TIMESTAMP"):
-        return UsageError(
-            source,
-            f"column 'start' is a {kind}, a time of day without its date: a record's start is "
-            "an instant (a timestamp, or ISO 8601 text): write the start with its date",
-        )
+    made every row a malformed value.  A `start` of such a type that holds no value (pandas
+    writes a column of empty cells as DOUBLE) is no such start: each row's start is missing
+    (`start_held`: whether the column holds one, asked only then)."""
+    said = _start_kind_refused(types.get("start", ""))
+    if said is not None and start_held():
+        return UsageError(source, said)
     for name in NUMBER_COLUMNS:
         if types.get(name) == "INTERVAL":
             what = "a number of seconds" if name == "duration_s" else "a number of octets"
@@ -2446,6 +2441,29 @@ def kind_refused(source: str, types: Mapping[str, str]) -> UsageError | None:
                 f"column {name!r} is an INTERVAL, where the column is read as {what}: every row "
                 f"would be a malformed value: write it as {what}{how}",
             )
+    return None
+
+
+def _start_kind_refused(kind: str) -> str | None:
+    """Why a `start` of this DuckDB type is refused (`kind_refused`), or None."""
+    if kind == "DATE":
+        return (
+            "column 'start' is a DATE, a day without its time: a record's start is an instant "
+            "(a timestamp, or ISO 8601 text); read as midnight, the records of a day that are "
+            "alike in the other columns would be taken for copies of each other: write the start "
+            "with its time of day"
+        )
+    if kind in _WHOLE or kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+        return (
+            f"column 'start' is a number ({kind}), not a time: a count of seconds, milliseconds or "
+            "microseconds since 1970 cannot be told apart: write the start as a timestamp or ISO "
+            "8601 text (DuckDB: to_timestamp(start) of seconds, epoch_ms(start) of milliseconds)"
+        )
+    if kind.startswith("TIME") and not kind.startswith("TIMESTAMP"):
+        return (
+            f"column 'start' is a {kind}, a time of day without its date: a record's start is "
+            "an instant (a timestamp, or ISO 8601 text): write the start with its date"
+        )
     return None
 
 

@@ -234,3 +234,19 @@ def test_a_month_of_starts_without_their_times_says_what_a_start_is(
     assert "40 of the 40 usage rows were rejected" in err
     assert "(row 2: malformed value: start '2026-03-01')" in err
     assert "not a date alone: the records of a day could not be told apart" in err
+
+
+@pytest.mark.parametrize("kind", [pa.float64(), pa.int64(), pa.date32()])
+def test_a_start_column_of_empty_cells_typed_as_a_number_is_each_row_missing(
+    tmp_path: Path, inventory: str, kind: pa.DataType
+) -> None:
+    """pandas writes a column of empty cells (a part whose starts were lost) as DOUBLE: refused as
+    a count since 1970, the whole month was not billed where each row's start is missing."""
+    table = _calls(40)
+    path = tmp_path / "usage.parquet"
+    pq.write_table(_with(table, "start", pa.nulls(len(table), kind)), path)
+    for source in (path, pq.read_table(path)):
+        got = rate(load_inventory(inventory), source).to_dict()
+        assert len(got["rejects"]) == 40  # (rows alike but for their start: copies of each other)
+        assert got["rejects"][0]["reason"] == "malformed value: start missing"
+        assert {r["reason"].split(":")[0] for r in got["rejects"]} <= {"malformed value", "duplicate record"}
