@@ -28,7 +28,8 @@ The model (IPv4; every figure an IP packet's length):
   delay runs out, by the receiver's clock: one due before the sender's next data reaches it has
   gone alone (1,460-byte pieces crossing the `gsm` link's 9.6 kbit/s uplink, 1.25 s each, are
   ACKed one by one: 10 kB 332 B down with the handshake and close, as over PPP; they were ACKed
-  in pairs as on a fast link, 212 B, the timer read at the time the DTE typed the next piece).
+  in pairs as on a fast link, 212 B, the timer read at the time the DTE typed the next piece;
+  the virtual modem takes such an ACK off with `ack_before` and counts it at its own time).
   The segments of one message are taken to arrive together: on a link slower than a segment per
   0.2 s a real receiver ACKs each alone (a 10 kB message over `gsm`: 212 B here, 332 B over PPP).
   The PPP bearer's forwarder, which stands for the remote server of a device's
@@ -235,6 +236,18 @@ class TcpWire:
         out = [0, 0]
         self._tick(now, out)
         return self._total(out)
+
+    def ack_before(self, side: int, at: float, arrives: float) -> float | None:
+        """`side`'s delayed ACK, when it falls due after `at` and before the other end's next data
+        reaches `side` at `arrives`, put on the wire now (its bytes in `up`/`down`, not returned):
+        its time, for the caller to count it then (None: no such ACK)."""
+        due = self._due[side]
+        if not (self._owed[side] and at + 1e-9 < due <= arrives + 1e-9):
+            return None
+        out = [0, 0]
+        self._put(side, HEADER, out)
+        self._total(out)
+        return due
 
     def open(self, by: int = DEVICE) -> tuple[int, int]:
         """The three-way handshake, `by` sending the SYN (the device, or a client of a server on it)."""

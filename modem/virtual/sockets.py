@@ -552,6 +552,21 @@ class TcpSockets:
                 self._server_acked(sock, m.link.down.send(m.now, down))
             self._ack_timer(sock)
 
+    def _ack_alone(self, sock: Socket, due: float) -> None:
+        """The server's delayed ACK taken off the wire before the data after it: counted at `due`,
+        when it leaves, if the context is still up then (whatever ended the socket meanwhile), and
+        the module told of it once it has crossed the downlink."""
+        m = self.modem
+        ctx, session = sock.ctx, sock.ctx.session_id
+
+        def leaves() -> None:
+            if not ctx.active or ctx.session_id != session:
+                return  # the context went down before it fell due: it never left
+            m.net.count(ctx, 0, HEADER)
+            self._ack_reaches(sock, sock.acked, m.link.down.send(m.now, HEADER))
+
+        m.schedule(due - m.now, leaves)
+
     def on_acked(self, sock: Socket, fn: Callable[[bool], None]) -> bool:
         """What the module has sent on `sock` so far, once the other end's ACK of it has reached the
         module: True now if it has (a UDP socket's at once: nothing acknowledges a datagram), else
@@ -564,9 +579,13 @@ class TcpSockets:
     def _server_acked(self, sock: Socket, arrives: float) -> None:
         """The other end's ACK of what has reached it (`sock.acked`) leaves now and reaches the
         module at `arrives`, unless it still owes it (its delayed ACK runs)."""
-        if sock.wire.owes(SERVER) or sock.acked <= sock.ack_seen:
+        if not sock.wire.owes(SERVER):
+            self._ack_reaches(sock, sock.acked, arrives)
+
+    def _ack_reaches(self, sock: Socket, covered: int, arrives: float) -> None:
+        """The other end's ACK of `covered` bytes reaches the module at `arrives`."""
+        if covered <= sock.ack_seen:
             return
-        covered = sock.acked
 
         def seen() -> None:
             sock.ack_seen = max(sock.ack_seen, covered)
@@ -701,6 +720,9 @@ class TcpSockets:
                 return  # lost on the air: the gateway never sees it
         else:
             there = m.link.up.send(m.now, n + HEADER * segments(n))
+            due = sock.wire.ack_before(SERVER, m.now, there)
+            if due is not None:  # the server's delayed ACK of earlier data goes alone before this comes
+                self._ack_alone(sock, due)
             billed = sock.wire.send(DEVICE, n, m.now, there)  # billed as it leaves, counted on arrival
         if there <= m.now:
             self._at_network(sock, data, billed)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.wire import HEADER, MSS, SYN, segments
+from gateway.wire import ACK_DELAY_S, HEADER, MSS, SYN, segments
 from modem.virtual.core import VirtualModem
 from modem.virtual.ppp.forwarder import EchoBackend, TcpFlow
 from modem.virtual.sockets import Socket
@@ -247,3 +247,36 @@ def test_an_upload_over_a_slow_link_is_billed_alike_each_segment_acked_alone(nam
     assert (ppp_up + SYN_OPTIONS_NOT_SENT, ppp_down + SYN_OPTIONS_NOT_SENT) == (up, down)
     ((_, n),) = steps
     assert down == SYN + HEADER * (segments(int(n)) - 1) + HEADER  # the last ACK rides on the FIN
+
+
+@pytest.mark.parametrize("command", ["AT+CIPSHUT", "AT+CGACT=0,1"])
+@pytest.mark.parametrize("after", [0.1, 0.3])
+def test_a_delayed_ack_due_before_a_context_drop_is_billed(command: str, after: float) -> None:
+    """Over the `gsm` link a SIM800 types two 1,460-byte pieces at once; the first reaches the
+    server 1.25 s before the second, and the server's ACK of it goes alone 0.2 s after it came.  The
+    PDP context ended `after` seconds after that first piece came: past the 0.2 s, the ACK left and
+    is billed (it was counted with the second piece, which the drop lost: never billed); before
+    them, it never left (AT+CIPSHUT closes the socket first: the server's FIN carries it)."""
+    m, _sink = setup("simcom-sim800", TABLE, net_preset="gsm")
+    m.tcp.io = _Answering(m, [])
+    at(m, "AT+CIPQSEND=1")
+    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
+    sock = m.tcp.sockets[0]
+    ctx = m.net.context(1)
+    m.tcp.connected(sock)
+    _until(m, m.take_output(), b"CONNECT OK")
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    for _ in range(2):
+        _until(m, at(m, f"AT+CIPSEND={MSS}"), b"> ")
+        m.feed(b"u" * MSS, m.now)
+    while ctx.payload_up < MSS:  # the first piece reaches the network
+        due = m.next_deadline()
+        assert due is not None
+        m.take_output(due)
+    assert ctx.payload_up == MSS and ctx.bytes_up - up0 == MSS + HEADER
+    m.take_output(m.now + after)
+    at(m, command)
+    m.take_output(m.now + 5.0)
+    assert ctx.payload_up == MSS  # the second piece was lost with the context
+    fin = HEADER if command == "AT+CIPSHUT" else 0  # the module's close first: the server's FIN
+    assert ctx.bytes_down - down0 == (HEADER if after > ACK_DELAY_S else 0) + fin
