@@ -117,6 +117,12 @@ def record_count(duration_s: int, interval_s: int = INTERVAL_S) -> int:
     return -(-duration_s // interval_s)
 
 
+def record_counts(duration_s: I64, interval_s: int = INTERVAL_S, phase_s: I64 | int = 0) -> I64:
+    """`record_count` of each session, its first record starting `phase_s` seconds after a cut
+    (0..interval_s-1: a row continuing a session cut from the session's start, `cut_sessions`)."""
+    return np.where(duration_s > 0, (duration_s + phase_s + interval_s - 1) // interval_s, 1).astype(np.int64)
+
+
 def period_end(offset_s: int, interval_s: int = INTERVAL_S) -> int:
     """The offset (from the session's start) of the next time-limit cut after `offset_s`."""
     return (offset_s // interval_s + 1) * interval_s
@@ -130,8 +136,13 @@ def cut_sessions(
     interval_s: int = INTERVAL_S,
     abnormal: npt.ArrayLike | None = None,
     still_open: npt.ArrayLike | None = None,
+    phase_s: npt.ArrayLike | None = None,
 ) -> PartialRecords:
     """Cut sessions into partial records (see the module docstring for the rule).
+
+    `phase_s` (0 by default): the seconds each one starts after a time-limit cut of the context
+    it is part of (a partial record that another trigger opened: the cuts still count from the
+    context's start, as the gateway cuts it), its first cut `interval_s - phase_s` in.
 
     All inputs are 1-D arrays of the same length (converted to int64; `abnormal`
     and `still_open` to bool).  A session `still_open` at the period's end has its
@@ -154,15 +165,17 @@ def cut_sessions(
     abn = _flags("abnormal", abnormal, n_sessions)
     still = _flags("still_open", still_open, n_sessions)
 
-    counts = np.where(dur > 0, (dur + interval_s - 1) // interval_s, 1).astype(np.int64)
+    phase = np.zeros(n_sessions, dtype=np.int64) if phase_s is None else np.asarray(phase_s, dtype=np.int64)
+    counts = record_counts(dur, interval_s, phase)
     total = int(counts.sum())
     session_index = np.repeat(np.arange(n_sessions, dtype=np.int64), counts)
     first_row = np.cumsum(counts) - counts
     sequence = np.arange(total, dtype=np.int64) - np.repeat(first_row, counts) + 1
 
     d = dur[session_index]
-    lo = (sequence - 1) * interval_s
-    hi = np.minimum(sequence * interval_s, d)
+    shift = phase[session_index]
+    lo = np.maximum((sequence - 1) * interval_s - shift, 0)
+    hi = np.minimum(sequence * interval_s - shift, d)
     up_r = up[session_index]
     down_r = down[session_index]
     first = sequence == 1
@@ -288,6 +301,7 @@ def cut_sessions_py(
     interval_s: int = INTERVAL_S,
     abnormal: list[bool] | None = None,
     still_open: list[bool] | None = None,
+    phase_s: list[int] | None = None,
 ) -> list[tuple[int, int, int, int, int, int, int]]:
     """The same rule as a plain Python loop (reference for tests and the benchmark's baseline).
 
@@ -295,10 +309,11 @@ def cut_sessions_py(
     """
     rows: list[tuple[int, int, int, int, int, int, int]] = []
     for i, (s, d, u, w) in enumerate(zip(start_s, duration_s, bytes_up, bytes_down, strict=True)):
-        n = record_count(d, interval_s)
+        shift = 0 if phase_s is None else phase_s[i]
+        n = record_count(d + shift, interval_s) if d > 0 else 1
         for k in range(n):
-            lo = k * interval_s
-            hi = min((k + 1) * interval_s, d)
+            lo = max(k * interval_s - shift, 0)
+            hi = min((k + 1) * interval_s - shift, d)
             cause = _cause(
                 k == n - 1,
                 abnormal is not None and abnormal[i],

@@ -29,7 +29,7 @@ from accounting.records import ClosingCause
 from accounting.usage_writer import UsageWriter, format_for, is_usage_file, misnamed_output
 from gateway.alarms import load_alarm_config
 from gateway.errors import ConfigError
-from gateway.partial import INTERVAL_S, cut_sessions, usage_columns
+from gateway.partial import INTERVAL_S, cut_sessions, record_counts, usage_columns
 from gateway.sessions_csv import (
     MAX_GAP_INTERVALS,
     NO_CAUSE,
@@ -107,47 +107,60 @@ CHUNK_RECORDS = 1 << 18  # records cut and written at once (a session gives 527,
 
 
 def _groups(
-    batches: Iterator[Sessions], linked: npt.NDArray[np.int64], first: npt.NDArray[np.int64], interval_s: int
-) -> Iterator[tuple[Sessions, npt.NDArray[np.int64]]]:
+    batches: Iterator[Sessions],
+    linked: npt.NDArray[np.int64],
+    first: npt.NDArray[np.int64],
+    phase: npt.NDArray[np.int64],
+    interval_s: int,
+) -> Iterator[tuple[Sessions, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
     """The sessions of `batches` (the file's, in its order) in groups whose records number about
     CHUNK_RECORDS at the most (a group ends with the session that reaches it), the same groups
-    whatever the batches, each session with its first sequence number (`first` of the rows
-    `linked`, else 1): the records of a group are cut and written at once, whatever the file's
-    length."""
+    whatever the batches, each session with its first sequence number and the seconds it starts
+    after a time-limit cut of its session (`first`, `phase` of the rows `linked`, else 1 and 0):
+    the records of a group are cut and written at once, whatever the file's length."""
     carry: Sessions | None = None
     for batch in batches:
         sessions = batch if carry is None else concat_sessions(carry, batch)
-        counts = np.where(sessions.duration > 0, (sessions.duration + interval_s - 1) // interval_s, 1)
-        total = np.cumsum(counts)
+        total = np.cumsum(
+            record_counts(sessions.duration, interval_s, _linked_to(sessions, linked, phase, 0))
+        )
         lo = 0
         while lo < len(sessions):
             before = int(total[lo - 1]) if lo else 0
             hi = int(np.searchsorted(total, before + CHUNK_RECORDS, side="left")) + 1
             if hi > len(sessions):
                 break  # (the group goes on in the next batch)
-            yield _numbered(sessions.slice(lo, hi), linked, first)
+            group = sessions.slice(lo, hi)
+            yield group, _linked_to(group, linked, first, 1), _linked_to(group, linked, phase, 0)
             lo = hi
         carry = sessions.slice(lo, len(sessions)) if lo < len(sessions) else None
     if carry is not None:
-        yield _numbered(carry, linked, first)
+        yield carry, _linked_to(carry, linked, first, 1), _linked_to(carry, linked, phase, 0)
 
 
-def _numbered(
-    sessions: Sessions, linked: npt.NDArray[np.int64], first: npt.NDArray[np.int64]
-) -> tuple[Sessions, npt.NDArray[np.int64]]:
-    numbers = np.ones(len(sessions), dtype=np.int64)
+def _linked_to(
+    sessions: Sessions, linked: npt.NDArray[np.int64], values: npt.NDArray[np.int64], default: int
+) -> npt.NDArray[np.int64]:
+    """Each session's value of `values` (those of the rows `linked`), else `default`."""
+    out = np.full(len(sessions), default, dtype=np.int64)
     if len(linked):
         at = np.minimum(np.searchsorted(linked, sessions.row), len(linked) - 1)
         hit = linked[at] == sessions.row
-        numbers[hit] = first[at[hit]]
-    return sessions, numbers
+        out[hit] = values[at[hit]]
+    return out
 
 
-def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.int64], interval_s: int) -> int:
-    """Cut these sessions into records and write them (`first`: each one's first sequence number);
-    the number of records.  A row's last record closes by the cause the row gives, else: continued
-    by the next partial record of its session, by the time limit where the row ends at a mark of
-    the interval (`closing_causes`)."""
+def _write_cut(
+    writer: UsageWriter,
+    sessions: Sessions,
+    first: npt.NDArray[np.int64],
+    phase: npt.NDArray[np.int64],
+    interval_s: int,
+) -> int:
+    """Cut these sessions into records and write them (`first`: each one's first sequence number,
+    `phase`: the seconds it starts after a time-limit cut of its session); the number of records.
+    A row's last record closes by the cause the row gives, else: continued by the next partial
+    record of its session, by the time limit where the row ends at a cut (`closing_causes`)."""
     cut = cut_sessions(
         sessions.start,
         sessions.duration,
@@ -155,6 +168,7 @@ def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.in
         sessions.bytes_down,
         interval_s=interval_s,
         abnormal=sessions.abnormal,
+        phase_s=phase,
     )
     index = cut.session_index
     if sessions.more.any() or (first != 1).any() or (sessions.cause != NO_CAUSE).any():
@@ -162,7 +176,7 @@ def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.in
         cut = replace(
             cut,
             sequence=cut.sequence + first[index] - 1,
-            cause=np.where(last, closing_causes(sessions, interval_s)[index], cut.cause),
+            cause=np.where(last, closing_causes(sessions, interval_s, phase)[index], cut.cause),
         )
     where = pa.array(index)
     columns: dict[str, Any] = {
@@ -177,13 +191,15 @@ def _write_cut(writer: UsageWriter, sessions: Sessions, first: npt.NDArray[np.in
     return len(cut)
 
 
-def closing_causes(sessions: Sessions, interval_s: int) -> npt.NDArray[np.int64]:
+def closing_causes(
+    sessions: Sessions, interval_s: int, phase: npt.NDArray[np.int64] | int = 0
+) -> npt.NDArray[np.int64]:
     """The cause closing each row's last record: the one its `cause` column gives; else, for a row
-    the next partial record of its session continues, the time limit (17) when the row lasts a whole
-    number of intervals (cut at its own start's marks, it ends at one), else 98 (m2msim's own: a
-    partial record whose trigger the file does not say, a volume limit, a serving node change...);
-    else its release: 4 when `abnormal`, 0."""
-    at_mark = (sessions.duration > 0) & (sessions.duration % interval_s == 0)
+    the next partial record of its session continues, the time limit (17) when the row ends at a
+    time-limit cut of its session (`phase`: the seconds it starts after one; the cuts count from
+    the session's first row), else 98 (m2msim's own: a partial record whose trigger the file does
+    not say, a volume limit, a serving node change...); else its release: 4 when `abnormal`, 0."""
+    at_mark = (sessions.duration > 0) & ((sessions.duration + phase) % interval_s == 0)
     partial = np.where(at_mark, int(ClosingCause.TIME_LIMIT), int(ClosingCause.PARTIAL_UNSTATED))
     released = np.where(sessions.abnormal, int(ClosingCause.ABNORMAL), int(ClosingCause.NORMAL))
     inferred = np.where(sessions.more, partial, released)
@@ -227,8 +243,10 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
             guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
             with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
                 records = kept = 0
-                for batch, batch_first in _groups(scan.batches(), scan.linked, scan.first, args.interval):
-                    records += _write_cut(writer, batch, batch_first, args.interval)
+                for batch, batch_first, batch_phase in _groups(
+                    scan.batches(), scan.linked, scan.first, scan.phase, args.interval
+                ):
+                    records += _write_cut(writer, batch, batch_first, batch_phase, args.interval)
                     kept += len(batch)
         except OutputError as exc:
             return _fail("sessions-to-records", str(exc))

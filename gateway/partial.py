@@ -19,6 +19,7 @@ from accounting.partial import (
     prorate,
     record_bytes,
     record_count,
+    record_counts,
     usage_columns,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "prorate",
     "record_bytes",
     "record_count",
+    "record_counts",
     "usage_columns",
 ]

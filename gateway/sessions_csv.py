@@ -40,7 +40,7 @@ from accounting.csv_forms import (
     separator_note,
 )
 from accounting.records import Zone
-from gateway.partial import INTERVAL_S
+from gateway.partial import INTERVAL_S, record_counts
 from m2msim.compressed import compression_of, decompressing
 from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 
@@ -1230,6 +1230,7 @@ class Scan:
     linked: I64  # rows (sorted) of a session exported one partial record a row
     more: npt.NDArray[np.bool_]  # of `linked`: continued by the next one
     first: I64  # of `linked`: the sequence number of its first record
+    phase: I64  # of `linked`: the seconds it starts after a time-limit cut of its session
     reused: Noted = field(default_factory=lambda: Noted.none(REUSED))  # (`Sessions.reused`)
     _whole: Sessions | None = None
     _spill: Any = None  # (the temporary file of `_scan_blocks`)
@@ -1265,17 +1266,24 @@ class Scan:
             self._spill = None
 
 
-def first_sequences(sessions: Sessions, interval_s: int) -> I64:
+def first_sequences(sessions: Sessions, interval_s: int) -> tuple[I64, I64]:
     """The sequence number of each row's first record: 1, or for a row that continues a session
-    exported one partial record a row, one more than the session's rows before it give."""
-    counts = np.where(sessions.duration > 0, (sessions.duration + interval_s - 1) // interval_s, 1)
+    exported one partial record a row, one more than the session's rows before it give; and, for a
+    row longer than `interval_s` (one the export did not cut at the time limit), the seconds it
+    starts after a time-limit cut of its session, counted from the session's first row (its
+    context's start: the gateway's cuts count from it whatever trigger closed a record before,
+    `cut_sessions`' `phase_s`), else 0 (a row within the interval is kept whole: the export's
+    own partial record)."""
+    after = (sessions.start - sessions.start[sessions.chain]) % interval_s
+    phase = np.where(sessions.duration > interval_s, after, 0)  # (a row within it: the portal's record)
+    counts = record_counts(sessions.duration, interval_s, phase)
     order = np.lexsort((sessions.part, sessions.chain))
     taken = counts[order]
     before = np.cumsum(taken) - taken  # (the records of the rows before, in every session)
     head = np.flatnonzero(sessions.part[order] == 0)
     first = np.empty(len(sessions), dtype=np.int64)
     first[order] = before - before[head][np.cumsum(sessions.part[order] == 0) - 1] + 1
-    return first
+    return first, phase
 
 
 def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> Scan:
@@ -1300,9 +1308,17 @@ def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> 
             log.info("%s: read whole: %s", path, exc)
     sessions, rejects = read_sessions(path, gap)
     partials = int(np.count_nonzero(sessions.part))
-    first = first_sequences(sessions, interval_s)
+    first, phase = first_sequences(sessions, interval_s)
     return Scan(
-        rejects, sessions.notes, partials, sessions.row, sessions.more, first, sessions.reused, sessions
+        rejects,
+        sessions.notes,
+        partials,
+        sessions.row,
+        sessions.more,
+        first,
+        phase,
+        sessions.reused,
+        sessions,
     )
 
 
@@ -1521,6 +1537,7 @@ def _linked(
     rows: list[I64] = []
     mores: list[npt.NDArray[np.bool_]] = []
     firsts: list[I64] = []
+    phases: list[I64] = []
     dropped: list[I64] = []
     partials = 0
     try:
@@ -1557,7 +1574,9 @@ def _linked(
             reused.append(bucket.reused)
             rows.append(bucket.row)
             mores.append(bucket.more)
-            firsts.append(first_sequences(bucket, interval_s))
+            first_of, phase_of = first_sequences(bucket, interval_s)
+            firsts.append(first_of)
+            phases.append(phase_of)
             partials += int(np.count_nonzero(bucket.part))
     finally:
         for f in files:
@@ -1566,6 +1585,7 @@ def _linked(
     order = np.argsort(linked, kind="stable")
     more = np.concatenate(mores)[order] if rows else np.zeros(0, dtype=bool)
     first = np.concatenate(firsts)[order] if rows else np.zeros(0, dtype=np.int64)
+    phase = np.concatenate(phases)[order] if rows else np.zeros(0, dtype=np.int64)
     gone_rows = np.sort(np.concatenate(dropped)) if dropped else np.zeros(0, dtype=np.int64)
     rejects.sort()
     return Scan(
@@ -1575,6 +1595,7 @@ def _linked(
         linked[order],
         more,
         first,
+        phase,
         Noted.joined(REUSED, reused),
         _dropped=gone_rows,
     )

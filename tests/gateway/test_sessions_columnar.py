@@ -177,7 +177,7 @@ def test_a_file_the_columns_cannot_number_is_read_row_by_row(tmp_path: Path, see
         _same(path)
 
 
-def ending(row: tuple[object, ...], more: bool, interval: int) -> int:
+def ending(row: tuple[object, ...], more: bool, interval: int, phase: int = 0) -> int:
     """The cause of a row's last record: the one it gives; else, continued by the next partial
     record of its session, the time limit when it ends at a mark of the interval, else 98; else 4
     or 0 by its release."""
@@ -185,7 +185,7 @@ def ending(row: tuple[object, ...], more: bool, interval: int) -> int:
     if cause >= 0:
         return cause
     if more:
-        return 17 if duration and duration % interval == 0 else 98
+        return 17 if duration and (duration + phase) % interval == 0 else 98
     return 4 if row[7] else 0
 
 
@@ -203,6 +203,9 @@ def test_the_records_are_the_rule_cut_by_a_loop(
     capsys.readouterr()
     sessions, _ = read_sessions_py(src, default_max_gap(interval))
     rows = sessions.rows()
+    chain = sessions.chain.tolist()
+    # a row past the interval continuing a session is cut at its session's marks (its first row's)
+    phase = [(r[1] - rows[chain[i]][1]) % interval if r[2] > interval else 0 for i, r in enumerate(rows)]
     cut = cut_sessions_py(
         [r[1] for r in rows],
         [r[2] for r in rows],
@@ -210,6 +213,7 @@ def test_the_records_are_the_rule_cut_by_a_loop(
         [r[4] for r in rows],
         interval_s=interval,
         abnormal=[r[7] for r in rows],
+        phase_s=phase,
     )
     # a row continuing a session's partial records numbers on from the rows before it
     count = Counter(i for i, *_ in cut)
@@ -227,7 +231,7 @@ def test_the_records_are_the_rule_cut_by_a_loop(
             w,
             rows[i][5],
             rows[i][6],
-            ending(rows[i], more[i], interval) if q == count[i] else c,
+            ending(rows[i], more[i], interval, phase[i]) if q == count[i] else c,
             q + before[i],
         )
         for i, s, d, u, w, q, c in cut

@@ -511,14 +511,16 @@ def test_a_session_id_overlapping_itself_on_a_line_is_a_reject(
         ("L1", "s2", datetime(2026, 3, 1, 9, tzinfo=UTC)),
         ("L2", "s1", datetime(2026, 3, 1, 10, tzinfo=UTC)),
     ]
-    # rows 9, 2 and 4: one session's partial records, numbered on, closed by the time limit where
-    # at its 12-hour marks, row 9 at 1 h by a cause the file does not say (98)
+    # rows 9, 2 and 4: one session's partial records, numbered on; row 2, past 12 h, cut at the
+    # session's 12-hour marks (from row 9's start, as the gateway cuts a context) and closed by the
+    # time limit there; row 9 at 1 h and row 2 at 25 h by a cause the file does not say (98)
     chain = sorted((r[1], r[2], r[8], r[7]) for r in got(out) if r[:1] == ("L1",) and r[6] == "s1")
     assert chain == [
         (datetime(2026, 3, 1, 9, tzinfo=UTC), 3600, 1, 98),
-        (datetime(2026, 3, 1, 10, tzinfo=UTC), INTERVAL, 2, 17),
-        (datetime(2026, 3, 1, 22, tzinfo=UTC), INTERVAL, 3, 17),
-        (datetime(2026, 3, 2, 10, tzinfo=UTC), 600, 4, 0),
+        (datetime(2026, 3, 1, 10, tzinfo=UTC), INTERVAL - 3600, 2, 17),
+        (datetime(2026, 3, 1, 21, tzinfo=UTC), INTERVAL, 3, 17),
+        (datetime(2026, 3, 2, 9, tzinfo=UTC), 3600, 4, 98),
+        (datetime(2026, 3, 2, 10, tzinfo=UTC), 600, 5, 0),
     ]
 
 
@@ -949,3 +951,39 @@ def test_reused_session_ids_alone_exit_0_and_a_negative_max_gap_is_refused(
         "m2msim sessions-to-records: --max-gap -1: a number of seconds, 0 or more\n"
     )
     assert not (tmp_path / "no.parquet").exists()
+
+
+def test_a_row_continuing_a_session_is_cut_at_the_sessions_marks_as_the_gateway_cuts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A context whose RAT changed 5 h after its start (a partial record, cause 22) and released
+    20 h later: the gateway cuts it at 12 h and 24 h from the context's start (TS 32.298's time
+    limit counts from it, whatever other partial records were closed).  Exported as a portal that
+    did not cut at the time limit (its first record, then one row to the release), its second row
+    was cut at 12 h from its own start, 17 h into the session: 12 h of its bytes billed in March
+    where the gateway bills 7 h of them, and three records where the gateway writes four."""
+    from accounting.usage_writer import UsageWriter
+    from gateway.api import Subscriber
+    from gateway.network import Network, NetworkConfig
+
+    start = (datetime(2026, 3, 31, 12, tzinfo=UTC) - BASE).total_seconds()
+    config = NetworkConfig(epoch=BASE, scan_rate_per_hour=0, max_bytes_per_s=10**12)
+    gateway_out = tmp_path / "gateway.parquet"
+    with UsageWriter(gateway_out) as writer:
+        net = Network(config, writer)
+        net.register_subscriber(Subscriber("L1", "208011234567800", "33612345600", "business-m2m"))
+        assert net.attach(0, "L1", IMEISV, "20801", rat="utran").accepted
+        s = net.open_session(start, "L1", "orange.m2m.spec")
+        net.transfer(start + 5 * 3600, s.session_id, 5_000_003, 7)
+        net.move(start + 5 * 3600, "L1", "20801", rat="eutran")
+        net.transfer(start + 25 * 3600, s.session_id, 20_000_011, 1_000_003)
+        net.close_session(start + 25 * 3600, s.session_id)
+    theirs = got(gateway_out)
+    assert [r[7] for r in theirs] == [22, 17, 17, 0]
+    rows = [f"L1,{r[1].isoformat()},{r[2]},{r[3]},{r[4]},{s.session_id},{r[7]}" for r in theirs[:1]] + [
+        f"L1,{theirs[1][1].isoformat()},{20 * 3600},{sum(r[3] for r in theirs[1:])},"
+        f"{sum(r[4] for r in theirs[1:])},{s.session_id},"
+    ]
+    text = "line,start,duration_s,bytes_up,bytes_down,session,cause\n" + "\n".join(rows) + "\n"
+    _, mine, _ = convert(tmp_path, capsys, text, 0)
+    assert got(mine) == theirs
