@@ -40,10 +40,25 @@ def render_comparison(comparison: Comparison, top: int = 10) -> str:
         out.append(
             f"Largest savings per line (top {min(top, len(savers))} of {len(savers)} lines that would save)"
         )
+        best = comparison.best_mix_choices
+        differ = 0
         for lc in savers[:top]:
             out.append(
                 f"  {lc.id:<16} {lc.current!s:<34} {money(lc.current_total):>10} -> {lc.cheapest!s:<34} "
                 f"{money(lc.cheapest_total):>10}  saves {money(lc.saving)}"
+            )
+            in_mix = best.get(lc.id)
+            if in_mix is not None and in_mix != lc.cheapest:
+                differ += 1
+                out.append(f"  {'':<16} in the best mix: {in_mix}")
+        if differ:
+            # A line's own bill is priced with the fleet discounts as they stand; moved alone to its
+            # cheapest it may take the fleet across a discount's threshold (49 Business lines lose
+            # their 5% when the 50th leaves): the list alone would advise a move that costs more.
+            out.append(
+                "  (a line's own bill, with the fleet discounts as they stand; where the best mix puts it"
+                " elsewhere, the fleet discounts change, moved alone or in the mix, and the other lines'"
+                " bills with them: the best mix is the fleet's cheapest)"
             )
     else:
         out.append("No line would pay less on another choice (prices with today's fleet discounts).")

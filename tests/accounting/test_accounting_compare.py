@@ -27,6 +27,17 @@ def run(lines: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Any:
     )
 
 
+# 49 idle Business compteur 36 m lines: 5.00 each, 4.75 with the 5% of 50 Business lines
+IDLE_49 = {
+    "id_prefix": "G",
+    "count": 49,
+    "offer": "business-m2m",
+    "plan": "compteur",
+    "commitment": 36,
+    "since": "2025-01-01",
+}
+
+
 def ln(
     id_: str, offer: str = "business-m2m", plan: str = "forfait-2mo", commitment: int = 24
 ) -> dict[str, Any]:
@@ -96,14 +107,7 @@ def test_best_mix_moves_a_line_that_earns_the_discount_for_the_others() -> None:
     # discounted (6.25 > 6.00), but it is the 50th: 50 x 4.75 + 1.50 + 12.50 = 251.50.  Every line on
     # Business compteur (the Europe line too) costs 271.75.
     lines = [
-        {
-            "id_prefix": "G",
-            "count": 49,
-            "offer": "business-m2m",
-            "plan": "compteur",
-            "commitment": 36,
-            "since": "2025-01-01",
-        },
+        IDLE_49,
         ln("X", "intense", "optima", 36),
         ln("R", "europe", "forfait-5mo", 36),
     ]
@@ -238,3 +242,41 @@ def test_usage_no_offer_prices_does_not_keep_a_line_on_its_offer() -> None:
     assert lc.cheapest in (Choice("europe", "forfait-5mo", 36), Choice("europe-dtmf", "forfait-5mo", 36))
     assert lc.saving == Decimal("52.50")
     assert c.best_mix.total == Decimal("27.50")
+
+
+def test_text_shows_the_best_mix_where_a_line_alone_would_cost_the_others_their_discount() -> None:
+    """50 Business compteur 36 m lines, the fleet discount on (5 x 0.95 = 4.75 each).  49 are idle;
+    H sent 3 Mo in France: 4.75 + 3 x 3 = 13.75.  Its own cheapest is Intense optima:
+    6 + (3,072 - 512) ko x 1 / 1,024 = 6 + 2.50 = 8.50, "saves 5.25".  Moved alone, the fleet has
+    49 Business lines and loses the discount: 49 x 5.00 + 8.50 = 253.50 against 246.50 today,
+    7.00 more.  The best mix keeps H on Business forfait-2mo 36 m: 7.5 x 0.95 = 7.125 -> 7.13,
+    + 1 Mo x 1.5 = 8.63; 49 x 4.75 + 8.63 = 241.38, saving 5.12.  The text shows H's place in the
+    best mix beside its own cheapest, not the move alone as the advice."""
+    rows = [{"line": "H", "type": "data", "start": T, "bytes_up": 3 * MO, "bytes_down": 0}]
+    c = compare(run([IDLE_49, ln("H", plan="compteur", commitment=36)], rows))
+    h = next(lc for lc in c.lines if lc.id == "H")
+    assert (h.current_total, h.cheapest, h.saving) == (
+        Decimal("13.75"),
+        Choice("intense", "optima", 36),
+        Decimal("5.25"),
+    )
+    assert (c.today.total, c.best_mix.total, c.saving) == (
+        Decimal("246.50"),
+        Decimal("241.38"),
+        Decimal("5.12"),
+    )
+    assert c.best_mix_choices["H"] == Choice("business-m2m", "forfait-2mo", 36)
+    moved = run([IDLE_49, ln("H", "intense", "optima", 36)], rows)  # H moved alone, rated as a month
+    assert moved.invoice.total == Decimal("253.50")
+    text = c.render_text()
+    row = text.index("saves 5.25")
+    assert text[row:].split("\n")[1].strip() == "in the best mix: business-m2m forfait-2mo 36 m"
+
+
+def test_text_adds_nothing_where_each_line_s_cheapest_is_its_place_in_the_best_mix() -> None:
+    """B1 on Business forfait-2mo 24 m sent 3 Mo in France: 8 + 1 Mo x 1.5 = 9.50; on Intense optima
+    6 + 2.5 = 8.50, saving 1.00, in the best mix too (no fleet discount either way)."""
+    rows = [{"line": "B1", "type": "data", "start": T, "bytes_up": 3 * MO, "bytes_down": 0}]
+    c = compare(run([ln("B1")], rows))
+    assert (c.lines[0].saving, c.best_mix.total) == (Decimal("1.00"), Decimal("8.50"))
+    assert "in the best mix" not in c.render_text()
