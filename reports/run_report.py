@@ -303,8 +303,17 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     s = files.summary or {}
     inv = files.invoice or {}
     cur = inv.get("currency") or (files.comparison or {}).get("currency") or "EUR"
-    # (a `compare --json` output alone: its lines, each line of the inventory that was compared)
-    devices = int(s.get("devices") or len(inv.get("lines") or (files.comparison or {}).get("lines") or []))
+    # (the inventory's lines, as the device groups count them: the invoice's leave out a line with
+    # an inventory error; a `compare --json` output alone: its lines, each line that was compared)
+    devices = int(
+        s.get("devices")
+        or len(
+            (files.inventory.lines if files.inventory is not None else None)
+            or inv.get("lines")
+            or (files.comparison or {}).get("lines")
+            or []
+        )
+    )
     name = (
         s.get("scenario")
         or inv.get("customer")

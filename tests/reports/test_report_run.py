@@ -435,3 +435,27 @@ def test_a_line_not_active_in_the_month_is_not_among_the_costliest(tmp_path: Pat
     costliest = page.split('<section id="lines">', 1)[1].split("</section>", 1)[0]
     assert "<td>L1</td>" in costliest and "<td>L2</td>" not in costliest
     assert "1 line not active in the month (activated after it): no items, not listed." in costliest
+
+
+def test_the_fleet_in_the_headline_is_the_device_groups_devices() -> None:
+    """`rate --report` on the example month: the headline counted the invoice's lines, 9 devices,
+    leaving out the two lines with an inventory error, while the device groups below counted every
+    line of the inventory, 3 + 8 = 11 devices; the cost per device divided by 9 there."""
+    import yaml
+
+    from reports.run_report import render_rating_report
+
+    month = SCENARIOS / "example-month"
+    inventory = inventory_from_dict(yaml.safe_load((month / "inventory.yaml").read_text()), "inventory.yaml")
+    page = render_rating_report(month / "inventory.yaml", month / "usage.csv")
+    groups = page[page.index('id="groups"') : page.index('id="traffic"')]
+    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", groups)
+    devices = {name: re.findall(r'<td class="num"[^>]*>([^<]*)</td>', cells)[0] for name, cells in rows}
+    in_groups = sum(int(as_number(n)) for n in devices.values() if n.strip())
+    assert in_groups == len(inventory.lines) == 11
+    assert f"{in_groups:,} devices ·" in page
+    total = re.search(r"total cost HT.*?([\d,]+\.\d\d) EUR", page, re.S)
+    assert total is not None
+    per_device = (as_number(total.group(1)) / in_groups).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    headline = page[page.index('id="headline"') : page.index('id="offers"')]
+    assert f"{per_device:,.2f} EUR" in headline
