@@ -28,7 +28,8 @@ class HourlyUsage:
       the volume carried outside France, the roaming share (a serving network outside zone `fr`,
       whatever the zone the record is rated in: a session opened at home and going on abroad
       is rated in `fr`; a record that names no network: its zone other than `fr`);
-    - `sms` records: their count; `voice` and `csd` records: their count and seconds;
+    - `sms` and `sms_internet` records (an SMS the fleet's SMS Internet service sent, listed beside
+      the others on the page): their count; `voice` and `csd` records: their count and seconds;
     - any other type only makes its hour and group appear (with nothing added).
 
     The group is a device group's name in the report; a shard counts under its group index
@@ -63,7 +64,7 @@ class HourlyUsage:
             acc[2] += first
             acc[3] += failed
             acc[7] += roaming
-        elif kind == "sms":
+        elif kind in ("sms", "sms_internet"):
             acc[4] += records
         elif kind in ("voice", "csd"):
             acc[5] += records

@@ -459,3 +459,23 @@ def test_the_fleet_in_the_headline_is_the_device_groups_devices() -> None:
     per_device = (as_number(total.group(1)) / in_groups).quantize(Decimal("0.01"), ROUND_HALF_UP)
     headline = page[page.index('id="headline"') : page.index('id="offers"')]
     assert f"{per_device:,.2f} EUR" in headline
+
+
+def test_the_sms_and_calls_chart_counts_the_records_its_table_lists() -> None:
+    """The example month's table lists 4 SMS and 3 SMS Internet records (sent to the devices by the
+    fleet's SMS Internet service) and 7 calls; the chart below it, drawn from the same records,
+    counted the SMS Internet ones nowhere: 4 SMS in all."""
+    from reports.run_report import render_rating_report
+
+    month = SCENARIOS / "example-month"
+    page = render_rating_report(month / "inventory.yaml", month / "usage.csv")
+    section = page[page.index('<section id="sms">') :].split("</section>", 1)[0]
+    listed: dict[str, int] = {"SMS": 0, "calls": 0}
+    for cells in re.findall(r"<tr>(<td>.*?)</tr>", section):
+        texts = re.findall(r"<td[^>]*>([^<]*)</td>", cells)
+        if len(texts) == 5 and texts[1] in ("sms", "sms_internet", "voice", "csd"):
+            listed["SMS" if texts[1].startswith("sms") else "calls"] += int(as_number(texts[3]))
+    drawn: dict[str, int] = {"SMS": 0, "calls": 0}
+    for name, n in re.findall(r"<title>(SMS|calls), \d\d \w+ UTC: ([\d,]+) records</title>", section):
+        drawn[name] += int(as_number(n))
+    assert listed == drawn == {"SMS": 7, "calls": 7}
