@@ -13,6 +13,14 @@ CENT = Decimal("0.01")
 HOURLY_UP_TO_DAYS = 7  # hourly curves for runs up to a week; daily curves from two days on
 TOP_LINES = 10
 MO = 1_048_576
+# A usage record's device group in the page's SQL (`u` the usage, `l` the lines): its line's; a record
+# of no line is the fleet's services' (an SMS Internet message, a localisation hit: billed to the
+# fleet), one of a line the inventory does not hold is not in the inventory (rejected). The fleet's
+# SMS Internet messages were listed as records of lines not in the inventory, beside their bill.
+RECORD_GROUP_SQL = (
+    "coalesce(l.device_group, CASE WHEN coalesce(u.line, '') = '' "
+    "THEN '(fleet services, no line)' ELSE '(not in the inventory)' END)"
+)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from reports import svg
 from reports.data import ReportError, RunFiles, connect, damaged_usage, failed_sql, find_files
 from reports.hourly import HourlyUsage
 from reports.page import Page, count, e, kpi, money, table, td, tr
-from reports.run_common import CENT, Period, mo, parse_time
+from reports.run_common import CENT, RECORD_GROUP_SQL, Period, mo, parse_time
 from reports.run_cost import comparison, costliest_section, groups_section, offers_section, problems_section
 from reports.run_time import alarms_section, sms_calls_section, storm_section, traffic_section
 from reports.shapes import check_documents
@@ -259,7 +259,7 @@ def record_sums(con: duckdb.DuckDBPyConnection) -> tuple[HourlyUsage, list[CallR
     return out, [(g, kind, dest, n, seconds) for (g, kind, dest), (n, seconds) in listed]
 
 
-_GROUP = "coalesce(l.device_group, '(not in the inventory)')"
+_GROUP = RECORD_GROUP_SQL
 # A record's bytes, added as a 128-bit integer: two counts past 2^62 (a file of another writer, or
 # damaged) overflowed the 64-bit addition and the page was refused naming the folder, not the file.
 _VOLUME = "(u.bytes_up::HUGEINT + u.bytes_down)"

@@ -11,7 +11,7 @@ from accounting.db import duckdb
 from reports import svg
 from reports.data import RunFiles, failed_sql
 from reports.page import count, e, kpi, money, num, table, td, tr
-from reports.run_common import HOURLY_UP_TO_DAYS, MO, Period, parse_time
+from reports.run_common import HOURLY_UP_TO_DAYS, MO, RECORD_GROUP_SQL, Period, parse_time
 from reports.run_cost import records_read_note
 
 STORM_BEFORE = timedelta(minutes=30)
@@ -340,7 +340,7 @@ def sms_calls_section(
     rows = calls
     if rows is None:
         rows = con.execute(
-            "SELECT coalesce(l.device_group, '(not in the inventory)'), u.type, u.dest, count(*), "
+            f"SELECT {RECORD_GROUP_SQL}, u.type, u.dest, count(*), "
             "sum(u.duration_s) FROM usage u LEFT JOIN lines l USING (line) "
             "WHERE u.type IN ('sms', 'voice', 'csd', 'sms_internet') GROUP BY ALL ORDER BY 1, 2, 3"
         ).fetchall()

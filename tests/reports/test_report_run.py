@@ -479,3 +479,16 @@ def test_the_sms_and_calls_chart_counts_the_records_its_table_lists() -> None:
     for name, n in re.findall(r"<title>(SMS|calls), \d\d \w+ UTC: ([\d,]+) records</title>", section):
         drawn[name] += int(as_number(n))
     assert listed == drawn == {"SMS": 7, "calls": 7}
+
+
+def test_the_fleets_sms_internet_records_are_not_said_to_be_of_lines_not_in_the_inventory() -> None:
+    """The example month's 3 SMS Internet records (no line: the fleet's service, 2 billed to the
+    fleet) were listed under "(not in the inventory)", as the record of an unknown line the rating
+    rejects, beside the invoice's bill for them."""
+    from reports.run_report import render_rating_report
+
+    month = SCENARIOS / "example-month"
+    page = render_rating_report(month / "inventory.yaml", month / "usage.csv")
+    section = page[page.index('<section id="sms">') :].split("</section>", 1)[0]
+    assert re.search(r"<td>\(fleet services, no line\)</td><td>sms_internet</td><td>orange-fr</td>", section)
+    assert "<td>(not in the inventory)</td><td>sms_internet</td>" not in section
