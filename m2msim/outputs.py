@@ -1,7 +1,8 @@
 """Writing outputs that can be trusted: atomic files, one writer per output, never over an input.
 
 - `atomic_path(path)` yields a temporary name in the same folder; on success the file is flushed
-  to disk, given the permissions of the file it replaces (`keep_mode`), and renamed over `path`
+  to disk, given the permissions of the file it replaces (`keep_mode`; it is created with them, before
+  a byte is written), and renamed over `path`
   (a reader sees the old file or the new one, never a part);
   on any failure, an interruption included, the temporary file is removed.  The name carries the
   host and the process (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`): the file a writer killed by SIGKILL
@@ -770,6 +771,7 @@ def atomic_path(
     tmp = temporary_name(final, tag)
     renaming = False
     try:
+        _made_as_strict(final, tmp)
         yield tmp
         if fsync and tmp.exists():
             _fsync_file(tmp)
@@ -847,6 +849,23 @@ def _rename_into_place(
         if _foreign(final, own):
             raise _foreign_error(path, option, " (it appeared while the output was written)")
         os.replace(tmp, final)
+
+
+def _made_as_strict(final: Path, tmp: Path) -> None:
+    """Create `tmp` empty with the permissions of the file `final` it is to replace (the umask
+    applied), before a byte is written: an invoice kept `chmod 600` was written readable by all
+    (0644, the umask's) and given its mode only at the rename.  Its owner may write it (one kept
+    `chmod a-w`).  A writer opening `tmp` to write truncates it and keeps that mode; `keep_mode` still applies at the rename.  Nothing replaced
+    (or not a regular file): `tmp` is left for the writer to create."""
+    try:
+        was = os.lstat(final)
+    except OSError:
+        return
+    if not stat.S_ISREG(was.st_mode):
+        return
+    os.close(
+        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(was.st_mode) & 0o777 | stat.S_IWUSR)
+    )
 
 
 def keep_mode(old: Path, new: Path) -> None:
@@ -928,6 +947,7 @@ class OutputSet:
             return
         tmp = temporary_name(final)
         self._staged.append(_Staged(Path(path), final, tmp, data, own, guard, option))
+        _made_as_strict(final, tmp)
         tmp.write_bytes(data)
         _fsync_file(tmp)
 

@@ -163,6 +163,36 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path: Path, how: str) -> None
     assert fresh.stat().st_mode & 0o7777 == 0o600
 
 
+@pytest.mark.parametrize("how", ["atomic", "set"])
+def test_a_replaced_file_is_written_with_its_permissions(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invoice kept `chmod 600` was written under the umask's 0644 and given its mode only at
+    the rename: readable by every user while it was written."""
+    path = tmp_path / "invoice.txt"
+    path.write_text("old")
+    path.chmod(0o600)
+    modes: list[int] = []
+    if how == "atomic":
+        with m2msim.outputs.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(b"new")
+            modes.append(os.fstat(f.fileno()).st_mode & 0o7777)
+    else:
+        write_bytes = Path.write_bytes
+
+        def hooked(self: Path, data: bytes) -> int:  # the writer, seen as it writes
+            written = write_bytes(self, data)
+            modes.append(self.stat().st_mode & 0o7777)
+            return written
+
+        monkeypatch.setattr(Path, "write_bytes", hooked)
+        with OutputSet() as outputs:
+            outputs.stage(path, b"new")
+            outputs.commit()
+    assert modes == [0o600]
+    assert path.read_text() == "new" and path.stat().st_mode & 0o7777 == 0o600
+
+
 @pytest.fixture(params=["tmpfs", "bind"])
 def mount_point(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A folder that is a mount point: a tmpfs, or a bind mount of a folder of the same file system
