@@ -53,7 +53,7 @@ from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
 from accounting.usage_claim import claim_bound, layout_digests
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
-from m2msim.inputs import each_once
+from m2msim.inputs import each_once, replaced_repeat
 from m2msim.rundir import FolderIdentity, folder_identity
 
 if TYPE_CHECKING:
@@ -418,16 +418,9 @@ class UsageReader:
         """`FileChanged` when a name not read (`skipped`, another name of a file read) no longer
         names a file read: replaced (an export written again) between the comparison of the names
         and the files' states, it was another file left out without a word."""
-        read = {(s.device, s.inode) for s in self._states}
-        for path, _ in self.skipped:
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # (a name gone: its file is read under the other)
-            except OSError as exc:
-                raise FileChanged(path, str(exc)) from None
-            if (st.st_dev, st.st_ino) not in read:
-                raise FileChanged(path, "another file now has its name")
+        replaced = replaced_repeat(self.skipped, {(s.device, s.inode) for s in self._states})
+        if replaced is not None:
+            raise FileChanged(*replaced)
 
     def _check_folders(self) -> None:
         """`FolderChanged` when a folder given names another folder than before its files were

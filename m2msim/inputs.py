@@ -6,7 +6,7 @@ files (`rate`, `compare`) and the usage `report` and `sql` read."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 
@@ -35,3 +35,23 @@ def each_once(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]
             how = "given twice" if str(path) == str(read) else f"the same file as {read}"
             repeats.append((path, f"{how}: read once, from {read}"))
     return kept, repeats
+
+
+def replaced_repeat(
+    repeats: Iterable[tuple[Path, str]], read: Collection[tuple[int, int]]
+) -> tuple[Path, str] | None:
+    """The first name not read (`repeats` of `each_once`) that no longer names a file read (`read`:
+    their (device, inode), taken once the names were compared), with why: replaced (an export
+    written again, renamed over it) between the comparison of the names and then, it is another
+    file, which was left out without a word.  A name gone is not one (its file is read under the
+    other)."""
+    for path, _ in repeats:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return path, exc.strerror or str(exc)
+        if (st.st_dev, st.st_ino) not in read:
+            return path, "another file now has its name"
+    return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -37,7 +38,7 @@ from accounting.inventory import Inventory
 from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
-from m2msim.inputs import each_once
+from m2msim.inputs import each_once, replaced_repeat
 from m2msim.rundir import marker_files, not_whole_run, run_usage
 from m2msim.yamlio import YamlError, load_yaml
 
@@ -182,6 +183,7 @@ def find_files(folder: Path | str) -> RunFiles:
     # each file once, as `rate` reads it: a part beside a link to it (in a folder of `rate` outputs
     # and their usage) was read twice, its records counted twice in the page and the queries
     files.usage, files.skipped = each_once(usage)
+    _check_skipped(files)
     if (root / "alarms.jsonl").is_file():
         files.alarms = root / "alarms.jsonl"
     if not (files.summary or files.invoice or files.comparison or files.bench or files.usage):
@@ -190,6 +192,25 @@ def find_files(folder: Path | str) -> RunFiles:
             "usage/part-*.parquet, usage.csv or a bench report.json)"
         )
     return files
+
+
+def _check_skipped(files: RunFiles) -> None:
+    """`ReportError` when a usage name not read (another name of a file read) no longer names a
+    file read: replaced (a part written again) just after the names were compared, its records
+    were left out of the page and the queries without a word (as `rate` checks it)."""
+    read = set()
+    for path in files.usage:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # (its reader says why)
+        read.add((st.st_dev, st.st_ino))
+    replaced = replaced_repeat(files.skipped, read)
+    if replaced is not None:
+        path, what = replaced
+        raise ReportError(
+            f"{path}: changed while it was being read ({what}): read it again once it is complete"
+        )
 
 
 def group_names(files: RunFiles) -> dict[str, str]:

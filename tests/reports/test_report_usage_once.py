@@ -61,3 +61,33 @@ def test_a_part_beside_a_link_to_it_is_read_once(tmp_path: Path, link: str) -> N
         pages.append((tmp_path / f"{at.name}.html").read_text(encoding="utf-8"))
     assert made.err.splitlines() == [f"m2msim report: {said}"]
     assert pages[1] == pages[0]
+
+
+@pytest.mark.parametrize("command", ["sql", "report"])
+def test_a_part_replaced_as_the_names_were_compared_is_not_left_out(
+    tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`part-00001.parquet` a hard link to `part-00000.parquet` (read under the first), and
+    `part-00001.parquet` written again (renamed over it) just after the two names were found one
+    file: another file now, its records were left out of the page and the queries without a word.
+    Said as `rate` says it: the file changed, exit 2."""
+    import reports.data
+
+    folder = _month(tmp_path / "linked")
+    part, name = folder / "usage" / "part-00000.parquet", folder / "usage" / "part-00001.parquet"
+    os.link(part, name)
+    real = reports.data.each_once
+
+    def each_once(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+        got = real(paths)
+        new = folder / "usage" / ".new"
+        shutil.copyfile(part, new)
+        os.replace(new, name)  # (meanwhile: the part written again)
+        return got
+
+    monkeypatch.setattr(reports.data, "each_once", each_once)
+    argv = ["sql", str(folder), "SELECT count(*) FROM usage"] if command == "sql" else ["report", str(folder)]
+    got = run_cli([*argv, "--out", str(tmp_path / "out")] if command == "report" else argv)
+    assert got.rc == 2, got
+    assert f"{name}: changed while it was being read (another file now has its name)" in got.err
+    assert not (tmp_path / "out").exists()
