@@ -173,11 +173,21 @@ def changed_files(folder: Path) -> list[str]:
     return [] if doc is None else _changed(folder, doc)
 
 
-def _marker_text(files: list[str], written: dict[str, dict[str, int]] | None) -> str:
+def _marker_text(
+    files: list[str], written: dict[str, dict[str, int]] | None, since: list[str] | None = None
+) -> str:
     marker: dict[str, object] = {"m2msim": "run folder", "files": files}
     if written is not None:
         marker["written"] = written
+    if since:
+        marker["since"] = since
     return json.dumps(marker, indent=1) + "\n"
+
+
+def _since(doc: dict[str, object]) -> list[str]:
+    """The names m2msim wrote into the run folder after the run (`note_written`: `since`)."""
+    since = doc.get("since")
+    return [f for f in since if isinstance(f, str)] if isinstance(since, list) else []
 
 
 def note_written(path: Path) -> None:
@@ -219,7 +229,9 @@ def note_written(path: Path) -> None:
         written = _identities(doc)
         if written is not None:
             written = {**written, path.name: _identity(st)}
-        atomic_write_text(folder / MARKER, _marker_text(files, written))
+        since = _since(doc)
+        since = since if path.name in since else [*since, path.name]
+        atomic_write_text(folder / MARKER, _marker_text(files, written, since))
 
 
 # How long a writer waits for the folder's lock to record its file in the marker: another writer
@@ -599,10 +611,35 @@ def unread_files(
                 "and would leave its records out; rate it by its name, or move it out of the run folder"
             ), []
     return None, [
-        f"{path}: not read (in the run folder, not a file the run wrote ({MARKER} does not list it), "
-        "and not usage)"
-        for path in unread
+        *(
+            f"{path}: not read (in the run folder, not a file the run wrote ({MARKER} does not list it), "
+            "and not usage)"
+            for path in unread
+        ),
+        *(
+            f"{path}: not read (a usage file m2msim wrote into the run folder after the run: {reader} "
+            "reads the run's usage alone; rate it by its name, or move it out of the run folder)"
+            for path in _written_since(given, read, is_usage)
+        ),
     ]
+
+
+def _written_since(given: Path | str, read: Sequence[Path], is_usage: Callable[[Path], bool]) -> list[Path]:
+    """The usage files (`is_usage`) m2msim wrote into the run folder `given` after the run (its
+    marker's `since`: `records-from-pcap --out RUN/usage.csv` beside the run's `usage.parquet`) that
+    are not `read`: a reader of the run reads its own usage by name (`run_usage`), and such a file's
+    records were left out without a word (the marker lists it: no file the run did not write)."""
+    at = Path(given)
+    doc = _read_marker(at) if at.is_dir() else None
+    if doc is None:
+        return []
+    taken = {Path(os.path.abspath(p)) for p in read}
+    out = []
+    for name in _since(doc):
+        path = at / name
+        if Path(os.path.abspath(path)) not in taken and path.is_file() and is_usage(path):
+            out.append(path)
+    return out
 
 
 def _files_under(folder: Path) -> list[str]:

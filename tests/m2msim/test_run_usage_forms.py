@@ -191,3 +191,34 @@ def test_a_json_file_m2msim_wrote_into_a_run_folder_since_is_not_read_as_the_run
     said = run_cli(query)
     assert_cli_contract(said, allowed=(0,))
     assert said.out == alone and said.err == ""
+
+
+@pytest.mark.parametrize("command", ["rate", "sql"])
+def test_a_usage_file_m2msim_wrote_into_a_run_folder_since_is_said_not_read(
+    runs: tuple[Path, dict[str, Path]], tmp_path: Path, command: str
+) -> None:
+    """`records-from-pcap --out RUN/usage.csv` beside the run's `usage.parquet`: m2msim wrote it, so
+    the marker lists it (no file the run did not write), and `rate RUN` read the run's
+    `usage.parquet` alone, passing over the CSV's records without a word.  Said not read, naming it."""
+    from m2msim.outputs import atomic_write_text
+
+    inventory, out = runs
+    run = tmp_path / "run"
+    shutil.copytree(out["merged"], run, copy_function=shutil.copy2)
+    argv = {
+        "rate": ["rate", "--json", str(inventory), str(run)],
+        "sql": ["sql", "--json", str(run), "SELECT count(*) AS n FROM usage"],
+    }[command]
+    alone = run_cli(argv)
+    assert_cli_contract(alone, allowed=(0,))
+    csv = run / "usage.csv"
+    atomic_write_text(csv, (out["csv"] / "usage.csv").read_text())  # (as any m2msim command writes it)
+    said = run_cli(argv)
+    assert_cli_contract(said, allowed=(0,))
+    assert said.out == alone.out  # (the run's usage, as before)
+    reader = {"rate": f"rating {run}", "sql": f"a query of {run}"}[command]
+    assert said.err == (
+        f"m2msim {command}: warning: {csv}: not read (a usage file m2msim wrote into the run folder "
+        f"after the run: {reader} reads the run's usage alone; rate it by its name, or move it out of "
+        "the run folder)\n"
+    ), said.err
