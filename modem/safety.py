@@ -326,6 +326,11 @@ _REMOTE_AT_WHY = (
 # SMS-COMMAND, 0 SMS-DELIVER-REPORT, 3 reserved.  AT+CSMP's <fo> (27.005 §3.3.2) is the first octet
 # a text-mode send uses
 _MTI_SUBMIT = 0x01
+# TP-RP (23.040 §9.2.3.17), bit 7 of an SMS-SUBMIT's first octet: the reply path is requested.  The
+# recipient's reply then goes through the bench's SMS centre and, per Annex D, may be charged to the
+# bench's subscription: a message the bench pays for but did not send, which no allow-list entry
+# covers (the allow-list checks what the bench sends and dials, not what others send at its cost)
+_TP_RP = 0x80
 # Fail closed on a physical modem: besides the dial and AT+CMGS (checked against the allow-list),
 # a command line goes only when each of its commands is one known to be safe here, or one the
 # bench's configuration adds (`allow_commands`).  A known extended command may be read (`?`) and
@@ -665,7 +670,7 @@ def _extended(name: str, args: str) -> list[Effect]:
     if "CHLD" in word and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
         return [("refuse", f"AT{name}{args} transfers or deflects a call")]
     first = params[0] if name == "+CSMP" and kind == "set" and params else ""
-    if first and not (first.isdigit() and int(first) <= 0xFF and int(first) & 0x03 == _MTI_SUBMIT):
+    if first and not _plain_first_octet(int(first) if first.isdigit() else -1):
         return [("refuse", f"AT+CSMP={','.join(params)}: {_first_octet_why(first)}")]
     pid = params[2] if name == "+CSMP" and kind == "set" and len(params) > 2 else ""
     if pid and not (pid.isdigit() and int(pid) in _PLAIN_PIDS):
@@ -1344,9 +1349,24 @@ def _pid_why(pid: int) -> str:
     return f"the protocol identifier {pid if pid >= 0 else '?'} {what}"
 
 
+def _plain_first_octet(first: int) -> bool:
+    """Whether an MO first octet (0-255) is an SMS-SUBMIT's without the reply path."""
+    return 0 <= first <= 0xFF and first & 0x03 == _MTI_SUBMIT and not first & _TP_RP
+
+
+def _reply_path_why(first: int) -> str:
+    return (
+        f"the first octet {first} sets TP-Reply-Path (bit 7, 23.040 §9.2.3.17): the recipient's reply "
+        "goes through the bench's SMS centre and may be charged to the bench's SIM (23.040 Annex D), "
+        "a message the allow-list does not cover"
+    )
+
+
 def _first_octet_why(first: str) -> str:
     if not (first.isdigit() and int(first) <= 0xFF):
         return f"the first octet {first!r} is not a number 0-255 (27.005 §3.3.2: integer format)"
+    if int(first) & 0x03 == _MTI_SUBMIT:
+        return _reply_path_why(int(first))
     kind = {0: "an SMS-DELIVER-REPORT", 2: "an SMS-COMMAND"}.get(int(first) & 0x03, "reserved")
     return (
         f"the first octet {first} has the message type indicator {int(first) & 0x03} ({kind}), not "
@@ -1368,8 +1388,7 @@ def _plain_parameters(fields: list[str]) -> bool:
     """Whether a `+CSMP: <fo>,<vp>,<pid>,<dcs>` answer makes a plain SMS-SUBMIT."""
     if len(fields) < 3 or not (fields[0].isdigit() and fields[2].isdigit()):
         return False
-    first, pid = int(fields[0]), int(fields[2])
-    return first <= 0xFF and first & 0x03 == _MTI_SUBMIT and pid in _PLAIN_PIDS
+    return _plain_first_octet(int(fields[0])) and int(fields[2]) in _PLAIN_PIDS
 
 
 def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str, str], SafetyError]) -> str:
@@ -1387,6 +1406,8 @@ def _pdu_destination(line: str, length: int, data: bytes, refuse: Callable[[str,
         raise refuse(line, f"the PDU is a {type(message).__name__}, not an SMS-SUBMIT")
     if message.smsc is not None:
         raise refuse(line, f"the PDU names its own SMS centre ({message.smsc.number})")
+    if message.reply_path:
+        raise refuse(line, _reply_path_why(int(body[2:4], 16)))  # after the empty SMSC octet
     if message.pid not in _PLAIN_PIDS:
         raise refuse(line, _pid_why(message.pid))
     dest = message.destination

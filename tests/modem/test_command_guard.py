@@ -653,6 +653,27 @@ async def test_a_text_mode_first_octet_that_is_not_an_sms_submit_is_refused(fo: 
     assert t.lines == ["AT+CSMP=17,167,0,0", "AT+CSMP=49,167,0,0", "AT+CSMP=,167"]
 
 
+@pytest.mark.parametrize("fo", ["145", "209", "177"])  # 0x91, 0xD1, 0xB1: SMS-SUBMIT with TP-RP set
+async def test_a_text_mode_first_octet_with_the_reply_path_is_refused(fo: str) -> None:
+    # 23.040 Annex D: the recipient's reply goes through the bench's SMS centre, at the bench's cost
+    t = fake()
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match=rf"first octet {fo} sets TP-Reply-Path \(bit 7"):
+            await modem.client.command(f"AT+CSMP={fo},167,0,0")
+        await modem.client.command("AT+CSMP=17,167,0,0")
+    assert t.lines == ["AT+CSMP=17,167,0,0"]
+
+
+async def test_a_pdu_with_the_reply_path_is_refused() -> None:
+    pdu = encode_submit("hi", "+33612345678", reply_path=True)[0]  # first octet 0x81
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command("AT+CMGF=0")
+        with pytest.raises(SafetyError, match=r"first octet 129 sets TP-Reply-Path"):
+            await modem.client.command_with_data(f"AT+CMGS={pdu.tpdu_length}", pdu.hex.encode() + b"\x1a")
+    assert t.lines == ["AT+CMGF=0"]
+
+
 VARIANTS = ["+CCFCU", "^CHLD", "+QCSCA", "+CTFRU", "+CGLA", "+CRLA"]
 
 
