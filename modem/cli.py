@@ -306,7 +306,7 @@ def _at(args: argparse.Namespace) -> int:
         status = 0
         async with ATClient(transport, timeout=args.timeout) as client:
             # a raw line that texts, calls or forwards is refused on a physical modem (no allow-list here)
-            client.guard = CommandGuard(client.url, None, allowed)
+            client.guard = CommandGuard(client.url, None, allowed, restarts=client.restarts_module)
             client.subscribe(lambda urc: _print_urc(args, urc))
             for line in args.commands:
                 print(f"> {line}")

@@ -834,7 +834,7 @@ class CommandGuard:
 
     # its rules, set once: a bench script cannot swap the policy nor turn the guard lax (`strict`
     # also decides whether the client hands out its transport's bytes)
-    _RULES = ("url", "policy", "enforcing", "strict", "allow_commands", "incoming_calls")
+    _RULES = ("url", "policy", "enforcing", "strict", "allow_commands", "incoming_calls", "restarts")
     # what it learns from the modem as the run goes
     _STATE = (
         "_sms_format",
@@ -863,6 +863,7 @@ class CommandGuard:
     strict: bool
     allow_commands: frozenset[str]
     incoming_calls: bool  # the policy's, as it was given: auto-answer (ATS0=<n>) may be set
+    restarts: Callable[[str], bool] | None  # whether a line restarts the module (the client's)
 
     def __setattr__(self, name: str, value: object) -> None:
         if name not in CommandGuard._STATE:
@@ -874,8 +875,18 @@ class CommandGuard:
     def __delattr__(self, name: str) -> None:
         raise ReadOnlyPolicy(f"CommandGuard.{name} is read-only")
 
-    def __init__(self, url: str, policy: DialPolicy | None, allow_commands: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        url: str,
+        policy: DialPolicy | None,
+        allow_commands: Iterable[str] = (),
+        restarts: Callable[[str], bool] | None = None,
+    ) -> None:
         rule = object.__setattr__
+        # whether a line restarts the module: the client's (`ATClient.restarts_module`: its
+        # `RESTART_COMMAND` and the driver profile's `restarts`, Telit's AT#REBOOT), so that every
+        # restart the project knows makes the format and text-mode parameters unknown, as a reset
+        rule(self, "restarts", restarts)
         enforcing = not isinstance(policy, AllowAll) and not (policy is None and is_virtual(url))
         rule(self, "url", url)
         rule(self, "policy", policy)
@@ -954,6 +965,9 @@ class CommandGuard:
         """Raise `SafetyError` (or `NumberNotAllowed`, `NoDialPolicy`) unless `line` (and the `data`
         written after its prompt) may go to the modem."""
         effects = command_effects(line)
+        if self.restarts is not None and self.restarts(line):
+            # a profile's restart (AT#REBOOT) is a reset: whatever the line set before or after it
+            effects = [("reset", ""), *effects, ("reset", "")]
         self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:

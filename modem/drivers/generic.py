@@ -56,13 +56,16 @@ class Modem:
         self.client = client
         # the last check before bytes go out: raw commands too (`modem.client.command`) meet the policy
         self.profile = profile or DriverProfile()
+        client.restart_patterns.extend(re.compile(p, re.IGNORECASE) for p in self.profile.restarts)
         client.guard = safety.CommandGuard(
-            client.url, policy, (*self.profile.allow_commands, *safety.policy_commands(policy))
+            client.url,
+            policy,
+            (*self.profile.allow_commands, *safety.policy_commands(policy)),
+            restarts=client.restarts_module,
         )
         client.init_sequence = list(self.profile.init)
         client.timeouts.update(self.profile.timeouts)
         client.final_patterns.update(self.profile.no_ok)
-        client.restart_patterns.extend(re.compile(p, re.IGNORECASE) for p in self.profile.restarts)
         client.boot_notice = self.profile.boot_notice
         self.network = Network(client, self.profile)
         self.sms = Messaging(client, self.profile, policy, self.network)

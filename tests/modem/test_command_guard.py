@@ -1130,3 +1130,18 @@ async def test_a_restart_after_the_text_mode_settings_on_its_line_leaves_them_no
         with pytest.raises(SafetyError, match="not known"):
             await modem.client.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
     assert t.lines == [line]
+
+
+async def test_a_driver_profile_s_restart_after_the_text_mode_settings_leaves_them_not_known() -> None:
+    # Telit's AT#REBOOT, a restart the profile declares (`restarts`) and the bench lists: the module
+    # comes back with its stored format and text-mode parameters, as after the restarts the guard names
+    line = f"{TEXT_MODE};#REBOOT"
+    t = fake()
+    client = ATClient(t, watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    profile = DriverProfile(restarts=(r"#REBOOT\b",))
+    async with Modem(client, profile, AllowList(["+33612345678"], allow_commands=["#REBOOT"])) as modem:
+        await modem.client.command(line)
+        with pytest.raises(SafetyError, match="not known"):
+            await modem.client.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert t.lines == [line]
