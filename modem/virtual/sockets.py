@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.api import (
+    ACK_DELAY_S,
     DEST_UNREACH,
     DEVICE,
     GATEWAY,
@@ -181,6 +182,7 @@ class Socket:
     retry: bool = False  # ... for want of resources: made again once a datagram has had that answer
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
+    server_at: float = -math.inf  # when the remote end's last segment (data, FIN) left it
     # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
     # (`finish`: Quectel's "closing" socket), not closed at once with the module's FIN (SIMCom)
     half_close: bool = False
@@ -504,6 +506,7 @@ class TcpSockets:
         at: float | None
         if sock.proto == "TCP":
             at = m.link.down.send(m.now, n + HEADER * segments(n))
+            sock.server_at = m.now
             self._bill(sock, sock.wire.send(SERVER, n, m.now, at), payload_down=n)
             self._server_acked(sock, at)  # the data carries the ACK of what reached the server
         else:
@@ -554,14 +557,17 @@ class TcpSockets:
 
     def _ack_alone(self, sock: Socket, due: float) -> None:
         """The server's delayed ACK taken off the wire before the data after it: counted at `due`,
-        when it leaves, if the context is still up then (whatever ended the socket meanwhile), and
-        the module told of it once it has crossed the downlink."""
+        when it leaves, if the context is still up then (whatever ended the socket meanwhile) and no
+        segment of the server's (data, its FIN) carried it before, and the module told of it once it
+        has crossed the downlink."""
         m = self.modem
         ctx, session = sock.ctx, sock.ctx.session_id
 
         def leaves() -> None:
             if not ctx.active or ctx.session_id != session:
                 return  # the context went down before it fell due: it never left
+            if due - ACK_DELAY_S - 1e-9 <= sock.server_at < due - 1e-9:
+                return  # the server's data or FIN left after what it acknowledges came: it rode on it
             m.net.count(ctx, 0, HEADER)
             self._ack_reaches(sock, sock.acked, m.link.down.send(m.now, HEADER))
 
@@ -669,6 +675,7 @@ class TcpSockets:
             self._later(sock, sock.up_due - m.now, lambda: self.remote_closed(sock))
             return
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:
+            sock.server_at = m.now
             wire = sock.wire
             m.net.count(sock.ctx, *(wire.half_close if sock.half_close else wire.close)(SERVER, m.now))
         sock.fin_counted = True
@@ -773,6 +780,7 @@ class TcpSockets:
                 self._later(sock, 0.0, lambda: self.received(sock, data))
                 return
             back = m.link.down.send(m.now, n + HEADER * segments(n))
+            sock.server_at = m.now
             self._bill(sock, sock.wire.send(SERVER, n, m.now, back), payload_down=n)
             self._server_acked(sock, back)  # the echo carries the ACK
             self._later(sock, back - m.now, lambda: self._deliver(sock, data))

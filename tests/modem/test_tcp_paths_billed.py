@@ -280,3 +280,32 @@ def test_a_delayed_ack_due_before_a_context_drop_is_billed(command: str, after: 
     assert ctx.payload_up == MSS  # the second piece was lost with the context
     fin = HEADER if command == "AT+CIPSHUT" else 0  # the module's close first: the server's FIN
     assert ctx.bytes_down - down0 == (HEADER if after > ACK_DELAY_S else 0) + fin
+
+
+@pytest.mark.parametrize("after", [0.1, 0.3])
+def test_a_delayed_ack_the_servers_fin_carries_is_not_billed_alone_too(after: float) -> None:
+    """Two 1,460-byte pieces typed at once over `gsm`; the server closes `after` seconds after the
+    first piece came.  Within the 0.2 s ACK delay its FIN carries the ACK of that piece: its FIN,
+    the module's FIN and ACK, its last ACK (80 B down), no ACK alone; past it, the ACK had left
+    alone first (40 B more)."""
+    m, _sink = setup("simcom-sim800", TABLE, net_preset="gsm")
+    m.tcp.io = _Answering(m, [])
+    at(m, "AT+CIPQSEND=1")
+    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
+    sock = m.tcp.sockets[0]
+    ctx = m.net.context(1)
+    m.tcp.connected(sock)
+    _until(m, m.take_output(), b"CONNECT OK")
+    down0 = ctx.bytes_down
+    for _ in range(2):
+        _until(m, at(m, f"AT+CIPSEND={MSS}"), b"> ")
+        m.feed(b"u" * MSS, m.now)
+    while ctx.payload_up < MSS:  # the first piece reaches the network
+        due = m.next_deadline()
+        assert due is not None
+        m.take_output(due)
+    m.take_output(m.now + after)
+    m.tcp.remote_closed(sock)
+    m.take_output(m.now + 5.0)
+    assert ctx.active
+    assert ctx.bytes_down - down0 == 2 * HEADER + (HEADER if after > ACK_DELAY_S else 0)
