@@ -19,6 +19,7 @@ import pytest
 
 from gateway.wire import ACK_DELAY_S, HEADER, MSS, SYN, segments
 from modem.virtual.core import VirtualModem
+from modem.virtual.netlink import Context
 from modem.virtual.ppp.forwarder import EchoBackend, TcpFlow
 from modem.virtual.sockets import Socket
 from tests.modem.pppdevice import DelayedAckClient, Device, arrived
@@ -249,14 +250,11 @@ def test_an_upload_over_a_slow_link_is_billed_alike_each_segment_acked_alone(nam
     assert down == SYN + HEADER * (segments(int(n)) - 1) + HEADER  # the last ACK rides on the FIN
 
 
-@pytest.mark.parametrize("command", ["AT+CIPSHUT", "AT+CGACT=0,1"])
-@pytest.mark.parametrize("after", [0.1, 0.3])
-def test_a_delayed_ack_due_before_a_context_drop_is_billed(command: str, after: float) -> None:
+def _second_piece_crossing(after: float) -> tuple[VirtualModem, Socket, Context, int, int]:
     """Over the `gsm` link a SIM800 types two 1,460-byte pieces at once; the first reaches the
-    server 1.25 s before the second, and the server's ACK of it goes alone 0.2 s after it came.  The
-    PDP context ended `after` seconds after that first piece came: past the 0.2 s, the ACK left and
-    is billed (it was counted with the second piece, which the drop lost: never billed); before
-    them, it never left (AT+CIPSHUT closes the socket first: the server's FIN carries it)."""
+    server 1.25 s before the second, and the server's ACK of it goes alone 0.2 s after it came.
+    The modem `after` seconds past that first piece's arrival, its socket, its context and the
+    context's bytes (up, down) before the pieces."""
     m, _sink = setup("simcom-sim800", TABLE, net_preset="gsm")
     m.tcp.io = _Answering(m, [])
     at(m, "AT+CIPQSEND=1")
@@ -275,6 +273,17 @@ def test_a_delayed_ack_due_before_a_context_drop_is_billed(command: str, after: 
         m.take_output(due)
     assert ctx.payload_up == MSS and ctx.bytes_up - up0 == MSS + HEADER
     m.take_output(m.now + after)
+    return m, sock, ctx, up0, down0
+
+
+@pytest.mark.parametrize("command", ["AT+CIPSHUT", "AT+CGACT=0,1"])
+@pytest.mark.parametrize("after", [0.1, 0.3])
+def test_a_delayed_ack_due_before_a_context_drop_is_billed(command: str, after: float) -> None:
+    """The PDP context ended `after` seconds after the first piece came (`_second_piece_crossing`):
+    past the 0.2 s, the ACK left and is billed (it was counted with the second piece, which the
+    drop lost: never billed); before them, it never left (AT+CIPSHUT closes the socket first: the
+    server's FIN carries it)."""
+    m, _sock, ctx, _up0, down0 = _second_piece_crossing(after)
     at(m, command)
     m.take_output(m.now + 5.0)
     assert ctx.payload_up == MSS  # the second piece was lost with the context
@@ -284,27 +293,10 @@ def test_a_delayed_ack_due_before_a_context_drop_is_billed(command: str, after: 
 
 @pytest.mark.parametrize("after", [0.1, 0.3])
 def test_a_delayed_ack_the_servers_fin_carries_is_not_billed_alone_too(after: float) -> None:
-    """Two 1,460-byte pieces typed at once over `gsm`; the server closes `after` seconds after the
-    first piece came.  Within the 0.2 s ACK delay its FIN carries the ACK of that piece: its FIN,
-    the module's FIN and ACK, its last ACK (80 B down), no ACK alone; past it, the ACK had left
-    alone first (40 B more)."""
-    m, _sink = setup("simcom-sim800", TABLE, net_preset="gsm")
-    m.tcp.io = _Answering(m, [])
-    at(m, "AT+CIPQSEND=1")
-    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
-    sock = m.tcp.sockets[0]
-    ctx = m.net.context(1)
-    m.tcp.connected(sock)
-    _until(m, m.take_output(), b"CONNECT OK")
-    down0 = ctx.bytes_down
-    for _ in range(2):
-        _until(m, at(m, f"AT+CIPSEND={MSS}"), b"> ")
-        m.feed(b"u" * MSS, m.now)
-    while ctx.payload_up < MSS:  # the first piece reaches the network
-        due = m.next_deadline()
-        assert due is not None
-        m.take_output(due)
-    m.take_output(m.now + after)
+    """The server closes `after` seconds after the first piece came (`_second_piece_crossing`).
+    Within the 0.2 s ACK delay its FIN carries the ACK of that piece: its FIN, the module's FIN and
+    ACK, its last ACK (80 B down), no ACK alone; past it, the ACK had left alone first (40 B more)."""
+    m, sock, ctx, _up0, down0 = _second_piece_crossing(after)
     m.tcp.remote_closed(sock)
     m.take_output(m.now + 5.0)
     assert ctx.active
