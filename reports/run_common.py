@@ -17,9 +17,10 @@ MO = 1_048_576
 # of no line is the fleet's services' (an SMS Internet message, a localisation hit: billed to the
 # fleet), one of a line the inventory does not hold is not in the inventory (rejected). The fleet's
 # SMS Internet messages were listed as records of lines not in the inventory, beside their bill.
+FLEET_GROUP = "(fleet services, no line)"
 RECORD_GROUP_SQL = (
     "coalesce(l.device_group, CASE WHEN coalesce(u.line, '') = '' "
-    "THEN '(fleet services, no line)' ELSE '(not in the inventory)' END)"
+    f"THEN '{FLEET_GROUP}' ELSE '(not in the inventory)' END)"
 )
 
 

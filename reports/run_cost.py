@@ -14,7 +14,7 @@ from accounting.errors import AccountingError
 from reports import svg
 from reports.data import RunFiles
 from reports.page import count, e, kpi, money, num, table, td, tr
-from reports.run_common import CENT, MO, TOP_LINES, amount, mo
+from reports.run_common import CENT, FLEET_GROUP, MO, TOP_LINES, amount, mo
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,10 @@ def groups_section(
         a["sms"] += sms
         a["calls"] += calls
         a["roam"] += roam
+    # The records of no line are the fleet's services', not a device group's: what they hold is on
+    # the row of the fleet's services under the groups (a group of 0 devices was drawn as costing
+    # 0.00 beside that row's bill)
+    fleet_read = agg.pop(FLEET_GROUP, None) if files.invoice is not None else None
     summary_groups = {g["name"]: g for g in (files.summary or {}).get("groups", [])}
     # (a run's inventory lines that no device group uses are billed too: listed after the groups)
     names = list(summary_groups) + sorted((set(cost) | set(agg) | set(n_lines)) - set(summary_groups))
@@ -215,7 +219,7 @@ def groups_section(
         )
     if files.invoice is not None:
         rows += _total_rows(
-            files.invoice, con, sum((v for v in cost.values() if v is not None), Decimal(0)), cur
+            files.invoice, con, sum((v for v in cost.values() if v is not None), Decimal(0)), cur, fleet_read
         )
     tbl = table(
         [
@@ -263,18 +267,27 @@ def groups_section(
 
 
 def _total_rows(
-    invoice: dict[str, Any], con: duckdb.DuckDBPyConnection, groups: Decimal, cur: str
+    invoice: dict[str, Any],
+    con: duckdb.DuckDBPyConnection,
+    groups: Decimal,
+    cur: str,
+    fleet_read: dict[str, float] | None = None,
 ) -> list[str]:
     """Under the device groups, what else the invoice bills and its total, so that the column adds up
-    to it: the fleet's services (assistance, SMS+ short ids: billed to no line) and lines in no device
-    group, if any. The groups' costs alone were 124.53 beside a total of 2,749.96, the fleet's
-    2,625.43 in no row of the table."""
+    to it: the fleet's services (assistance, SMS+ short ids: billed to no line; `fleet_read`: what
+    the records of no line hold) and lines in no device group, if any. The groups' costs alone were
+    124.53 beside a total of 2,749.96, the fleet's 2,625.43 in no row of the table."""
     row = con.execute("SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE line IS NULL").fetchone()
     fleet = Decimal(row[0]) if row else Decimal(0)
     total = Decimal(str(invoice["total_ht"]))
     blank = [num("")] * 5
     # (rows of a class of their own: they are not device groups)
-    out = [tr([td("fleet services (billed to no line)"), *blank, num(money(fleet, cur)), num("")], "sum")]
+    read = blank
+    if fleet_read:
+        vol = fleet_read.get("vol", 0)
+        roaming = f"{100 * fleet_read.get('roam', 0) / vol:.1f} %" if vol else "–"
+        read = [num(""), num(count(fleet_read.get("sessions", 0))), num(mo(vol)), num(roaming), num("")]
+    out = [tr([td("fleet services (billed to no line)"), *read, num(money(fleet, cur)), num("")], "sum")]
     if total - fleet - groups:
         out.append(
             tr(

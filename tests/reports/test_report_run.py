@@ -492,3 +492,16 @@ def test_the_fleets_sms_internet_records_are_not_said_to_be_of_lines_not_in_the_
     section = page[page.index('<section id="sms">') :].split("</section>", 1)[0]
     assert re.search(r"<td>\(fleet services, no line\)</td><td>sms_internet</td><td>orange-fr</td>", section)
     assert "<td>(not in the inventory)</td><td>sms_internet</td>" not in section
+
+
+def test_the_fleets_records_of_no_line_are_not_a_device_group_costing_nothing() -> None:
+    """The example month's SMS Internet records (no line) made a device group of their own in the
+    groups' table and charts, '(fleet services, no line)': 0 devices, and a bar saying it cost
+    0.00 EUR HT, beside the row of the fleet's services billed 2,625.43 EUR."""
+    from reports.run_report import render_rating_report
+
+    month = SCENARIOS / "example-month"
+    page = render_rating_report(month / "inventory.yaml", month / "usage.csv")
+    groups = page[page.index('id="groups"') : page.index('id="traffic"')]
+    assert "(fleet services, no line)" not in groups
+    assert re.search(r"<td>fleet services \(billed to no line\)</td>.*?2,625\.43 EUR", groups, re.S)
