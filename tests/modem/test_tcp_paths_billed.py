@@ -301,3 +301,20 @@ def test_a_delayed_ack_the_servers_fin_carries_is_not_billed_alone_too(after: fl
     m.take_output(m.now + 5.0)
     assert ctx.active
     assert ctx.bytes_down - down0 == 2 * HEADER + (HEADER if after > ACK_DELAY_S else 0)
+
+
+def test_the_echos_answer_carries_its_delayed_ack_of_the_piece() -> None:
+    """Two 1,460-byte pieces typed at once over `gsm` to the echo: it answers each piece as it comes,
+    its answer carrying the ACK of it (1,500 B down each, nothing alone); the ACK was billed alone
+    too, 40 B more."""
+    m, _sink = setup("simcom-sim800", "hosts:\n  demo.example.com: echo\n", net_preset="gsm")
+    at(m, "AT+CIPQSEND=1")
+    _until(m, at(m, 'AT+CIPSTART="TCP","demo.example.com",7'), b"CONNECT OK")
+    ctx = m.net.context(1)
+    down0 = ctx.bytes_down
+    for _ in range(2):
+        _until(m, at(m, f"AT+CIPSEND={MSS}"), b"> ")
+        m.feed(b"u" * MSS, m.now)
+    m.take_output(m.now + 20.0)
+    assert ctx.payload_down == 2 * MSS
+    assert ctx.bytes_down - down0 == 2 * (MSS + HEADER)
