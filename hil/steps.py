@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hil.delivery import StatusReports, note_not_routed
 from hil.errors import HilError, ScriptFileError
 from hil.scripts import BenchScript, Param
-from hil.usage import CallUse, DataUse, tcp_exchange
+from hil.usage import CallUse, DataUse, timed_exchange
 from m2msim.yamlio import (
     LocatedDict,
     YamlError,
@@ -575,15 +575,20 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
     tcp = bench.modem.tcp
     use = state.session
     assert use is not None  # made by the `attach` step
+    asked = bench.since(state.session_t0)  # for the TCP/IP model: times on the network's clock
     state.conn = await tcp.open(host, port)
     use.connections += 1
-    times = {"open": bench.since(state.session_t0)}  # for the TCP/IP model
-    times["sent"] = times["received"] = times["open"]
+    opened = bench.since(state.session_t0)
+    writes: list[tuple[float, int]] = []  # each AT send's (time, bytes)
+    reads: list[tuple[float, int]] = []  # each read's
     got = bytearray()
     try:
-        if payload:
-            await tcp.send(state.conn, payload)
-            use.sent += len(payload)
+        step_size = bench.modem.profile.tcp.max_send  # the stack's own pieces, each timed
+        for start in range(0, len(payload), step_size):
+            piece = payload[start : start + step_size]  # timed as handed over (SIMCom's SEND OK waits
+            writes.append((bench.since(state.session_t0), len(piece)))  # for the far end's ACK)
+            await tcp.send(state.conn, piece)
+            use.sent += len(piece)
         if expect:
             try:
                 async with asyncio.timeout(timeout):
@@ -592,18 +597,14 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
                         if not chunk:
                             break
                         got += chunk
+                        reads.append((bench.since(state.session_t0), len(chunk)))
             except TimeoutError:
                 pass
-        times["received"] = bench.since(state.session_t0)
         await tcp.close(state.conn)
         state.conn = None
     finally:
         closed = bench.since(state.session_t0)
-        max_send = bench.modem.profile.tcp.max_send
-        exchange = tcp_exchange(
-            times["open"], times["sent"], len(payload), max_send, len(got), times["received"], closed
-        )
-        use.exchanges.append(exchange)
+        use.exchanges.append(timed_exchange(opened, writes, reads, closed, (opened - asked) / 2))
         use.received += len(got)
     info.update(sent=len(payload), received=len(got))
     state.measures["bytes_received"] = len(got)

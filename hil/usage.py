@@ -16,7 +16,10 @@ on its own when rated.  Each connection's IP bytes are spread over the seconds i
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,23 +66,56 @@ def tcp_exchange(
     received_at: float,
     closed: float | None,
 ) -> Exchange:
-    """The steps of a connection the bench opened at `opened`, wrote `sent` bytes to at `sent_at` (in
-    writes of `chunk` bytes at most, the stack's: each its own message), read `received` bytes
-    from by `received_at`, and closed at `closed` (None: not closed).  When what came back is as
-    long as what went (an echo), the far end answered each write as it came, its answers arriving
-    by `received_at`; else it answered once, at `received_at`."""
-    steps: Exchange = [("open", 0, opened, opened)]
-    writes = [min(chunk, sent - i) for i in range(0, sent, max(chunk, 1))]
-    echo = received == sent and sent > 0
-    for n in writes:
-        steps.append(("up", n, sent_at, sent_at))
-        if echo:
-            steps.append(("down", n, sent_at, received_at))
-    if received and not echo:
-        steps.append(("down", received, received_at, received_at))
+    """`timed_exchange` of a connection whose writes and reads were not timed one by one: opened at
+    `opened`, `sent` bytes written at `sent_at` in writes of `chunk` bytes at most (the stack's:
+    each its own message), `received` bytes read by `received_at`, closed at `closed` (None: not
+    closed)."""
+    writes = [(sent_at, n) for n in chunks(sent, chunk)]
+    return timed_exchange(opened, writes, [(received_at, received)] if received else [], closed)
+
+
+def timed_exchange(
+    opened: float,
+    writes: Sequence[tuple[float, int]],
+    reads: Sequence[tuple[float, int]],
+    closed: float | None,
+    one_way: float = 0.0,
+) -> Exchange:
+    """The steps of a connection the bench opened at `opened`, wrote to in `writes` (each write's
+    time, when it was handed to the stack, and its bytes: one message each), read from in `reads` (each
+    read's time, when it returned, and its bytes) and closed at `closed` (None: not closed).  When
+    what came back is as long as what went (an echo), the far end answered each write as it reached
+    it, `one_way` seconds after it left (half the connection's round trip), its answer of the same
+    size reaching the device by the read that completed it (the link's crossing of a full segment
+    is not known: a slow link's may take many times `one_way`); else it answered once, arriving by
+    the last read.  The steps go in time order (a write before an answer at the same time): writes
+    quicker than the link are all at the far end before its first answer leaves, its delayed ACK
+    of one riding on the next or going prompt; writes far apart are answered one by one."""
+    sent, received = sum(n for _, n in writes), sum(n for _, n in reads)
+    timed: list[tuple[float, int, tuple[str, int, float, float]]] = []
+    for at, n in writes:
+        timed.append((at, 0, ("up", n, at, at + one_way)))
+    if sent and received == sent:
+        ends = list(itertools.accumulate(n for _, n in reads))
+        done = 0
+        for at, n in writes:
+            done += n
+            read = reads[bisect.bisect_left(ends, done)][0]  # it had come by then
+            left = min(at + one_way, read)
+            timed.append((left, 1, ("down", n, left, read)))
+    elif received:
+        last = max(at for at, _ in reads)
+        timed.append((last, 1, ("down", received, last, last)))
+    timed.sort(key=lambda t: (t[0], t[1]))
+    steps: Exchange = [("open", 0, opened, opened), *(step for _, _, step in timed)]
     if closed is not None:
         steps.append(("close up", 0, closed, closed))
     return steps
+
+
+def chunks(n: int, chunk: int) -> list[int]:
+    """The sizes of `n` bytes written in pieces of `chunk` bytes at most (a stack's AT sends)."""
+    return [min(chunk, n - i) for i in range(0, n, max(chunk, 1))]
 
 
 def wire_bytes(sent: int, received: int, connections: int = 1) -> tuple[int, int]:

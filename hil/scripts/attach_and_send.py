@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 from hil.errors import HilError, ScriptParamError, ScriptSkipped
 from hil.linkcheck import LinkClock, compare, expected_conditions
 from hil.scripts import BenchScript, Param
-from hil.usage import DataUse, tcp_exchange
+from hil.usage import DataUse, timed_exchange
 from modem.at.errors import ModemError
 from modem.drivers.tcp import TcpStack
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hil.bench import BenchContext
 
 
@@ -71,8 +73,15 @@ async def _pdp_only(bench: BenchContext, apn: str) -> dict[str, Any]:
 
 
 async def _read_echo(
-    bench: BenchContext, tcp: TcpStack, conn: int, size: int, echoed: bytearray, wait: float
+    bench: BenchContext,
+    tcp: TcpStack,
+    conn: int,
+    size: int,
+    echoed: bytearray,
+    wait: float,
+    reads: Callable[[int], None],
 ) -> None:
+    """Read until `size` bytes came back into `echoed`, telling `reads` each read's bytes as it returns."""
     with bench.step("receive") as info:
         try:
             async with asyncio.timeout(wait):
@@ -81,6 +90,7 @@ async def _read_echo(
                     if not chunk:
                         break
                     echoed += chunk
+                    reads(len(chunk))
         except TimeoutError:
             raise EchoMismatch(f"sent {size} bytes, {len(echoed)} came back within {wait:g} s") from None
         finally:
@@ -120,25 +130,38 @@ async def run(bench: BenchContext) -> dict[str, Any]:
     clock = LinkClock(bench)
     rtt_s, echo_s = 0.0, None
     times: dict[str, float] = {}  # the connection's, on the network's clock, for the TCP/IP model
+    writes: list[tuple[float, int]] = []  # each AT send's (time, bytes), on the same clock
+    reads: list[tuple[float, int]] = []  # each read's
     try:
         with bench.step("attach", apn=apn) as info:
             address = await tcp.attach(apn)
             attached = True
             info["address"] = address
         with bench.step("open", host=host, port=port):
-            t0_open = clock.now()
+            t0_open, asked = clock.now(), bench.since(t0)
             conn = await tcp.open(host, port)
             rtt_s = clock.now() - t0_open
         use.connections += 1
-        times["open"] = times["sent"] = times["received"] = bench.since(t0)
+        times["open"] = bench.since(t0)
+        times["one way"] = (times["open"] - asked) / 2  # the far end answers a write about then
         t0_send = clock.now()
         with bench.step("send", bytes=size):
-            await tcp.send(conn, data)
-        use.sent += size
+            step = bench.modem.profile.tcp.max_send  # the stack's own pieces, each timed
+            for start in range(0, size, step):  # timed as handed over: SIMCom's SEND OK waits for the ACK
+                writes.append((bench.since(t0), min(step, size - start)))
+                await tcp.send(conn, data[start : start + step])
+                use.sent += writes[-1][1]
         if p["echo"] and size:
-            await _read_echo(bench, tcp, conn, size, echoed, float(p["echo_timeout"]))
+            await _read_echo(
+                bench,
+                tcp,
+                conn,
+                size,
+                echoed,
+                float(p["echo_timeout"]),
+                lambda n: reads.append((bench.since(t0), n)),
+            )
             echo_s = clock.now() - t0_send
-            times["received"] = bench.since(t0)
         with bench.step("counters") as info:
             counters = await tcp.counters()
             info.update(sent=counters.sent, received=counters.received, module_sent=counters.module_sent)
@@ -157,15 +180,7 @@ async def run(bench: BenchContext) -> dict[str, Any]:
             if conn is not None:  # not closed: open up to the clean-up
                 times["closed"] = bench.since(t0)
             use.exchanges.append(
-                tcp_exchange(
-                    times["open"],
-                    times["sent"],
-                    use.sent,
-                    bench.modem.profile.tcp.max_send,
-                    len(echoed),
-                    times["received"],
-                    times.get("closed"),
-                )
+                timed_exchange(times["open"], writes, reads, times.get("closed"), times.get("one way", 0.0))
             )
         if attached:  # a failed run leaves no connection or PDP context behind on the module
             await _clean_up(bench, tcp, conn)

@@ -145,11 +145,19 @@ async def test_a_yaml_script_session_abroad(tmp_path: Path) -> None:
 # -- the IP bytes: the network's TCP/IP model, played with the run's exchange -------------------------
 
 
-@pytest.mark.parametrize("size", [1000, 3000])
-async def test_the_estimate_counts_the_ip_bytes_the_virtual_network_counts(size: int) -> None:
-    """The bench plays each connection (its opening, writes of the stack's size, the echo, its
-    close) on `accounting.wire`, the model the virtual modem's network bills by: the same bytes."""
-    result = await run_bench("attach_and_send", "virtual://quectel-bg96?seed=1", params={"bytes": size})
+@pytest.mark.parametrize(
+    ("size", "url"),
+    [
+        (1000, "virtual://quectel-bg96?seed=1"),
+        (3000, "virtual://quectel-bg96?seed=1"),  # three writes on the far end before its first echo
+        (3000, "virtual://simcom-sim800?seed=2"),  # a slow uplink: each write echoed before the next
+    ],
+)
+async def test_the_estimate_counts_the_ip_bytes_the_virtual_network_counts(size: int, url: str) -> None:
+    """The bench plays each connection (its opening, each write of the stack's size and each read at
+    their times, the echo, its close) on `accounting.wire`, the model the virtual modem's network
+    bills by: the same bytes, the delayed ACKs going as they went."""
+    result = await run_bench("attach_and_send", url, params={"bytes": size})
     assert result.status == "passed", result.error
     bench, network = _data(result.records), _data(result.network_records)
     assert [(r.bytes_up, r.bytes_down) for r in bench] == [(r.bytes_up, r.bytes_down) for r in network]
