@@ -96,9 +96,11 @@ def mosquitto_process(tmp_path: Path, listener: str = "") -> Iterator[tuple[int,
     finally:
         proc.send_signal(signal.SIGCONT)  # a stopped broker would not stop at SIGTERM
         proc.terminate()
-        proc.wait(timeout=WAIT_S)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        try:  # its log read meanwhile: a broker blocked writing to a full pipe never ends
+            proc.communicate(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # (no broker left behind, whatever held it)
+            proc.communicate()
 
 
 class Sink:
