@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hil.delivery import StatusReports, note_not_routed
 from hil.errors import HilError, ScriptFileError
 from hil.scripts import BenchScript, Param
-from hil.usage import CallUse, DataUse, timed_exchange
+from hil.usage import CallUse, DataUse, send_in_pieces, timed_exchange
 from m2msim.yamlio import (
     LocatedDict,
     YamlError,
@@ -583,12 +583,15 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
     reads: list[tuple[float, int]] = []  # each read's
     got = bytearray()
     try:
-        step_size = bench.modem.profile.tcp.max_send  # the stack's own pieces, each timed
-        for start in range(0, len(payload), step_size):
-            piece = payload[start : start + step_size]  # timed as handed over (SIMCom's SEND OK waits
-            writes.append((bench.since(state.session_t0), len(piece)))  # for the far end's ACK)
-            await tcp.send(state.conn, piece)
-            use.sent += len(piece)
+        conn = state.conn
+        await send_in_pieces(
+            lambda piece: tcp.send(conn, piece),
+            payload,
+            bench.modem.profile.tcp.max_send,
+            lambda: bench.since(state.session_t0),
+            writes,
+            use,
+        )
         if expect:
             try:
                 async with asyncio.timeout(timeout):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,6 +155,24 @@ class DataUse:
             wire = play_exchange(steps)
             up, down = up + wire.up, down + wire.down
         return up, down
+
+
+async def send_in_pieces(
+    send: Callable[[bytes], Awaitable[object]],
+    data: bytes,
+    piece: int,
+    now: Callable[[], float],
+    writes: list[tuple[float, int]],
+    use: DataUse,
+) -> None:
+    """Send `data` in the stack's own pieces of `piece` bytes (the drivers cut it the same way: the
+    same AT sends), each noted in `writes` as (`now()`, its bytes) as it is handed over (SIMCom's
+    SEND OK waits for the far end's ACK), for `timed_exchange`; each counted in `use.sent` once sent."""
+    for start in range(0, len(data), piece):
+        chunk = data[start : start + piece]
+        writes.append((now(), len(chunk)))
+        await send(chunk)
+        use.sent += len(chunk)
 
 
 @dataclass(frozen=True, slots=True)

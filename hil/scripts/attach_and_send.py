@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hil.errors import HilError, ScriptParamError, ScriptSkipped
 from hil.linkcheck import LinkClock, compare, expected_conditions
 from hil.scripts import BenchScript, Param
-from hil.usage import DataUse, timed_exchange
+from hil.usage import DataUse, send_in_pieces, timed_exchange
 from modem.at.errors import ModemError
 from modem.drivers.tcp import TcpStack
 
@@ -139,18 +139,21 @@ async def run(bench: BenchContext) -> dict[str, Any]:
             info["address"] = address
         with bench.step("open", host=host, port=port):
             t0_open, asked = clock.now(), bench.since(t0)
-            conn = await tcp.open(host, port)
+            conn = opened = await tcp.open(host, port)
             rtt_s = clock.now() - t0_open
         use.connections += 1
         times["open"] = bench.since(t0)
         times["one way"] = (times["open"] - asked) / 2  # the far end answers a write about then
         t0_send = clock.now()
         with bench.step("send", bytes=size):
-            step = bench.modem.profile.tcp.max_send  # the stack's own pieces, each timed
-            for start in range(0, size, step):  # timed as handed over: SIMCom's SEND OK waits for the ACK
-                writes.append((bench.since(t0), min(step, size - start)))
-                await tcp.send(conn, data[start : start + step])
-                use.sent += writes[-1][1]
+            await send_in_pieces(
+                lambda piece: tcp.send(opened, piece),
+                data,
+                bench.modem.profile.tcp.max_send,
+                lambda: bench.since(t0),
+                writes,
+                use,
+            )
         if p["echo"] and size:
             await _read_echo(
                 bench,
