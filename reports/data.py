@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 VIEWS = ("usage", "lines", "alarms", "invoice_lines", "invoice_items")
 MONEY = pa.decimal128(38, 2)  # (any amount the rating can bill: a 30 M-record month may pass 10^12)
 QUANTITY = pa.decimal128(38, 3)
+# (without the inventory, the device group of a line with an inventory error: the invoice names its
+# error, not its offer and plan)
+UNBILLED_GROUP = "(inventory error)"
 
 # A reconnection attempt's charging id: the retry bit set (`accounting.records.is_retry_charging`).
 RETRY_SQL = f"coalesce(charging_id >= {RETRY_BIT}, false)"
@@ -237,6 +240,19 @@ def _run_group(line: str, names: dict[str, str], prefixes: list[str]) -> str | N
     return None
 
 
+def unbilled_lines(invoice: dict[str, Any] | None) -> list[str]:
+    """The inventory lines an invoice lists only among its errors (a line with an inventory error is
+    not billed, so not among its `lines`), each once, in the errors' order: lines of the fleet all
+    the same, as the device groups of its inventory count them."""
+    billed = {str(b.get("id")) for b in (invoice or {}).get("lines") or [] if isinstance(b, dict)}
+    out: dict[str, None] = {}
+    for issue in (invoice or {}).get("errors") or []:
+        line = issue.get("line") if isinstance(issue, dict) else None
+        if line not in (None, "") and str(line) not in billed:  # ("": a fleet service's error)
+            out[str(line)] = None
+    return list(out)
+
+
 def lines_table(files: RunFiles) -> pa.Table:
     """The `lines` view's rows: each inventory line with its device group (from the invoice if no inventory)."""
     names = group_names(files)
@@ -263,6 +279,14 @@ def lines_table(files: RunFiles) -> pa.Table:
             rows["offer"].append(bill.get("offer"))
             rows["plan"].append(bill.get("plan"))
             rows["commitment"].append(bill.get("commitment"))
+        # (a line with an inventory error, billed nothing, is a device all the same: its offer and
+        # plan are not in the invoice; the headline counted 9 devices where `rate --report`, which
+        # reads the inventory, counted 11, and its records were said not in the inventory)
+        for lid in unbilled_lines(files.invoice):
+            rows["line"].append(lid)
+            rows["device_group"].append(_run_group(lid, names, by_prefix) or UNBILLED_GROUP)
+            for k in ("offer", "plan", "commitment"):
+                rows[k].append(None)
     schema = pa.schema(
         [
             ("line", pa.string()),

@@ -23,7 +23,15 @@ from accounting.records import Zone
 from accounting.usage import disable_optimizers
 from gateway.plmn import default_table
 from reports import svg
-from reports.data import ReportError, RunFiles, connect, damaged_usage, failed_sql, find_files
+from reports.data import (
+    ReportError,
+    RunFiles,
+    connect,
+    damaged_usage,
+    failed_sql,
+    find_files,
+    unbilled_lines,
+)
 from reports.hourly import HourlyUsage
 from reports.page import Page, count, e, kpi, money, table, td, tr
 from reports.run_common import CENT, RECORD_GROUP_SQL, Period, mo, parse_time
@@ -303,13 +311,14 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     s = files.summary or {}
     inv = files.invoice or {}
     cur = inv.get("currency") or (files.comparison or {}).get("currency") or "EUR"
-    # (the inventory's lines, as the device groups count them: the invoice's leave out a line with
-    # an inventory error; a `compare --json` output alone: its lines, each line that was compared)
+    # (the inventory's lines, as the device groups count them: the invoice's lines leave out a line
+    # with an inventory error, listed among its errors; a `compare --json` output alone: its lines,
+    # each line that was compared)
     devices = int(
         s.get("devices")
         or len(
             (files.inventory.lines if files.inventory is not None else None)
-            or inv.get("lines")
+            or (inv.get("lines") or []) + unbilled_lines(inv)
             or (files.comparison or {}).get("lines")
             or []
         )

@@ -437,6 +437,22 @@ def test_a_line_not_active_in_the_month_is_not_among_the_costliest(tmp_path: Pat
     assert "1 line not active in the month (activated after it): no items, not listed." in costliest
 
 
+def _fleet_as_listed(page: str) -> tuple[int, str]:
+    """The devices the page's device groups list, when the headline counts as many (else fails), and
+    the headline's cost per device, checked to be the invoice's total over them."""
+    groups = page[page.index('id="groups"') : page.index('id="traffic"')]
+    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", groups)
+    devices = {name: re.findall(r'<td class="num"[^>]*>([^<]*)</td>', cells)[0] for name, cells in rows}
+    in_groups = sum(int(as_number(n)) for n in devices.values() if n.strip())
+    assert f"{in_groups:,} devices ·" in page
+    total = re.search(r"total cost HT.*?([\d,]+\.\d\d) EUR", page, re.S)
+    assert total is not None
+    per_device = (as_number(total.group(1)) / in_groups).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    headline = page[page.index('id="headline"') :].split("</section>", 1)[0]
+    assert f"{per_device:,.2f} EUR" in headline
+    return in_groups, f"{per_device:,.2f}"
+
+
 def test_the_fleet_in_the_headline_is_the_device_groups_devices() -> None:
     """`rate --report` on the example month: the headline counted the invoice's lines, 9 devices,
     leaving out the two lines with an inventory error, while the device groups below counted every
@@ -448,17 +464,44 @@ def test_the_fleet_in_the_headline_is_the_device_groups_devices() -> None:
     month = SCENARIOS / "example-month"
     inventory = inventory_from_dict(yaml.safe_load((month / "inventory.yaml").read_text()), "inventory.yaml")
     page = render_rating_report(month / "inventory.yaml", month / "usage.csv")
+    assert _fleet_as_listed(page)[0] == len(inventory.lines) == 11
+
+
+def test_a_folder_of_rate_outputs_counts_the_lines_with_an_inventory_error_as_rate_report_does(
+    tmp_path: Path,
+) -> None:
+    """`m2msim report` on a folder of `rate --json --out` and the usage (no inventory): the headline
+    and the device groups counted the invoice's lines, 9 devices, and the cost per device divided by
+    9, where `rate --report` made of the same month counted the inventory's 11 (the two lines with
+    an inventory error are the invoice's errors, not its lines), and their records were listed as of
+    lines not in the inventory."""
+    from reports.run_report import render_rating_report
+
+    month = SCENARIOS / "example-month"
+    (tmp_path / "usage.csv").write_bytes((month / "usage.csv").read_bytes())
+    assert (
+        m2msim(
+            [
+                "rate",
+                str(month / "inventory.yaml"),
+                str(tmp_path / "usage.csv"),
+                "--json",
+                "--out",
+                str(tmp_path / "invoice.json"),
+            ]
+        )
+        == 0
+    )
+    page = render_run_report(tmp_path)
+    assert (
+        _fleet_as_listed(page)
+        == _fleet_as_listed(render_rating_report(month / "inventory.yaml", month / "usage.csv"))
+        == (11, "250.36")
+    )
     groups = page[page.index('id="groups"') : page.index('id="traffic"')]
-    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", groups)
-    devices = {name: re.findall(r'<td class="num"[^>]*>([^<]*)</td>', cells)[0] for name, cells in rows}
-    in_groups = sum(int(as_number(n)) for n in devices.values() if n.strip())
-    assert in_groups == len(inventory.lines) == 11
-    assert f"{in_groups:,} devices ·" in page
-    total = re.search(r"total cost HT.*?([\d,]+\.\d\d) EUR", page, re.S)
-    assert total is not None
-    per_device = (as_number(total.group(1)) / in_groups).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    headline = page[page.index('id="headline"') : page.index('id="offers"')]
-    assert f"{per_device:,.2f} EUR" in headline
+    # (BAD1's record, refused as of a line with an inventory error, is of the fleet's lines)
+    assert re.search(r"<tr><td>\(not in the inventory\)</td><td[^>]*>0</td><td[^>]*>1</td>", groups)
+    assert re.search(r"<tr><td>\(inventory error\)</td><td[^>]*>2</td><td[^>]*>1</td>", groups)
 
 
 def test_the_sms_and_calls_chart_counts_the_records_its_table_lists() -> None:
