@@ -96,7 +96,7 @@ def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -
         "plot-offers",
         f"{span[0].upper()}{span[1:]} on every offer and plan ({cur} HT, {cmp.get('month', '')})",
         [chart_rows[i] for i in drawn],
-        x_label=f"cost of the month, {cur} HT",
+        x_label=f"cost of {span}, {cur} HT",  # (a partial run's said "cost of the month")
         x_fmt=amount(cur),
         highlight=drawn.index(best_i) if best_i is not None else None,
         caption="today: the inventory as it is; best choice per line: each line on its cheapest offer, plan and "

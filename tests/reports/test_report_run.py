@@ -327,13 +327,16 @@ def test_a_groups_billable_ko_are_the_invoices_not_its_records(
 
 def test_the_offers_of_a_partial_run_are_compared_on_its_days_and_say_so(storm_run: Path) -> None:
     """A one-day run compared the offers on that day's usage and said the cheapest choice saved
-    so much 'on the month', on the page and nowhere in the summary."""
+    so much 'on the month', on the page and nowhere in the summary; the chart's axis said "cost of
+    the month" still."""
     html = (storm_run / "report.html").read_text(encoding="utf-8")
     part = html[html.index('id="offers"') : html.index('id="groups"')]
     assert "on the month" not in part
     assert "on the 1 day simulated (of 31) against today" in part
     assert "compared on the usage of the 1 day simulated (of 31) only" in part
     assert "The 1 day simulated (of 31) on every offer and plan" in part
+    assert "cost of the month" not in part  # (the chart's axis said so)
+    assert "cost of the 1 day simulated (of 31), EUR HT" in part
     summary = json.loads((storm_run / "summary.json").read_text())
     keys = dict(shown_keys(html))
     c = summary["comparison"]
