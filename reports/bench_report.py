@@ -367,7 +367,10 @@ def render_bench(files: RunFiles) -> str:
             ],
         ),
     )
-    page.footer = "Made by m2msim from the bench folder's report.json and transcript.jsonl; times are monotonic seconds since the bench started."
+    # (the footer named transcript.jsonl under the page of a folder without one)
+    read = files.paths["bench"].name if "bench" in files.paths else "report.json"
+    read += " and transcript.jsonl" if files.transcript is not None else " (no transcript.jsonl there)"
+    page.footer = f"Made by m2msim from the bench folder's {e(read)}; times are monotonic seconds since the bench started."
     return page.render()
 
 

@@ -360,11 +360,38 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     page.add("sms", "SMS and calls", sms_calls_section(files, hourly, groups, con, calls, period))
     page.add("scenario", "The scenario as run", _scenario(files))
     page.footer = (
-        "Made by m2msim from the folder's files (summary.json, invoice.json, scenario.yaml, usage records, "
-        "alarms.jsonl); amounts in " + e(cur) + " HT as invoiced. The same data answers SQL: "
-        '<code>m2msim sql RUN_DIR "SELECT …"</code>.'
+        f"Made by m2msim from {e(_sources(files))}; amounts in {e(cur)} HT as invoiced. The same data "
+        'answers SQL: <code>m2msim sql RUN_DIR "SELECT …"</code>.'
     )
     return page.render()
+
+
+MOST_USAGE_NAMED = 3  # the usage files the footer names one by one; past them, how many and where
+
+
+def _sources(files: RunFiles) -> str:
+    """What the page was made from, the files it read by name: the footer named summary.json,
+    scenario.yaml and alarms.jsonl under a page of a folder holding an invoice and its usage alone."""
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(files.folder)) if path.is_relative_to(files.folder) else str(path)
+
+    names = [shown(files.paths[k]) for k in ("summary", "invoice", "comparison") if k in files.paths]
+    if files.scenario is not None:
+        names.append("scenario.yaml")
+    if len(files.usage) > MOST_USAGE_NAMED:
+        where = {shown(p.parent) for p in files.usage}
+        names.append(f"{len(files.usage):,} usage files in {', '.join(sorted(where))}")
+    else:
+        names += [shown(p) for p in files.usage]
+    if files.alarms is not None:
+        names.append(shown(files.alarms))
+    # (`rate`/`compare --report`: the invoice and the comparison are the command's, read from no file)
+    rated = files.invoice is not None and "invoice" not in files.paths
+    listed = ", ".join(names)
+    if rated:
+        return f"the month as rated, and the usage records of {listed}" if names else "the month as rated"
+    return f"the folder's files ({listed})"
 
 
 def render_run_report(run_dir: Path | str, *, threads: int | None = None) -> str:

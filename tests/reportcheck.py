@@ -48,6 +48,12 @@ def shown_keys(html: str) -> list[tuple[str, str]]:
     return parse(html).keys
 
 
+def without_footer(html: str) -> str:
+    """The page but for its footer, which names the files it was made from (pages of the same rows
+    in two files are the same but for it)."""
+    return re.sub(r"<footer>.*?</footer>", "<footer></footer>", html, flags=re.S)
+
+
 def as_number(text: str) -> Decimal:
     """The number in a shown text: `4,707.19 EUR` -> 4707.19, `82,081` -> 82081, `235,681 ko` -> 235681."""
     m = re.search(r"-?[\d,]+(?:\.\d+)?", text)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from browser import Browser, find_chromium
 from fuzzing import run_cli
-from reportcheck import as_number, shown_keys, value_at
+from reportcheck import as_number, shown_keys, value_at, without_footer
 
 from m2msim.outputs import output_lock
 from reports import ReportError, render_bench_report, render_report
@@ -64,6 +64,17 @@ def test_a_transcript_cut_while_written_still_makes_a_page(bench_dir: Path, tmp_
     (copy / "transcript.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(ReportError, match=r"transcript.jsonl:4: not a JSON object"):
         render_bench_report(copy)
+
+
+def test_the_bench_pages_footer_names_no_transcript_the_folder_lacks(bench_dir: Path, tmp_path: Path) -> None:
+    """A bench folder copied without its transcript: the page's footer said it was made from
+    report.json and transcript.jsonl."""
+    assert "from the bench folder's report.json and transcript.jsonl;" in render_bench_report(bench_dir)
+    copy = tmp_path / "no-transcript"
+    shutil.copytree(bench_dir, copy)
+    (copy / "transcript.jsonl").unlink()
+    footer = render_bench_report(copy).split("<footer>", 1)[1]
+    assert "from the bench folder's report.json (no transcript.jsonl there);" in footer
 
 
 def test_a_transcripts_line_noise_and_markup_are_shown_escaped(bench_dir: Path, tmp_path: Path) -> None:
@@ -161,7 +172,9 @@ def test_rate_and_compare_write_the_report(tmp_path: Path) -> None:
         folder_keys = dict(shown_keys(pages[-1]))
         assert folder_keys["invoice:total_ht"] == keys["invoice:total_ht"]
         assert folder_keys["comparison:fleet.cheapest.total_ht"] == keys["comparison:fleet.cheapest.total_ht"]
-    assert pages[0] == pages[1]
+    # (but for the footer, which names the usage file read)
+    assert without_footer(pages[0]) == without_footer(pages[1])
+    assert "usage.csv);" in pages[0] and "usage.csv.gz);" in pages[1]
 
 
 def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) -> None:
@@ -204,7 +217,11 @@ def test_the_rating_report_of_any_usage_form_is_the_plain_files(tmp_path: Path) 
         assert r.rc == 0, (source.name, r)
         pages[source.name] = out.read_text()
     # (the folder's rejects name their file and its row: the rest of its page is the same)
-    assert [name for name, page in pages.items() if page != pages["usage.csv"]] == ["daily"]
+    # (each footer names the file read: the rest of the page is the same)
+    assert all(f"the usage records of {name};" in page for name, page in pages.items() if name != "daily")
+    assert "the usage records of daily/d1.csv.gz, daily/d2.csv.gz;" in pages["daily"]
+    plain = without_footer(pages["usage.csv"])
+    assert [name for name, page in pages.items() if without_footer(page) != plain] == ["daily"]
     totals = {name: dict(shown_keys(page)) for name, page in pages.items()}
     assert totals["daily"] == totals["usage.csv"]
     out = tmp_path / "no-session.html"

@@ -507,6 +507,37 @@ def test_a_folder_of_rate_outputs_counts_the_lines_with_an_inventory_error_as_ra
     assert re.search(r"<tr><td>\(inventory error\)</td><td[^>]*>2</td><td[^>]*>1</td>", groups)
 
 
+def test_the_footer_names_the_files_the_page_was_made_from(storm_run: Path, tmp_path: Path) -> None:
+    """The footer said every page was made from summary.json, invoice.json, scenario.yaml, usage
+    records and alarms.jsonl: a folder of `rate --json --out` and its usage holds two of them."""
+    from reports.run_report import render_rating_report
+
+    month = SCENARIOS / "example-month"
+    (tmp_path / "usage.csv").write_bytes((month / "usage.csv").read_bytes())
+    args = [str(month / "inventory.yaml"), str(tmp_path / "usage.csv"), "--json", "--out"]
+    assert m2msim(["rate", *args, str(tmp_path / "march.json")]) == 0
+
+    def footer(page: str) -> str:
+        return page[page.index("<footer>") : page.index("</footer>")]
+
+    assert "from the folder&#x27;s files (march.json, usage.csv);" in footer(render_run_report(tmp_path))
+    rated = footer(render_rating_report(month / "inventory.yaml", tmp_path / "usage.csv"))
+    assert "from the month as rated, and the usage records of usage.csv;" in rated
+    whole = "(summary.json, invoice.json, scenario.yaml, usage.parquet, alarms.jsonl)"
+    assert whole in footer(render_run_report(storm_run))
+
+
+def test_the_footer_counts_a_runs_many_usage_parts() -> None:
+    """A run of 16 shards' parts: the footer says how many and where, not each name."""
+    from reports.data import RunFiles
+    from reports.run_report import _sources
+
+    run = Path("/runs/big")
+    parts = [run / "usage" / f"part-{i:05d}.parquet" for i in range(16)]
+    files = RunFiles(run, summary={}, usage=parts, paths={"summary": run / "summary.json"})
+    assert _sources(files) == "the folder's files (summary.json, 16 usage files in usage)"
+
+
 def test_the_sms_and_calls_chart_counts_the_records_its_table_lists() -> None:
     """The example month's table lists 4 SMS and 3 SMS Internet records (sent to the devices by the
     fleet's SMS Internet service) and 7 calls; the chart below it, drawn from the same records,
