@@ -165,7 +165,7 @@ class Comparison:
         return self.today.total - self.cheapest.total
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._head(), "lines": _line_entries(self.lines)}
+        return {**self._head(), "lines": _line_entries(self.lines, self.best_mix_choices)}
 
     def _head(self) -> dict[str, Any]:
         """The document's keys before its lines."""
@@ -194,7 +194,7 @@ class Comparison:
     def to_json(self) -> str:
         """`layout_json(self.to_dict())`, the lines' entries written as text (`_line_texts`)."""
         with paused_gc():
-            return layout_json({**self._head(), "lines": _line_texts(self.lines)})
+            return layout_json({**self._head(), "lines": _line_texts(self.lines, self.best_mix_choices)})
 
     def render_text(self, top: int = 10) -> str:
         from accounting.render_compare import render_comparison
@@ -202,10 +202,23 @@ class Comparison:
         return render_comparison(self, top=top)
 
 
-def _line_entries(lines: list[LineComparison]) -> list[dict[str, Any]]:
+def elsewhere_in_mix(lc: LineComparison, in_mix: dict[str, Choice]) -> Choice | None:
+    """The line's choice in the fleet's best mix when it is not the line's own cheapest, else None.
+
+    A line's cheapest is priced with the fleet discounts as they stand: moved alone, it may take the
+    fleet across a discount's threshold (the 50th Business line leaving costs the other 49 their 5%),
+    where the best mix puts it elsewhere (the text shows it under the line, `in the best mix: ...`;
+    the JSON's `in_best_mix`)."""
+    choice = in_mix.get(lc.id)
+    return choice if choice is not None and choice != lc.cheapest else None
+
+
+def _line_entries(lines: list[LineComparison], in_mix: dict[str, Choice]) -> list[dict[str, Any]]:
     """The lines of `Comparison.to_dict`.  The texts of amounts and choices repeat from line to line
     (10,000 lines, some 20 choices each): each is written once (`fmt` reads only the value; a zero is
-    written each time, its sign being the one thing equal values can differ in)."""
+    written each time, its sign being the one thing equal values can differ in).  `in_mix`: each
+    line's choice in the best mix, given as `in_best_mix` where it is not the line's cheapest (a key
+    added after the others, so that a reader of the document before it reads it the same)."""
     amounts: dict[Decimal, str] = {}
     names: dict[Choice, str] = {}
 
@@ -229,24 +242,26 @@ def _line_entries(lines: list[LineComparison]) -> list[dict[str, Any]]:
     entries = []
     for lc in lines:
         cheapest_total = lc.cheapest_total
-        entries.append(
-            {
-                "id": lc.id,
-                "current": name(lc.current),
-                "current_total_ht": text(lc.current_total),
-                "cheapest": name(lc.cheapest),
-                "cheapest_total_ht": text(cheapest_total),
-                "saving_ht": text(lc.current_total - cheapest_total),
-                "options": {name(c): text(v) for c, v in sorted(lc.costs.items(), key=by_cost)},
-            }
-        )
+        entry = {
+            "id": lc.id,
+            "current": name(lc.current),
+            "current_total_ht": text(lc.current_total),
+            "cheapest": name(lc.cheapest),
+            "cheapest_total_ht": text(cheapest_total),
+            "saving_ht": text(lc.current_total - cheapest_total),
+            "options": {name(c): text(v) for c, v in sorted(lc.costs.items(), key=by_cost)},
+        }
+        elsewhere = elsewhere_in_mix(lc, in_mix)
+        if elsewhere is not None:
+            entry["in_best_mix"] = name(elsewhere)
+        entries.append(entry)
     return entries
 
 
 _ALIKE_KEPT = 4  # entries kept per (today's choice, bill) to recognise alike lines by their costs
 
 
-def _line_texts(lines: list[LineComparison]) -> LaidOut:
+def _line_texts(lines: list[LineComparison], in_mix: dict[str, Choice]) -> LaidOut:
     """The entries of `_line_entries` as `layout_json` writes them, without their dicts: each
     amount's and choice's JSON text made once, and lines alike (the same choice, bill and costs,
     as a fleet of like devices has) written once after their id.  A zero amount's text is made each
@@ -269,30 +284,39 @@ def _line_texts(lines: list[LineComparison]) -> LaidOut:
         return known
 
     by_cost = itemgetter(1, 0)
-    alike: dict[tuple[Choice | None, str], list[tuple[dict[Choice, Decimal], str]]] = {}
+    alike: dict[tuple[Choice | None, str], list[tuple[dict[Choice, Decimal], str, Choice | None]]] = {}
+    mix_of = in_mix.get
     out = LaidOut()
     for lc in lines:
         costs = lc.costs
         shared = bool(lc.current_total) and all(costs.values())
         rest = None
-        seen: list[tuple[dict[Choice, Decimal], str]] = []
+        seen: list[tuple[dict[Choice, Decimal], str, Choice | None]] = []
         if shared:
             seen = alike.setdefault((lc.current, str(lc.current_total)), seen)
-            for known_costs, known_rest in seen:
+            for known_costs, known_rest, known_cheapest in seen:
                 if known_costs == costs:
-                    rest = known_rest
+                    rest, cheapest = known_rest, known_cheapest
                     break
         if rest is None:
-            cheapest_total = lc.cheapest_total
+            cheapest, cheapest_total = lc.cheapest, lc.cheapest_total
             options = ", ".join([f"{name(c)}: {text(v)}" for c, v in sorted(costs.items(), key=by_cost)])
             rest = (
                 f'"current": {name(lc.current)}, "current_total_ht": {text(lc.current_total)}, '
-                f'"cheapest": {name(lc.cheapest)}, "cheapest_total_ht": {text(cheapest_total)}, '
+                f'"cheapest": {name(cheapest)}, "cheapest_total_ht": {text(cheapest_total)}, '
                 f'"saving_ht": {text(lc.current_total - cheapest_total)}, "options": {{{options}}}}}'
             )
             if shared and len(seen) < _ALIKE_KEPT:
-                seen.append((costs, rest))
-        out.append(f'    {{"id": {json_string(lc.id)}, {rest}')
+                seen.append((costs, rest, cheapest))
+        # (a line's place in the best mix is its own: lines alike may be split between two choices;
+        # `elsewhere_in_mix` inline, a call per line being a tenth of the time here)
+        in_mix_choice = mix_of(lc.id)
+        if in_mix_choice is not None and in_mix_choice != cheapest:
+            out.append(
+                f'    {{"id": {json_string(lc.id)}, {rest[:-1]}, "in_best_mix": {name(in_mix_choice)}}}'
+            )
+        else:
+            out.append(f'    {{"id": {json_string(lc.id)}, {rest}')
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from accounting.compare import elsewhere_in_mix
 from accounting.render import money
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def render_comparison(comparison: Comparison, top: int = 10) -> str:
                 f"  {lc.id:<16} {lc.current!s:<34} {money(lc.current_total):>10} -> {lc.cheapest!s:<34} "
                 f"{money(lc.cheapest_total):>10}  saves {money(lc.saving)}"
             )
-            in_mix = best.get(lc.id)
-            if in_mix is not None and in_mix != lc.cheapest:
+            in_mix = elsewhere_in_mix(lc, best)
+            if in_mix is not None:
                 differ += 1
                 out.append(f"  {'':<16} in the best mix: {in_mix}")
         if differ:

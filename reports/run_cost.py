@@ -120,14 +120,27 @@ def offers_section(cmp: dict[str, Any], covers: tuple[str, int] | None = None) -
     movers = [ln for ln in movers if Decimal(ln["saving_ht"]) > 0][:TOP_LINES]
     extra = ""
     if movers:
+
+        def cheapest_cell(ln: dict[str, Any]) -> str:
+            # (where the best mix puts the line elsewhere, as the text shows it under the line)
+            mix = ln.get("in_best_mix")
+            return td(ln["cheapest"] if mix is None else f"{ln['cheapest']} (in the best mix: {mix})")
+
         extra = "<h3>Lines that would save the most on another choice</h3>" + table(
             ["line", "today", "cheapest", "saving HT"],
             [
-                tr([td(ln["id"]), td(ln["current"]), td(ln["cheapest"]), num(money(ln["saving_ht"], cur))])
+                tr([td(ln["id"]), td(ln["current"]), cheapest_cell(ln), num(money(ln["saving_ht"], cur))])
                 for ln in movers
             ],
             numeric=[3],
         )
+        if any(ln.get("in_best_mix") is not None for ln in movers):
+            extra += (
+                "<p>A line's cheapest is its own bill's, with the fleet discounts as they stand; where "
+                "the best mix puts it elsewhere, moved alone it changes the fleet discounts and the other "
+                "lines' bills with them (the 50th Business line leaving costs the other 49 their 5%): "
+                "the best mix is the fleet's cheapest.</p>"
+            )
     tbl = table(
         [
             "choice",

@@ -144,7 +144,15 @@ COMPARISON: dict[str, Any] = {
         "saving_ht": _amount,
         "scenarios": [{"name": _text, "total_ht": _amount, "lines_moved": _number, "discounts?": [_text]}],
     },
-    "lines?": [{"id": _text, "current": _anything, "cheapest": _anything, "saving_ht": _amount}],
+    "lines?": [
+        {
+            "id": _text,
+            "current": _anything,
+            "cheapest": _anything,
+            "saving_ht": _amount,
+            "in_best_mix?": _or_none(_text),  # (absent where the best mix keeps the line's cheapest)
+        }
+    ],
 }
 
 _ESTIMATE: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import replace
 from decimal import Decimal
@@ -143,6 +144,11 @@ def test_best_mix_moves_as_many_alike_lines_as_the_discount_needs() -> None:
     assert c.best_mix.total == Decimal("275.00") and c.best_mix.lines_moved == 5
     on_business = [x for x in xs if c.best_mix_choices[x].offer == "business-m2m"]
     assert on_business == xs[:5]
+    # the JSON marks the five moved (their own cheapest is where they are), each alike line its own
+    doc = json.loads(c.to_json())
+    assert doc == c.to_dict()
+    marked = {e["id"]: e["in_best_mix"] for e in doc["lines"] if "in_best_mix" in e}
+    assert marked == dict.fromkeys(on_business, "business-m2m compteur 36 m")
     # what rating the month with those lines moved bills
     moved = [lines[0]]
     moved += [
@@ -273,6 +279,31 @@ def test_text_shows_the_best_mix_where_a_line_alone_would_cost_the_others_their_
     assert text[row:].split("\n")[1].strip() == "in the best mix: business-m2m forfait-2mo 36 m"
 
 
+def test_json_marks_the_line_the_best_mix_puts_elsewhere_than_its_own_cheapest() -> None:
+    """The month above: the text shows H's place in the best mix under its own cheapest, but the
+    JSON (`compare --json`) gave Intense optima, "saving" 5.25, and no word of it. Its entry keeps
+    its keys and values, and has `in_best_mix` after them; the 49 others, in the best mix where
+    they are, have none."""
+    rows = [{"line": "H", "type": "data", "start": T, "bytes_up": 3 * MO, "bytes_down": 0}]
+    c = compare(run([IDLE_49, ln("H", plan="compteur", commitment=36)], rows))
+    doc = json.loads(c.to_json())
+    assert doc == c.to_dict()
+    h = next(e for e in doc["lines"] if e["id"] == "H")
+    assert list(h) == [
+        "id",
+        "current",
+        "current_total_ht",
+        "cheapest",
+        "cheapest_total_ht",
+        "saving_ht",
+        "options",
+        "in_best_mix",
+    ]
+    assert (h["cheapest"], h["saving_ht"]) == ("intense optima 36 m", "5.25")
+    assert h["in_best_mix"] == "business-m2m forfait-2mo 36 m"
+    assert [e["id"] for e in doc["lines"] if "in_best_mix" in e] == ["H"]
+
+
 def test_text_adds_nothing_where_each_line_s_cheapest_is_its_place_in_the_best_mix() -> None:
     """B1 on Business forfait-2mo 24 m sent 3 Mo in France: 8 + 1 Mo x 1.5 = 9.50; on Intense optima
     6 + 2.5 = 8.50, saving 1.00, in the best mix too (no fleet discount either way)."""
@@ -280,3 +311,4 @@ def test_text_adds_nothing_where_each_line_s_cheapest_is_its_place_in_the_best_m
     c = compare(run([ln("B1")], rows))
     assert (c.lines[0].saving, c.best_mix.total) == (Decimal("1.00"), Decimal("8.50"))
     assert "in the best mix" not in c.render_text()
+    assert "in_best_mix" not in c.to_json() and "in_best_mix" not in c.to_dict()["lines"][0]

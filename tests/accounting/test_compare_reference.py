@@ -286,6 +286,7 @@ def _plain_lines(got: Comparison) -> list[dict[str, Any]]:
     for lc in got.lines:
         cheapest = min(lc.costs, key=lambda c: (lc.costs[c], c != lc.current, c)) if lc.costs else lc.current
         least = lc.costs[cheapest] if cheapest is not None and lc.costs else lc.current_total
+        in_mix = got.best_mix_choices.get(lc.id)
         out.append(
             {
                 "id": lc.id,
@@ -297,6 +298,7 @@ def _plain_lines(got: Comparison) -> list[dict[str, Any]]:
                 "options": {
                     str(c): fmt(v) for c, v in sorted(lc.costs.items(), key=lambda kv: (kv[1], kv[0]))
                 },
+                **({} if in_mix in (None, cheapest) else {"in_best_mix": str(in_mix)}),
             }
         )
     return out

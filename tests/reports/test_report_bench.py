@@ -370,6 +370,7 @@ def _damage(doc: dict[str, Any], path: str, value: Any) -> None:
             "fleet.scenarios[0].total_ht: not an amount: None",
         ),
         ("compare.json", "lines.0.id", 7, "lines[0].id: not a text: 7"),
+        ("compare.json", "lines.0.in_best_mix", 5, "lines[0].in_best_mix: not a text: 5"),
     ],
 )
 def test_a_document_not_as_m2msim_writes_it_is_named_with_its_field(
@@ -500,6 +501,35 @@ def test_the_report_of_a_comparison_alone_counts_its_lines(tmp_path: Path) -> No
     lines = json.loads(out.read_text())["lines"]
     html = render_report(tmp_path)
     assert len(lines) == 9 and f'<div class="value">{len(lines)} devices</div>' in html
+
+
+def test_the_page_shows_where_the_best_mix_puts_a_line_its_own_cheapest_would_cost_a_discount(
+    tmp_path: Path,
+) -> None:
+    """50 Business compteur lines, one (H) that sent 3 Mo: its own cheapest is Intense optima,
+    "saving" 5.25, but moved alone it costs the 49 others their 5%; the best mix puts it on Business
+    forfait-2mo. The text says so under the line, and `compare --json` now too (`in_best_mix`):
+    the page of that output listed H's move alone as the saving, without a word."""
+    lines = [
+        {"id_prefix": "G", "count": 49, "offer": "business-m2m", "plan": "compteur", "commitment": 36},
+        {"id": "H", "offer": "business-m2m", "plan": "compteur", "commitment": 36},
+    ]
+    for line in lines:
+        line["since"] = "2025-01-01"
+    import yaml
+
+    (tmp_path / "inventory.yaml").write_text(
+        yaml.safe_dump({"customer": "c", "month": "2026-03", "lines": lines})
+    )
+    (tmp_path / "usage.csv").write_text(
+        "line,type,start,bytes_up,bytes_down\nH,data,2026-03-10T10:00:00Z,3145728,0\n"
+    )
+    folder = tmp_path / "out"
+    argv = ["compare", str(tmp_path / "inventory.yaml"), str(tmp_path / "usage.csv"), "--json"]
+    assert run_cli([*argv, "--out", str(folder / "compare.json")]).rc == 0
+    offers = render_report(folder).split('<section id="offers">', 1)[1].split("</section>", 1)[0]
+    assert "<td>intense optima 36 m (in the best mix: business-m2m forfait-2mo 36 m)</td>" in offers
+    assert "moved alone it changes the fleet discounts" in offers
 
 
 def _row(html: str, section: str, first: str, after: str = "") -> list[str]:
