@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from accounting.db import duckdb
 from accounting.errors import AccountingError
-from accounting.invoice import FIXED_UNITS
+from accounting.invoice import FIXED_UNITS, UsageCoverage
 from accounting.money import cents
 from accounting.records import Zone
 from accounting.usage import disable_optimizers
@@ -49,6 +51,10 @@ def _period(files: RunFiles, con: duckdb.DuckDBPyConnection) -> Period | None:
     if files.summary and isinstance(files.summary.get("period"), dict):
         p = files.summary["period"]
         return Period(parse_time(p["start"]), parse_time(p["end"]))
+    # (an invoice of part of the month: its days, not the month's)
+    covers = (files.invoice or {}).get("usage_covers")
+    if isinstance(covers, dict) and covers.get("start") and covers.get("end"):
+        return Period(parse_time(covers["start"]), parse_time(covers["end"]))
     month = (files.invoice or files.comparison or {}).get("month")
     if isinstance(month, str) and len(month) == 7:
         y, m = int(month[:4]), int(month[5:])
@@ -419,11 +425,36 @@ def render_rating_report(
     from accounting.usage import input_files
 
     usage_path = Path(usage)
+    invoice = run.invoice
+    covers = _run_covers(usage_path, invoice.month) if invoice.coverage is None else None
+    if covers is not None:  # (its projected month is this invoice's, made by the invoice's rule)
+        invoice = dataclasses.replace(invoice, coverage=covers)
     files = RunFiles(
         usage_path.parent,
-        invoice=run.invoice.to_dict(),
+        invoice=invoice.to_dict(),
         comparison=comparison,
         inventory=inv,
         usage=input_files([usage_path]),  # (a folder's files, as the rating read them)
     )
     return render_files(files)
+
+
+def _run_covers(usage: Path, month: str) -> UsageCoverage | None:
+    """The days a run's usage covers when `usage` is a run folder of part of `month` (`m2msim run
+    --days 1`), or its `usage/` or `usage.parquet`: its summary.json's `usage_covers`. `rate RUN
+    --report` of a one-day run compared the offers "on the month" and drew a period of 31 days."""
+    from m2msim.rundir import is_run_folder, marker_files
+
+    for folder in (usage, usage.parent):
+        if folder.is_dir() and is_run_folder(folder) and "summary.json" in (marker_files(folder) or []):
+            break
+    else:
+        return None
+    try:
+        c = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["usage_covers"]
+        covers = UsageCoverage(
+            str(c["start"]), str(c["end"]), Decimal(str(c["days"])), int(c["days_in_month"])
+        )
+    except (OSError, ValueError, TypeError, KeyError, ArithmeticError):
+        return None  # (a whole month's run has none; a summary not as m2msim writes it: the month)
+    return covers if covers.start[:7] == month else None

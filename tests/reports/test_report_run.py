@@ -259,6 +259,33 @@ def test_an_older_run_folder_is_projected_by_the_invoices_rule(storm_run: Path, 
     assert Decimal(m.group(1).replace(",", "")) == expected
 
 
+def test_rate_report_of_a_partial_runs_folder_is_of_its_days(storm_run: Path, tmp_path: Path) -> None:
+    """`rate INVENTORY RUN --report` of a one-day run: the page drew a period of 31 days, compared
+    the offers "on the month" (its axis "cost of the month") and projected nothing, where the run's
+    own page, of the same invoice, said the day and projected the month. The run's summary says
+    which days its usage covers."""
+    import yaml
+
+    from reports.run_report import render_rating_report
+
+    inventory = yaml.safe_load((storm_run / "scenario.yaml").read_text())["inventory"]
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    own = (storm_run / "report.html").read_text(encoding="utf-8")
+    for usage in (storm_run, storm_run / "usage"):
+        page = render_rating_report(tmp_path / "inventory.yaml", usage)
+        offers = page[page.index('id="offers"') : page.index('id="groups"')]
+        assert "cost of the 1 day simulated (of 31), EUR HT" in offers and "on the month" not in offers
+        headline = page[page.index('id="headline"') : page.index('id="offers"')]
+        assert "1 days" in headline
+        projected = re.findall(r"projected month HT</div><div class=\"value\">([\d,.]+ EUR)", page)
+        assert projected and projected == re.findall(
+            r"projected month HT</div><div class=\"value\">([\d,.]+ EUR)", own
+        )
+    # (a usage file of no run: the month, as before)
+    whole = render_rating_report(tmp_path / "inventory.yaml", storm_run / "usage" / "part-00000.parquet")
+    assert "cost of the month, EUR HT" in whole
+
+
 def test_a_period_ending_within_a_day_draws_its_last_day() -> None:
     """`--days 2.5`: the daily curves stopped at 2 March, the half day of 3 March's volume and
     sessions left out (the buckets were the period's whole days only); an hour alike for 1.01 days."""
