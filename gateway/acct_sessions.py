@@ -1145,9 +1145,10 @@ class SessionTracker:
             self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
         for key, entry in self.closed.items():  # a Start sent after this is no copy of theirs
             if key[0] in names:
-                entry[4].reset = True  # (whatever its Event-Timestamp: `_stopped`)
+                # (whatever its Event-Timestamp or attributes: `_stopped`; its Start's attributes kept, what
+                # tells a copy sent before this, without Event-Timestamp, past the hour it is held closed)
+                entry[4].reset = True
             if key[0] in names and entry[4].start_s < when:
-                entry[4].start_form = None
                 entry[4].relogged = [c for c in entry[4].relogged if _event_time(c) >= when]
         for name in names:  # a Start sent after this is a new session's (`_stopped`)
             self.stopped_reset[name] = self.stopped_count

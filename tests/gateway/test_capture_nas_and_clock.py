@@ -1665,14 +1665,17 @@ def test_a_stopped_sessions_start_is_remembered_a_day_after_its_stop_not_more(tm
 
 
 # (the stopped session held closed an hour, or remembered after: `_Stopped`, by its Event-Timestamp)
-@pytest.mark.parametrize(("timed", "seen"), [(True, 1_500), (False, 1_500), (True, LATE_COPY_AT)])
+@pytest.mark.parametrize(
+    ("timed", "seen"), [(True, 1_500), (False, 1_500), (True, LATE_COPY_AT), (False, LATE_COPY_AT)]
+)
 def test_a_start_from_before_accounting_on_re_sent_after_it_is_no_new_session(
     tmp_path: Path, seen: int, timed: bool
 ) -> None:
     """A session stopped, its NAS restarted (Accounting-On at 1,200 s), then a proxy re-sent the session's
     Start from its queue: its Event-Timestamp (or, without one, its Acct-Delay-Time: sent at 0 s) dates
     it before the Accounting-On, so it is the session's from before the reboot, re-sent: a copy. It opened
-    an empty session, listed as one without a Stop."""
+    an empty session, listed as one without a Stop; without Event-Timestamp, past the hour the session is
+    held as closed, still (the Accounting-On had cleared the Start's attributes, all that tells the copy)."""
     delay = seen if not timed else None
 
     def start(**kw: object) -> bytes:
