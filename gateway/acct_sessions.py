@@ -47,7 +47,8 @@ closes, if any.  The rules (docs/capture.md, "Reader rules"):
 - An Accounting-On or Accounting-Off (RFC 2866 5.1: the client restarted, or
   stops accounting) ends the client's sessions opened before it without a
   Stop (listed with the open ones): a later Start that reuses one of their
-  Acct-Session-Ids opens a new session.  A Start for an open session that had an
+  Acct-Session-Ids opens a new session; a copy of an Accounting-On/Off seen (`_reset_copy`) is a
+  retransmission, no restart.  A Start for an open session that had an
   Interim-Update, dated at or after it, is the same: the client restarted without
   saying so (no client re-sends a Start after an Interim); before any Interim it
   is a duplicate Start (a re-sent Start whose Event-Timestamp the client rewrote).  A Start dated at
@@ -121,6 +122,9 @@ RESEND_SLACK_S = 1
 # Starts of a new session with the same id and attributes, sent at different times: a re-sent copy and a
 # restart's Start, at most
 MAX_START_COPIES = 2
+# The Accounting-On/Offs of each accounting client remembered, the latest: a copy of one re-sent late is no
+# restart (`SessionTracker._reset_copy`)
+RESETS_KEPT = 4
 # A stopped session's Start is remembered this long after its Stop (packet time), past CLOSED_MEMORY_S: a copy
 # of it seen later (re-sent by the NAS, with Acct-Delay-Time grown, or by a proxy, a store-and-forward queue
 # or a relay re-sending a detail file, as it was) is a late copy, counted, not a new session (`_late_copy`)
@@ -304,6 +308,9 @@ class AcctRequest:
     # hour nearest to when the request was sent (off by quarter hours for one held 7.5 minutes or more
     # without Acct-Delay-Time saying so): no time to tell a NAS restart by (`SessionTracker._restarted`)
     event_placed: bool = False
+    # an Accounting-On/Off's Acct-Session-Id ('' when it has none): a copy of one re-sent carries the same
+    # (`SessionTracker._reset_copy`)
+    reset_id: str = ""
 
 
 class Rejects:
@@ -799,6 +806,10 @@ class SessionTracker:
         # dated before it on that clock is from before the reboot, re-sent (by a proxy, a queue), a copy of a
         # session's then (`_before_reset`)
         self.reset_said: dict[object, tuple[bool, int]] = {}
+        # accounting client -> its latest RESETS_KEPT Accounting-On/Offs: (status, Acct-Session-Id, the
+        # Event-Timestamp as its NAS wrote it or None, whether that was read on a clock that is right, when
+        # it was sent): a copy of one re-sent is no restart (`_reset_copy`)
+        self.resets: dict[object, deque[tuple[int, str, int | None, bool, int]]] = {}
         self.forgotten_end: int | None = None  # the latest end of a session forgotten for `late_copies_kept`
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
@@ -860,6 +871,8 @@ class SessionTracker:
                 and self._start_seen((req.client, req.session_id), said, req)
             ):
                 pass  # a copy of the session's Start, re-sent as it was: the Start's time, no clock's
+            elif req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF) and self._reset_copy(req):
+                pass  # a copy of an Accounting-On/Off seen, re-sent late: its time, no clock's
             elif self._held_back(clock, req, said, sent):
                 self.report.held_said(where, req.session_id, said, sent)
             else:
@@ -869,7 +882,16 @@ class SessionTracker:
 
     def _request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
+            if self._reset_copy(req):
+                self.report.retransmissions += 1
+                return []
             self._client_restarted(req)
+            said = req.event_time if req.event_said is None else req.event_said
+            right = req.event_time is not None and req.event_said is None and not req.event_placed
+            seen = self.resets.get(req.client)
+            if seen is None:
+                seen = self.resets[req.client] = deque(maxlen=RESETS_KEPT)
+            seen.append((req.status, req.reset_id, said, right, req.time_s - (req.delay or 0)))
             return []
         names = req.nas_names
         if names not in self.named and sum(name is not None for name in names) > 1:
@@ -1122,6 +1144,27 @@ class SessionTracker:
         else:
             return None
         return state.seen  # (the session's requests: a copy of one is dated within a second of it)
+
+    def _reset_copy(self, req: AcctRequest) -> bool:
+        """An Accounting-On/Off that is a copy of one its client sent (`resets`: RFC 2866 5.2, re-sent until
+        answered, or again by a proxy or a store-and-forward queue): the same status, Acct-Session-Id and
+        Event-Timestamp (as its NAS wrote it, or none), and either that Event-Timestamp was read on a clock
+        that is right (no NAS restarts twice in a second), or it was sent (seen less Acct-Delay-Time)
+        within RESEND_SLACK_S of that one.  A NAS without Event-Timestamp, or without a real-time clock
+        (the same Event-Timestamp at each boot), sends the same Accounting-On at each restart, its
+        Identifier counted afresh: its same octets seen again, sent later, may be a restart, and are one."""
+        seen = self.resets.get(req.client)
+        if not seen:
+            return False
+        said = req.event_time if req.event_said is None else req.event_said
+        sent = req.time_s - (req.delay or 0)
+        return any(
+            status == req.status
+            and reset_id == req.reset_id
+            and first_said == said
+            and ((right and said is not None) or abs(sent - first_sent) <= RESEND_SLACK_S)
+            for status, reset_id, first_said, right, first_sent in seen
+        )
 
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request

@@ -1235,6 +1235,7 @@ class _Decoder:
                 time_s=ts_us // 1_000_000,
                 event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
                 delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
+                reset_id=_text(std, radius.ACCT_SESSION_ID) or "",
             )
         if status not in (radius.STATUS_START, radius.STATUS_INTERIM, radius.STATUS_STOP):
             return None

@@ -418,6 +418,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
             time_sure=written is not None,
             event_time=event,
             delay=delay,
+            reset_id=_string(values.get("Acct-Session-Id", "")),
         )
     if status not in (STATUS_START, STATUS_INTERIM, STATUS_STOP):
         return None

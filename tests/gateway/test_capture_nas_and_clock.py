@@ -1760,3 +1760,86 @@ def test_a_start_after_accounting_on_with_the_event_timestamp_of_a_session_close
         ("sess-1", at(4_900), 300, 20, 20, 2),
     ]
     assert report.joined == [] and report.as_dict()["start_copies_late"] == 0 and report.sessions == 2
+
+
+def _accounting_on(t: int, *, ident: int, event: int | None, delay: int | None = None) -> bytes:
+    """An Accounting-On with its Acct-Session-Id, at `t` s (seen), its Event-Timestamp `event` if any."""
+    on = attr(40, u32(7)) + attr(44, b"on-1") + attr(4, bytes((192, 0, 2, 1)))
+    on += attr(55, u32(event)) if event is not None else b""
+    return request(ident, on + (attr(41, u32(delay)) if delay is not None else b""))
+
+
+@pytest.mark.parametrize("timed", [True, False])
+def test_an_accounting_on_re_sent_late_is_a_copy_not_a_restart(tmp_path: Path, timed: bool) -> None:
+    """The NAS restarted (Accounting-On at 1,200 s), then opened and stopped sess-2; a proxy re-sent the
+    Accounting-On (its Event-Timestamp, or, without one, its Acct-Delay-Time: sent at 1,200 s) and sess-2's
+    Start at 3,000 s.  The copy of the Accounting-On was a restart again: sess-2, opened after the first,
+    taken for one before it, and its Start's copy an empty session listed without a Stop."""
+
+    def start(sid: str, t: int, **kw: object) -> bytes:
+        return acct(1, sid, event=T0 + t, **kw) if timed else untimed(1, t, session=sid, **kw)  # type: ignore[arg-type]
+
+    def stop(sid: str, t: int) -> bytes:
+        kw = {"st": 600, "octets": (150, 300), "terminate": 1}
+        return acct(2, sid, event=T0 + t, **kw) if timed else untimed(2, t, session=sid, **kw)  # type: ignore[arg-type]
+
+    event = T0 + 1_200 if timed else None
+    msgs = [
+        request(1, start("sess-1", 0)),
+        request(2, stop("sess-1", 600)),
+        _accounting_on(1_200, ident=3, event=event),
+        request(4, start("sess-2", 1_300)),
+        request(5, stop("sess-2", 1_900)),
+        _accounting_on(3_000, ident=6, event=event, delay=None if timed else 1_800),
+        request(7, start("sess-2", 1_300, delay=1_800)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 600, 1_200, 1_300, 1_900, 3_000, 3_100]))
+    assert spans(records) == [("sess-1", at(0), 600, 150, 300, 1), ("sess-2", at(1_300), 600, 150, 300, 1)]
+    assert report.sessions == 2 and report.open_sessions == [] and report.rejected == 0
+    assert report.retransmissions == 2 and report.clock_wrong == 0
+
+
+@pytest.mark.parametrize("clock", ["no Event-Timestamp", "no real-time clock"])
+def test_a_nas_restarting_twice_with_the_same_accounting_on_ends_its_sessions_twice(
+    tmp_path: Path, clock: str
+) -> None:
+    """A NAS without Event-Timestamp, or without a real-time clock (2020-09-13 at each boot), sends the
+    same Accounting-On at each restart (Identifiers counted on): the second, sent 1,000 s after the first,
+    is a restart, no copy; it ends sess-1, whose id the new boot's session takes."""
+    boot = 1_600_000_000
+
+    def start(t: int) -> bytes:
+        return acct(1, event=boot + t) if clock == "no real-time clock" else untimed(1, t)
+
+    event = boot if clock == "no real-time clock" else None
+    msgs = [
+        _accounting_on(0, ident=1, event=event),
+        request(2, start(100)),
+        _accounting_on(1_000, ident=3, event=event),
+        request(4, start(150)),
+        request(5, acct(2, event=T0 + 1_700, st=600, octets=(150, 300), terminate=1)),
+    ]
+    records, report = read(capture(tmp_path, msgs, [0, 100, 1_000, 1_100, 1_700]))
+    assert spans(records) == [("sess-1", at(1_100), 600, 150, 300, 1)]
+    assert report.sessions == 2 and report.open_sessions == ["sess-1"] and report.rejected == 0
+    assert report.retransmissions == 0
+
+
+def test_detail_an_accounting_on_logged_again_late_is_a_copy_not_a_restart(tmp_path: Path) -> None:
+    """As in a capture: the Accounting-On logged again at 3,000 s (a proxy re-sent it) made sess-2, opened
+    after the first, one before it, and its Start logged again an empty session without a Stop."""
+    blocks = [
+        detail_block(at(0), "Start", "sess-1", event=T0),
+        detail_block(at(600), "Stop", "sess-1", event=T0 + 600, st=600, up=150, down=300),
+        detail_block(at(1_200), "Accounting-On", "on-1", event=T0 + 1_200),
+        detail_block(at(1_300), "Start", "sess-2", event=T0 + 1_300),
+        detail_block(at(1_900), "Stop", "sess-2", event=T0 + 1_900, st=600, up=150, down=300),
+        detail_block(at(3_000), "Accounting-On", "on-1", event=T0 + 1_200),
+        detail_block(at(3_100), "Start", "sess-2", event=T0 + 1_300),
+    ]
+    records, report = read_detail(tmp_path, blocks)
+    assert [(r.session, r.start, r.duration_s) for r in records] == [
+        ("sess-1", at(0), 600),
+        ("sess-2", at(1_300), 600),
+    ]
+    assert report.open_sessions == [] and report.retransmissions == 2 and report.clock_wrong == 0
