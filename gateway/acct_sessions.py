@@ -133,6 +133,10 @@ LATE_COPY_MEMORY_S = 86_400
 # A session remembered costs about 200 bytes (tracemalloc): 500,000, a day of an operator's
 # sessions stopped at 6 a second, about 100 MB
 LATE_COPY_KEPT = 500_000
+# Of the stopped sessions forgotten past it whose Start had no Event-Timestamp, the latest this many (or
+# `late_copies_kept`, if fewer) are remembered by their Start's attributes alone (about 200 bytes each: 13 MB
+# at most): a copy of one re-sent as it was, dated when sent, is counted in `starts_after_forgotten`
+FORGOTTEN_FORMS_KEPT = 65_536
 
 # Acct-Terminate-Cause (RFC 2866 5.10) -> cause for record closing (TS 32.298).
 CLOSING_FOR_TERMINATE_CAUSE: dict[int, int] = {
@@ -328,8 +332,9 @@ class Rejects:
         self.start_copies_late = 0
         self.start_copies_late_first: dict[str, object] | None = None
         # stopped sessions whose Start was forgotten before LATE_COPY_MEMORY_S, past the tracker's
-        # `late_copies_kept`; Starts dated before the latest end of those, that opened a session (maybe late
-        # copies of theirs): counted, the first named
+        # `late_copies_kept`; Starts dated before the latest end of those, or with the attributes of one's
+        # Start (`SessionTracker._forgotten_copy`), that opened a session (maybe late copies of theirs):
+        # counted, the first named
         self.late_copies_forgotten = 0
         self.starts_after_forgotten = 0
         self.starts_after_forgotten_first: dict[str, object] | None = None
@@ -811,6 +816,9 @@ class SessionTracker:
         # it was sent): a copy of one re-sent is no restart (`_reset_copy`)
         self.resets: dict[object, deque[tuple[int, str, int | None, bool, int]]] = {}
         self.forgotten_end: int | None = None  # the latest end of a session forgotten for `late_copies_kept`
+        # the latest FORGOTTEN_FORMS_KEPT of those forgotten whose Start had no Event-Timestamp, by their
+        # Start's `resend_form` and key (`_forgotten_copy`): their entries (`_Stopped`, packed)
+        self.forgotten_forms: dict[int, bytes | tuple[int | None, ...]] = {}
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
         # ends the sessions keyed by another
@@ -986,8 +994,12 @@ class SessionTracker:
                 return self._resent_start(closed_entry[4], req, sig, where)
             if req.status == STATUS_START:
                 said = sig[1] if isinstance(sig[1], int) else _event_time(req)  # (a wrong clock's too)
-                if closed_entry is None and self.forgotten_end is not None and said < self.forgotten_end:
-                    # (dated before a session forgotten ended: maybe a late copy of one, `late_copies_kept`)
+                if closed_entry is None and (
+                    (self.forgotten_end is not None and said < self.forgotten_end)
+                    or self._forgotten_copy(key, req)
+                ):
+                    # (dated before a session forgotten ended: maybe a late copy of one, `late_copies_kept`;
+                    # or one, by its attributes)
                     report.after_forgotten_said(where, req.session_id)
                 if self._line(req, where) is not None:
                     self._open(key, req, sig, joined=False)
@@ -1334,8 +1346,14 @@ class SessionTracker:
             if self.stopped.get(hashed) is packed:
                 del self.stopped[hashed]
                 self.report.late_copies_forgotten += 1
-                end = _Stopped.unpack(packed).end_s
+                forgotten = _Stopped.unpack(packed)
+                end = forgotten.end_s
                 self.forgotten_end = end if self.forgotten_end is None else max(self.forgotten_end, end)
+                if forgotten.start_form is not None and forgotten.start_event is None:
+                    forms = self.forgotten_forms
+                    forms[forgotten.start_form ^ hashed] = packed
+                    while len(forms) > min(self.late_copies_kept, FORGOTTEN_FORMS_KEPT):
+                        del forms[next(iter(forms))]
 
     def _forget_stopped(self, since: int) -> None:
         """Forget the stopped sessions' Starts (`_Stopped`) whose Stop was seen before `since`, in the order
@@ -1369,13 +1387,38 @@ class SessionTracker:
         session's, even with the Event-Timestamp of the stopped one's Start (a NAS without a real-time
         clock starts each boot at the same time, its ids from the same count), unless `req` is dated before
         it (`_before_reset`: sent before the reboot, re-sent after it)."""
-        packed = self.stopped.get(self._stopped_digest(key))
+        return self._unless_reset(self.stopped.get(self._stopped_digest(key)), key, req)
+
+    def _unless_reset(
+        self, packed: bytes | tuple[int | None, ...] | None, key: tuple[object, str], req: AcctRequest
+    ) -> _Stopped | None:
+        """The stopped session `key`'s entry `packed` (`_Stopped`), unless its client's Accounting-On/Off
+        came since and `req` is not dated before it (`_stopped`)."""
         if packed is None:
             return None
         stopped = _Stopped.unpack(packed)
         if stopped.order < self.stopped_reset.get(key[0], 0) and not self._before_reset(key[0], req):
             return None
         return stopped
+
+    def _forgotten_copy(self, key: tuple[object, str], req: AcctRequest) -> bool:
+        """A Start with the attributes of the Start of a stopped session forgotten past `late_copies_kept`
+        (`forgotten_forms`: without Event-Timestamp, dated when sent, a copy re-sent as it was is told by
+        them alone), its Acct-Delay-Time not less, within LATE_COPY_MEMORY_S of the Stop and not after its
+        client's Accounting-On/Off: a copy of that Start (forgotten: it has opened a session, counted).
+        The session's entry is dropped (a copy counted once)."""
+        if req.resend_form is None or not self.forgotten_forms:
+            return False
+        forgotten = req.resend_form ^ self._stopped_digest(key)
+        stopped = self._unless_reset(self.forgotten_forms.get(forgotten), key, req)
+        if (
+            stopped is None
+            or req.time_s - stopped.stopped_at > LATE_COPY_MEMORY_S
+            or not _copy_of_form(req, stopped.start_form, stopped.start_delay)
+        ):
+            return False
+        del self.forgotten_forms[forgotten]
+        return True
 
     def _before_reset(self, client: object, req: AcctRequest) -> bool:
         """A request dated (`_said_time`) before its client's latest Accounting-On/Off, on the same clock:

@@ -1289,15 +1289,18 @@ def test_late_copies_past_the_memory_kept_are_said_not_silently_new_sessions(
     assert report.sessions == 2 and report.open_sessions == []
 
 
-@pytest.mark.parametrize("timed", [True, False])
-def test_detail_late_copies_past_the_memory_kept_are_said(tmp_path: Path, timed: bool) -> None:
+@pytest.mark.parametrize("copy", ["Event-Timestamp", "Acct-Delay-Time grown", "as it was"])
+def test_detail_late_copies_past_the_memory_kept_are_said(tmp_path: Path, copy: str) -> None:
     """The same in a detail file, the Starts with Event-Timestamp or (none) re-sent with Acct-Delay-Time
-    grown: one session's Start kept (its copy a late copy), the other's forgotten (its copy opens a
-    session, counted as dated before the end of a session forgotten)."""
+    grown, or as they were: one session's Start kept (its copy a late copy), the other's forgotten (its
+    copy opens a session, counted as dated before the end of a session forgotten, or, dated when it was
+    sent, as a copy of its Start by its attributes: it was not counted)."""
 
     def start(sent: int, sid: str, event: int, **kw: int) -> str:
-        if timed:
+        if copy == "Event-Timestamp":
             return detail_block(at(sent), "Start", sid, event=T0 + event, **kw)
+        if copy == "as it was":
+            return detail_block(at(sent), "Start", sid, delay=0)
         return detail_block(at(sent), "Start", sid, delay=sent - event)
 
     blocks = [
