@@ -341,19 +341,19 @@ _ARROW_DURATION = 18  # `Type.Duration` in Arrow's Schema.fbs
 _TIME_UNITS = {0: "s", 1: "ms", 2: "us", 3: "ns"}  # `TimeUnit`, MILLISECOND its default
 
 
-def footer_arrow_durations(data: bytes) -> dict[str, str]:
-    """`arrow_durations` of a whole Parquet file's footer (its `ARROW:schema` entry); {} when the
-    file has none or its footer does not read."""
+def footer_arrow_schema(data: bytes) -> bytes | None:
+    """A whole Parquet file's `ARROW:schema` footer entry (`arrow_durations`, `arrow_duckdb_numbers`);
+    None when the file has none or its footer does not read."""
     try:
         if len(data) < 12 or data[-4:] != _MAGIC:
-            return {}
+            return None
         (size,) = struct.unpack_from("<i", data, len(data) - 8)
         if not 0 < size <= len(data) - 12:
-            return {}
+            return None
         footer = _Thrift(data, len(data) - 8 - size).struct()
         for entry in footer.get(5) or []:
             if entry.get(1) == ARROW_SCHEMA_KEY and isinstance(entry.get(2), bytes):
-                return arrow_durations(entry[2])
+                return bytes(entry[2])
     except (
         _Unread,
         AttributeError,
@@ -365,7 +365,86 @@ def footer_arrow_durations(data: bytes) -> dict[str, str]:
         RecursionError,
     ):
         pass
-    return {}
+    return None
+
+
+def footer_arrow_durations(data: bytes) -> dict[str, str]:
+    """`arrow_durations` of a whole Parquet file's footer; {} when it has no `ARROW:schema`."""
+    schema = footer_arrow_schema(data)
+    return {} if schema is None else arrow_durations(schema)
+
+
+def _schema_fields(value: bytes) -> tuple[bytes, list[tuple[int, int, int]]] | None:
+    """An `ARROW:schema` footer value (base64 of an IPC Schema message) decoded, and its top-level
+    fields' FlatBuffer tables; None when it is not one.  Read by hand (a FlatBuffer): importing
+    pyarrow costs 0.4 s."""
+    import base64
+    import binascii
+
+    try:
+        buf = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    # (the IPC continuation marker, then the message's length; before Arrow 0.15, the length alone)
+    buf = buf[8:] if buf[:4] == b"\xff\xff\xff\xff" else buf[4:]
+    message = _fb_table(buf, struct.unpack_from("<I", buf, 0)[0])
+    if _fb_scalar(buf, message, 1, "<B", 0) != 1:  # header_type: Schema
+        return None
+    schema = _fb_ref(buf, message, 2)
+    if schema is None:
+        return None
+    return buf, [_fb_table(buf, field) for field in _fb_vector(buf, _fb_table(buf, schema), 1)]
+
+
+def _fb_string(buf: bytes, table: tuple[int, int, int], index: int) -> str | None:
+    at = _fb_ref(buf, table, index)
+    if at is None:
+        return None
+    (size,) = struct.unpack_from("<I", buf, at)
+    return buf[at + 4 : at + 4 + size].decode("utf-8")
+
+
+# DuckDB's integer types that Arrow has not (DuckDB's `arrow_lossless_conversion`: an `arrow.opaque`
+# extension of vendor DuckDB, named by its type; `duckdb.<type>` in earlier versions), by their name there
+_DUCKDB_NUMBERS = {"hugeint": "HUGEINT", "uhugeint": "UHUGEINT", "varint": "VARINT", "bignum": "BIGNUM"}
+
+
+def arrow_duckdb_numbers(value: bytes) -> dict[str, str]:
+    """The top-level columns an `ARROW:schema` footer value types as one of DuckDB's own integer types
+    (`_DUCKDB_NUMBERS`), each with its DuckDB type; {} when it holds none or is not one.  Parquet keeps
+    such a column as its bytes (a BLOB to DuckDB, pyarrow's opaque extension): only this copy of the types
+    says that they are a number."""
+    import json
+
+    try:
+        parsed = _schema_fields(value)
+        if parsed is None:
+            return {}
+        buf, fields = parsed
+        out: dict[str, str] = {}
+        for field in fields:
+            said: dict[str, str] = {}
+            for pair in _fb_vector(buf, field, 6):  # custom_metadata
+                key, text = _fb_string(buf, _fb_table(buf, pair), 0), _fb_string(buf, _fb_table(buf, pair), 1)
+                if key is not None and text is not None:
+                    said[key] = text
+            extension = said.get("ARROW:extension:name", "")
+            if extension == "arrow.opaque":
+                opaque = json.loads(said.get("ARROW:extension:metadata", "{}"))
+                if not isinstance(opaque, dict) or str(opaque.get("vendor_name", "")).lower() != "duckdb":
+                    continue
+                type_name = str(opaque.get("type_name", ""))
+            elif extension.startswith("duckdb."):
+                type_name = extension.removeprefix("duckdb.")
+            else:
+                continue
+            name = _fb_string(buf, field, 0)
+            kind = _DUCKDB_NUMBERS.get(type_name.lower())
+            if name is not None and kind is not None:
+                out[name] = kind
+        return out
+    except (struct.error, UnicodeDecodeError, IndexError, RecursionError, ValueError):
+        return {}
 
 
 def arrow_durations(value: bytes) -> dict[str, str]:
@@ -373,34 +452,20 @@ def arrow_durations(value: bytes) -> dict[str, str]:
     as an Arrow duration, each with its unit (`s`, `ms`, `us`, `ns`); {} when it holds none or is
     not one.  Parquet has no duration type: the column is stored as a bare INT64, a count of the
     unit, which DuckDB and this module read as a number; only this copy of the types says what it
-    counts.  Read by hand (a FlatBuffer): importing pyarrow costs 0.4 s."""
-    import base64
-    import binascii
-
+    counts."""
     try:
-        buf = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return {}
-    # (the IPC continuation marker, then the message's length; before Arrow 0.15, the length alone)
-    buf = buf[8:] if buf[:4] == b"\xff\xff\xff\xff" else buf[4:]
-    try:
-        message = _fb_table(buf, struct.unpack_from("<I", buf, 0)[0])
-        if _fb_scalar(buf, message, 1, "<B", 0) != 1:  # header_type: Schema
+        parsed = _schema_fields(value)
+        if parsed is None:
             return {}
-        schema = _fb_ref(buf, message, 2)
-        if schema is None:
-            return {}
+        buf, fields = parsed
         out: dict[str, str] = {}
-        for field in _fb_vector(buf, _fb_table(buf, schema), 1):
-            table = _fb_table(buf, field)
+        for table in fields:
             if _fb_scalar(buf, table, 2, "<B", 0) != _ARROW_DURATION:
                 continue
-            name_at = _fb_ref(buf, table, 0)
+            name = _fb_string(buf, table, 0)
             kind = _fb_ref(buf, table, 3)
-            if name_at is None or kind is None:
+            if name is None or kind is None:
                 continue
-            (size,) = struct.unpack_from("<I", buf, name_at)
-            name = buf[name_at + 4 : name_at + 4 + size].decode("utf-8")
             unit = _fb_scalar(buf, _fb_table(buf, kind), 0, "<h", 1)
             out[name] = _TIME_UNITS.get(unit, str(unit))
         return out

@@ -47,7 +47,7 @@ from accounting.csv_forms import (
 )
 from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, FolderChanged, UsageError
-from accounting.parquet_small import ARROW_SCHEMA_KEY, arrow_durations
+from accounting.parquet_small import ARROW_SCHEMA_KEY, arrow_duckdb_numbers, arrow_durations
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
 from accounting.starts import start_sql
 from accounting.usage_arrow import Settled
@@ -462,12 +462,16 @@ class UsageReader:
         )
         self.claims_unique = bool(self.origins)
         self._file_types = _file_types(self.con, self.files)
+        schemas = _arrow_schemas(self.con, self.files)
         for path, types in zip(self.files, self._file_types, strict=True):
             held = functools.partial(self._start_held, f"read_parquet({_lit([str(path)])})")
-            refused = kind_refused(str(path), types, held)
+            # (a column of DuckDB's own integer types is its bytes in Parquet: its writer's schema says so)
+            schema = schemas.get(str(path))
+            written = {**types, **arrow_duckdb_numbers(schema)} if schema is not None else types
+            refused = kind_refused(str(path), written, held)
             if refused is not None:
                 raise refused
-        _counts_not_durations(self.con, self.files)
+        _counts_not_durations(schemas, self.files)
         if len(self._ours) < len(self.files):
             _scans_ignore_statistics(self.con, self._fresh)
         self._part_types = _differing(self.files, self._file_types)
@@ -2446,7 +2450,7 @@ def _start_kind_refused(kind: str) -> str | None:
             "alike in the other columns would be taken for copies of each other: write the start "
             "with its time of day"
         )
-    if kind in _WHOLE or kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+    if kind in _WHOLE or kind in _DUCKDB_WHOLE or kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
         return (
             f"column 'start' is a number ({kind}), not a time: a count of seconds, milliseconds or "
             "microseconds since 1970 cannot be told apart: write the start as a timestamp or ISO "
@@ -2460,23 +2464,27 @@ def _start_kind_refused(kind: str) -> str | None:
     return None
 
 
-def _counts_not_durations(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
-    """`UsageError` naming the first Parquet file whose footer's Arrow schema types a rating
-    count as a duration the rating would misread (`duration_refused`)."""
+def _arrow_schemas(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> dict[str, bytes]:
+    """Each Parquet file's `ARROW:schema` footer entry (its writer's Arrow types), by file name."""
     if not files:
-        return
+        return {}
     rows = _parquet_footers(
         con,
         files,
         "SELECT file_name, value FROM parquet_kv_metadata({files}) "
         f"WHERE key = '{ARROW_SCHEMA_KEY.decode()}'::BLOB",
     )
-    schemas = {str(name): value for name, value in rows}
+    return {str(name): bytes(value) for name, value in rows}
+
+
+def _counts_not_durations(schemas: Mapping[str, bytes], files: Sequence[Path]) -> None:
+    """`UsageError` naming the first Parquet file whose footer's Arrow schema (`schemas`) types a
+    rating count as a duration the rating would misread (`duration_refused`)."""
     for path in files:
         value = schemas.get(str(path))
         if value is None:
             continue
-        refused = duration_refused(str(path), arrow_durations(bytes(value)))
+        refused = duration_refused(str(path), arrow_durations(value))
         if refused is not None:
             raise refused
 
@@ -2754,6 +2762,9 @@ def _top_level_types(schema: Sequence[tuple[Any, ...]], names: list[str] | None 
 _WHOLE = frozenset(
     ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 )
+# DuckDB's integer types past 64 bits that a Parquet file keeps as bytes (`arrow_duckdb_numbers`), or
+# an Arrow table as DuckDB's own (VARINT, BIGNUM since DuckDB 1.4), beside HUGEINT
+_DUCKDB_WHOLE = frozenset(("UHUGEINT", "VARINT", "BIGNUM"))
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([+-]\d\d(?::\d\d){0,2})?")
 
 

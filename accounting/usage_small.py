@@ -34,7 +34,12 @@ from typing import Any
 
 from accounting.activation import EarlyLines, micros
 from accounting.db import duckdb
-from accounting.parquet_small import footer_arrow_durations, read_small_parquet
+from accounting.parquet_small import (
+    arrow_duckdb_numbers,
+    arrow_durations,
+    footer_arrow_schema,
+    read_small_parquet,
+)
 from accounting.starts import leap_second
 from accounting.usage import (
     _CALL_TYPES,
@@ -61,6 +66,7 @@ from accounting.usage import (
     duration_refused,
     file_state,
     group_key,
+    kind_refused,
 )
 from accounting.zones import usage_zone
 
@@ -483,8 +489,12 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
     columns are of types whose text reads back as the rating reads the values."""
     if FOOTER_KEY in data:
         return None  # the simulator's file: its footer's claims decide what the reader checks
-    if duration_refused(str(path), footer_arrow_durations(data)) is not None:
-        return None  # the reader refuses it, naming the column and its unit
+    schema = footer_arrow_schema(data)
+    if schema is not None and (
+        duration_refused(str(path), arrow_durations(schema)) is not None
+        or kind_refused(str(path), arrow_duckdb_numbers(schema)) is not None
+    ):
+        return None  # the reader refuses it, naming the column and its kind
     decoded = read_small_parquet(data, MAX_PARQUET_ROWS)
     if decoded is not None:  # a file of the kinds decoded in Python: DuckDB is not even loaded
         names, rows = decoded

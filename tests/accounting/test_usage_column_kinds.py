@@ -140,6 +140,37 @@ def test_a_start_typed_as_a_number_since_1970_is_refused(
         assert f"usage.parquet: column 'start' is a number ({words}), not a time" in _refused(capsys)
 
 
+def _duckdb_typed(table: pa.Table, kind: str) -> pa.Table:
+    """`table` with its start a count of seconds since 1970 of DuckDB's type `kind`, as DuckDB gives it
+    to Arrow keeping its type (`arrow_lossless_conversion`: an `arrow.opaque` extension of its bytes)."""
+    con = duckdb.connect()
+    con.execute("SET arrow_lossless_conversion = true")
+    con.register("calls", table)
+    out = con.sql(f"SELECT * REPLACE (CAST(epoch(start) AS {kind}) AS start) FROM calls").arrow()
+    typed = out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+    con.close()
+    return typed
+
+
+@pytest.mark.parametrize(("kind", "words"), [("UHUGEINT", "UHUGEINT"), ("VARINT", "BIGNUM")])
+@pytest.mark.parametrize("rows", [40, 6_000])
+def test_a_start_typed_as_a_duckdb_integer_past_64_bits_is_refused(
+    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], kind: str, words: str, rows: int
+) -> None:
+    """A start of DuckDB's UHUGEINT or VARINT (BIGNUM), a count since 1970 as the other numbers are:
+    Parquet keeps it as its bytes (BLOB), only the writer's Arrow schema saying what it is, and every
+    row was a malformed value, the month billed its subscriptions alone, exit 0; an Arrow table of
+    it the same."""
+    table = _duckdb_typed(_calls(rows), kind)
+    path = tmp_path / "usage.parquet"
+    pq.write_table(table, path)
+    for command in ("rate", "compare"):
+        assert main([command, inventory, str(path)]) == 2
+        assert f"usage.parquet: column 'start' is a number ({words}), not a time" in _refused(capsys)
+    with pytest.raises(UsageError, match=rf"column 'start' is a number \({words}\)"):
+        rate(load_inventory(inventory), table)
+
+
 @pytest.mark.parametrize("rows", [40, 6_000])
 def test_a_duration_typed_as_an_interval_is_refused(
     tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], rows: int
