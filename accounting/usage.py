@@ -91,6 +91,14 @@ GROUPED_THOUSANDS_WHY = (
     " point: write the count without separators, a fraction of a second without a trailing zero (1.5,"
     " not 1.500)"
 )
+SPACED_THOUSANDS_WHY = (
+    ": a space (or a no-break space, or an apostrophe) between groups of three digits, in a file"
+    " separated by ';', is a thousands separator: write the number without separators (1234,5)"
+)
+COMMA_COUNT_WHY = (
+    ": a count of octets is a whole number, and a comma in it, in a file separated by ';', is a"
+    " decimal comma or a thousands separator: write the count as digits alone (1500)"
+)
 # Row-level reasons found in SQL: code -> (category, message prefix).
 ROW_REASONS: dict[str, tuple[str, str]] = {
     "bad-type": ("malformed value", "malformed value: type"),
@@ -681,7 +689,7 @@ class UsageReader:
                 CAST({c("type")} AS VARCHAR) AS type_v,
                 {start_sql(c("start"))} AS ts,
                 {c("duration_s")} IS NOT NULL AS has_dur,
-                TRY_CAST({c("duration_s")} AS DOUBLE) AS dur,
+                TRY_CAST({self._duration_text(c("duration_s"))} AS DOUBLE) AS dur,
                 {grouped} AS grouped,
                 {self._count("bytes_up")} AS bu,
                 {self._count("bytes_down")} AS bd,
@@ -742,14 +750,28 @@ class UsageReader:
         some of them (German, Dutch, Italian, Spanish...) a dot between thousands: such a count
         is 1000, where DuckDB reads 1, a call's `3.600` 3.6 s instead of an hour.  The same text
         in a file separated by ',' is the number it reads as (`60.0` is 60)."""
-        if self.kind != "csv" or self._delimiter != ";":
+        if not self._decimal_commas:
             return "false"
         tests = [
-            f"regexp_full_match(trim(CAST({_ident(n)} AS VARCHAR)), '{_GROUPED_THOUSANDS}')"
-            for n in NUMBER_COLUMNS
+            _separated(f"CAST({_ident(n)} AS VARCHAR)", form)
+            for form, _, names in _SEPARATED_FORMS
+            for n in names
             if n in self.columns and n not in self.empty_columns
         ]
         return "(" + " OR ".join(tests) + ")" if tests else "false"
+
+    @property
+    def _decimal_commas(self) -> bool:
+        """Whether the input is a CSV separated by ';': a spreadsheet's of a locale of decimal
+        commas, whose durations are read with their decimal comma (`decimal_comma_sql`)."""
+        return self.kind == "csv" and self._delimiter == ";"
+
+    def _duration_text(self, value: str) -> str:
+        """SQL: the duration `value` as its text is read as a number (a decimal comma in a CSV
+        separated by ';' read as a point: `decimal_comma_sql`); else `value` as it is."""
+        if not self._decimal_commas or value == "NULL":
+            return value
+        return decimal_comma_sql(f"CAST({value} AS VARCHAR)")
 
     def _count(self, name: str) -> str:
         """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
@@ -1253,6 +1275,8 @@ class UsageReader:
             dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
         else:
             dur = self._typed("duration_s", frozenset(), "DOUBLE")
+            if dur.startswith("TRY_CAST(") and self._decimal_commas:
+                dur = f"TRY_CAST({self._duration_text(c('duration_s'))} AS DOUBLE)"
             secs = "TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
             dur_bad = f"({_BAD_DURATION})"
         if "delivered" in self.columns and "delivered" not in self.empty_columns:
@@ -1924,6 +1948,8 @@ class UsageReader:
         if name in NUMBER_COLUMNS:
             if kind in _WHOLE:
                 return value
+            if name == "duration_s":  # (`60,5` and `60.5` in a CSV separated by ';': one duration)
+                value = self._duration_text(value)
             d = f"TRY_CAST({value} AS DOUBLE)"  # (+ 0: -0.0 is 0)
             exact = f"abs({d}) < {_EXACT_DOUBLE}"
             if kind in ("DOUBLE", "FLOAT"):  # past 2^53 a float is whole: its integer, exactly
@@ -2941,7 +2967,21 @@ _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go thro
 # A duration given but not a number of seconds in bounds, over the aliases `has_dur` and `dur` (a
 # DOUBLE): NaN tested on its own (DuckDB folds `NaN BETWEEN ...` to true by a column's Parquet
 # bounds, which leave NaN out).
-_GROUPED_THOUSANDS = r"[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+"  # (`UsageReader._grouped_thousands`)
+# A CSV separated by ';' (`UsageReader._grouped_thousands`): a number with dots between groups of
+# three digits, maybe with a decimal comma after (`1.000`, `1.234,5`); with spaces, no-break spaces
+# or apostrophes between them (`1 234`, `1 234,5`, `1'234.5`); a count of octets with a comma.
+_GROUPED_THOUSANDS = r"[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?"
+_SPACED_THOUSANDS = "[+-]?[0-9]{1,3}([ \u00a0\u202f\u2009'][0-9]{3})+([.,][0-9]*)?"
+_COMMA_COUNT = r".*[0-9].*,.*|.*,.*[0-9].*"
+# Each with its reason, and the counts it is looked for in.
+_SEPARATED_FORMS = (
+    (_GROUPED_THOUSANDS, GROUPED_THOUSANDS_WHY, NUMBER_COLUMNS),
+    (_SPACED_THOUSANDS, SPACED_THOUSANDS_WHY, NUMBER_COLUMNS),
+    (_COMMA_COUNT, COMMA_COUNT_WHY, ("bytes_up", "bytes_down")),
+)
+# A number written with a decimal comma (`60,5`, `,5`, `1,5E+03`), as a spreadsheet of a locale of
+# decimal commas writes one in a CSV separated by ';' (`decimal_comma_sql`).
+_DECIMAL_COMMA = r"\s*[+-]?([0-9]+,[0-9]*|,[0-9]+)([eE][+-]?[0-9]+)?\s*"
 _BAD_DURATION = f"has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))"
 _NARROW_INTEGER_TYPES = usage_arrow.COUNT_TYPES - _INTEGER_TYPES  # each value exact as a BIGINT: cast
 _CALL_TYPES = frozenset(("voice", "csd"))
@@ -3078,16 +3118,16 @@ def _value_of(code: str) -> str:
         "bad-delivered": "CAST(deliv_raw AS VARCHAR)",
         "over-12h": "CAST(dur_raw AS VARCHAR)",
     }.get(code)
-    if code == "grouped-thousands":  # each count so written, then why
-        shown = ", ".join(
-            f"CASE WHEN regexp_full_match(trim({raw}), '{_GROUPED_THOUSANDS}') THEN '{name} ''' || {raw} || '''' END"
-            for name, raw in (
-                ("duration_s", "CAST(dur_raw AS VARCHAR)"),
-                ("bytes_up", "bu_raw"),
-                ("bytes_down", "bd_raw"),
+    if code == "grouped-thousands":  # each count so written, then why; each form's so
+        raws = {"duration_s": "CAST(dur_raw AS VARCHAR)", "bytes_up": "bu_raw", "bytes_down": "bd_raw"}
+        pieces = []
+        for form, why, names in _SEPARATED_FORMS:
+            shown = ", ".join(
+                f"CASE WHEN {_separated(raws[name], form)} THEN '{name} ''' || {raws[name]} || '''' END"
+                for name in names
             )
-        )
-        return f"' ' || concat_ws(', ', {shown}) || '{_sql_safe(GROUPED_THOUSANDS_WHY)}'"
+            pieces.append(f"NULLIF(concat_ws(', ', {shown}), '') || '{_sql_safe(why)}'")
+        return f"' ' || concat_ws('; ', {', '.join(pieces)})"
     if code == "bad-plmn":  # (the mark, then the value and why: `accounting.zones.usage_zone`)
         return "' ' || substr(zone_v, 2)"
     if code == "past-month-end":
@@ -3097,6 +3137,25 @@ def _value_of(code: str) -> str:
     if column is None:
         return "''"
     return f"COALESCE(' ' || '''' || {column} || '''', ' missing')"
+
+
+def _separated(value: str, form: str) -> str:
+    """SQL true when the text `value` is written in `form` (`_SEPARATED_FORMS`)."""
+    return f"regexp_full_match(trim({value}), '{_sql_safe(form)}')"
+
+
+def decimal_comma_sql(value: str) -> str:
+    """SQL: the text `value` of a number from a CSV separated by ';' with its decimal comma read as
+    a point (`60,5` is `60.5`, as DuckDB's TRY_CAST then reads it), any other text as it is.
+
+    The locales whose spreadsheets separate a CSV's fields by ';' are those of the decimal comma
+    (French, German, ...): a comma in a number there is a decimal comma, never between thousands
+    (`3,600` is 3.6 in each).  A text with a dot and a comma, or spaces between groups of digits,
+    is left as it is: a reject saying why (`_SEPARATED_FORMS`)."""
+    return (
+        f"(CASE WHEN contains({value}, ',') AND regexp_full_match({value}, '{_DECIMAL_COMMA}') "
+        f"THEN replace({value}, ',', '.') ELSE {value} END)"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

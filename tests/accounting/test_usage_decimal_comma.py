@@ -1,0 +1,164 @@
+"""A usage CSV separated by ';' whose durations are written with a decimal comma (`60,5`), as a
+spreadsheet exports one in a locale of decimal commas (French, German, ...): the duration is
+read as its number, as `60.5` in a file of decimal points, by every reader (DuckDB's, the pyarrow
+pass, which leaves such a file to DuckDB), and `60,5` and `60.5` are one value
+for the duplicate search.  It was a reject (`malformed value: duration_s '60,5'`).  A count of
+octets with a comma, and a number with thousands separators (a space, a no-break space, a dot
+before a decimal comma), are rejects saying why."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accounting import load_catalog, rate, usage_csv_arrow
+from accounting.engine import rate_run
+from accounting.usage_small import small_reader
+from tests.usage_forms import INV, LINES
+
+HEADER = ["line", "type", "start", "duration_s", "bytes_up", "bytes_down", "dest"]
+DESTS = {"voice": "fr-mobile", "csd": "fr-fixed", "sms": "fr-mobile", "data": ""}
+
+
+def _rows(rnd: random.Random, n: int) -> list[list[str]]:
+    """A month of rows whose durations have a fraction of a second (`90.25`), some copies of
+    earlier rows at the end, and a few rows of an unknown line."""
+    rows = []
+    seconds = rnd.sample(range(27 * 86_400), n)
+    for i in range(n):
+        type_ = rnd.choice(["data", "data", "voice", "voice", "csd", "sms"])
+        day, rest = divmod(seconds[i], 86_400)
+        start = f"2026-03-{day + 1:02d}T{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}Z"
+        whole = rnd.randrange(43_000 if type_ == "data" else 4_000)
+        duration = f"{whole}.{rnd.randrange(1, 100)}" if rnd.random() < 0.8 else str(whole)
+        up, down = (str(rnd.randrange(99_999)), str(rnd.randrange(999_999))) if type_ == "data" else ("", "")
+        line = rnd.choice(LINES) if rnd.random() > 0.01 else "NOBODY"
+        rows.append([line, type_, start, duration, up, down, DESTS[type_]])
+    rows += [list(r) for r in rnd.sample(rows, 5)]  # sent again: duplicates
+    return rows
+
+
+def _write(path: Path, rows: list[list[str]], separator: str, comma: float) -> Path:
+    """The rows separated by `separator`, each duration with a fraction written with a decimal
+    comma at the rate `comma` (0: never, 1: always)."""
+    rnd = random.Random(len(rows))
+    lines = [separator.join(HEADER)]
+    for row in rows:
+        duration = row[3].replace(".", ",") if rnd.random() < comma else row[3]
+        lines.append(separator.join([*row[:3], duration, *row[4:]]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _by_duckdb_and_by_the_pass(source: Path, patch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The invoice (JSON, text) of `source` read by DuckDB, and with the pyarrow pass tried."""
+    out = []
+    patch.setattr(usage_csv_arrow, "CHUNK_BYTES", 4_000)
+    for fast in (False, True):
+        patch.setattr(usage_csv_arrow, "MIN_BYTES", 0 if fast else 1 << 62)
+        invoice = rate(INV, source)
+        out.append((invoice.to_json(), invoice.render_text()))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_month_with_decimal_commas_is_rated_as_with_decimal_points_by_every_reader(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows(random.Random(seed), 700)
+    points = _write(tmp_path / "points.csv", rows, ",", 0)
+    small = small_reader(points)
+    assert small is not None  # (read without DuckDB)
+    run = rate_run(INV, points, load_catalog(), reader=small)
+    expected = (run.invoice.to_json(), run.invoice.render_text())
+    doc = json.loads(expected[0])
+    assert any("duplicate record" in r["reason"] for r in doc["rejects"])
+    assert not any("malformed" in r["reason"] for r in doc["rejects"])
+    assert doc["lines"] and doc["total_ht"] != "0.00"
+    forms = {
+        "points": points,
+        "points ;": _write(tmp_path / "points-semicolons.csv", rows, ";", 0),
+        "commas ;": _write(tmp_path / "commas.csv", rows, ";", 1),
+        "mixed ;": _write(tmp_path / "mixed.csv", rows, ";", 0.5),  # some rows `.`, some `,`
+    }
+    assert "," in forms["commas ;"].read_text(encoding="utf-8")
+    for name, source in forms.items():
+        if name != "points":
+            assert small_reader(source) is None  # (a file separated by ';': read by DuckDB)
+        for got in _by_duckdb_and_by_the_pass(source, monkeypatch):
+            assert got == expected, name
+
+
+def test_a_copy_written_with_a_decimal_comma_is_a_duplicate(tmp_path: Path) -> None:
+    """`60,5` and `60.5` in a file separated by ';' are one duration: the second row repeats the
+    first; `60,6` is another."""
+    row = ["V1", "voice", "2026-03-02T10:00:00Z", "60,5", "", "", "fr-mobile"]
+    rows = [row, [*row[:3], "60.5", *row[4:]], [*row[:3], "60,6", *row[4:]]]
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    doc = json.loads(rate(INV, usage).to_json())
+    assert doc["rejects"] == [{"row": 3, "reason": "duplicate record: identical in every field to row 2"}]
+    (voice,) = next(i for i in doc["lines"] if i["id"] == "V1")["items"][1:]
+    assert (voice["code"], voice["quantity"]) == ("voice", str(61 + 61))
+
+
+REJECTED = [  # (duration, bytes_up, bytes_down, the reason's end)
+    ("1 234,5", "", "", "duration_s '1 234,5': a space (or a no-break space, or an apostrophe) between"),
+    ("1\u00a0234,5", "", "", "duration_s '1\u00a0234,5': a space (or a no-break space"),
+    ("1\u202f234", "", "", "duration_s '1\u202f234': a space (or a no-break space"),
+    ("1.234,5", "", "", "duration_s '1.234,5': a dot before three digits, in a file separated by ';'"),
+    ("60", "1,5", "24", "bytes_up '1,5': a count of octets is a whole number, and a comma in it"),
+    ("60", "2", "1500,0", "bytes_down '1500,0': a count of octets is a whole number, and a comma in it"),
+    ("60", "1 500", "2.000", "bytes_down '2.000': a dot before three digits"),
+]
+
+
+def test_thousands_separators_and_a_comma_in_a_count_of_octets_are_rejects_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused rather than guessed: `1 234,5` (French grouping), `1.234,5` (German), a comma in a
+    count of octets (`1,5` octets, or `1500,0` as a number format with a decimal writes it: a
+    count is digits alone); each reason names the column, its text and why.  The clean row is
+    billed.  Read alike by DuckDB and with the pyarrow pass tried."""
+    start = "2026-03-02T{:02d}:00:00Z"
+    rows = [["V1", "voice", start.format(0), "60,5", "", "", "fr-mobile"]]
+    for i, (duration, up, down, _) in enumerate(REJECTED, start=1):
+        type_ = "data" if up else "voice"
+        rows.append(["V1", type_, start.format(i), duration, up, down, DESTS[type_]])
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    ratings = _by_duckdb_and_by_the_pass(usage, monkeypatch)
+    assert ratings[0] == ratings[1]
+    doc: dict[str, Any] = json.loads(ratings[0][0])
+    reasons = {r["row"]: r["reason"] for r in doc["rejects"]}
+    assert set(reasons) == set(range(3, 3 + len(REJECTED)))
+    for row, (*_, why) in enumerate(REJECTED, start=3):
+        assert reasons[row].startswith("malformed value: " + why), reasons[row]
+    assert reasons[9].endswith(
+        "; bytes_up '1 500': a space (or a no-break space, or an apostrophe) between"
+        " groups of three digits, in a file separated by ';', is a thousands separator:"
+        " write the number without separators (1234,5)"
+    )
+    (voice,) = next(i for i in doc["lines"] if i["id"] == "V1")["items"][1:]
+    assert (voice["code"], voice["quantity"]) == ("voice", "61")
+
+
+def test_a_comma_in_a_file_separated_by_commas_is_no_decimal_comma(tmp_path: Path) -> None:
+    """In a file separated by ',' a number in quotes with a comma (`"60,5"`, `"1,000"`) is a
+    reject: such a file is written where the decimal sign is a point, and its comma may be a
+    thousands separator (1,000 is 1000 in English) as well as a decimal comma."""
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        ",".join(HEADER) + '\nV1,voice,2026-03-02T10:00:00Z,"60,5",,,fr-mobile\n'
+        'V1,voice,2026-03-02T11:00:00Z,"1,000",,,fr-mobile\n',
+        encoding="utf-8",
+    )
+    doc = json.loads(rate(INV, usage).to_json())
+    assert doc["rejects"] == [
+        {"row": 2, "reason": "malformed value: duration_s '60,5'"},
+        {"row": 3, "reason": "malformed value: duration_s '1,000'"},
+    ]
