@@ -501,7 +501,7 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in usage)
     if files.usage_kind == "parquet":
         return f"read_parquet([{paths}], union_by_name = true)"
-    from accounting.usage import csv_layout, csv_read_options
+    from accounting.usage import csv_layout, csv_read_options, decimal_comma_sql
 
     try:
         header, delimiter = csv_layout(files.usage[0])
@@ -509,7 +509,11 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
         raise ReportError(str(exc)) from None
     # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
     # malformed (fields that do not match the header) are not in the view.
-    return f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
+    read = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
+    if delimiter == ";" and "duration_s" in header:  # (a duration's decimal comma, as the rating reads it)
+        duration = decimal_comma_sql('"duration_s"')
+        return f'(SELECT * REPLACE ({duration} AS "duration_s") FROM {read})'
+    return read
 
 
 _PLMN = '"serving_plmn"'

@@ -1,7 +1,7 @@
 """A usage CSV separated by ';' whose durations are written with a decimal comma (`60,5`), as a
 spreadsheet exports one in a locale of decimal commas (French, German, ...): the duration is
 read as its number, as `60.5` in a file of decimal points, by every reader (DuckDB's, the pyarrow
-pass, which leaves such a file to DuckDB), and `60,5` and `60.5` are one value
+pass, which leaves such a file to DuckDB, the report's view), and `60,5` and `60.5` are one value
 for the duplicate search.  It was a reject (`malformed value: duration_s '60,5'`).  A count of
 octets with a comma, and a number with thousands separators (a space, a no-break space, a dot
 before a decimal comma), are rejects saying why."""
@@ -162,3 +162,26 @@ def test_a_comma_in_a_file_separated_by_commas_is_no_decimal_comma(tmp_path: Pat
         {"row": 2, "reason": "malformed value: duration_s '60,5'"},
         {"row": 3, "reason": "malformed value: duration_s '1,000'"},
     ]
+
+
+def test_the_report_view_reads_a_decimal_comma_as_the_rating_does(tmp_path: Path) -> None:
+    """The report's `usage` view of a file separated by ';': `60,5` is a call of 61 s, as `60.5`
+    in a file separated by commas (it was NULL, a call of no duration)."""
+    from reports.data import RunFiles, connect
+
+    rows = [["V1", "voice", "2026-03-02T10:00:00Z", "60,5", "", "", "fr-mobile"]]
+    rows.append(["V1", "voice", "2026-03-02T11:00:00Z", "1,5E+02", "", "", "fr-mobile"])
+    durations = {}
+    for separator in (";", ","):
+        folder = tmp_path / f"run{len(durations)}"
+        folder.mkdir()
+        usage = _write(
+            folder / "usage.csv",
+            [[*r[:3], r[3].replace(",", "."), *r[4:]] for r in rows],
+            separator,
+            float(separator == ";"),
+        )
+        con = connect(RunFiles(folder, usage=[usage]))
+        durations[separator] = con.execute("SELECT duration_s FROM usage ORDER BY start").fetchall()
+        con.close()
+    assert durations[";"] == durations[","] == [(61,), (150,)]
