@@ -744,7 +744,9 @@ class UsageReader:
 
     def _grouped_thousands(self) -> str:
         """SQL true for a row of a CSV separated by ';' holding a count written with dots between
-        groups of three digits (`1.000`, `3.600`, `12.000.000`); "false" for another input.
+        groups of three digits (`1.000`, `3.600`, `12.000.000`, `1.234,5`), with spaces between
+        them (`1 234,5`), or a count of octets with a comma (`_SEPARATED_FORMS`); "false" for
+        another input.
 
         The locales whose spreadsheets separate a CSV's fields by ';' write a decimal comma, and
         some of them (German, Dutch, Italian, Spanish...) a dot between thousands: such a count
@@ -752,10 +754,12 @@ class UsageReader:
         in a file separated by ',' is the number it reads as (`60.0` is 60)."""
         if not self._decimal_commas:
             return "false"
-        tests = [
-            _separated(f"CAST({_ident(n)} AS VARCHAR)", form)
-            for form, _, names in _SEPARATED_FORMS
-            for n in names
+        tests = [  # one regular expression of each count's forms
+            _separated(
+                f"CAST({_ident(n)} AS VARCHAR)",
+                "|".join(f"({f})" for f, _, names in _SEPARATED_FORMS if n in names),
+            )
+            for n in NUMBER_COLUMNS
             if n in self.columns and n not in self.empty_columns
         ]
         return "(" + " OR ".join(tests) + ")" if tests else "false"
