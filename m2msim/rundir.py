@@ -87,6 +87,7 @@ __all__ = [
     "not_whole_run",
     "note_written",
     "run_folder",
+    "run_of",
     "run_usage",
     "run_usage_of",
     "swap_in",
@@ -369,6 +370,22 @@ def _run_of(folder: Path) -> tuple[Path, Path] | None:
         up = _parent(spelling)
         if _name(spelling) in _SHARD_FOLDERS and (up / MARKER).is_file():
             return up, spelling
+    return None
+
+
+def run_of(path: Path | str) -> Path | None:
+    """The run folder whose usage a reader given `path` reads: `path` itself, or the folder above
+    its `usage/` (`.` in it, a link to it: `_run_of`), or above its `usage.parquet` or `usage.csv`
+    (or a link to it); None when it is no run's.  A file in a shard's folder is one part of the
+    usage, no run's whole."""
+    at = Path(path)
+    if at.is_dir():
+        found = _run_of(at)
+        return None if found is None else found[0]
+    for spelling in _spellings(at):
+        up = _parent(spelling)
+        if (up / MARKER).is_file():
+            return up
     return None
 
 

@@ -441,14 +441,19 @@ def render_rating_report(
 
 def _run_covers(usage: Path, month: str) -> UsageCoverage | None:
     """The days a run's usage covers when `usage` is a run folder of part of `month` (`m2msim run
-    --days 1`), or its `usage/` or `usage.parquet`: its summary.json's `usage_covers`. `rate RUN
-    --report` of a one-day run compared the offers "on the month" and drew a period of 31 days."""
-    from m2msim.rundir import is_run_folder, marker_files
+    --days 1`), or its `usage/` or `usage.parquet` (a link to them, `.` in them: `run_of`): its
+    summary.json's `usage_covers`, when it is the run's as written. `rate RUN --report` of a
+    one-day run compared the offers "on the month" and drew a period of 31 days."""
+    from m2msim.rundir import changed_files, marker_files, run_of
 
-    for folder in (usage, usage.parent):
-        if folder.is_dir() and is_run_folder(folder) and "summary.json" in (marker_files(folder) or []):
-            break
-    else:
+    # (the run's usage as the rating reads it: through a link to its usage/, as `.` in it, or with
+    # a file of the user's beside the run's; its summary.json as the run wrote it)
+    folder = run_of(usage)
+    if (
+        folder is None
+        or "summary.json" not in (marker_files(folder) or [])
+        or "summary.json" in changed_files(folder)
+    ):
         return None
     try:
         c = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["usage_covers"]

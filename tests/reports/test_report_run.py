@@ -286,6 +286,40 @@ def test_rate_report_of_a_partial_runs_folder_is_of_its_days(storm_run: Path, tm
     assert "cost of the month, EUR HT" in whole
 
 
+def test_rate_report_finds_a_partial_run_as_its_usage_is_read(
+    storm_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's usage read as the rating reads it, and so a page of its days: through a link to its
+    `usage/` (`ln -s RUN/usage march`), as `.` in it, and in a run folder holding a file of the
+    user's (notes.txt) beside the run's, unchanged. Each drew 31 days and compared "on the month"."""
+    import shutil
+
+    import yaml
+
+    from reports.run_report import render_rating_report
+
+    inventory = yaml.safe_load((storm_run / "scenario.yaml").read_text())["inventory"]
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "march").symlink_to(storm_run / "usage")
+    copy = tmp_path / "copy"
+    shutil.copytree(storm_run, copy)  # (copy2: sizes and times kept, the run's files still)
+    (copy / "notes.txt").write_text("sent to the customer on 2 March\n")
+
+    def of_its_day(usage: Path) -> bool:
+        page = render_rating_report(tmp_path / "inventory.yaml", usage)
+        offers = page[page.index('id="offers"') : page.index('id="groups"')]
+        return "cost of the 1 day simulated (of 31), EUR HT" in offers and "on the month" not in offers
+
+    assert of_its_day(tmp_path / "march")
+    assert of_its_day(copy)
+    monkeypatch.chdir(storm_run / "usage")
+    assert of_its_day(Path("."))
+    # (the run's summary.json edited since: not the run's, the month as before)
+    summary = json.loads((copy / "summary.json").read_text())
+    (copy / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    assert not of_its_day(copy)
+
+
 def test_a_period_ending_within_a_day_draws_its_last_day() -> None:
     """`--days 2.5`: the daily curves stopped at 2 March, the half day of 3 March's volume and
     sessions left out (the buckets were the period's whole days only); an hour alike for 1.01 days."""
