@@ -133,7 +133,12 @@ INVOICE: dict[str, Any] = {
     "quotes?": [{}],
     # (its lines and items: `reports.data.invoice_tables`, which reads every amount at once)
     "projected_month?": {"total_ht?": _or_none(_amount)},
-    "usage_covers?": {"days_in_month?": _or_none(_number)},
+    # (its start and end: the page's period, where no summary gives one)
+    "usage_covers?": {
+        "start?": _or_none(_time),
+        "end?": _or_none(_time),
+        "days_in_month?": _or_none(_number),
+    },
 }
 
 COMPARISON: dict[str, Any] = {

@@ -320,6 +320,18 @@ def test_rate_report_finds_a_partial_run_as_its_usage_is_read(
     assert not of_its_day(copy)
 
 
+def test_an_invoices_days_not_as_m2msim_writes_them_are_named(storm_run: Path, tmp_path: Path) -> None:
+    """A partial run's invoice.json alone, its `usage_covers.start` edited: the page reads its days
+    as its period, and said only "a file is not as m2msim writes it (ValueError: Invalid isoformat
+    string: 'soon')", naming neither the file nor the field."""
+    doc = json.loads((storm_run / "invoice.json").read_text())
+    doc["usage_covers"]["start"] = "soon"
+    (tmp_path / "invoice.json").write_text(json.dumps(doc))
+    r = run_cli(["report", str(tmp_path)])
+    assert r.rc == 2 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r
+    assert f"{tmp_path / 'invoice.json'}: usage_covers.start: not a date and time: 'soon'" in r.err, r.err
+
+
 def test_a_period_ending_within_a_day_draws_its_last_day() -> None:
     """`--days 2.5`: the daily curves stopped at 2 March, the half day of 3 March's volume and
     sessions left out (the buckets were the period's whole days only); an hour alike for 1.01 days."""
