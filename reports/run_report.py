@@ -442,8 +442,9 @@ def render_rating_report(
 def _run_covers(usage: Path, month: str) -> UsageCoverage | None:
     """The days a run's usage covers when `usage` is a run folder of part of `month` (`m2msim run
     --days 1`), or its `usage/` or `usage.parquet` (a link to them, `.` in them: `run_of`): its
-    summary.json's `usage_covers`, when it is the run's as written. `rate RUN --report` of a
-    one-day run compared the offers "on the month" and drew a period of 31 days."""
+    summary.json's `usage_covers` (a version before it: its `period`), when it is the run's as
+    written. `rate RUN --report` of a one-day run compared the offers "on the month" and drew a
+    period of 31 days."""
     from m2msim.rundir import changed_files, marker_files, run_of
 
     # (the run's usage as the rating reads it: through a link to its usage/, as `.` in it, or with
@@ -456,10 +457,20 @@ def _run_covers(usage: Path, month: str) -> UsageCoverage | None:
     ):
         return None
     try:
-        c = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["usage_covers"]
-        covers = UsageCoverage(
-            str(c["start"]), str(c["end"]), Decimal(str(c["days"])), int(c["days_in_month"])
-        )
-    except (OSError, ValueError, TypeError, KeyError, ArithmeticError):
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        c = summary.get("usage_covers")
+        if c is not None:
+            covers = UsageCoverage(
+                str(c["start"]), str(c["end"]), Decimal(str(c["days"])), int(c["days_in_month"])
+            )
+        else:  # (a version before `usage_covers`: its period, as the run's own page reads it)
+            p = summary["period"]
+            period = Period(parse_time(p["start"]), parse_time(p["end"]))
+            if period.days >= period.month_days() - 1e-9:
+                return None  # (a whole month's run)
+            days = Decimal(str(round(period.days, 6)))  # (the days the run's own page projects by)
+            start, end = (t.isoformat().replace("+00:00", "Z") for t in (period.start, period.end))
+            covers = UsageCoverage(start, end, days, period.month_days())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
         return None  # (a whole month's run has none; a summary not as m2msim writes it: the month)
-    return covers if covers.start[:7] == month else None
+    return covers if covers.start[:7] == month and covers.days > 0 else None

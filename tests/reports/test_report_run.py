@@ -320,6 +320,40 @@ def test_rate_report_finds_a_partial_run_as_its_usage_is_read(
     assert not of_its_day(copy)
 
 
+def test_rate_report_of_an_older_partial_runs_folder_is_of_its_period(
+    storm_run: Path, tmp_path: Path
+) -> None:
+    """A one-day run of a version whose summary.json had no `usage_covers` (its period only, and a
+    marker of names): its own page drew the day and projected the month from the summary's period,
+    where `rate RUN --report` drew 31 days, compared "on the month" and projected nothing."""
+    import shutil
+
+    import yaml
+
+    from m2msim.rundir import MARKER
+    from reports.run_report import render_rating_report
+
+    folder = tmp_path / "older"
+    shutil.copytree(storm_run, folder)
+    for name in ("summary.json", "invoice.json"):
+        doc = json.loads((folder / name).read_text())
+        del doc["projected_month"], doc["usage_covers"]
+        (folder / name).write_text(json.dumps(doc))
+    marker = json.loads((folder / MARKER).read_text())
+    del marker["written"]
+    (folder / MARKER).write_text(json.dumps(marker))
+    inventory = yaml.safe_load((folder / "scenario.yaml").read_text())["inventory"]
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    projected = r'projected month HT</div><div class="value">([\d,.]+ EUR)'
+    own = render_run_report(folder)
+    page = render_rating_report(tmp_path / "inventory.yaml", folder)
+    for html in (own, page):
+        offers = html[html.index('id="offers"') : html.index('id="groups"')]
+        assert "cost of the 1 day simulated (of 31), EUR HT" in offers and "on the month" not in offers
+        assert "1 days" in html[html.index('id="headline"') : html.index('id="offers"')]
+    assert re.findall(projected, page) == re.findall(projected, own) != []
+
+
 def test_an_invoices_days_not_as_m2msim_writes_them_are_named(storm_run: Path, tmp_path: Path) -> None:
     """A partial run's invoice.json alone, its `usage_covers.start` edited: the page reads its days
     as its period, and said only "a file is not as m2msim writes it (ValueError: Invalid isoformat
