@@ -35,9 +35,14 @@ The model (IPv4; every figure an IP packet's length):
   The PPP bearer's forwarder, which stands for the remote server of a device's
   own stack, ACKs by the same rule (`modem.virtual.ppp.forwarder.TcpFlow`): the same exchange
   costs the same bytes on either path (tests/modem/test_tcp_paths_billed.py).
-- Close: the closing side's FIN rides on its last data segment when that segment has not left
+- Close: the device's FIN rides on its last data segment when that segment has not left
   yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
-  Nagle, or waiting for a slow radio uplink), else goes alone (40 B); the peer answers with its
+  Nagle, or waiting for a slow radio uplink), else goes alone (40 B).  A server's (Linux's
+  `tcp_send_fin`) rides on its last data only when that data still waits: sent with the close and
+  more than the receiver's window (`WINDOW`) at once, or held (`close(..., held=True)`); an answer
+  that has left when the server closes (a 10 kB answer, the close right after it) is followed by
+  the FIN alone, as the PPP bearer's forwarder sends it (the model let it ride, 40 B down less
+  than over PPP).  The peer answers with its
   own FIN carrying the ACK (40 B), the closer ACKs that (40 B).  A peer that keeps its end open
   (`half_close`: a Quectel module holding a socket "closing" until AT+QICLOSE) ACKs the FIN at
   once (40 B) and sends its own FIN when it closes (40 B), the closer's last ACK (40 B) after it.
@@ -101,6 +106,7 @@ SYN_RTO_S = 1.0  # a SYN's first retransmission timeout (RFC 6298 2.1), doubled 
 SYN_RETRIES = 6  # retransmissions of a SYN before the stack gives up (Linux's tcp_syn_retries)
 ICMP_HEADER = 20 + 8  # an ICMP error's own IPv4 header (no options) and ICMP header
 ICMP_ERROR_MAX = 576  # an ICMP error's largest size (RFC 1812 4.3.2.3; Linux's icmp_send)
+WINDOW = 65_535  # the receive window a sender may fill before the rest waits (no window scaling)
 
 DEVICE, SERVER = 0, 1  # the ends of a connection: the device's segments go up, the server's down
 
@@ -205,6 +211,8 @@ class TcpWire:
     _unacked: list[int] = field(default_factory=lambda: [0, 0])  # the octets that ACK is for
     _due: list[float] = field(default_factory=lambda: [math.inf, math.inf])  # when it goes alone
     _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
+    # a side's octets sent at one time, nothing of the peer's between (more than a window: some wait)
+    _burst: tuple[int, float, int] = (DEVICE, -math.inf, 0)
 
     def _put(self, side: int, size: int, out: list[int]) -> None:
         out[side] += size
@@ -292,12 +300,19 @@ class TcpWire:
             due = round((at if arrives is None else arrives) + ACK_DELAY_S, 6)  # 3.6 + 0.2 is 3.8
             self._due[peer] = min(self._due[peer], due)
         self._last = (side, at) if tail else None  # else the receiver's ACK came back after it
+        b = self._burst
+        self._burst = (side, at, n + b[2] if b[0] == side and b[1] == at else n)
         return self._total(out)
 
     def _fin(self, side: int, at: float, held: bool, out: list[int]) -> None:
         self._tick(at, out)
-        last = self._last
-        if last is None or last[0] != side or not (held or at <= last[1]):
+        if side == SERVER:  # a Linux server's (tcp_send_fin): on its last data only if that waits
+            side_, sent_at, n = self._burst
+            rides = side_ == side and (held or (at <= sent_at and n > WINDOW))
+        else:
+            last = self._last
+            rides = last is not None and last[0] == side and (held or at <= last[1])
+        if not rides:
             self._put(side, HEADER, out)  # else the FIN rides on that last data segment
 
     def close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
@@ -333,7 +348,8 @@ class TcpWire:
 def play(steps: list[tuple[str, int, float]]) -> TcpWire:
     """An exchange played on a connection: steps of (what, bytes, at seconds), what being "open"
     (the handshake), "up" (the device sends), "down" (the server sends), "close up" / "close down"
-    (the device / the server closes; the FIN rides on that side's data sent at the same time).  The
+    (the device / the server closes; the device's FIN rides on its data sent at the same time, the
+    server's only on more than a window of it, `TcpWire.close`).  The
     delayed ACKs still owed at the end are sent.  Without "open" first the connection was open
     before: the figures are the steps' alone."""
     wire = TcpWire()
