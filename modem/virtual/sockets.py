@@ -54,7 +54,8 @@ Every byte goes through the gateway (`netlink.NetLink.count`).  A TCP connection
 sends is billed as it leaves the module (an ACK it owes rides on it) and counted when it reaches the
 gateway; what the server sends, when it reaches the gateway, the module's delayed ACK running from
 when it reaches the module; an ACK still owed when its delay runs out goes alone (a timer of the
-socket).  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram to a refused
+socket), and one that falls due before the other end's next data arrives is counted at its time
+(`_ack_alone`), for either end.  UDP: 28 B of IPv4+UDP header per datagram each way, no handshake; a datagram to a refused
 destination is counted up and dropped (UDP has no connect to fail), the network's ICMP "destination
 unreachable" counted down, as is one a real endpoint's host sends back: the size Linux sends, its
 headers and as much of the datagram as fits in 576 B (`gateway.wire.icmp_error_size`; a 90 B
@@ -183,6 +184,7 @@ class Socket:
     closed_at: float = 0.0  # when the module closed it (its FIN may wait behind data on the uplink)
     ack_at: float = math.inf  # when the timer for the wire's next delayed ACK runs (inf: none set)
     server_at: float = -math.inf  # when the remote end's last segment (data, FIN) left it
+    device_at: float = -math.inf  # when the module's last segment (data, FIN) left it
     # the remote end's FIN is acknowledged and the module's end kept open until the DTE closes it
     # (`finish`: Quectel's "closing" socket), not closed at once with the module's FIN (SIMCom)
     half_close: bool = False
@@ -506,8 +508,7 @@ class TcpSockets:
         at: float | None
         if sock.proto == "TCP":
             at = m.link.down.send(m.now, n + HEADER * segments(n))
-            sock.server_at = m.now
-            self._bill(sock, sock.wire.send(SERVER, n, m.now, at), payload_down=n)
+            self._from_server(sock, n, at)
             self._server_acked(sock, at)  # the data carries the ACK of what reached the server
         else:
             m.net.count(sock.ctx, 0, n + UDP_HEADER, payload_down=n)
@@ -527,6 +528,16 @@ class TcpSockets:
             self._flow(sock)
 
         self._later(sock, at - m.now, arrive)
+
+    def _from_server(self, sock: Socket, n: int, arrives: float) -> None:
+        """The remote end's `n` bytes leave it now, reaching the module at `arrives`: billed; the
+        module's delayed ACK of earlier data that falls due before they come goes alone then."""
+        m = self.modem
+        sock.server_at = m.now
+        due = sock.wire.ack_before(DEVICE, m.now, arrives)
+        if due is not None:
+            self._ack_alone(sock, due, DEVICE)
+        self._bill(sock, sock.wire.send(SERVER, n, m.now, arrives), payload_down=n)
 
     def _bill(
         self, sock: Socket, billed: tuple[int, int], payload_up: int = 0, payload_down: int = 0
@@ -555,19 +566,24 @@ class TcpSockets:
                 self._server_acked(sock, m.link.down.send(m.now, down))
             self._ack_timer(sock)
 
-    def _ack_alone(self, sock: Socket, due: float) -> None:
-        """The server's delayed ACK taken off the wire before the data after it: counted at `due`,
-        when it leaves, if the context is still up then (whatever ended the socket meanwhile) and no
-        segment of the server's (data, its FIN) carried it before, and the module told of it once it
-        has crossed the downlink."""
+    def _ack_alone(self, sock: Socket, due: float, side: int = SERVER) -> None:
+        """`side`'s delayed ACK taken off the wire before the other end's data after it: counted at
+        `due`, when it leaves, if the context is still up then (whatever ended the socket meanwhile)
+        and no segment of `side`'s (data, its FIN) carried it before; the server's, the module told
+        of it once it has crossed the downlink.  (The module's own was counted when the server's
+        next data left, before it was due, and even when the context had ended by then.)"""
         m = self.modem
         ctx, session = sock.ctx, sock.ctx.session_id
 
         def leaves() -> None:
             if not ctx.active or ctx.session_id != session:
                 return  # the context went down before it fell due: it never left
-            if due - ACK_DELAY_S - 1e-9 <= sock.server_at < due - 1e-9:
-                return  # the server's data or FIN left after what it acknowledges came: it rode on it
+            last = sock.server_at if side == SERVER else sock.device_at
+            if due - ACK_DELAY_S - 1e-9 <= last < due - 1e-9:
+                return  # that side's data or FIN left after what it acknowledges came: it rode on it
+            if side == DEVICE:
+                m.net.count(ctx, HEADER, 0)
+                return
             m.net.count(ctx, 0, HEADER)
             self._ack_reaches(sock, sock.acked, m.link.down.send(m.now, HEADER))
 
@@ -676,6 +692,8 @@ class TcpSockets:
             return
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:
             sock.server_at = m.now
+            if not sock.half_close:
+                sock.device_at = m.now  # the module's FIN answers it
             wire = sock.wire
             m.net.count(sock.ctx, *(wire.half_close if sock.half_close else wire.close)(SERVER, m.now))
         sock.fin_counted = True
@@ -689,6 +707,7 @@ class TcpSockets:
         module's FIN, the remote end's last ACK."""
         wire = sock.wire
         if sock.proto == "TCP" and wire.fin == SERVER and not wire.closed and sock.ctx.active:
+            sock.device_at = self.modem.now
             self.modem.net.count(sock.ctx, *wire.close(DEVICE, self.modem.now))
 
     def _remote_gone(self, sock: Socket) -> None:
@@ -727,6 +746,7 @@ class TcpSockets:
                 return  # lost on the air: the gateway never sees it
         else:
             there = m.link.up.send(m.now, n + HEADER * segments(n))
+            sock.device_at = m.now
             due = sock.wire.ack_before(SERVER, m.now, there)
             if due is not None:  # the server's delayed ACK of earlier data goes alone before this comes
                 self._ack_alone(sock, due)
@@ -780,8 +800,7 @@ class TcpSockets:
                 self._later(sock, 0.0, lambda: self.received(sock, data))
                 return
             back = m.link.down.send(m.now, n + HEADER * segments(n))
-            sock.server_at = m.now
-            self._bill(sock, sock.wire.send(SERVER, n, m.now, back), payload_down=n)
+            self._from_server(sock, n, back)
             self._server_acked(sock, back)  # the echo carries the ACK
             self._later(sock, back - m.now, lambda: self._deliver(sock, data))
 
@@ -796,6 +815,8 @@ class TcpSockets:
         if fin and drain and sock.tls is not None and self._current(sock):
             self._send_raw(sock, sock.tls.close_notify())  # its close_notify before its FIN
         sock.closed_at = self.modem.now
+        if fin:
+            sock.device_at = sock.closed_at  # its FIN (on the data still crossing the uplink)
         sock.closed_then = then if fin else None
         self._drop(sock, keep_open=True)
         if drain and sock.up_pending and (fin or sock.proto == "UDP"):

@@ -316,3 +316,48 @@ def test_the_echos_answer_carries_its_delayed_ack_of_the_piece() -> None:
     m.take_output(m.now + 20.0)
     assert ctx.payload_down == 2 * MSS
     assert ctx.bytes_down - down0 == 2 * (MSS + HEADER)
+
+
+def _second_chunk_crossing() -> tuple[VirtualModem, Socket, Context, int]:
+    """Over the `gsm` link a server sends two 1,460-byte chunks at once to a SIM800; the first
+    reaches the module 1.25 s before the second, and the module's ACK of it is due 0.2 s after it
+    came.  The modem at that first chunk's arrival, its socket, its context and the context's
+    bytes up before the chunks."""
+    m, _sink = setup("simcom-sim800", TABLE, net_preset="gsm")
+    m.tcp.io = _Answering(m, [])
+    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
+    sock = m.tcp.sockets[0]
+    ctx = m.net.context(1)
+    m.tcp.connected(sock)
+    _until(m, m.take_output(), b"CONNECT OK")
+    up0 = ctx.bytes_up
+    for _ in range(2):
+        m.tcp.received(sock, b"d" * MSS)
+    assert ctx.bytes_up == up0  # nothing has reached the module: it has sent no ACK
+    while sock.received < MSS:  # the first chunk reaches the module
+        due = m.next_deadline()
+        assert due is not None
+        m.take_output(due)
+    return m, sock, ctx, up0
+
+
+@pytest.mark.parametrize("after", [0.1, 0.3])
+def test_the_modules_delayed_ack_is_billed_when_due_only_while_the_context_is_up(after: float) -> None:
+    """The PDP context ends `after` seconds after the first chunk came (`_second_chunk_crossing`):
+    past the 0.2 s, the module's ACK of it left and is billed; before them it never left.  It was
+    billed when the server sent the second chunk, before the first had even reached the module."""
+    m, _sock, ctx, up0 = _second_chunk_crossing()
+    m.take_output(m.now + after)
+    assert ctx.bytes_up - up0 == (HEADER if after > ACK_DELAY_S else 0)
+    at(m, "AT+CGACT=0,1")
+    m.take_output(m.now + 5.0)
+    assert ctx.bytes_up - up0 == (HEADER if after > ACK_DELAY_S else 0)
+
+
+def test_the_modules_delayed_ack_its_data_carries_is_not_billed_alone_too() -> None:
+    """The module sends within the 0.2 s after the first chunk came: its data carries the ACK,
+    nothing goes alone for it."""
+    m, sock, ctx, up0 = _second_chunk_crossing()
+    m.tcp.send(sock, b"u" * 10)
+    m.take_output(m.now + 1.0)
+    assert ctx.bytes_up - up0 == 10 + HEADER
