@@ -15,7 +15,10 @@ The model (IPv4; every figure an IP packet's length):
   with their NOPs: 52 B each), the ACK 40 B.  No timestamps: every later segment has 40 B of
   IP + TCP headers.
 - Data: n bytes go in ceil(n / 1,460) segments (MSS 1,460 on a 1,500-byte MTU), 40 B of headers
-  each.  A segment carries the ACK its sender owes, if any.
+  each.  A segment carries the ACK its sender owes, if any, of what has reached the sender by the
+  time it leaves: data still crossing the link to it is not acknowledged, its ACK owed from its
+  arrival (a server's segment sent while a device's piece crossed a slow uplink was taken to
+  carry that piece's ACK, 40 B less than over PPP, where the ACK goes alone after it came).
 - Delayed ACK (RFC 1122 4.2.3.2): the receiver ACKs at once (a pure ACK) when more than one full
   segment (MSS) is unacknowledged, whatever messages the octets came in (Linux's
   `__tcp_ack_snd_check`; lwIP ACKs every second segment): every second segment of a message, and
@@ -213,6 +216,7 @@ class TcpWire:
     _owed: list[bool] = field(default_factory=lambda: [False, False])  # an ACK each side owes
     _unacked: list[int] = field(default_factory=lambda: [0, 0])  # the octets that ACK is for
     _due: list[float] = field(default_factory=lambda: [math.inf, math.inf])  # when it goes alone
+    _came: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])  # when that data came
     _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
     # a side's octets sent at one time, nothing of the peer's between (more than a window: some wait)
     _burst: tuple[int, float, int] = (DEVICE, -math.inf, 0)
@@ -223,6 +227,18 @@ class TcpWire:
         self._owed[side] = False  # every segment carries the ACK of what its sender has received
         self._unacked[side] = 0
         self._due[side] = math.inf
+        self._came[side] = -math.inf
+
+    def _leave(self, side: int, size: int, at: float, out: list[int]) -> None:
+        """`side`'s data or FIN segment leaving at `at` (its time): it carries the ACK of what has
+        reached `side` by then; of data still on its way to it, the ACK stays owed, its delay running
+        from that data's arrival."""
+        if self._came[side] <= at + 1e-9:
+            self._put(side, size, out)
+            return
+        out[side] += size
+        self.packets += 1
+        self._due[side] = round(self._came[side] + ACK_DELAY_S, 6)
 
     def _total(self, out: list[int]) -> tuple[int, int]:
         self.up += out[0]
@@ -279,7 +295,10 @@ class TcpWire:
         if n <= 0:
             return self._total(out)
         k = -(-n // MSS)
-        self._put(side, n + HEADER * k, out)  # k segments, the first carrying the sender's ACK
+        if self._came[side] <= at + 1e-9:  # k segments, the first carrying the sender's ACK
+            self._put(side, n + HEADER * k, out)
+        else:
+            self._leave(side, n + HEADER * k, at, out)
         self.packets += k - 1
         # the receiver ACKs at once once more than a full segment is unacknowledged (Linux's
         # __tcp_ack_snd_check, lwIP's every second segment), whatever message it came in: a first
@@ -298,10 +317,12 @@ class TcpWire:
             self._put(peer, HEADER * acks, out)
             self.packets += acks - 1
         if tail:
+            came = at if arrives is None else arrives
             self._owed[peer] = True
             self._unacked[peer] = tail
-            due = round((at if arrives is None else arrives) + ACK_DELAY_S, 6)  # 3.6 + 0.2 is 3.8
-            self._due[peer] = min(self._due[peer], due)
+            self._due[peer] = min(self._due[peer], round(came + ACK_DELAY_S, 6))  # 3.6 + 0.2 is 3.8
+            if came > self._came[peer]:
+                self._came[peer] = came
         self._last = (side, at) if tail else None  # else the receiver's ACK came back after it
         b = self._burst
         self._burst = (side, at, n + b[2] if b[0] == side and b[1] == at else n)
@@ -316,7 +337,7 @@ class TcpWire:
             last = self._last
             rides = last is not None and last[0] == side and (held or at <= last[1])
         if not rides:
-            self._put(side, HEADER, out)  # else the FIN rides on that last data segment
+            self._leave(side, HEADER, at, out)  # else the FIN rides on that last data segment
 
     def close(self, side: int, at: float, held: bool = False) -> tuple[int, int]:
         """`side` closes at `at` (its time): its FIN, the peer's FIN with the ACK, the last ACK.
@@ -327,7 +348,7 @@ class TcpWire:
             return 0, 0
         if self.fin is not None:  # the peer's FIN came and was acknowledged: this end's FIN now
             self._tick(at, out)
-            self._put(side, HEADER, out)
+            self._leave(side, HEADER, at, out)
             self._put(1 - side, HEADER, out)
         else:
             self._fin(side, at, held, out)

@@ -86,9 +86,10 @@ def timed_exchange(
     read's time, when it returned, and its bytes) and closed at `closed` (None: not closed).  When
     what came back is as long as what went (an echo), the far end answered each write as it reached
     it, `one_way` seconds after it left (half the connection's round trip), its answer of the same
-    size reaching the device by the read that completed it (the link's crossing of a full segment
-    is not known: a slow link's may take many times `one_way`); else it answered once, arriving by
-    the last read.  The steps go in time order (a write before an answer at the same time): writes
+    size reaching the device by the read that completed it and by the device's next write after it
+    left (the link's crossing of a full segment is not known: a slow link's may take many times
+    `one_way`; the reads may come late, and the model takes an ACK owed from its data's arrival, a
+    write before it carrying none); else it answered once, arriving by the last read.  The steps go in time order (a write before an answer at the same time): writes
     quicker than the link are all at the far end before its first answer leaves, its delayed ACK
     of one riding on the next or going prompt; writes far apart are answered one by one."""
     sent, received = sum(n for _, n in writes), sum(n for _, n in reads)
@@ -97,12 +98,17 @@ def timed_exchange(
         timed.append((at, 0, ("up", n, at, at + one_way)))
     if sent and received == sent:
         ends = list(itertools.accumulate(n for _, n in reads))
+        times = sorted(at for at, _ in writes)
         done = 0
         for at, n in writes:
             done += n
             read = reads[bisect.bisect_left(ends, done)][0]  # it had come by then
             left = min(at + one_way, read)
-            timed.append((left, 1, ("down", n, left, read)))
+            # and by the device's next write after it left (its crossing is not known: a stack
+            # that waits for the far end's ACK before its next send had it)
+            k = bisect.bisect_left(times, left)
+            came = min(read, times[k]) if k < len(times) else read
+            timed.append((left, 1, ("down", n, left, came)))
     elif received:
         last = max(at for at, _ in reads)
         timed.append((last, 1, ("down", received, last, last)))
