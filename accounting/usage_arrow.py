@@ -176,7 +176,6 @@ class Codes:
         when some value has none (then coded by `of`, in order)."""
         import numpy as np
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         null = self.index.get(None)
         if null is None or len(dictionary) > 2 * len(self.values):
@@ -184,7 +183,7 @@ class Codes:
         try:
             if self._known is None or len(self._known) != len(self.values):
                 self._known = pa.array(self.values, dictionary.type)
-            at = pc.index_in(dictionary, value_set=self._known)
+            at = index_in(dictionary, self._known)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return None  # values of other types than the dictionary's
         if at.null_count:
@@ -204,6 +203,22 @@ class Codes:
         if None in found:
             found = [self.code(v) if c is None else c for v, c in zip(values, found, strict=True)]
         return np.array(found, np.intp)
+
+
+def index_in(values: pa.Array, known: pa.Array) -> pa.Array:
+    """Arrow's `index_in`: each value's place in `known` (NULL where it has none), called through
+    Arrow's compiled compute module.  `pyarrow.compute` makes a Python function of every one of
+    Arrow's compute functions when first imported (0.03-0.04 CPU-s): the settled pass, which
+    needs this one alone, imported it while coding its first row group, the other worker waiting
+    for the codes."""
+    try:
+        from pyarrow._compute import SetLookupOptions, call_function
+    except ImportError:  # (a pyarrow whose compiled module is named otherwise)
+        import pyarrow.compute as pc
+
+        return pc.index_in(values, value_set=known)
+    result: pa.Array = call_function("index_in", [values], SetLookupOptions(known, skip_nulls=False))
+    return result
 
 
 # Dictionaries and known values past this many together are coded by `_TextIndex` (a million
@@ -583,7 +598,9 @@ class _Sums:
         """The rows of the call sums of these combinations, new ones made."""
         import numpy as np
 
-        for c in np.unique(combos).tolist():
+        # (the combination codes present, in order: `np.unique` would import `numpy.ma` for its
+        # check of a masked array, 0.02 CPU-s on this thread while the workers wait for it)
+        for c in np.flatnonzero(np.bincount(combos)).tolist():
             if c not in self.call_row:
                 self.call_row[c] = len(self.call_row)
         for name, old in self.calls.items():

@@ -717,3 +717,40 @@ def test_a_batchs_integer_sums_are_exact_or_refused() -> None:
         assert summed[1] == max(int(values.max()), -int(values.min())) * len(values)
     big = np.array([1 << 62, 1 << 62], np.int64)
     assert usage_arrow._sum(np.array([0, 1]), 2, big) is None
+
+
+def test_the_settled_pass_loads_no_module_it_does_not_use(tmp_path: Path) -> None:
+    """The pass over the simulator's files codes a row group's dictionaries by Arrow's
+    `index_in` and finds the call combinations of a batch without `pyarrow.compute` (which makes
+    a Python function of each of Arrow's compute functions when imported: 0.03-0.04 CPU-s, the
+    other worker waiting for the first row group's codes meanwhile) or `numpy.ma` (imported by
+    `np.unique` for its check of a masked array: 0.02 CPU-s)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "u.parquet"
+    _simulator_file(path, 3, False, "none", chunks=4)  # row groups of their own dictionaries, calls
+    code = f"""
+import json, sys
+from accounting import usage_arrow
+from accounting.usage import UsageReader, connect
+from usage_forms import MONTH, PERIODS
+usage_arrow.ARROW_ROWS = 0
+answered = []
+real = usage_arrow.settled_rows
+def spy(*args, **kwargs):
+    found = real(*args, **kwargs)
+    answered.append(found is not None)
+    return found
+usage_arrow.settled_rows = spy
+UsageReader({str(path)!r}, connect(threads=2)).aggregate(*MONTH, PERIODS)
+print(json.dumps([answered, [m for m in ("pyarrow.compute", "numpy.ma") if m in sys.modules]]))
+"""
+    tests = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(tests.parent), str(tests)))}  # (this tree's code)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    answered, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answered == [True]  # (the pass read the file, on two workers)
+    assert loaded == []
