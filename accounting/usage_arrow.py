@@ -711,7 +711,7 @@ def _batch(
     # each row's line code: its entry, plus the code of the first entry when they follow on
     line = keys[0].rows(start, stop)
     if group.first_line is None:
-        line = keys[0].codes[line]
+        line = keys[0].codes[line.astype(np.intp)]  # (an intp index: see `local` below)
     sizes = [len(k.codes) for k in keys]
     # each row's (type, zone, dest, delivered) entries as one number below `space`
     local = keys[1].rows(start, stop)
@@ -723,6 +723,10 @@ def _batch(
             else:
                 local, owned = local * size, True
             local += k.rows(start, stop)
+    # Made intp once: NumPy casts an index of any other integer type to intp on each use, through
+    # a buffered loop (a gather by 262,144 int32 indices took three times a gather by intp ones,
+    # and `local` indexes twice a batch)
+    local = local.astype(np.intp, copy=False)
     space = sizes[1] * sizes[2] * sizes[3] * sizes[4]
     lines = group.lines
     # The combinations present, first guessed from a sample of the rows (counting every row's
