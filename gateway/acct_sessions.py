@@ -895,7 +895,15 @@ class SessionTracker:
                 return []
             self._client_restarted(req)
             said = req.event_time if req.event_said is None else req.event_said
-            right = req.event_time is not None and req.event_said is None and not req.event_placed
+            # (a clock checked, `_date`: one unchecked may be a NAS's without a real-time clock, the same
+            # Event-Timestamp at each boot)
+            right = (
+                self.check_clock
+                and req.time_sure
+                and req.event_time is not None
+                and req.event_said is None
+                and not req.event_placed
+            )
             seen = self.resets.get(req.client)
             if seen is None:
                 seen = self.resets[req.client] = deque(maxlen=RESETS_KEPT)

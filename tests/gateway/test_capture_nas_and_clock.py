@@ -1846,3 +1846,43 @@ def test_detail_an_accounting_on_logged_again_late_is_a_copy_not_a_restart(tmp_p
         ("sess-2", at(1_300), 600),
     ]
     assert report.open_sessions == [] and report.retransmissions == 2 and report.clock_wrong == 0
+
+
+@pytest.mark.parametrize("reader", ["capture", "detail"])
+def test_a_nas_without_real_time_clock_restarting_is_no_copy_when_event_timestamps_are_trusted(
+    tmp_path: Path, reader: str
+) -> None:
+    """`--event-time trust` checks no clock: a NAS without a real-time clock (2020-09-13 at each boot)
+    sends the same Accounting-On at each restart, and its new boot's session the same Start and Stop as
+    the first's. The second Accounting-On, sent 1,000 s after the first, was taken for a copy (its
+    Event-Timestamp taken for a right clock's, unchecked): the first session, held as closed, was not
+    ended by it, so the new boot's session was a retransmission of it, lost."""
+    boot = 1_600_000_000
+    if reader == "capture":
+        stop = {"st": 600, "octets": (150, 300), "terminate": 1}
+        msgs = [
+            _accounting_on(0, ident=1, event=boot),
+            request(2, acct(1, event=boot + 100)),
+            request(3, acct(2, event=boot + 700, **stop)),  # type: ignore[arg-type]
+            _accounting_on(1_000, ident=4, event=boot),
+            request(5, acct(1, event=boot + 100)),
+            request(6, acct(2, event=boot + 700, **stop)),  # type: ignore[arg-type]
+        ]
+        path = capture(tmp_path, msgs, [0, 100, 700, 1_000, 1_100, 1_700])
+        report: ReadReport | LogReport = ReadReport()
+        records = list(records_from_pcap(path, SECRET, report, event_time="trust"))
+    else:
+        blocks = [
+            detail_block(at(0), "Accounting-On", "on-1", event=boot),
+            detail_block(at(100), "Start", "sess-1", event=boot + 100),
+            detail_block(at(700), "Stop", "sess-1", event=boot + 700, st=600, up=150, down=300),
+            detail_block(at(1_000), "Accounting-On", "on-1", event=boot),
+            detail_block(at(1_100), "Start", "sess-1", event=boot + 100),
+            detail_block(at(1_700), "Stop", "sess-1", event=boot + 700, st=600, up=150, down=300),
+        ]
+        (tmp_path / "detail").write_text("".join(blocks))
+        report = LogReport()
+        records = list(records_from_radius_detail(tmp_path / "detail", report, event_time="trust"))
+    first = datetime.fromtimestamp(boot + 100, UTC)
+    assert [(r.session, r.start, r.duration_s) for r in records] == [("sess-1", first, 600)] * 2
+    assert report.sessions == 2 and report.retransmissions == 0 and report.open_sessions == []
