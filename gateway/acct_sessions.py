@@ -819,6 +819,9 @@ class SessionTracker:
         # the latest FORGOTTEN_FORMS_KEPT of those forgotten whose Start had no Event-Timestamp, by their
         # Start's `resend_form` and key (`_forgotten_copy`): their entries (`_Stopped`, packed)
         self.forgotten_forms: dict[int, bytes | tuple[int | None, ...]] = {}
+        # their forms and entries in the order put in, the oldest dropped first in O(1) (a dict's first
+        # entry, found past the ones deleted before it, took a scan as long as the dict)
+        self.forgotten_order: deque[tuple[int, bytes | tuple[int | None, ...]]] = deque()
         # the names the requests gave together (NAS-IP-Address, NAS-Identifier, NAS-IPv6-Address by place,
         # RFC 2865 5.32, RFC 3162: a NAS is known by any), once each, so that an Accounting-On/Off by one
         # ends the sessions keyed by another
@@ -1358,10 +1361,14 @@ class SessionTracker:
                 end = forgotten.end_s
                 self.forgotten_end = end if self.forgotten_end is None else max(self.forgotten_end, end)
                 if forgotten.start_form is not None and forgotten.start_event is None:
-                    forms = self.forgotten_forms
-                    forms[forgotten.start_form ^ hashed] = packed
-                    while len(forms) > min(self.late_copies_kept, FORGOTTEN_FORMS_KEPT):
-                        del forms[next(iter(forms))]
+                    forms, order = self.forgotten_forms, self.forgotten_order
+                    form = forgotten.start_form ^ hashed
+                    forms[form] = packed
+                    order.append((form, packed))
+                    while len(order) > min(self.late_copies_kept, FORGOTTEN_FORMS_KEPT):
+                        oldest, entry = order.popleft()
+                        if forms.get(oldest) is entry:  # (else dropped, a copy counted, or put again since)
+                            del forms[oldest]
 
     def _forget_stopped(self, since: int) -> None:
         """Forget the stopped sessions' Starts (`_Stopped`) whose Stop was seen before `since`, in the order
