@@ -134,7 +134,7 @@ LATE_COPY_MEMORY_S = 86_400
 # sessions stopped at 6 a second, about 100 MB
 LATE_COPY_KEPT = 500_000
 # Of the stopped sessions forgotten past it whose Start had no Event-Timestamp, the latest this many (or
-# `late_copies_kept`, if fewer) are remembered by their Start's attributes alone (about 200 bytes each: 13 MB
+# `late_copies_kept`, if fewer) are remembered by their Start's attributes alone (about 260 bytes each: 17 MB
 # at most): a copy of one re-sent as it was, dated when sent, is counted in `starts_after_forgotten`
 FORGOTTEN_FORMS_KEPT = 65_536
 
