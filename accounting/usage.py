@@ -475,8 +475,8 @@ class UsageReader:
             held = functools.partial(self._start_held, f"read_parquet({_lit([str(path)])})")
             # (a column of DuckDB's own integer types is its bytes in Parquet: its writer's schema says so)
             schema = schemas.get(str(path))
-            written = {**types, **arrow_duckdb_numbers(schema)} if schema is not None else types
-            refused = kind_refused(str(path), written, held)
+            as_bytes = arrow_duckdb_numbers(schema) if schema is not None else {}
+            refused = kind_refused(str(path), types, held, as_bytes)
             if refused is not None:
                 raise refused
         _counts_not_durations(schemas, self.files)
@@ -2443,10 +2443,14 @@ def duration_refused(source: str, durations: Mapping[str, str]) -> UsageError | 
 
 
 def kind_refused(
-    source: str, types: Mapping[str, str], start_held: Callable[[], bool] = lambda: True
+    source: str,
+    types: Mapping[str, str],
+    start_held: Callable[[], bool] = lambda: True,
+    as_bytes: Mapping[str, str] | None = None,
 ) -> UsageError | None:
     """The refusal of a file whose writer typed a rating column as a kind of value it cannot be
-    read as (`types`: column -> DuckDB type), or None.
+    read as (`types`: column -> DuckDB type; `as_bytes`: column -> the DuckDB integer type a Parquet
+    file keeps as its bytes, a BLOB, its writer's Arrow schema says, `arrow_duckdb_numbers`), or None.
 
     A `start` typed DATE (a day without its time: DuckDB, polars or Spark writing a `date`
     column) was read as the day's midnight: the records of one line and day alike in every other
@@ -2455,13 +2459,22 @@ def kind_refused(
     count since 1970 of an unsaid unit), or a count typed INTERVAL (DuckDB's `to_seconds()`),
     made every row a malformed value.  A `start` of such a type that holds no value (pandas
     writes a column of empty cells as DOUBLE) is no such start: each row's start is missing
-    (`start_held`: whether the column holds one, asked only then)."""
-    said = _start_kind_refused(types.get("start", ""))
+    (`start_held`: whether the column holds one, asked only then).  A count kept as the bytes of
+    DuckDB's HUGEINT, UHUGEINT or VARINT (BIGNUM) made every row a malformed value too."""
+    as_bytes = as_bytes or {}
+    said = _start_kind_refused(as_bytes.get("start") or types.get("start", ""))
     if said is not None and start_held():
         return UsageError(source, said)
     for name in NUMBER_COLUMNS:
+        what = "a number of seconds" if name == "duration_s" else "a number of octets"
+        if name in as_bytes:
+            return UsageError(
+                source,
+                f"column {name!r} is a {as_bytes[name]} kept as its bytes (DuckDB's own integer, as the "
+                f"writer's Arrow schema says), where the column is read as {what}: every row would be a "
+                f"malformed value: write it as {what}, a BIGINT (DuckDB: CAST({name} AS BIGINT))",
+            )
         if types.get(name) == "INTERVAL":
-            what = "a number of seconds" if name == "duration_s" else "a number of octets"
             how = " (DuckDB: epoch(duration_s))" if name == "duration_s" else ""
             return UsageError(
                 source,

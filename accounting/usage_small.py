@@ -492,7 +492,7 @@ def _parquet(path: Path, data: bytes) -> list[_Row] | None:
     schema = footer_arrow_schema(data)
     if schema is not None and (
         duration_refused(str(path), arrow_durations(schema)) is not None
-        or kind_refused(str(path), arrow_duckdb_numbers(schema)) is not None
+        or kind_refused(str(path), {}, as_bytes=arrow_duckdb_numbers(schema)) is not None
     ):
         return None  # the reader refuses it, naming the column and its kind
     decoded = read_small_parquet(data, MAX_PARQUET_ROWS)

@@ -140,13 +140,15 @@ def test_a_start_typed_as_a_number_since_1970_is_refused(
         assert f"usage.parquet: column 'start' is a number ({words}), not a time" in _refused(capsys)
 
 
-def _duckdb_typed(table: pa.Table, kind: str) -> pa.Table:
-    """`table` with its start a count of seconds since 1970 of DuckDB's type `kind`, as DuckDB gives it
-    to Arrow keeping its type (`arrow_lossless_conversion`: an `arrow.opaque` extension of its bytes)."""
+def _duckdb_typed(table: pa.Table, kind: str, name: str = "start") -> pa.Table:
+    """`table` with its column `name` (the start: a count of seconds since 1970) of DuckDB's type `kind`,
+    as DuckDB gives it to Arrow keeping its type (`arrow_lossless_conversion`: an `arrow.opaque`
+    extension of its bytes)."""
+    value = "epoch(start)" if name == "start" else name
     con = duckdb.connect()
     con.execute("SET arrow_lossless_conversion = true")
     con.register("calls", table)
-    out = con.sql(f"SELECT * REPLACE (CAST(epoch(start) AS {kind}) AS start) FROM calls").arrow()
+    out = con.sql(f"SELECT * REPLACE (CAST({value} AS {kind}) AS {name}) FROM calls").arrow()
     typed = out.read_all() if isinstance(out, pa.RecordBatchReader) else out
     con.close()
     return typed
@@ -281,3 +283,31 @@ def test_a_start_column_of_empty_cells_typed_as_a_number_is_each_row_missing(
         assert len(got["rejects"]) == 40  # (rows alike but for their start: copies of each other)
         assert got["rejects"][0]["reason"] == "malformed value: start missing"
         assert {r["reason"].split(":")[0] for r in got["rejects"]} <= {"malformed value", "duplicate record"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"), [("UHUGEINT", "UHUGEINT"), ("VARINT", "BIGNUM"), ("HUGEINT", "HUGEINT")]
+)
+@pytest.mark.parametrize("name", ["duration_s", "bytes_up"])
+@pytest.mark.parametrize("rows", [40, 6_000])
+def test_a_count_typed_as_a_duckdb_integer_kept_as_bytes_is_refused(
+    tmp_path: Path,
+    inventory: str,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    words: str,
+    name: str,
+    rows: int,
+) -> None:
+    """A duration or an octet count of DuckDB's HUGEINT, UHUGEINT or VARINT (BIGNUM) given to Arrow
+    keeping its type: Parquet keeps it as its bytes (BLOB), only the writer's Arrow schema saying it is
+    a number, and every row was a malformed value, the month billed its subscriptions alone, exit 0."""
+    calls = _calls(rows)
+    if name == "bytes_up":
+        calls = calls.append_column("bytes_up", pa.array([1_000] * rows, pa.int64()))
+    path = tmp_path / "usage.parquet"
+    pq.write_table(_duckdb_typed(calls, kind, name), path)
+    for command in ("rate", "compare"):
+        assert main([command, inventory, str(path)]) == 2
+        err = _refused(capsys)
+        assert f"usage.parquet: column {name!r} is a {words} kept as its bytes" in err
