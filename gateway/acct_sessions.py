@@ -1365,7 +1365,7 @@ class SessionTracker:
                     form = forgotten.start_form ^ hashed
                     forms[form] = packed
                     order.append((form, packed))
-                    while len(order) > min(self.late_copies_kept, FORGOTTEN_FORMS_KEPT):
+                    while len(order) > min(max(0, self.late_copies_kept), FORGOTTEN_FORMS_KEPT):
                         oldest, entry = order.popleft()
                         if forms.get(oldest) is entry:  # (else dropped, a copy counted, or put again since)
                             del forms[oldest]

@@ -1886,3 +1886,20 @@ def test_a_nas_without_real_time_clock_restarting_is_no_copy_when_event_timestam
     first = datetime.fromtimestamp(boot + 100, UTC)
     assert [(r.session, r.start, r.duration_s) for r in records] == [("sess-1", first, 600)] * 2
     assert report.sessions == 2 and report.retransmissions == 0 and report.open_sessions == []
+
+
+def test_late_copies_below_zero_keeps_none_as_zero_does(tmp_path: Path) -> None:
+    """`records_from_pcap(late_copies=-1)` (the library's callers pass any int; the command line refuses
+    it) keeps no stopped session's Start, as 0 does: a NAS without Event-Timestamp's forgotten Start
+    stopped the read (its attributes' memory emptied past its end: StopIteration)."""
+    msgs = [
+        request(1, untimed(1, 0)),
+        request(2, untimed(2, 900, st=900, octets=(150, 300), terminate=1)),
+        request(3, untimed(1, 1_000, session="sess-2")),
+    ]
+    path = capture(tmp_path, msgs, [0, 900, 1_000 + LATE_COPY_AT])
+    got = {}
+    for kept in (0, -1):
+        report = ReadReport()
+        got[kept] = (spans(list(records_from_pcap(path, SECRET, report, late_copies=kept))), report.as_dict())
+    assert got[-1] == got[0] and got[0][1]["late_copies_forgotten"] == 1
