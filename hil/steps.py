@@ -339,10 +339,11 @@ def _check_options(
 _DRIVER_ONLY = re.compile(r"[+](CMGW|CGDATA|CHLD)\b")
 
 
-def costly(command: str) -> str | None:
+def costly(command: str, restarts: tuple[str, ...] = ()) -> str | None:
     """Why a `send` step's command line may not go (it texts, calls, forwards, or cannot be read for
-    sure: `modem.safety.costly_command`), else None."""
-    why = safety.costly_command(command)
+    sure: `modem.safety.costly_command`, with the driver profile's `restarts` once it is known),
+    else None."""
+    why = safety.costly_command(command, restarts=restarts)
     if why is None:
         m = _DRIVER_ONLY.search(command.upper())
         why = f"AT{m.group(0)} goes through the driver only" if m else None
@@ -448,7 +449,8 @@ async def _run_step(bench: BenchContext, step: Step, state: _State, info: dict[s
 
 async def _send(bench: BenchContext, step: Step, state: _State, info: dict[str, Any], p: Any) -> None:
     command = _subst(str(step.value), p)
-    why = costly(command)  # the parameters given may make a command that texts or calls
+    # the parameters given may make a command that texts or calls
+    why = costly(command, bench.modem.profile.restarts)
     if why:
         bench.transcript.record("refused", action="send", command=command, reason=why)
         raise safety.SafetyError(f"{step.where}: {command!r} refused: {why}")

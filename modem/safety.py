@@ -405,10 +405,11 @@ _CRES_WHY = (
     "(AT+CSMP, a protocol identifier that turns a message into a fax, an e-mail or a call), which the "
     "guard has not checked"
 )
-# Vendors' restarts and power-downs (the client's `RESTART_COMMAND`: SIMCom's AT+CRESET, AT+CPOWD,
-# Quectel's AT+QRST, AT+QPOWD): the module comes back with its stored format and text-mode
+# Whether a command restarts the module (`grammar.restarts`: the client's `RESTART_COMMAND`,
+# SIMCom's AT+CRESET, AT+CPOWD, Quectel's AT+QRST, AT+QPOWD, and a driver profile's `restarts`,
+# Telit's AT#REBOOT, when the profile is known): it comes back with its stored format and text-mode
 # parameters, as after AT+CFUN=1,1 (a "reset"); what the line set before it is not known
-_RESTARTS = frozenset({"+CRESET", "+CPOWD", "+QPOWD", "+QRST"})
+Restarts = Callable[[str], bool]
 _REFUSED_NAMES = {
     "+CDU": "dials a URI",
     "+CTFR": "deflects a call to another number",
@@ -484,23 +485,24 @@ def _split(text: str, sep: str) -> list[str]:
     return parts
 
 
-def command_effects(line: str) -> list[Effect]:
+def command_effects(line: str, restarts: Restarts = grammar.restarts) -> list[Effect]:
     """What a command line makes the modem do that the bench's allow-list must know of.
 
     The line is read as a modem reads it (ITU-T V.250): from its first `AT` (anything before is
     ignored), `A/` repeating the last line, spaces ignored (`A T` too), any case, basic commands chained without
     separator (`ATE0D+33...;`), extended ones after `;`.  What cannot be read with certainty is
-    refused (`("refuse", why)`): the check fails closed.
+    refused (`("refuse", why)`): the check fails closed.  `restarts` tells a command (`AT<name>...`)
+    that restarts the module (a "reset"): the common ones, or a client's with its profile's.
     """
     if line.isascii():
-        return _line_effects(line)
+        return _line_effects(line, restarts)
     # A module that drops the parity bit reads other characters (0x9A as Ctrl-Z, 0xA2 as a quote)
     # than one that does not: what either would do counts.
-    effects = _line_effects(line)
-    return effects + [e for e in _line_effects(_seven_bit(line)) if e not in effects]
+    effects = _line_effects(line, restarts)
+    return effects + [e for e in _line_effects(_seven_bit(line), restarts) if e not in effects]
 
 
-def _line_effects(text: str) -> list[Effect]:
+def _line_effects(text: str, restarts: Restarts) -> list[Effect]:
     bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
     if bad is not None:
         return [("unreadable", f"the line holds the control character {bad!r} (a line end or an edit)")]
@@ -517,11 +519,11 @@ def _line_effects(text: str) -> list[Effect]:
     parts = _split(body, ";")
     effects: list[Effect] = []
     for i, part in enumerate(parts):
-        effects += _part_effects(part, voice=i + 1 < len(parts))
+        effects += _part_effects(part, restarts, voice=i + 1 < len(parts))
     return effects
 
 
-def _part_effects(part: str, *, voice: bool) -> list[Effect]:
+def _part_effects(part: str, restarts: Restarts, *, voice: bool) -> list[Effect]:
     effects: list[Effect] = []
     i = 0
     while i < len(part):
@@ -530,7 +532,7 @@ def _part_effects(part: str, *, voice: bool) -> list[Effect]:
             name = _EXT_NAME.match(part, i + 1)
             if name is None:
                 return [*effects, ("unreadable", f"{part[i:]!r} is not an extended command")]
-            return effects + _extended(c + name.group(0), part[name.end() :])
+            return effects + _extended(c + name.group(0), part[name.end() :], restarts)
         if c == "D":
             return [*effects, _dial(part[i + 1 :], voice)]
         if c == "S":
@@ -605,7 +607,7 @@ def _hex_constant(name: str, params: list[str]) -> re.Pattern[str] | None:
     return None
 
 
-def _lenient_tail(name: str, args: str) -> Effect | None:
+def _lenient_tail(name: str, args: str, restarts: Restarts) -> Effect | None:
     """What the characters after an extended command's mark (`?`, `=?`) or after a parameter's value
     (a quoted string, a decimal number) do on a module that ends the command there and reads the
     rest as basic commands (`AT+CMGF=1D+33699999999;`, `AT+CPBW=1,"x"D+33...`): V.250 wants a `;`
@@ -624,7 +626,7 @@ def _lenient_tail(name: str, args: str) -> Effect | None:
         if not tail:
             continue
         for voice in (True, False):
-            effects = _part_effects(tail, voice=voice)
+            effects = _part_effects(tail, restarts, voice=voice)
             # (after `?` or `=?` nothing but a ';' is read: what cannot be read there, `,D+33...`, is
             # where a module may take up commands again)
             kinds = _TAIL_KINDS | {"unreadable"} if marks else _TAIL_KINDS
@@ -639,8 +641,8 @@ def _lenient_tail(name: str, args: str) -> Effect | None:
     return None
 
 
-def _extended(name: str, args: str) -> list[Effect]:
-    tail = _lenient_tail(name, args)
+def _extended(name: str, args: str, restarts: Restarts) -> list[Effect]:
+    tail = _lenient_tail(name, args, restarts)
     if tail is not None:
         return [tail]
     if args == "=?":  # a test command changes nothing; an unknown one still is not known
@@ -690,7 +692,7 @@ def _extended(name: str, args: str) -> list[Effect]:
         return [] if kind == "read" else [("reset", "")]
     if name == "+CFUN" and kind == "set":
         return [("reset", "")]
-    if name in _RESTARTS and kind != "read":  # (still refused unless listed)
+    if kind != "read" and restarts(f"AT{name}{args}"):  # (still refused unless listed)
         return [("reset", ""), *_listed(name, kind, params)]
     return _listed(name, kind, params)
 
@@ -761,13 +763,18 @@ def unseen_reset(line: str) -> str | None:
     return next((value for kind, value in command_effects(line) if kind == "profile"), None)
 
 
-def costly_command(line: str, allow_commands: Iterable[str] | None = None) -> str | None:
+def costly_command(
+    line: str, allow_commands: Iterable[str] | None = None, restarts: Iterable[str] = ()
+) -> str | None:
     """Why the command line texts, calls, forwards or cannot be read for sure; None when it does not.
 
     With `allow_commands` (names, `command_name`), as on a physical modem: also a command that is
-    not known to be safe nor in `allow_commands`."""
+    not known to be safe nor in `allow_commands`.  `restarts`: the driver profile's (its `restarts`
+    patterns, Telit's AT#REBOOT), restarts besides the common ones, as the command guard of a
+    client on that profile reads them."""
     allowed = None if allow_commands is None else frozenset(allow_commands)
-    for kind, value in command_effects(line):
+    family = grammar.restart_patterns(restarts)
+    for kind, value in command_effects(line, lambda text: grammar.restarts(text, family)):
         if kind == "unreadable":
             return value
         if kind in ("unlisted", "unlisted-form") and allowed is not None and value not in allowed:
@@ -958,13 +965,17 @@ class CommandGuard:
         its own (`ATClient.check_trust`), since what the guard knows (the SMS format, the
         registration) it learnt from them."""
         return not is_virtual(self.url) and any(
-            kind in ACTIONS or kind == "pdu" for kind, _ in command_effects(line)
+            kind in ACTIONS or kind == "pdu" for kind, _ in command_effects(line, self._restarts)
         )
+
+    def _restarts(self, line: str) -> bool:
+        """Whether `line` restarts the module: the client's (its profile's too), else the common ones."""
+        return self.restarts(line) if self.restarts is not None else grammar.restarts(line)
 
     def check(self, line: str, data: bytes | None = None) -> None:
         """Raise `SafetyError` (or `NumberNotAllowed`, `NoDialPolicy`) unless `line` (and the `data`
         written after its prompt) may go to the modem."""
-        effects = command_effects(line)
+        effects = command_effects(line, self._restarts)
         if self.restarts is not None and self.restarts(line):
             # a profile's restart (AT#REBOOT) is a reset: whatever the line set before or after it
             effects = [("reset", ""), *effects, ("reset", "")]
@@ -1145,7 +1156,7 @@ class CommandGuard:
             )
         if b"+++" in self._data_tail + data:
             raise SafetyError(f"{self.url}: raw bytes refused: they hold the +++ escape (use escape())")
-        found = _command_in_data(self._line_tail + data)
+        found = _command_in_data(self._line_tail + data, self._restarts)
         if found is not None:
             text, why = found
             text = text if len(text) <= 80 else f"{text[:40]}...{text[-30:]}"
@@ -1290,7 +1301,7 @@ _MAY_COST = re.compile(r"[DS+^$*%#!@]", re.IGNORECASE)  # what a costly command 
 _DATA_READINGS = 512  # `AT`s read as command lines per write: a bound on the time it takes
 
 
-def _command_in_data(data: bytes) -> tuple[str, str] | None:
+def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
     """A command line in data-mode bytes that would text, call, forward or send USSD should the
     modem read them in command mode, with what it does; None when there is none.
 
@@ -1320,7 +1331,7 @@ def _command_in_data(data: bytes) -> tuple[str, str] | None:
                                 "each as a command line: write the bytes in smaller parts"
                             )
                         read.add(command)
-                        why = _costly_effect(_line_effects(command))
+                        why = _costly_effect(_line_effects(command, restarts))
                         if why is not None:
                             return command, why
     return None

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
-from modem import patterns
 from modem.at import grammar
 from modem.at.command import Command, split_chain
 from modem.at.errors import (
@@ -92,14 +91,10 @@ TRACKED_SETTINGS: frozenset[str] = frozenset(
 # Lines after which a module reports as it does at boot (+CFUN: 1, +CPIN: READY, Call Ready, SMS
 # Ready...) without having restarted unasked: a change of functionality, a PIN entered, a reset.
 _BOOTING_LINE = re.compile(r"\+(?:CFUN|CPIN|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE)
-#: Lines that restart the module or power it off (to be powered on again): AT+CFUN=<fun>,1 (27.007
-#: reset), AT+CFUN=15 (u-blox), SIMCom's AT+CRESET and AT+CPOWD, Quectel's AT+QPOWD and AT+QRST.
-#: Searched for outside the line's quoted parameters.  Once one is answered the module comes back
-#: with its stored profile (AT&W): the client's settings are set again before its next command
-#: (`restore_settings`), once the module said it is ready.
-RESTART_COMMAND = re.compile(
-    r"\+(?:CFUN\s*=\s*\d*\s*,\s*1|CFUN\s*=\s*15|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE
-)
+#: Lines that restart the module or power it off (`modem.at.grammar.RESTART_COMMAND`, the one list).
+#: Once one is answered the module comes back with its stored profile (AT&W): the client's settings
+#: are set again before its next command (`restore_settings`), once the module said it is ready.
+RESTART_COMMAND = grammar.RESTART_COMMAND
 #: Of those, the lines that power the module off (to be powered on again by its power key or its
 #: supply): SIMCom's AT+CPOWD, Quectel's AT+QPOWD.  A module so powered off at the end of a run is
 #: left off (`powered_down`): nothing more is sent to it.
@@ -115,7 +110,7 @@ _CPOWD_FINAL = "NORMAL POWER DOWN"
 # powered off, says nothing and the line is done.
 UNANSWERED_GRACE = 1.0
 # A line's quoted string parameters (a URL, a text, a number), which name no command of its own
-_QUOTED = re.compile(r'"[^"]*"?')
+_QUOTED = grammar.QUOTED
 # The most a module restarted by a line is waited for before the client's settings are set again:
 # until its first boot notice (RDY...), seconds on the modem's clock (`modem.transport.time_scale`).
 # A module that prints none (a SIM800 at auto-baud, a Wavecom) is set after this long.
@@ -562,10 +557,7 @@ class ATClient:
         """Whether `line`, answered, restarts the module or powers it off: one of `RESTART_COMMAND`,
         or of the lines its family restarts on (`restart_patterns`, from the driver profile's
         `restarts`), outside the line's quoted parameters (not a "+CRESET" in a URL)."""
-        bare = _QUOTED.sub('""', line)
-        return RESTART_COMMAND.search(bare) is not None or any(
-            patterns.search(rx, bare) is not None for rx in self.restart_patterns
-        )
+        return grammar.restarts(line, self.restart_patterns)
 
     @property
     def powered_down(self) -> str | None:

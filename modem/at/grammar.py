@@ -9,9 +9,10 @@ unsolicited words (RING, RDY, Call Ready, `0, CLOSED`, ...).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 
+from modem import patterns
 from modem.at.command import Command
 
 
@@ -310,6 +311,35 @@ def echo_after(line: str) -> tuple[bool, bool | None]:
     """Whether `line` sets the echo (V.250 §6.2.4 ATE), and to what once it is done: True (ATE1),
     False (ATE0), None (not known: ATZ brings back the stored profile, whose echo may be either)."""
     return _basic_setting_after(line, "E", after_reset=None)
+
+
+#: Lines that restart the module or power it off (to be powered on again): AT+CFUN=<fun>,1 (27.007
+#: reset), AT+CFUN=15 (u-blox), SIMCom's AT+CRESET and AT+CPOWD, Quectel's AT+QPOWD and AT+QRST.
+#: Searched for outside the line's quoted parameters (`restarts`); a driver profile's `restarts`
+#: name its family's others (AT+CFUN=1 on a Wavecom, Telit's AT#REBOOT).  The one list of restarts:
+#: the client waits for them and sets its settings again, the command guard and
+#: `modem.safety.costly_command` take them for resets.
+RESTART_COMMAND = re.compile(
+    r"\+(?:CFUN\s*=\s*\d*\s*,\s*1|CFUN\s*=\s*15|CRESET|CPOWD|QPOWD|QRST)\b(?!\?|=\?)", re.IGNORECASE
+)
+# A line's quoted string parameters (a URL, a text, a number), which name no command of their own
+QUOTED = re.compile(r'"[^"]*"?')
+
+
+def restart_patterns(texts: Iterable[str]) -> list[re.Pattern[str]]:
+    """A driver profile's `restarts` (regular expressions, checked at load) compiled as `restarts`
+    searches them: case ignored, as a module reads a line."""
+    return [re.compile(text, re.IGNORECASE) for text in texts]
+
+
+def restarts(line: str, family: Iterable[re.Pattern[str]] = ()) -> bool:
+    """Whether `line`, answered, restarts the module or powers it off: one of `RESTART_COMMAND`, or
+    of the lines its family restarts on (`family`: `restart_patterns` of the driver profile's
+    `restarts`), outside the line's quoted parameters (not a "+CRESET" in a URL)."""
+    bare = QUOTED.sub('""', line)
+    return RESTART_COMMAND.search(bare) is not None or any(
+        patterns.search(rx, bare) is not None for rx in family
+    )
 
 
 def resets(line: str) -> bool:

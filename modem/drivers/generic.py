@@ -12,13 +12,13 @@ stack class is chosen by name from `TCP_STACKS`, never by testing the vendor in 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from modem import safety
+from modem.at import grammar
 from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
 from modem.at.errors import ModemError
 from modem.drivers.calls import Calls
@@ -56,7 +56,7 @@ class Modem:
         self.client = client
         # the last check before bytes go out: raw commands too (`modem.client.command`) meet the policy
         self.profile = profile or DriverProfile()
-        client.restart_patterns.extend(re.compile(p, re.IGNORECASE) for p in self.profile.restarts)
+        client.restart_patterns.extend(grammar.restart_patterns(self.profile.restarts))
         client.guard = safety.CommandGuard(
             client.url,
             policy,

@@ -1145,3 +1145,32 @@ async def test_a_driver_profile_s_restart_after_the_text_mode_settings_leaves_th
         with pytest.raises(SafetyError, match="not known"):
             await modem.client.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
     assert t.lines == [line]
+
+
+@pytest.mark.parametrize(
+    ("line", "profile"),
+    [
+        ("AT+CMEE=1+CRESET", DriverProfile()),  # a common restart, after a value with no ';'
+        ("AT+CMEE=1#REBOOT", DriverProfile(restarts=(r"#REBOOT\b",))),  # the profile's own (Telit)
+        ("AT+CREG?#REBOOT", DriverProfile(restarts=(r"#REBOOT\b",))),
+    ],
+)
+async def test_a_profile_s_restart_is_a_restart_to_costly_command_and_the_guard_alike(
+    line: str, profile: DriverProfile
+) -> None:
+    # a module that ends the command at its value runs the rest: a restart where the client reads
+    # none; the driver profile's restarts are restarts as the common ones are, to both checks
+    listed = ["+CRESET", "#REBOOT"]
+    why = costly_command(line, allow_commands=listed, restarts=profile.restarts)
+    assert why is not None and "no ';'" in why
+    t = fake()
+    client = ATClient(t, watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    async with Modem(client, profile, AllowList(["+33612345678"], allow_commands=listed)) as modem:
+        with pytest.raises(SafetyError, match="no ';'"):
+            await modem.client.command(line)
+        await modem.client.command(line.replace("=1", "=1;").replace("?", "?;"))  # its own command: goes
+    assert t.lines == [line.replace("=1", "=1;").replace("?", "?;")]
+    # listed or not, as the common restarts: on its own line, unlisted, it is not known to be safe
+    assert costly_command("AT#REBOOT", allow_commands=(), restarts=profile.restarts) is not None
+    assert costly_command("AT#REBOOT", allow_commands=["#REBOOT"], restarts=profile.restarts) is None
