@@ -871,6 +871,27 @@ async def test_a_quoted_number_goes_only_with_the_text_mode_parameters_known_fre
     assert [w for w in t.lines if w.startswith("AT+CMGS")] == ['AT+CMGS="+33612345678"'] * 2
 
 
+@pytest.mark.parametrize("answer", ["+CSMP: 145,167,0,0", "+CSMP: 209,167,0,0", "+CSMP: 147,167,0,0"])
+async def test_a_text_mode_send_after_a_read_showing_the_reply_path_is_refused(answer: str) -> None:
+    # the module's own AT+CSMP (stored with AT+CSAS by whoever used it before) with TP-Reply-Path
+    # set (first octet bit 7, 23.040 §9.2.3.17): the recipient's reply would go through the bench's
+    # SMS centre and may be charged to the bench's SIM (Annex D); the read does not make it plain
+    both = "AT+CMGF?;+CSMP?"
+    answers = {"AT+CMGS": "+CMGS: 7", "AT+CSMP?": answer, both: f"+CMGF: 1\n{answer}"}
+    t = AnsweringTransport(answers, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        c = modem.client
+        for before in (["AT+CMGF=1", "AT+CSMP?"], ["AT+CMGF=1", both], ["AT+CSMP?", "AT+CMGF=1"]):
+            for line in before:
+                await c.command(line)
+            with pytest.raises(SafetyError, match=r"text-mode parameters \(AT\+CSMP\) are not known"):
+                await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+        t.answers[both] = "+CMGF: 1\n+CSMP: 17,167,0,0"  # set plain by another program meanwhile
+        await c.command(both)
+        await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+    assert [w for w in t.lines if w.startswith("AT+CMGS")] == ['AT+CMGS="+33612345678"']
+
+
 @pytest.mark.parametrize("line", ["AT+CMGF=0;+CFUN=1,1", "AT+CMGF=0;+CFUN=0"])
 async def test_a_reset_after_the_format_on_its_line_leaves_the_format_not_known(line: str) -> None:
     ok = encode_submit("hi", "+33612345678")[0]
