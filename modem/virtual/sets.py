@@ -13,6 +13,7 @@ from modem.virtual.calls import CSD, VOICE_CALLS
 from modem.virtual.cmd_basic import V250
 from modem.virtual.cmd_clock import CLOCK
 from modem.virtual.cmd_cnmp import SIMCOM_RAT
+from modem.virtual.cmd_forwarding import FORWARDING
 from modem.virtual.cmd_general import GENERAL
 from modem.virtual.cmd_http import SIMCOM_HTTP
 from modem.virtual.cmd_network import GPRS, NETWORK
@@ -53,6 +54,7 @@ _ALL: tuple[CommandSet, ...] = (
     QUECTEL_POWER,
     BATTERY,
     USSD,
+    FORWARDING,
     PHONEBOOK,
 )
 

@@ -1476,3 +1476,27 @@ def test_deactivating_the_sim800_stacks_context_closes_its_connection() -> None:
     assert at(m, "AT+CIPSTATUS", 31.0) == b"\r\nOK\r\n\r\nSTATE: PDP DEACT\r\n"
     data = [r for r in sink.records if r.type == UsageType.DATA]
     assert [(r.cause, r.bytes_up) for r in data] == [(0, 0)]
+
+
+def test_call_forwarding_is_set_and_read_as_27_007_has_it() -> None:
+    """AT+CCFC (27.007 §7.11) was unknown (ERROR): a bench could not read the forwards set on a
+    line. Registered and read per reason and class; the network's, so past a reset; and asked only
+    of a registered module (the request goes to the network)."""
+    m, _, _ = setup()
+    at(m, "AT+CMEE=1")
+    assert at(m, "AT+CCFC=0,2") == b"\r\n+CME ERROR: 30\r\n"  # still searching
+    m.poll(2.0)
+    assert at(m, "AT+CCFC=0,2") == b"\r\n+CCFC: 0,7\r\n\r\nOK\r\n"  # none active for any class
+    assert at(m, 'AT+CCFC=0,3,"+33699999999",145,1') == b"\r\nOK\r\n"
+    assert at(m, 'AT+CCFC=2,3,"0699999998",129') == b"\r\nOK\r\n"
+    assert at(m, "AT+CCFC=0,2") == b'\r\n+CCFC: 1,1,"+33699999999",145\r\n\r\nOK\r\n'
+    assert at(m, "AT+CCFC=2,2,,,1") == b'\r\n+CCFC: 1,1,"0699999998",129,,,20\r\n\r\nOK\r\n'
+    assert at(m, "AT+CCFC=1,2") == b"\r\n+CCFC: 0,7\r\n\r\nOK\r\n"
+    at(m, "ATZ")
+    at(m, "ATE0;+CMEE=1")
+    assert at(m, "AT+CCFC=0,2").startswith(b'\r\n+CCFC: 1,1,"+33699999999",145')  # the network keeps it
+    assert at(m, "AT+CCFC=0,0") == b"\r\nOK\r\n"  # disabled, still registered
+    assert at(m, "AT+CCFC=0,2") == b"\r\n+CCFC: 0,7\r\n\r\nOK\r\n"
+    assert at(m, "AT+CCFC=4,4;+CCFC=2,2") == b"\r\n+CCFC: 0,7\r\n\r\nOK\r\n"  # every forward erased
+    assert at(m, "AT+CCFC=?") == b"\r\n+CCFC: (0-5)\r\n\r\nOK\r\n"
+    assert at(m, "AT+CCFC=4,2") == b"\r\n+CME ERROR: 4\r\n"  # a query names one reason
