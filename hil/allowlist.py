@@ -14,6 +14,8 @@
                                   # modem besides those known to be safe (never texts, calls, USSD)
     incoming_calls: no            # yes: the bench expects calls in, so ATS0=<n> (auto-answer) may
                                   # be set on a physical modem (default no: refused)
+    sms_centre: "+33 6 89 00 40 00"  # the SMS centre the module must have (AT+CSCA?) on a physical
+                                  # modem before the run's first SMS or call (default: not checked)
 
 The file becomes a `modem.safety` policy (`BenchAllowList.policy()`): one `modem.safety.AllowList`
 per action, so the decision (number normalisation, matching) is the modem layer's, never a second
@@ -59,7 +61,7 @@ from modem.safety import (
 log = logging.getLogger(__name__)
 
 DEFAULT_ACTIONS: tuple[str, ...] = ("sms", "call")
-_TOP_KEYS = {"country_code", "numbers", "allow_commands", "incoming_calls"}
+_TOP_KEYS = {"country_code", "numbers", "allow_commands", "incoming_calls", "sms_centre"}
 _ENTRY_KEYS = {"number", "label", "allow", "dest"}
 _NSN_DIGITS = 9  # France: 0 + 9-digit national significant number (ARCEP plan)
 
@@ -136,6 +138,12 @@ class BenchAllowList:
     country_code: str = "33"
     allow_commands: tuple[str, ...] = ()  # commands the command guard lets through besides its own
     incoming_calls: bool = False  # calls in are expected: auto-answer (ATS0=<n>, n > 0) may be set
+    sms_centre: str = ""  # the SMS centre the module must have (AT+CSCA?), as written; "": not checked
+
+    @property
+    def sms_centres(self) -> frozenset[str]:
+        """The `sms_centre`'s spellings (`spellings_of`); empty when none is named."""
+        return spellings_of(self.sms_centre, self.country_code) if self.sms_centre else frozenset()
 
     def __iter__(self) -> Iterator[AllowedNumber]:
         return iter(self.entries)
@@ -250,7 +258,13 @@ def _allow_list(data: Any, source: str) -> BenchAllowList:
         raise AllowListError(
             source, top.line_of("incoming_calls"), "incoming_calls", f"expected yes or no, got {incoming!r}"
         )
-    return BenchAllowList(tuple(entries), source, country_code, commands, incoming)
+    centre = text_field(top, "sms_centre", source, "", required=False, what="a phone number") or ""
+    if centre:
+        try:
+            listed_number(centre)
+        except ValueError as exc:
+            raise AllowListError(source, top.line_of("sms_centre"), "sms_centre", str(exc)) from None
+    return BenchAllowList(tuple(entries), source, country_code, commands, incoming, centre)
 
 
 def _parse_entry(items: LocatedList, i: int, source: str, country_code: str) -> AllowedNumber:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from accounting.records import Dest, Zone
 from accounting.zones import zone_of_plmn
+from hil import stored
 from hil.allowlist import BenchAllowList, destination_of
 from hil.errors import HilError, ModemRestarted, NotRegistered, ScriptParamError, ScriptSkipped
 from hil.recording import RecordingClient, RecordingTransport
@@ -140,6 +141,14 @@ def checks_auto_answer(url: str, policy: safety.DialPolicy | None, replaying: Re
     return safety.is_physical(url) and not safety.incoming_calls(policy)
 
 
+def _checks_stored(url: str, replaying: ReplayTransport | None, read: str) -> bool:
+    """Whether the run reads a stored setting (`hil.stored`, by its first command `read`): on a
+    physical modem, and on a replay whose recording did."""
+    if replaying is not None:
+        return any(e.command.upper() == read for e in replaying.recording.exchanges)
+    return safety.is_physical(url)
+
+
 async def no_auto_answer(ctx: BenchContext) -> None:
     """Auto-answer off for the run (`Calls.auto_answer_off`: `ATS0?`, `ATS0=0` unless it reads 0,
     and again after any ATZ / AT&F), as an `auto-answer` step: the command guard refuses a script's
@@ -245,6 +254,12 @@ class BenchContext:
     recorded_targets: Mapping[str, str] = field(default_factory=dict)  # replay: the numbers used
     cut_short: str | None = None  # a message whose send was cancelled between parts, said in the error
     replay: ReplayTransport | None = None  # a replayed modem: its recording's times are the modem's
+    # what the SIM and module hold from before the run that would cost the bench (`hil.stored`),
+    # checked once on a physical modem, before its first SMS or call: call forwarding (unless
+    # `--no-forwarding-check`) and, when the allow-list names one, the SMS centre
+    forwarding_check: bool = False
+    sms_centre_check: bool = False
+    stored_checked: bool = False
 
     @property
     def virtual(self) -> bool:
@@ -330,6 +345,7 @@ class BenchContext:
         out is not counted, though the network may have taken it.  So when the send is cancelled
         (a script's timeout, an interruption) between parts: those sent are counted, noted, and the
         run's error says the message was cut short (`cut_short`)."""
+        await self.stored_settings()
         started = self.now()
         mark = len(self.transcript.commands)
         if reports is not None:
@@ -397,7 +413,27 @@ class BenchContext:
                 states = ", ".join(f"{r.kind} {r.stat} ({r.state})" for r in network.registrations.values())
                 raise NotRegistered(f"not registered after {timeout:g} s: {states or 'no answer'}") from None
             info.update(registration=reg.kind, stat=reg.stat, state=reg.state)
+        await self.stored_settings()
         return reg
+
+    async def stored_settings(self) -> None:
+        """Once per run, on a physical modem, once registered (the forwarding query goes to the
+        network) and before its first SMS or call: a `stored-settings` step refusing the run
+        (`hil.stored.ForwardNotAllowed`, `SmsCentreNotAllowed`) when the SIM forwards calls to a
+        number off the allow-list, or the SMS centre is not the allow-list's `sms_centre`."""
+        named = self.allow_list is not None and bool(self.allow_list.sms_centre)
+        checks_centre = self.sms_centre_check and (named or self.replay is not None)
+        if self.stored_checked or not (self.forwarding_check or checks_centre):
+            return
+        self.stored_checked = True
+        client = self.modem.client
+        with self.step("stored-settings") as info:
+            if self.forwarding_check:
+                forwards = await stored.read_forwards(client)
+                info["forwards"] = [str(f) for f in forwards]
+                stored.check_forwards(self.url, forwards, self.policy)
+            if checks_centre:
+                info["sms_centre"] = await stored.check_sms_centre(client, self.allow_list)
 
 
 async def run_bench(
@@ -415,12 +451,15 @@ async def run_bench(
     transport_options: Mapping[str, Any] | None = None,
     raw: bool = False,
     out: Path | None = None,
+    check_forwarding: bool = True,
 ) -> BenchResult:
     """Run a bench script on the modem at `url` (or on `transport`, whose URL then counts).
 
     `timeout`: seconds per AT command (default `DEFAULT_TIMEOUT`; a replayed modem's, the recording's).
     `raw`: also record every chunk of bytes both ways (`tx` / `rx` events).
     `out`: a writable folder; the transcript is streamed to `out/transcript.jsonl` as it happens.
+    `check_forwarding`: False skips reading the SIM's call forwarding on a physical modem
+    (`hil.stored`; `--no-forwarding-check`).
 
     On a failure, an interruption (cancellation: SIGINT / SIGTERM) or any error after the modem
     was opened, calls are hung up and PDP contexts deactivated (`release`) before the modem is
@@ -512,6 +551,9 @@ async def run_bench(
         ctx = BenchContext(bench_script, url, modem, transcript, values, allow_list, policy, binding)
         ctx.recorded_targets = targets
         ctx.replay = replaying
+        # on a replay, as the recording did
+        ctx.forwarding_check = check_forwarding and _checks_stored(url, replaying, stored.FORWARDS_READ)
+        ctx.sms_centre_check = _checks_stored(url, replaying, stored.CENTRE_READ)
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
         restarts = RestartWatch(transcript, client.restarts_module)

@@ -143,6 +143,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--raw", action="store_true", help="also record every byte both ways in the transcript")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
+    p.add_argument(
+        "--no-forwarding-check",
+        action="store_true",
+        help="on a physical modem, do not read the SIM's call forwarding (AT+CCFC) before the first SMS "
+        "or call (a forward off the allow-list is refused otherwise)",
+    )
     p.set_defaults(handler=_bench)
 
 
@@ -279,6 +285,7 @@ def _kwargs(args: argparse.Namespace, params: dict[str, Any], allow: BenchAllowL
         "commitment": args.commitment,
         "timeout": args.timeout,
         "raw": args.raw,
+        "check_forwarding": not args.no_forwarding_check,
     }
 
 

@@ -534,6 +534,7 @@ async def _dial(bench: BenchContext, step: Step, state: _State, info: dict[str, 
     digits = step.text("digits", p)
     hold = step.number("hold", p, 0.0)
     bench.check(number, "call")
+    await bench.stored_settings()  # (a script that texts or calls without a registration step)
     info["number"] = number
     zone = await bench.serving_zone()
     calls = bench.modem.calls

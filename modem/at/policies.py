@@ -17,6 +17,7 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "+CMGD": 25.0,
     "+CMGL": 30.0,
     "+CUSD": 120.0,
+    "+CCFC": 30.0,  # a supplementary service query goes to the network
     "+QIACT": 150.0,
     "+QIDEACT": 40.0,
     "+QIOPEN": 150.0,

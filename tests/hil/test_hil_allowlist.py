@@ -116,6 +116,9 @@ def test_spellings_and_destinations() -> None:
             "not a command name",
         ),
         ("numbers: ['+33612345678']\nincoming_calls: maybe\n", 2, "incoming_calls", "yes or no"),
+        ("numbers: ['+33612345678']\nsms_centre: +33689004000\n", 2, "sms_centre", "quote it"),
+        ("numbers: ['+33612345678']\nsms_centre: '*100#'\n", 2, "sms_centre", "no wildcards"),
+        ("numbers: ['+33612345678']\nsms_centre: 'centre'\n", 2, "sms_centre", "not a phone number"),
     ],
 )
 def test_errors_name_file_line_and_field(
@@ -145,3 +148,10 @@ def test_incoming_calls_reach_the_policy(tmp_path: Path) -> None:
     assert load_allow_list(write(tmp_path, GOOD)).policy().incoming_calls is False
     allow = load_allow_list(write(tmp_path, GOOD + "incoming_calls: yes\n"))
     assert allow.incoming_calls is True and allow.policy().incoming_calls is True
+
+
+def test_the_sms_centre_is_read_with_its_spellings(tmp_path: Path) -> None:
+    assert load_allow_list(write(tmp_path, GOOD)).sms_centres == frozenset()  # none named: not checked
+    allow = load_allow_list(write(tmp_path, GOOD + "sms_centre: '06 89 00 40 00'\n"))
+    assert allow.sms_centre == "06 89 00 40 00"
+    assert allow.sms_centres == {"0689004000", "+33689004000"}

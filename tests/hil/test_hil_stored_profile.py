@@ -19,6 +19,7 @@ from hil.result import BenchResult
 from hil.scripts import BenchScript
 from modem.transport import Transport
 from modem.virtual.bound import VirtualBinding, open_bound_virtual
+from modem.virtual.cmd_forwarding import FORWARDING, Forward
 
 URL = "virtual://generic?seed=1"
 
@@ -357,3 +358,65 @@ async def test_a_stored_auto_answer_brought_back_by_a_restart_the_script_asked_f
     lines = [c["command"] for c in result.transcript.commands]
     at = lines.index("AT+CFUN=1,1")
     assert "ATS0=0" in lines[at + 1 : lines.index("AT", at)], lines  # with the bench's settings
+
+
+# -- what the SIM and module hold from before the run: call forwarding, the SMS centre --------------
+
+OFF = "+33699999999"
+
+
+async def _forwarded(to: str | None, url: str = URL) -> tuple[AsPhysical, VirtualBinding]:
+    """The virtual modem behind a device path, its line forwarding every voice call to `to`, as
+    set on the SIM before the run (by a handset, another program): the network's, not the run's."""
+    t, binding = await _told([], url)
+    if to is not None:
+        FORWARDING.state(binding.modem).forwards[(0, 1)] = Forward(to, 145, True, 20)
+    return AsPhysical(t), binding
+
+
+async def test_a_sim_forwarding_calls_off_the_allow_list_is_refused_before_the_run_goes_on() -> None:
+    # AT+CCFC=0,3,"+33699999999",145 set before the run: every call to the bench's SIM goes to a
+    # number off the allow-list, at the SIM's charge; the bench ran on, never reading it
+    port, _ = await _forwarded(OFF)
+    result = await run_bench("register", port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert (result.status, result.error_type) == ("refused", "ForwardNotAllowed"), result.error
+    assert result.error is not None and OFF in result.error and "unconditional" in result.error
+    assert "AT+CCFC=0,4" in result.error and "--no-forwarding-check" in result.error
+    lines = [c["command"] for c in result.transcript.commands]
+    assert lines[lines.index("AT+CCFC=0,2") :][:4] == [f"AT+CCFC={r},2" for r in range(4)]
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "stored-settings"]
+    assert step["ok"] is False and step["info"]["forwards"] == [f"unconditional (voice) to {OFF}"]
+
+
+@pytest.mark.parametrize("to", [None, "+33612345678"])  # none, or to a number listed for calls
+async def test_a_sim_forwarding_nowhere_or_to_a_listed_number_runs(to: str | None) -> None:
+    port, _ = await _forwarded(to)
+    result = await run_bench("register", port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "passed", result.error
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "stored-settings"]
+    assert step["info"]["forwards"] == ([] if to is None else [f"unconditional (voice) to {to}"])
+
+
+async def test_the_forwarding_check_can_be_skipped_and_the_virtual_modem_has_none() -> None:
+    port, _ = await _forwarded(OFF)
+    result = await run_bench(
+        "register", port.url, transport=port, allow_list=NUMBERS, timeout=1.0, check_forwarding=False
+    )
+    assert result.status == "passed", result.error
+    assert not any(c["command"].startswith("AT+CCFC") for c in result.transcript.commands)
+    virtual = await run_bench("register", URL, allow_list=NUMBERS, timeout=1.0)  # nothing is charged
+    assert virtual.status == "passed", virtual.error
+    assert not any(c["command"].startswith(("AT+CCFC", "AT+CSCA")) for c in virtual.transcript.commands)
+
+
+@pytest.mark.parametrize(("centre", "status"), [("+33 6 89 00 40 00", "passed"), ("0689004001", "refused")])
+async def test_the_sms_centre_the_allow_list_names_is_the_module_s(centre: str, status: str) -> None:
+    # the module's SMS centre (the virtual line's +33689004000): every message goes through it
+    port, _ = await _forwarded(None)
+    allow = replace(NUMBERS, sms_centre=centre)
+    result = await run_bench("register", port.url, transport=port, allow_list=allow, timeout=1.0)
+    assert result.status == status, result.error
+    assert "AT+CSCA?" in [c["command"] for c in result.transcript.commands]
+    if status == "refused":
+        assert result.error_type == "SmsCentreNotAllowed"
+        assert result.error is not None and "+33689004000" in result.error and centre in result.error

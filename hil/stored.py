@@ -1,0 +1,146 @@
+"""What the bench SIM and module hold from before the run that would cost the bench, read before
+its first SMS or call: call forwarding and the SMS centre.
+
+Call forwarding (27.007 §7.11) is the network's: set on the SIM before the run (by another program,
+a handset, `ATD**21*<n>#`), it has the network forward the calls made to the bench's SIM to a number
+of its own, at the SIM's charge, whatever the run does.  The bench reads each reason
+(`AT+CCFC=<reason>,2`: unconditional, busy, no reply, not reachable) and refuses to go on when an
+active forward points to a number the allow-list does not allow calls to (`ForwardNotAllowed`).
+The query goes to the network, so it is asked once the modem is registered.
+
+The SMS centre (27.005 §3.3.1) is the module's or the SIM's: every message goes through it.  When
+the allow-list names one (`sms_centre`), `AT+CSCA?` must read it (`SmsCentreNotAllowed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hil.allowlist import BenchAllowList, spellings_of
+from modem import safety
+from modem.at import grammar
+from modem.at.client import ATClient
+from modem.at.errors import ModemError
+
+# 27.007 §7.11 <reason>: those a query names (4 "all" and 5 "all conditional" only set or erase)
+FORWARD_REASONS: dict[int, str] = {0: "unconditional", 1: "busy", 2: "no reply", 3: "not reachable"}
+CLASS_NAMES = {
+    1: "voice",
+    2: "data",
+    4: "fax",
+    8: "SMS",
+    16: "data sync",
+    32: "data async",
+    64: "packet",
+    128: "PAD",
+}
+SKIP_OPTION = "--no-forwarding-check"
+FORWARDS_READ = "AT+CCFC=0,2"  # the first query (a replay checks when its recording did)
+CENTRE_READ = "AT+CSCA?"
+
+
+class ForwardNotAllowed(safety.SafetyError):
+    """Call forwarding set on the bench's SIM to a number the allow-list does not allow calls to,
+    or that cannot be read."""
+
+
+class SmsCentreNotAllowed(safety.SafetyError):
+    """The module's SMS centre is not the allow-list's `sms_centre`, or cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """One active forward, as `AT+CCFC=<reason>,2` answered it."""
+
+    reason: int
+    klass: int
+    number: str  # `+` added for a type of address 145
+
+    def __str__(self) -> str:
+        what = CLASS_NAMES.get(self.klass, f"class {self.klass}")
+        return f"{FORWARD_REASONS[self.reason]} ({what}) to {self.number}"
+
+
+def _number(fields: list[str], at: int) -> str:
+    """The number at `at` with its type of address after it: `+` added for 145 (27.007 §7.11)."""
+    number = grammar.unquote(fields[at]) if len(fields) > at else ""
+    toa = fields[at + 1] if len(fields) > at + 1 else ""
+    return "+" + number if toa == "145" and number and not number.startswith("+") else number
+
+
+def parse_forwards(reason: int, lines: list[str]) -> list[Forward]:
+    """The active forwards of a query's answer (`+CCFC: <status>,<class>[,<number>,<type>...]`);
+    a line that cannot be read is a ValueError (a forward the bench cannot check is not allowed)."""
+    out: list[Forward] = []
+    for line in lines:
+        if grammar.prefix_of(line) != "+CCFC":
+            continue
+        fields = grammar.fields_of(line)
+        if len(fields) < 2 or not fields[0].isdigit() or not fields[1].isdigit():
+            raise ValueError(f"{line!r} is not a +CCFC answer (<status>,<class>,...)")
+        if fields[0] == "0":
+            continue  # not active
+        out.append(Forward(reason, int(fields[1]), _number(fields, 2)))
+    return out
+
+
+async def read_forwards(client: ATClient) -> list[Forward]:
+    """Every active forward on the line, one query per reason; a query the modem does not answer
+    OK raises `ForwardNotAllowed` (what is not read cannot be checked)."""
+    found: list[Forward] = []
+    for reason in FORWARD_REASONS:
+        line = f"AT+CCFC={reason},2"  # (FORWARDS_READ first)
+        try:
+            reply = await client.command(line)
+            found += parse_forwards(reason, list(reply.lines))
+        except (ModemError, ValueError) as exc:
+            raise ForwardNotAllowed(
+                f"{client.url}: call forwarding could not be read ({line}: {exc}), so a forward of the "
+                "calls to the bench's SIM to a number off the allow-list, at its charge, cannot be ruled "
+                f"out: check the SIM (registered, supplementary services) or give {SKIP_OPTION}"
+            ) from None
+    return found
+
+
+def check_forwards(url: str, forwards: list[Forward], policy: safety.DialPolicy | None) -> None:
+    """Refuse (`ForwardNotAllowed`) an active forward to a number the policy does not allow calls
+    to: the network would forward the calls made to the bench's SIM there, at its charge."""
+    for forward in forwards:
+        try:
+            if policy is None or not forward.number:
+                raise safety.NumberNotAllowed(forward.number or "(no number)", "call")
+            policy.check(forward.number, "call")
+        except safety.NumberNotAllowed:
+            erase = f"AT+CCFC={forward.reason},4"
+            raise ForwardNotAllowed(
+                f"{url}: call forwarding {forward} is set on the bench's SIM, and {forward.number or 'its number'} "
+                "is not on the allow-list for calls: the network would forward the calls made to the "
+                f"bench's SIM there, at its charge; erase it ({erase}, or AT+CCFC=4,4 for every forward), "
+                f"list the number for calls, or give {SKIP_OPTION}"
+            ) from None
+
+
+async def check_sms_centre(client: ATClient, allow_list: BenchAllowList | None) -> str:
+    """The module's SMS centre (`AT+CSCA?`), checked against the allow-list's `sms_centre` when it
+    names one (`SmsCentreNotAllowed`); without one (a replay), only read."""
+    wanted = allow_list.sms_centre if allow_list is not None else ""
+    try:
+        reply = await client.command(CENTRE_READ)
+        answers = [line for line in reply.lines if grammar.prefix_of(line) == "+CSCA"]
+        if len(answers) != 1:
+            raise ValueError(f"expected one +CSCA line, got {list(reply.lines)}")
+        centre = _number(grammar.fields_of(answers[0]), 0)
+        spellings = spellings_of(centre, allow_list.country_code if allow_list is not None else "33")
+    except (ModemError, ValueError) as exc:
+        raise SmsCentreNotAllowed(
+            f"{client.url}: the SMS centre could not be read (AT+CSCA?: {exc}): every message goes "
+            f"through it{f', and the allow-list names {wanted}' if wanted else ''}"
+        ) from None
+    if allow_list is not None and wanted and not spellings & allow_list.sms_centres:
+        raise SmsCentreNotAllowed(
+            f"{client.url}: the module's SMS centre is {centre} (AT+CSCA?), not the allow-list's "
+            f"sms_centre {wanted} ({allow_list.source}): every message would go through another "
+            'centre, at its own price; set it outside the bench (in a terminal, AT+CSCA="<number>",145 '
+            "then AT+CSAS; the bench refuses AT+CSCA=) or correct the allow-list"
+        )
+    return centre
