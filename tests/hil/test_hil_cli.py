@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from interrupts import signals_restored, terminated
@@ -281,3 +282,21 @@ def test_a_bench_removes_the_lock_files_killed_benches_left_beside_it(
         assert sorted(p.name for p in runs.iterdir()) == sorted([*held, out.name])
     assert held == [".m2msim-register-20260301T130000Z.lock"]
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(("flag", "checks"), [([], True), (["--no-forwarding-check"], False)])
+def test_no_forwarding_check_reaches_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], checks: bool
+) -> None:
+    import hil.cli
+
+    seen: dict[str, object] = {}
+    real = hil.cli.run_bench
+
+    async def run_bench(script: object, url: str, **kwargs: Any) -> object:
+        seen.update(kwargs)
+        return await real(script, url, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hil.cli, "run_bench", run_bench)
+    assert main(["bench", "register", "--modem-url", FAST, "--out", str(tmp_path / "run"), *flag]) == 0
+    assert seen["check_forwarding"] is checks
