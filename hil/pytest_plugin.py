@@ -136,6 +136,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--modem-profile", default=None, help="driver profile for a physical modem")
     group.addoption("--allow-list", default=None, help="bench allow-list YAML (numbers to text and call)")
     group.addoption("--bench-out", default=None, help="directory to keep each test's transcript and report")
+    group.addoption(
+        "--no-forwarding-check",
+        action="store_true",
+        default=False,
+        help="on a physical modem, run_script does not read the SIM's call forwarding (AT+CCFC) first",
+    )
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -327,6 +333,7 @@ def run_script(
                     profile=_option(request.config, "--modem-profile"),
                     params=params,
                     out=bench_out,
+                    check_forwarding=not _option(request.config, "--no-forwarding-check"),
                 )
         except safety.NoDialPolicy as exc:
             pytest.skip(str(exc))

@@ -356,3 +356,27 @@ def test_ctrl_c_is_python_s_own_again_after_a_test_with_the_modem() -> None:
             cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     assert run.returncode == 0 and "5 passed" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(("flag", "reads"), [([], True), (["--no-forwarding-check"], False)])
+def test_run_script_on_a_physical_modem_reads_the_sim_s_call_forwarding_unless_told(
+    tmp_path: Path, flag: list[str], reads: bool
+) -> None:
+    """As `m2msim bench`: on a device (the virtual modem served on a pty), once registered, the
+    run reads AT+CCFC for each reason before going on; --no-forwarding-check skips it."""
+    (tmp_path / "test_ccfc.py").write_text(
+        "async def test_ccfc(run_script):\n"
+        "    result = await run_script('register')\n"
+        "    assert result.status == 'passed', result.error\n"
+        "    lines = [c['command'] for c in result.transcript.commands]\n"
+        f"    assert ('AT+CCFC=0,2' in lines) is {reads}, lines\n",
+        encoding="utf-8",
+    )
+    with served_ptys_sync("generic") as [path]:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+             "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_ccfc.py"),
+             "--modem-url", path, *flag],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
