@@ -205,20 +205,6 @@ def activation_items(offer: Offer, since: date, month: Month, items: list[Item])
         items.append(Item.make("activation", 1, "once", fee))
 
 
-def outside_data(
-    catalog: Catalog, terms: OfferTerms, data_ko: Mapping[str, int]
-) -> list[tuple[str, int, Decimal]]:
-    """Data in the zones outside the offer's bundle, at the offer's rate for each: (item code, ko, exact)."""
-    if not (terms.data and data_ko):
-        return []
-    out = []
-    for zone, code, per_mo in terms.outside:
-        ko = data_ko.get(zone, 0)
-        if ko:
-            out.append((code, ko, per_ko(catalog, per_mo, ko)))
-    return out
-
-
 def outside_data_items(
     catalog: Catalog,
     terms: OfferTerms,
@@ -258,15 +244,6 @@ def call_sums(
     return out
 
 
-def calls(offer: Offer, used: Mapping[tuple[str, str, str], CallUse]) -> list[tuple[str, int, int, Decimal]]:
-    """The calls the offer prices, per kind: (call type, calls, seconds, exact); each call pays its
-    first period, then per second beyond it."""
-    return [
-        (call_type, n, seconds, n * tariff.first_period_price + beyond * tariff.per_second)
-        for call_type, tariff, n, seconds, beyond in call_sums(offer, used)
-    ]
-
-
 def call_items(
     offer: Offer,
     used: Mapping[tuple[str, str, str], CallUse],
@@ -293,13 +270,34 @@ def offer_cost(
     month: Month,
     usage_ko: Mapping[str, int],
     used_calls: Mapping[tuple[str, str, str], CallUse],
+    amounts: dict[tuple[Any, ...], Decimal] | None = None,
 ) -> Decimal:
-    """What the offer's items cost (data outside the bundle, calls, activation): their rounded amounts."""
+    """What the offer's items cost (data outside the bundle, calls, activation): their rounded amounts.
+
+    `amounts`: the rounded amounts of data and calls worked out so far, by what they are made of
+    (the price per Mo and the ko; the tariff's prices, the calls and the seconds beyond the first
+    period), kept by the caller for its next lines (a comparison prices every line, whose counts
+    often repeat).  An amount found there equals the one it saves working out (of a zero amount maybe
+    not its sign, which the total does not keep: ZERO plus -0.00 is 0.00).
+    """
+    made: dict[tuple[Any, ...], Decimal] = {} if amounts is None else amounts
     total = ZERO
-    for _, _, exact in outside_data(catalog, terms, usage_ko):
-        total += cents(exact)
-    for _, _, _, exact in calls(offer, used_calls):
-        total += cents(exact)
+    if terms.data and usage_ko:
+        for zone, _, per_mo in terms.outside:
+            ko = usage_ko.get(zone, 0)
+            if ko:
+                key: tuple[Any, ...] = (per_mo, ko)
+                amount = made.get(key)
+                if amount is None:
+                    amount = made[key] = cents(per_ko(catalog, per_mo, ko))
+                total += amount
+    for _, tariff, n, _, beyond in call_sums(offer, used_calls):
+        price, per_second = tariff.first_period_price, tariff.per_second
+        key = (price, per_second, n, beyond)
+        amount = made.get(key)
+        if amount is None:
+            amount = made[key] = cents(n * price + beyond * per_second)
+        total += amount
     fee = activation_fee(offer, since, month)
     if fee is not None:
         total += cents(fee)

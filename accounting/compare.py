@@ -68,10 +68,18 @@ def all_choices(catalog: Catalog) -> list[Choice]:
 
 
 def _offer_part(
-    catalog: Catalog, terms: OfferTerms, offer_id: str, line: Line, usage: LineUsage, month: Month
+    catalog: Catalog,
+    terms: OfferTerms,
+    offer_id: str,
+    line: Line,
+    usage: LineUsage,
+    month: Month,
+    amounts: dict[tuple[Any, ...], Decimal] | None = None,
 ) -> tuple[int, Decimal]:
-    """(volume in the bundle zones, the amounts of the offer's items: data outside them, calls, activation)."""
-    cost = offer_cost(catalog, terms, catalog.offers[offer_id], line.since, month, usage.data_ko, usage.calls)
+    """(volume in the bundle zones, the amounts of the offer's items: data outside them, calls,
+    activation; `amounts`: as for `offer_cost`)."""
+    offer = catalog.offers[offer_id]
+    cost = offer_cost(catalog, terms, offer, line.since, month, usage.data_ko, usage.calls, amounts)
     return bundle_volume(terms, usage.data_ko), cost
 
 
@@ -526,6 +534,8 @@ class _ChoiceTable:
     refused: dict[tuple[Any, ...], tuple[bool, ...]] = field(default_factory=dict)
     # (price per Mo, ko over the allowance) -> the overage's amount (`over_amount`)
     overs: dict[tuple[Decimal, int], Decimal] = field(default_factory=dict)
+    # the offer parts' rounded amounts of data and calls, by what they are made of (`offer_cost`)
+    amounts: dict[tuple[Any, ...], Decimal] = field(default_factory=dict)
 
     @staticmethod
     def of(
@@ -601,7 +611,7 @@ def _variable_costs(
         part = parts.get(entry.part_key)
         if part is None:
             part = parts[entry.part_key] = _offer_part(
-                catalog, entry.terms, entry.offer.id, line, usage, month
+                catalog, entry.terms, entry.offer.id, line, usage, month, table.amounts
             )
         volume, extra = part
         for steps, priced in entry.plans:
@@ -613,16 +623,19 @@ def _variable_costs(
                 if amount is None:
                     amount = overs[okey] = over_amount(catalog, step, volume)
                 over.append(amount)
+            # one step: its overage and the offer part added once for the plan's choices (exact sums
+            # of amounts in cents, in any order the same Decimal, its exponent and a zero's sign too)
             single = len(over) == 1
+            rest = over[0] + extra if single else extra
             for choice, subs_off, subs_on in priced:
                 if refused and choice != current:
                     continue
-                cost = (subs_off[0] + over[0] if single else least_step(subs_off, over)[1]) + extra
+                cost = subs_off[0] + rest if single else least_step(subs_off, over)[1] + extra
                 off[choice] = cost
                 if subs_on is None:
                     on[choice] = cost
                 else:
-                    on[choice] = (subs_on[0] + over[0] if single else least_step(subs_on, over)[1]) + extra
+                    on[choice] = subs_on[0] + rest if single else least_step(subs_on, over)[1] + extra
                 if choice == current:
                     subs = _plan_prices(catalog, choice, today_rate, table.plans).subscriptions
                     var_now = least_step(subs, over)[1] + extra
