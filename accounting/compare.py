@@ -293,6 +293,7 @@ def _line_texts(lines: list[LineComparison], in_mix: dict[str, Choice]) -> LaidO
 
     by_cost = itemgetter(1, 0)
     alike: dict[tuple[Choice | None, str], list[tuple[dict[Choice, Decimal], str, Choice | None]]] = {}
+    name_of, amount_of = names.get, amounts.get
     mix_of = in_mix.get
     out = LaidOut()
     for lc in lines:
@@ -308,7 +309,13 @@ def _line_texts(lines: list[LineComparison], in_mix: dict[str, Choice]) -> LaidO
                     break
         if rest is None:
             cheapest, cheapest_total = lc.cheapest, lc.cheapest_total
-            options = ", ".join([f"{name(c)}: {text(v)}" for c, v in sorted(costs.items(), key=by_cost)])
+            # (the texts looked up inline, made by `name` / `text` the first time: a zero is never kept)
+            options = ", ".join(
+                [
+                    f"{name_of(c) or name(c)}: {amount_of(v) or text(v)}"
+                    for c, v in sorted(costs.items(), key=by_cost)
+                ]
+            )
             rest = (
                 f'"current": {name(lc.current)}, "current_total_ht": {text(lc.current_total)}, '
                 f'"cheapest": {name(cheapest)}, "cheapest_total_ht": {text(cheapest_total)}, '
