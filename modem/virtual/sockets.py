@@ -702,8 +702,8 @@ class TcpSockets:
             return
         if sock.connected and sock.proto == "TCP" and sock.ctx.active:
             sock.server_at = m.now
-            if not sock.half_close:
-                sock.device_at = m.now  # the module's FIN answers it
+            if not sock.half_close:  # the module's FIN answers it once it came, after the data
+                sock.device_at = sock.rx_last if sock.waiting and sock.rx_last > m.now else m.now
             wire = sock.wire
             m.net.count(sock.ctx, *(wire.half_close if sock.half_close else wire.close)(SERVER, m.now))
         sock.fin_counted = True

@@ -418,3 +418,21 @@ def test_data_the_server_sends_before_a_piece_arrives_does_not_carry_its_ack() -
     assert (ppp_up + SYN_OPTIONS_NOT_SENT, ppp_down + SYN_OPTIONS_NOT_SENT) == (up, down)
     # SYN-ACK, the 100 B, the piece's ACK alone, the server's FIN answering the device's
     assert down == SYN + (100 + HEADER) + HEADER + HEADER
+
+
+@pytest.mark.parametrize("after", [0.05, 0.3])
+def test_the_modules_delayed_ack_is_billed_when_the_server_closes_while_its_data_crosses(
+    after: float,
+) -> None:
+    """The server closes `after` seconds after its first chunk came (`_second_chunk_crossing`),
+    the second still crossing the downlink: its FIN comes after that chunk, so the module's FIN
+    answering it leaves after the ACK of the first chunk was due, and that ACK goes alone either
+    way: 40 B up, then the module's FIN (carrying the second chunk's ACK).  Within the ACK's delay
+    the module's FIN was taken as leaving at the server's close, before the ACK was due and as
+    carrying it: never billed, 40 B up less."""
+    m, sock, ctx, up0 = _second_chunk_crossing()
+    m.take_output(m.now + after)
+    m.tcp.remote_closed(sock)
+    m.take_output(m.now + 10.0)
+    assert sock.received == 2 * MSS
+    assert ctx.bytes_up - up0 == HEADER + HEADER  # the first chunk's ACK alone, the module's FIN
