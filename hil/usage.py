@@ -105,8 +105,9 @@ def timed_exchange(
             read = reads[bisect.bisect_left(ends, done)][0]  # it had come by then
             left = min(at + one_way, read)
             # and by the device's next write after it left (its crossing is not known: a stack
-            # that waits for the far end's ACK before its next send had it)
-            k = bisect.bisect_left(times, left)
+            # that waits for the far end's ACK before its next send had it); not by its own, nor
+            # one at the same time (no round trip known: the echo left as its write did)
+            k = bisect.bisect_right(times, left)
             came = min(read, times[k]) if k < len(times) else read
             timed.append((left, 1, ("down", n, left, came)))
     elif received:

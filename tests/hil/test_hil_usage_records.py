@@ -13,9 +13,10 @@ import pytest
 
 from accounting.partial import INTERVAL_S
 from accounting.records import UsageRecord, UsageType, Zone
+from accounting.wire import HEADER, SYN
 from hil import run_bench
 from hil.result import BenchResult
-from hil.usage import BenchUsage, DataUse, tcp_exchange, usage_records
+from hil.usage import BenchUsage, DataUse, play_exchange, tcp_exchange, usage_records
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
 
@@ -84,6 +85,18 @@ def test_bytes_fall_in_the_record_of_the_seconds_they_were_carried() -> None:
     first, second = usage_records(u, "L1")
     assert (second.bytes_up, second.bytes_down) == (0, 0)
     assert (first.bytes_up, first.bytes_down) == use.ip_bytes()
+
+
+def test_an_echo_not_timed_is_not_taken_as_come_by_its_own_write() -> None:
+    """A 100 B echo written at 10.5 s, read at 11.0 s, the device closing at 11.1 s, the far end's
+    crossing not known (no round trip given): the echo came by the read, the device's delayed ACK
+    of it riding on its FIN.  The device's "next write after the echo left" was its own write, the
+    echo taken as come at 10.5 s and its ACK billed alone, 40 B up more."""
+    steps = tcp_exchange(10.0, 10.5, 100, 1460, 100, 11.0, 11.1)
+    assert ("down", 100, 10.5, 11.0) in steps
+    wire = play_exchange(steps)
+    # SYN, ACK, the 100 B, the FIN carrying the echo's ACK, the last ACK
+    assert wire.up == SYN + HEADER + (100 + HEADER) + HEADER + HEADER
 
 
 def test_a_short_session_is_one_record_closed_normally() -> None:
