@@ -18,7 +18,10 @@ The model (IPv4; every figure an IP packet's length):
   each.  A segment carries the ACK its sender owes, if any, of what has reached the sender by the
   time it leaves: data still crossing the link to it is not acknowledged, its ACK owed from its
   arrival (a server's segment sent while a device's piece crossed a slow uplink was taken to
-  carry that piece's ACK, 40 B less than over PPP, where the ACK goes alone after it came).
+  carry that piece's ACK, 40 B less than over PPP, where the ACK goes alone after it came), and
+  only that data's octets stay unacknowledged (an echo of a first piece, a second still
+  crossing, was taken to acknowledge neither: a third piece bringing the two past one full
+  segment was ACKed at once, 40 B more).
 - Delayed ACK (RFC 1122 4.2.3.2): the receiver ACKs at once (a pure ACK) when more than one full
   segment (MSS) is unacknowledged, whatever messages the octets came in (Linux's
   `__tcp_ack_snd_check`; lwIP ACKs every second segment): every second segment of a message, and
@@ -216,7 +219,8 @@ class TcpWire:
     _owed: list[bool] = field(default_factory=lambda: [False, False])  # an ACK each side owes
     _unacked: list[int] = field(default_factory=lambda: [0, 0])  # the octets that ACK is for
     _due: list[float] = field(default_factory=lambda: [math.inf, math.inf])  # when it goes alone
-    _came: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])  # when that data came
+    # when that data came, and its octets: what has come when a segment leaves is what it ACKs
+    _came: list[list[tuple[float, int]]] = field(default_factory=lambda: [[], []])
     _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
     # a side's octets sent at one time, nothing of the peer's between (more than a window: some wait)
     _burst: tuple[int, float, int] = (DEVICE, -math.inf, 0)
@@ -227,18 +231,22 @@ class TcpWire:
         self._owed[side] = False  # every segment carries the ACK of what its sender has received
         self._unacked[side] = 0
         self._due[side] = math.inf
-        self._came[side] = -math.inf
+        self._came[side] = []
 
     def _leave(self, side: int, size: int, at: float, out: list[int]) -> None:
         """`side`'s data or FIN segment leaving at `at` (its time): it carries the ACK of what has
-        reached `side` by then; of data still on its way to it, the ACK stays owed, its delay running
-        from that data's arrival."""
-        if self._came[side] <= at + 1e-9:
+        reached `side` by then; of data still on its way to it, the ACK stays owed, for those octets
+        alone (an ACK at once when more than a full segment of them is unacknowledged), its delay
+        running from that data's arrival."""
+        still = [(came, n) for came, n in self._came[side] if came > at + 1e-9]
+        if not still:
             self._put(side, size, out)
             return
         out[side] += size
         self.packets += 1
-        self._due[side] = round(self._came[side] + ACK_DELAY_S, 6)
+        self._came[side] = still
+        self._unacked[side] = sum(n for _, n in still)
+        self._due[side] = round(min(came for came, _ in still) + ACK_DELAY_S, 6)
 
     def _total(self, out: list[int]) -> tuple[int, int]:
         self.up += out[0]
@@ -295,10 +303,7 @@ class TcpWire:
         if n <= 0:
             return self._total(out)
         k = -(-n // MSS)
-        if self._came[side] <= at + 1e-9:  # k segments, the first carrying the sender's ACK
-            self._put(side, n + HEADER * k, out)
-        else:
-            self._leave(side, n + HEADER * k, at, out)
+        self._leave(side, n + HEADER * k, at, out)  # k segments, the first carrying the sender's ACK
         self.packets += k - 1
         # the receiver ACKs at once once more than a full segment is unacknowledged (Linux's
         # __tcp_ack_snd_check, lwIP's every second segment), whatever message it came in: a first
@@ -319,10 +324,9 @@ class TcpWire:
         if tail:
             came = at if arrives is None else arrives
             self._owed[peer] = True
-            self._unacked[peer] = tail
             self._due[peer] = min(self._due[peer], round(came + ACK_DELAY_S, 6))  # 3.6 + 0.2 is 3.8
-            if came > self._came[peer]:
-                self._came[peer] = came
+            self._came[peer].append((came, tail - self._unacked[peer]))  # an ACK at once: cleared
+            self._unacked[peer] = tail
         self._last = (side, at) if tail else None  # else the receiver's ACK came back after it
         b = self._burst
         self._burst = (side, at, n + b[2] if b[0] == side and b[1] == at else n)

@@ -15,11 +15,12 @@ model's SYN the MSS, SACK-permitted and window scale (52 B)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
 
-from gateway.wire import ACK_DELAY_S, HEADER, MSS, SYN, segments
+from gateway.wire import ACK_DELAY_S, DEVICE, HEADER, MSS, SERVER, SYN, TcpWire, segments
 from modem.virtual.core import VirtualModem
 from modem.virtual.netlink import Context
 from modem.virtual.ppp.forwarder import EchoBackend, TcpFlow
@@ -436,3 +437,21 @@ def test_the_modules_delayed_ack_is_billed_when_the_server_closes_while_its_data
     m.take_output(m.now + 10.0)
     assert sock.received == 2 * MSS
     assert ctx.bytes_up - up0 == HEADER + HEADER  # the first chunk's ACK alone, the module's FIN
+
+
+def test_a_segment_that_leaves_before_some_data_came_acknowledges_what_had_come() -> None:
+    """The device sends 400 B, 400 B and 1,000 B, each before the last has reached the server; the
+    server echoes each piece the moment it comes, its echo carrying the ACK of what has come by
+    then: of the first piece alone, the second still crossing.  When the third comes, 1,400 B are
+    unacknowledged, under one full segment: no ACK at once, the third echo carries it; nothing
+    goes alone down.  The first echo was taken to acknowledge nothing, the first piece's 400 B still
+    counted as owed: 1,800 B, an ACK at once, 40 B down more."""
+    wire = TcpWire()
+    wire.send(DEVICE, 400, 0.0, 0.5)
+    wire.send(DEVICE, 400, 0.1, 0.6)
+    wire.send(SERVER, 400, 0.5, 1.0)
+    wire.send(DEVICE, 1000, 0.55, 0.7)
+    wire.send(SERVER, 400, 0.6, 1.1)
+    wire.send(SERVER, 1000, 0.7, 1.7)
+    wire.tick(math.inf)
+    assert wire.down == 400 + 400 + 1000 + 3 * HEADER
