@@ -70,6 +70,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.api import (
@@ -540,14 +541,32 @@ class TcpSockets:
         sock.server_at = m.now
         step = n if down.rate_bps is None else MSS
         arrives = m.now
+        self._tick(sock)  # what fell due by now, at its time
         for k in range(0, n, step):
             size = min(step, n - k)
             arrives = down.send(m.now, size + HEADER * segments(size))
             due = wire.ack_before(DEVICE, m.now, arrives)
             if due is not None:
                 self._ack_alone(sock, due, DEVICE)
-            self._bill(sock, wire.send(SERVER, size, m.now, arrives), payload_down=size)
+            # the module's ACKs at once (more than a full segment unacknowledged) leave as it comes
+            acks, billed = wire.send(SERVER, size, m.now, arrives)
+            self._bill(sock, (0, billed), payload_down=size)
+            if acks:
+                self._while_up(sock.ctx, arrives - m.now, partial(m.net.count, sock.ctx, acks, 0))
         return arrives
+
+    def _while_up(self, ctx: Context, delay: float, fn: Callable[[], None]) -> None:
+        """`fn` in `delay` seconds if the PDP context `ctx` is still up (the same session) then."""
+        session = ctx.session_id
+
+        def run() -> None:
+            if ctx.active and ctx.session_id == session:
+                fn()
+
+        if delay <= 0.0:
+            run()
+        else:
+            self.modem.schedule(delay, run)
 
     def _bill(
         self, sock: Socket, billed: tuple[int, int], payload_up: int = 0, payload_down: int = 0
@@ -569,12 +588,17 @@ class TcpSockets:
             return  # an earlier timer's: a later one is set
         sock.ack_at = math.inf
         if sock.ctx.active and not sock.wire.closed:
-            m = self.modem
-            up, down = sock.wire.tick(m.now)
-            m.net.count(sock.ctx, up, down)
-            if down:  # the server's delayed ACK, alone
-                self._server_acked(sock, m.link.down.send(m.now, down))
+            self._tick(sock)
             self._ack_timer(sock)
+
+    def _tick(self, sock: Socket) -> None:
+        """The delayed ACKs whose time has come, each alone."""
+        m = self.modem
+        up, down = sock.wire.tick(m.now)
+        if up or down:
+            m.net.count(sock.ctx, up, down)
+        if down:  # the server's delayed ACK, alone
+            self._server_acked(sock, m.link.down.send(m.now, down))
 
     def _ack_alone(self, sock: Socket, due: float, side: int = SERVER) -> None:
         """`side`'s delayed ACK taken off the wire before the other end's data after it: counted at
@@ -583,11 +607,9 @@ class TcpSockets:
         of it once it has crossed the downlink.  (The module's own was counted when the server's
         next data left, before it was due, and even when the context had ended by then.)"""
         m = self.modem
-        ctx, session = sock.ctx, sock.ctx.session_id
+        ctx = sock.ctx
 
-        def leaves() -> None:
-            if not ctx.active or ctx.session_id != session:
-                return  # the context went down before it fell due: it never left
+        def leaves() -> None:  # if the context is still up: else it never left
             last = sock.server_at if side == SERVER else sock.device_at
             if due - ACK_DELAY_S - 1e-9 <= last < due - 1e-9:
                 return  # that side's data or FIN left after what it acknowledges came: it rode on it
@@ -597,7 +619,7 @@ class TcpSockets:
             m.net.count(ctx, 0, HEADER)
             self._ack_reaches(sock, sock.acked, m.link.down.send(m.now, HEADER))
 
-        m.schedule(due - m.now, leaves)
+        self._while_up(ctx, due - m.now, leaves)
 
     def on_acked(self, sock: Socket, fn: Callable[[bool], None]) -> bool:
         """What the module has sent on `sock` so far, once the other end's ACK of it has reached the

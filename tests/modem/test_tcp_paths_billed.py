@@ -455,3 +455,27 @@ def test_a_segment_that_leaves_before_some_data_came_acknowledges_what_had_come(
     wire.send(SERVER, 1000, 0.7, 1.7)
     wire.tick(math.inf)
     assert wire.down == 400 + 400 + 1000 + 3 * HEADER
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_modules_prompt_acks_are_billed_as_the_data_comes_only_while_the_context_is_up(
+    drop: bool,
+) -> None:
+    """Over `lte-m` (300 kbit/s down) a server's 64 KiB read takes about 1.7 s to reach a SIM800,
+    its 45 segments 40 ms apart: the module ACKs every second one at once as it comes (22 ACKs up),
+    the last alone when its delay runs out.  The PDP context ending as the read leaves
+    (AT+CGACT=0), nothing has come and no ACK leaves; the 22 were billed as the server sent, 880 B
+    up for segments the module never had."""
+    m, _sink = setup("simcom-sim800", TABLE, net_preset="lte-m")
+    m.tcp.io = _Answering(m, [])
+    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
+    sock = m.tcp.sockets[0]
+    ctx = m.net.context(1)
+    m.tcp.connected(sock)
+    _until(m, m.take_output(), b"CONNECT OK")
+    up0 = ctx.bytes_up
+    m.tcp.received(sock, b"d" * READ)
+    if drop:
+        at(m, "AT+CGACT=0,1")
+    m.take_output(m.now + 10.0)
+    assert ctx.bytes_up - up0 == (0 if drop else HEADER * (segments(READ) // 2 + 1))
