@@ -362,18 +362,25 @@ def test_the_echos_answer_carries_its_delayed_ack_of_the_piece() -> None:
     assert ctx.bytes_down - down0 == 2 * (MSS + HEADER)
 
 
-def _second_chunk_crossing() -> tuple[VirtualModem, Socket, Context, int]:
-    """Over the `gsm` link a server sends two 1,460-byte chunks at once to a SIM800; the first
-    reaches the module 1.25 s before the second, and the module's ACK of it is due 0.2 s after it
-    came.  The modem at that first chunk's arrival, its socket, its context and the context's
-    bytes up before the chunks."""
-    m, _sink = setup("simcom-sim800", TABLE, net_preset="gsm")
+def _connected(conditions: str) -> tuple[VirtualModem, Socket, Context]:
+    """A SIM800 on a radio link of `conditions` connected to a server that sends only when told:
+    the modem, its socket and its context."""
+    m, _sink = setup("simcom-sim800", TABLE, net_preset=conditions)
     m.tcp.io = _Answering(m, [])
     at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
     sock = m.tcp.sockets[0]
     ctx = m.net.context(1)
     m.tcp.connected(sock)
     _until(m, m.take_output(), b"CONNECT OK")
+    return m, sock, ctx
+
+
+def _second_chunk_crossing() -> tuple[VirtualModem, Socket, Context, int]:
+    """Over the `gsm` link a server sends two 1,460-byte chunks at once to a SIM800; the first
+    reaches the module 1.25 s before the second, and the module's ACK of it is due 0.2 s after it
+    came.  The modem at that first chunk's arrival, its socket, its context and the context's
+    bytes up before the chunks."""
+    m, sock, ctx = _connected("gsm")
     up0 = ctx.bytes_up
     for _ in range(2):
         m.tcp.received(sock, b"d" * MSS)
@@ -466,13 +473,7 @@ def test_the_modules_prompt_acks_are_billed_as_the_data_comes_only_while_the_con
     the last alone when its delay runs out.  The PDP context ending as the read leaves
     (AT+CGACT=0), nothing has come and no ACK leaves; the 22 were billed as the server sent, 880 B
     up for segments the module never had."""
-    m, _sink = setup("simcom-sim800", TABLE, net_preset="lte-m")
-    m.tcp.io = _Answering(m, [])
-    at(m, 'AT+CIPSTART="TCP","api.example.com",8080')
-    sock = m.tcp.sockets[0]
-    ctx = m.net.context(1)
-    m.tcp.connected(sock)
-    _until(m, m.take_output(), b"CONNECT OK")
+    m, sock, ctx = _connected("lte-m")
     up0 = ctx.bytes_up
     m.tcp.received(sock, b"d" * READ)
     if drop:
