@@ -1933,7 +1933,8 @@ class UsageReader:
         the file's form.  The rating's values are compared as the rating reads them, in every
         input: a start as its instant (`2026-03-02T10:00:00Z`, `2026-03-02 11:00:00+01` and a
         typed timestamp of that instant are one start), a count as its number (`60`, `60.0`,
-        `+60`, `6e1` and an integer 60; past 2^53, where a DOUBLE is no longer exact, as its
+        `+60`, `6e1` and an integer 60, `60,5` and `60.5` in a CSV separated by ';', where a count
+        with dotted thousands, `1.500`, is its text, not 1.5; past 2^53, where a DOUBLE is no longer exact, as its
         exact integer: `9007199254740994`, `9007199254740994.0` and `9.007199254740994e15` are
         one count, up to 10^28, past which a count is compared as its text), `delivered` as its
         boolean; a value that reads as none of these by its text
@@ -1954,6 +1955,8 @@ class UsageReader:
                 return value
             if name == "duration_s":  # (`60,5` and `60.5` in a CSV separated by ';': one duration)
                 value = self._duration_text(value)
+            if self._decimal_commas:  # `1.500` there is 1500 (a reject), not 1.5: its text compared
+                value = f"(CASE WHEN NOT ({_dotted(text)}) THEN {value} END)"
             d = f"TRY_CAST({value} AS DOUBLE)"  # (+ 0: -0.0 is 0)
             exact = f"abs({d}) < {_EXACT_DOUBLE}"
             if kind in ("DOUBLE", "FLOAT"):  # past 2^53 a float is whole: its integer, exactly
@@ -3159,6 +3162,12 @@ def _value_of(code: str) -> str:
 def _separated(value: str, form: str) -> str:
     """SQL true when the text `value` is written in `form` (`_SEPARATED_FORMS`)."""
     return f"regexp_full_match(trim({value}), '{_sql_safe(form)}')"
+
+
+def _dotted(text: str) -> str:
+    """SQL true when the text `text` is a number with dots between thousands (`_GROUPED_THOUSANDS`:
+    `1.500`, which DuckDB reads as 1.5): the dot is looked for first, a whole count has none."""
+    return f"contains({text}, '.') AND {_separated(text, _GROUPED_THOUSANDS)}"
 
 
 def decimal_comma_sql(value: str) -> str:

@@ -185,3 +185,34 @@ def test_the_report_view_reads_a_decimal_comma_as_the_rating_does(tmp_path: Path
         durations[separator] = con.execute("SELECT duration_s FROM usage ORDER BY start").fetchall()
         con.close()
     assert durations[";"] == durations[","] == [(61,), (150,)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("1.500", "1,5"), ("1,5", "1.500"), ("1.000", "1"), ("1", "1.000")],
+)
+def test_a_count_with_dotted_thousands_is_no_copy_of_its_number_read_with_a_point(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    """`1.500` in a file separated by ';' is 1500 written with a thousands separator (a reject
+    saying so), not 1.5: a row of `1,5` (or `1.000` and `1`) is another call, billed, and the
+    row of dotted thousands is listed for them, not as its copy."""
+    rows = [["V1", "voice", "2026-03-02T10:00:00Z", d, "", "", "fr-mobile"] for d in (first, second)]
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    doc = json.loads(rate(INV, usage).to_json())
+    grouped = 2 if "." in first else 3
+    ((row, reason),) = [(r["row"], r["reason"]) for r in doc["rejects"]]
+    assert row == grouped and "a dot before three digits" in reason, reason
+    (voice,) = next(i for i in doc["lines"] if i["id"] == "V1")["items"][1:]
+    assert voice["quantity"] == ("2" if "," in first + second else "1")
+
+
+def test_octets_with_dotted_thousands_are_no_copy_of_their_number(tmp_path: Path) -> None:
+    """A data record of `2.000` octets, a reject, and one of 2 octets: two records, not a copy."""
+    rows = [["C1", "data", "2026-03-02T10:00:00Z", "60", "1", up, ""] for up in ("2.000", "2")]
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    doc = json.loads(rate(INV, usage).to_json())
+    assert [r["row"] for r in doc["rejects"]] == [2]
+    assert "bytes_down '2.000': a dot before three digits" in doc["rejects"][0]["reason"]
