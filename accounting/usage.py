@@ -689,7 +689,7 @@ class UsageReader:
                 CAST({c("type")} AS VARCHAR) AS type_v,
                 {start_sql(c("start"))} AS ts,
                 {c("duration_s")} IS NOT NULL AS has_dur,
-                TRY_CAST({self._duration_text(c("duration_s"))} AS DOUBLE) AS dur,
+                TRY_CAST({self._number_text("duration_s", c("duration_s"))} AS DOUBLE) AS dur,
                 {grouped} AS grouped,
                 {self._count("bytes_up")} AS bu,
                 {self._count("bytes_down")} AS bd,
@@ -767,15 +767,16 @@ class UsageReader:
     @property
     def _decimal_commas(self) -> bool:
         """Whether the input is a CSV separated by ';': a spreadsheet's of a locale of decimal
-        commas, whose durations are read with their decimal comma (`decimal_comma_sql`)."""
+        commas, whose durations are read with their decimal comma (`number_text_sql`)."""
         return self.kind == "csv" and self._delimiter == ";"
 
-    def _duration_text(self, value: str) -> str:
-        """SQL: the duration `value` as its text is read as a number (a decimal comma in a CSV
-        separated by ';' read as a point: `decimal_comma_sql`); else `value` as it is."""
-        if not self._decimal_commas or value == "NULL":
+    def _number_text(self, name: str, value: str) -> str:
+        """SQL: the value `value` of the count `name`, when text, as its number is read from it
+        (`number_text_sql`: one with an underscore no number, a duration's decimal comma in a CSV
+        separated by ';' a point); a typed value as it is."""
+        if value == "NULL" or self.types.get(name) != "VARCHAR":
             return value
-        return decimal_comma_sql(f"CAST({value} AS VARCHAR)")
+        return number_text_sql(value, decimal_comma=self._decimal_commas and name == "duration_s")
 
     def _count(self, name: str) -> str:
         """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
@@ -790,7 +791,7 @@ class UsageReader:
             return f'"{name}"'
         if kind in _NARROW_INTEGER_TYPES:
             return f'CAST("{name}" AS BIGINT)'
-        d = f'TRY_CAST("{name}" AS DOUBLE)'
+        d = f"TRY_CAST({self._number_text(name, _ident(name))} AS DOUBLE)"
         return (
             f"(CASE WHEN {d} IS NULL THEN NULL WHEN NOT isfinite({d}) THEN -1 "
             f"WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 THEN TRY_CAST({d} AS BIGINT) ELSE -1 END)"
@@ -1279,8 +1280,8 @@ class UsageReader:
             dur_bad = self._range_check("duration_s", dur, "dur", MAX_SECONDS)
         else:
             dur = self._typed("duration_s", frozenset(), "DOUBLE")
-            if dur.startswith("TRY_CAST(") and self._decimal_commas:
-                dur = f"TRY_CAST({self._duration_text(c('duration_s'))} AS DOUBLE)"
+            if dur.startswith("TRY_CAST("):  # (text: `_number_text`)
+                dur = f"TRY_CAST({self._number_text('duration_s', c('duration_s'))} AS DOUBLE)"
             secs = "TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
             dur_bad = f"({_BAD_DURATION})"
         if "delivered" in self.columns and "delivered" not in self.empty_columns:
@@ -1953,8 +1954,8 @@ class UsageReader:
         if name in NUMBER_COLUMNS:
             if kind in _WHOLE:
                 return value
-            if name == "duration_s":  # (`60,5` and `60.5` in a CSV separated by ';': one duration)
-                value = self._duration_text(value)
+            # (`60,5` and `60.5` in a CSV separated by ';': one duration; `1_000` no number)
+            value = self._number_text(name, value)
             if self._decimal_commas:  # `1.500` there is 1500 (a reject), not 1.5: its text compared
                 value = f"(CASE WHEN NOT ({_dotted(text)}) THEN {value} END)"
             d = f"TRY_CAST({value} AS DOUBLE)"  # (+ 0: -0.0 is 0)
@@ -3000,7 +3001,7 @@ _SEPARATED_FORMS = (
     (_COMMA_COUNT, COMMA_COUNT_WHY, ("bytes_up", "bytes_down")),
 )
 # A number written with a decimal comma (`60,5`, `,5`, `1,5E+03`), as a spreadsheet of a locale of
-# decimal commas writes one in a CSV separated by ';' (`decimal_comma_sql`).
+# decimal commas writes one in a CSV separated by ';' (`number_text_sql`).
 _DECIMAL_COMMA = r"\s*[+-]?([0-9]+,[0-9]*|,[0-9]+)([eE][+-]?[0-9]+)?\s*"
 _BAD_DURATION = f"has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))"
 _NARROW_INTEGER_TYPES = usage_arrow.COUNT_TYPES - _INTEGER_TYPES  # each value exact as a BIGINT: cast
@@ -3170,18 +3171,24 @@ def _dotted(text: str) -> str:
     return f"contains({text}, '.') AND {_separated(text, _GROUPED_THOUSANDS)}"
 
 
-def decimal_comma_sql(value: str) -> str:
-    """SQL: the text `value` of a number from a CSV separated by ';' with its decimal comma read as
-    a point (`60,5` is `60.5`, as DuckDB's TRY_CAST then reads it), any other text as it is.
+def number_text_sql(value: str, *, decimal_comma: bool = False) -> str:
+    """SQL: the text `value` of a count (octets, seconds) as DuckDB's TRY_CAST is to read it: NULL
+    (no number: a malformed value) when it holds an underscore, which DuckDB reads between digits
+    (`1_000` is 1000) where the contract's numbers are digits and a spreadsheet writes none; with
+    `decimal_comma` (a duration in a CSV separated by ';'), its decimal comma read as a point
+    (`60,5` is `60.5`, as TRY_CAST then reads it); else as it is.
 
     The locales whose spreadsheets separate a CSV's fields by ';' are those of the decimal comma
     (French, German, ...): a comma in a number there is a decimal comma, never between thousands
     (`3,600` is 3.6 in each).  A text with a dot and a comma, or spaces between groups of digits,
     is left as it is: a reject saying why (`_SEPARATED_FORMS`)."""
-    return (
-        f"(CASE WHEN contains({value}, ',') AND regexp_full_match({value}, '{_DECIMAL_COMMA}') "
-        f"THEN replace({value}, ',', '.') ELSE {value} END)"
-    )
+    if decimal_comma:
+        return (
+            f"(CASE WHEN contains({value}, '_') THEN NULL WHEN contains({value}, ',') "
+            f"AND regexp_full_match({value}, '{_DECIMAL_COMMA}') THEN replace({value}, ',', '.') "
+            f"ELSE {value} END)"
+        )
+    return f"(CASE WHEN NOT contains({value}, '_') THEN {value} END)"
 
 
 def _first_line(exc: BaseException) -> str:

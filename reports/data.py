@@ -501,7 +501,7 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in usage)
     if files.usage_kind == "parquet":
         return f"read_parquet([{paths}], union_by_name = true)"
-    from accounting.usage import csv_layout, csv_read_options, decimal_comma_sql
+    from accounting.usage import csv_layout, csv_read_options, number_text_sql
 
     try:
         header, delimiter = csv_layout(files.usage[0])
@@ -510,10 +510,14 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
     # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
     # malformed (fields that do not match the header) are not in the view.
     read = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
-    if delimiter == ";" and "duration_s" in header:  # (a duration's decimal comma, as the rating reads it)
-        duration = decimal_comma_sql('"duration_s"')
-        return f'(SELECT * REPLACE ({duration} AS "duration_s") FROM {read})'
-    return read
+    # Counts read from their text as the rating reads them (`1_000` no number; a duration's decimal
+    # comma in a file separated by ';').
+    numbers = ", ".join(
+        number_text_sql(f'"{n}"', decimal_comma=delimiter == ";" and n == "duration_s") + f' AS "{n}"'
+        for n in ("duration_s", "bytes_up", "bytes_down")
+        if n in header
+    )
+    return f"(SELECT * REPLACE ({numbers}) FROM {read})" if numbers else read
 
 
 _PLMN = '"serving_plmn"'

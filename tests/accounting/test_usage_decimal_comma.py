@@ -216,3 +216,54 @@ def test_octets_with_dotted_thousands_are_no_copy_of_their_number(tmp_path: Path
     doc = json.loads(rate(INV, usage).to_json())
     assert [r["row"] for r in doc["rejects"]] == [2]
     assert "bytes_down '2.000': a dot before three digits" in doc["rejects"][0]["reason"]
+
+
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_a_number_with_an_underscore_is_a_malformed_value(
+    tmp_path: Path, separator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`1_000` (DuckDB reads it as 1000; the contract's numbers are digits) is a malformed value
+    in a duration or a count of octets, listed with its text, read alike by DuckDB, with the
+    pyarrow pass tried and by the small-file reader; it is no copy of a row of `1000`."""
+    rows = [
+        ["V1", "voice", "2026-03-02T10:00:00Z", "1_000", "", "", "fr-mobile"],
+        ["V1", "voice", "2026-03-02T10:00:00Z", "1000", "", "", "fr-mobile"],
+        ["C1", "data", "2026-03-02T11:00:00Z", "60", "1_000", "2000", ""],
+        ["C1", "data", "2026-03-02T12:00:00Z", "6_0", "1000", "2000", ""],
+        ["C1", "data", "2026-03-02T13:00:00Z", "60", "1000", "2000", ""],
+    ]
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(separator.join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    ratings = _by_duckdb_and_by_the_pass(usage, monkeypatch)
+    small = small_reader(usage)
+    if small is not None:
+        run = rate_run(INV, usage, load_catalog(), reader=small)
+        ratings.append((run.invoice.to_json(), run.invoice.render_text()))
+    assert all(r == ratings[0] for r in ratings)
+    doc = json.loads(ratings[0][0])
+    assert doc["rejects"] == [
+        {"row": 2, "reason": "malformed value: duration_s '1_000'"},
+        {"row": 4, "reason": "malformed value: bytes_up/bytes_down '1_000'/'2000'"},
+        {"row": 5, "reason": "malformed value: duration_s '6_0'"},
+    ]
+    (voice,) = next(i for i in doc["lines"] if i["id"] == "V1")["items"][1:]
+    assert voice["quantity"] == "1000"
+
+
+def test_the_report_view_reads_no_number_with_an_underscore(tmp_path: Path) -> None:
+    """The report's `usage` view of a CSV: `1_000` is no duration nor count (0, as another
+    malformed value), where DuckDB read 1000; `1000` is 1000."""
+    from reports.data import RunFiles, connect
+
+    rows = [
+        ["C1", "data", "2026-03-02T10:00:00Z", "1_000", "1_000", "2_000", ""],
+        ["C1", "data", "2026-03-02T11:00:00Z", "1000", "1000", "2000", ""],
+    ]
+    for separator in (",", ";"):
+        usage = tmp_path / f"run{len(separator)}{separator}" / "usage.csv"
+        usage.parent.mkdir()
+        usage.write_text("\n".join(separator.join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+        con = connect(RunFiles(usage.parent, usage=[usage]))
+        got = con.execute("SELECT duration_s, bytes_up, bytes_down FROM usage ORDER BY start").fetchall()
+        con.close()
+        assert got == [(0, 0, 0), (1000, 1000, 2000)], separator
