@@ -770,6 +770,17 @@ class UsageReader:
         commas, whose durations are read with their decimal comma (`number_text_sql`)."""
         return self.kind == "csv" and self._delimiter == ";"
 
+    def _no_number(self, text: str) -> str:
+        """SQL true when the text `text` of a count, which DuckDB may read as a number, is none:
+        one with an underscore (`number_text_sql`), or in a CSV separated by ';' with dots between
+        thousands (`1.500`, 1500 there, a reject, where DuckDB reads 1.5).  Each test a branch of
+        a CASE: DuckDB evaluates both sides of an AND on every row, a CASE's later branches only
+        on the rows the earlier ones left (the regular expression on a text with a dot alone)."""
+        if not self._decimal_commas:
+            return f"contains({text}, '_')"
+        dotted = _separated(text, _GROUPED_THOUSANDS)
+        return f"(CASE WHEN contains({text}, '_') THEN true WHEN NOT contains({text}, '.') THEN false ELSE {dotted} END)"
+
     def _number_text(self, name: str, value: str) -> str:
         """SQL: the value `value` of the count `name`, when text, as its number is read from it
         (`number_text_sql`: one with an underscore no number, a duration's decimal comma in a CSV
@@ -791,10 +802,11 @@ class UsageReader:
             return f'"{name}"'
         if kind in _NARROW_INTEGER_TYPES:
             return f'CAST("{name}" AS BIGINT)'
-        d = f"TRY_CAST({self._number_text(name, _ident(name))} AS DOUBLE)"
+        d = f'TRY_CAST("{name}" AS DOUBLE)'
+        digits = f"""NOT contains("{name}", '_') AND """ if kind == "VARCHAR" else ""  # (`number_text_sql`)
         return (
             f"(CASE WHEN {d} IS NULL THEN NULL WHEN NOT isfinite({d}) THEN -1 "
-            f"WHEN {d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 THEN TRY_CAST({d} AS BIGINT) ELSE -1 END)"
+            f"WHEN {digits}{d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 THEN TRY_CAST({d} AS BIGINT) ELSE -1 END)"
         )
 
     @contextlib.contextmanager
@@ -1883,7 +1895,8 @@ class UsageReader:
         h = (
             "hash("
             + ", ".join(
-                self._compared(c, f"NULLIF({_ident(c)}, '')" if c in empty else _ident(c)) for c in cols
+                self._compared(c, f"NULLIF({_ident(c)}, '')" if c in empty else _ident(c), hashed=True)
+                for c in cols
             )
             + ")"
         )
@@ -1929,7 +1942,7 @@ class UsageReader:
             raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
         self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
 
-    def _compared(self, name: str, value: str) -> str:
+    def _compared(self, name: str, value: str, hashed: bool = False) -> str:
         """SQL: a column's `value` as the duplicate search compares it: the same values, whatever
         the file's form.  The rating's values are compared as the rating reads them, in every
         input: a start as its instant (`2026-03-02T10:00:00Z`, `2026-03-02 11:00:00+01` and a
@@ -1954,10 +1967,8 @@ class UsageReader:
         if name in NUMBER_COLUMNS:
             if kind in _WHOLE:
                 return value
-            # (`60,5` and `60.5` in a CSV separated by ';': one duration; `1_000` no number)
-            value = self._number_text(name, value)
-            if self._decimal_commas:  # `1.500` there is 1500 (a reject), not 1.5: its text compared
-                value = f"(CASE WHEN NOT ({_dotted(text)}) THEN {value} END)"
+            if name == "duration_s" and self._decimal_commas:  # (`60,5` and `60.5`: one duration)
+                value = decimal_comma_sql(value)
             d = f"TRY_CAST({value} AS DOUBLE)"  # (+ 0: -0.0 is 0)
             exact = f"abs({d}) < {_EXACT_DOUBLE}"
             if kind in ("DOUBLE", "FLOAT"):  # past 2^53 a float is whole: its integer, exactly
@@ -1965,10 +1976,17 @@ class UsageReader:
             else:  # a text or a decimal read exactly (a DOUBLE cast to DECIMAL is not exact)
                 n = f"TRY_CAST({value} AS DECIMAL(38, 10))"
                 whole = f"CASE WHEN {n} = trunc({n}) THEN CAST(CAST({n} AS HUGEINT) AS VARCHAR) END"
-            return (
-                f"CASE WHEN {exact} THEN {d} + 0 END, "
-                f"CASE WHEN {exact} THEN NULL ELSE COALESCE({whole}, {text}) END"
-            )
+            number = f"CASE WHEN {exact} THEN {d} + 0 END"
+            other = f"CASE WHEN {exact} THEN NULL ELSE COALESCE({whole}, {text}) END"
+            # A text that is no number though DuckDB reads one (`_no_number`): its text compared;
+            # `hashed`: not looked for, the hash of its number coarser than the comparison.
+            if kind == "VARCHAR" and not hashed:
+                no = self._no_number(text)
+                number, other = (
+                    f"CASE WHEN {no} THEN NULL ELSE {number} END",
+                    f"CASE WHEN {no} THEN {text} ELSE {other} END",
+                )
+            return f"{number}, {other}"
         if name == "delivered":
             if kind == "BOOLEAN":
                 return value
@@ -3165,12 +3183,6 @@ def _separated(value: str, form: str) -> str:
     return f"regexp_full_match(trim({value}), '{_sql_safe(form)}')"
 
 
-def _dotted(text: str) -> str:
-    """SQL true when the text `text` is a number with dots between thousands (`_GROUPED_THOUSANDS`:
-    `1.500`, which DuckDB reads as 1.5): the dot is looked for first, a whole count has none."""
-    return f"contains({text}, '.') AND {_separated(text, _GROUPED_THOUSANDS)}"
-
-
 def number_text_sql(value: str, *, decimal_comma: bool = False) -> str:
     """SQL: the text `value` of a count (octets, seconds) as DuckDB's TRY_CAST is to read it: NULL
     (no number: a malformed value) when it holds an underscore, which DuckDB reads between digits
@@ -3182,13 +3194,17 @@ def number_text_sql(value: str, *, decimal_comma: bool = False) -> str:
     (French, German, ...): a comma in a number there is a decimal comma, never between thousands
     (`3,600` is 3.6 in each).  A text with a dot and a comma, or spaces between groups of digits,
     is left as it is: a reject saying why (`_SEPARATED_FORMS`)."""
-    if decimal_comma:
-        return (
-            f"(CASE WHEN contains({value}, '_') THEN NULL WHEN contains({value}, ',') "
-            f"AND regexp_full_match({value}, '{_DECIMAL_COMMA}') THEN replace({value}, ',', '.') "
-            f"ELSE {value} END)"
-        )
-    return f"(CASE WHEN NOT contains({value}, '_') THEN {value} END)"
+    text = decimal_comma_sql(value) if decimal_comma else value
+    return f"(CASE WHEN NOT contains({value}, '_') THEN {text} END)"
+
+
+def decimal_comma_sql(value: str) -> str:
+    """SQL: the text `value` of a duration from a CSV separated by ';' with its decimal comma read
+    as a point (`number_text_sql`), any other text as it is."""
+    return (
+        f"(CASE WHEN NOT contains({value}, ',') THEN {value} "
+        f"WHEN regexp_full_match({value}, '{_DECIMAL_COMMA}') THEN replace({value}, ',', '.') ELSE {value} END)"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
