@@ -3183,7 +3183,7 @@ def _separated(value: str, form: str) -> str:
     return f"regexp_full_match(trim({value}), '{_sql_safe(form)}')"
 
 
-def number_text_sql(value: str, *, decimal_comma: bool = False) -> str:
+def number_text_sql(value: str, *, decimal_comma: bool = False, grouped: bool = False) -> str:
     """SQL: the text `value` of a count (octets, seconds) as DuckDB's TRY_CAST is to read it: NULL
     (no number: a malformed value) when it holds an underscore, which DuckDB reads between digits
     (`1_000` is 1000) where the contract's numbers are digits and a spreadsheet writes none; with
@@ -3193,8 +3193,13 @@ def number_text_sql(value: str, *, decimal_comma: bool = False) -> str:
     The locales whose spreadsheets separate a CSV's fields by ';' are those of the decimal comma
     (French, German, ...): a comma in a number there is a decimal comma, never between thousands
     (`3,600` is 3.6 in each).  A text with a dot and a comma, or spaces between groups of digits,
-    is left as it is: a reject saying why (`_SEPARATED_FORMS`)."""
+    is left as it is: a reject saying why (`_SEPARATED_FORMS`).  `grouped` (a count in a CSV
+    separated by ';'): a text with dots between thousands (`1.500`: 1500, a reject, where DuckDB
+    reads 1.5) is no number either."""
     text = decimal_comma_sql(value) if decimal_comma else value
+    if grouped:  # (the regular expression matched on a text with a dot alone: `_no_number`)
+        dotted = _separated(value, _GROUPED_THOUSANDS)
+        text = f"(CASE WHEN NOT contains({value}, '.') THEN {text} WHEN NOT {dotted} THEN {text} END)"
     return f"(CASE WHEN NOT contains({value}, '_') THEN {text} END)"
 
 

@@ -510,10 +510,12 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
     # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
     # malformed (fields that do not match the header) are not in the view.
     read = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
-    # Counts read from their text as the rating reads them (`1_000` no number; a duration's decimal
-    # comma in a file separated by ';').
+    # Counts read from their text as the rating reads them (`1_000` no number; in a file separated
+    # by ';', a duration's decimal comma read, dotted thousands no number: the row is a reject).
+    semicolons = delimiter == ";"
     numbers = ", ".join(
-        number_text_sql(f'"{n}"', decimal_comma=delimiter == ";" and n == "duration_s") + f' AS "{n}"'
+        number_text_sql(f'"{n}"', decimal_comma=semicolons and n == "duration_s", grouped=semicolons)
+        + f' AS "{n}"'
         for n in ("duration_s", "bytes_up", "bytes_down")
         if n in header
     )

@@ -267,3 +267,20 @@ def test_the_report_view_reads_no_number_with_an_underscore(tmp_path: Path) -> N
         got = con.execute("SELECT duration_s, bytes_up, bytes_down FROM usage ORDER BY start").fetchall()
         con.close()
         assert got == [(0, 0, 0), (1000, 1000, 2000)], separator
+
+
+def test_the_report_view_reads_no_number_in_dotted_thousands(tmp_path: Path) -> None:
+    """The report's `usage` view of a file separated by ';': `1.500` (1500 there, a reject) is no
+    duration nor count (0, as another malformed value), where it showed 1.5 rounded up, 2."""
+    from reports.data import RunFiles, connect
+
+    rows = [
+        ["C1", "data", "2026-03-02T10:00:00Z", "1.500", "2.000", "1.000.000", ""],
+        ["C1", "data", "2026-03-02T11:00:00Z", "1.5", "2000", "0", ""],
+    ]
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    con = connect(RunFiles(tmp_path, usage=[usage]))
+    got = con.execute("SELECT duration_s, bytes_up, bytes_down FROM usage ORDER BY start").fetchall()
+    con.close()
+    assert got == [(0, 0, 0), (2, 2000, 0)]
