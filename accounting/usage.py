@@ -754,12 +754,14 @@ class UsageReader:
         in a file separated by ',' is the number it reads as (`60.0` is 60)."""
         if not self._decimal_commas:
             return "false"
-        tests = [  # one regular expression of each count's forms
-            _separated(
-                f"CAST({_ident(n)} AS VARCHAR)",
-                "|".join(f"({f})" for f, _, names in _SEPARATED_FORMS if n in names),
-            )
+        # One regular expression of each count's forms, matched on a text of other characters than
+        # digits alone (each form has a separator): a CASE's branch, reached only by those rows.
+        tests = [
+            f"(CASE WHEN regexp_full_match({text}, '[0-9]*') THEN false ELSE "
+            + _separated(text, "|".join(f"({f})" for f, _, names in _SEPARATED_FORMS if n in names))
+            + " END)"
             for n in NUMBER_COLUMNS
+            for text in [f"CAST({_ident(n)} AS VARCHAR)"]
             if n in self.columns and n not in self.empty_columns
         ]
         return "(" + " OR ".join(tests) + ")" if tests else "false"
