@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from accounting.parquet_runs import RunColumnsWriter
 from accounting.records import USAGE_SCHEMA, UsageRecord
 from accounting.usage_claim import FOOTER_KEY as FOOTER_KEY  # (the rating reads it: accounting.usage)
 from accounting.usage_claim import seal
@@ -88,6 +89,8 @@ class UsageWriter:
     `tally` (Parquet only): called with each Arrow batch as it is written (every record passes
     through it once, in file order): `accounting.usage_parts.PartSums.add` keeps the rating's
     sums of the file that way, so that its aggregate need not read the records back.
+    `run_columns` (Parquet only): the columns of few runs (no nulls, a value changing at most
+    once every 64 records) encoded by `accounting.parquet_runs`, the others by pyarrow.  The same values, types and statistics for every reader.
     `origin` (Parquet only): the run and shard that produced the file, `{"run": ..., "shard": ...}`.
     The producer vouches that the records it hands over as columns are unique by construction
     (the simulator's data records: a session's charging id and record sequence number); the
@@ -109,6 +112,7 @@ class UsageWriter:
         origin: Mapping[str, Any] | None = None,
         tally: Callable[[pa.RecordBatch], None] | None = None,
         parents: bool = True,
+        run_columns: bool = False,
     ) -> None:
         self.path = Path(path)
         self._tally = tally
@@ -123,7 +127,7 @@ class UsageWriter:
         # `parents=False`: the file's folder is made, never its parents (a shard's folder in a run
         # folder that went away is not made again, FileNotFoundError instead)
         self.path.parent.mkdir(parents=parents, exist_ok=True)
-        self._parquet: pq.ParquetWriter | None = None
+        self._parquet: pq.ParquetWriter | RunColumnsWriter | None = None
         self._csv: pacsv.CSVWriter | None = None
         self._schema = USAGE_SCHEMA
         self._options: dict[str, Any] = {}
@@ -149,7 +153,10 @@ class UsageWriter:
             options: dict[str, Any] = {"compression": "zstd", "store_schema": not dictionary_columns}
             options.update(parquet_options or {})
             self._options = options
-            self._parquet = pq.ParquetWriter(self._sink, self._schema, **options)
+            if run_columns:
+                self._parquet = RunColumnsWriter(self._sink, self._schema, **options)
+            else:
+                self._parquet = pq.ParquetWriter(self._sink, self._schema, **options)
         else:
             self._csv = pacsv.CSVWriter(self._sink, USAGE_SCHEMA)
 

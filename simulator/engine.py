@@ -78,6 +78,10 @@ DICTIONARY_COLUMNS = ("line", "type", "zone", "dest", "imsi", "imeisv", "apn", "
 # Columns every usage record has (`UsageRecord`'s fields that cannot be None): stored REQUIRED.
 REQUIRED_COLUMNS = ("line", "type", "start", "duration_s", "bytes_up", "bytes_down", "zone")
 _ZSTD_COLUMNS = ("line", "imsi", "imeisv", "bytes_up", "session", "charging_id", "cause", "sequence")
+# The columns of few runs (the line, its IMSI, the type, zone, APN, ...: no nulls, a value changing at
+# most once every 64 records) encoded from their runs (`accounting.parquet_runs`), the others by
+# pyarrow with the options below: the same values and statistics, 0.06-0.08 CPU-s less a shard.
+RUN_COLUMNS = True
 PART_PARQUET_OPTIONS: dict[str, Any] = {
     "compression": {c: "zstd" if c in _ZSTD_COLUMNS else "none" for c in USAGE_SCHEMA.names},
     "compression_level": dict.fromkeys(_ZSTD_COLUMNS, 1),
@@ -281,6 +285,7 @@ class Shard:
                 origin={"run": f"{scenario.name} seed {scenario.seed}", "shard": index},
                 tally=None if self.part_sums is None else self.part_sums.add,
                 parents=False,
+                run_columns=RUN_COLUMNS,
             )
         ]
         if csv:

@@ -1,0 +1,191 @@
+"""The Parquet writer that encodes the columns of few runs itself (`accounting.parquet_runs`): what
+readers see of its files is what they see of pyarrow's with the same schema and options (values,
+types, row groups, statistics), and a simulator run's invoices are the same either way."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import simulator.engine as engine
+from accounting import inventory_from_dict, rate
+from accounting.parquet_runs import RUN_SHARE, RunColumnsWriter
+from accounting.usage_claim import FOOTER_KEY, claim_bound, layout_digests
+from accounting.usage_writer import UsageWriter
+from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
+from simulator.run import simulate
+from simulator.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _schema(folder: Path) -> pa.Schema:
+    """The simulator's part schema (dictionary columns, REQUIRED columns), as `UsageWriter` makes it."""
+    probe = UsageWriter(
+        folder / "probe.parquet",
+        dictionary_columns=DICTIONARY_COLUMNS,
+        parquet_options=PART_PARQUET_OPTIONS,
+        required_columns=REQUIRED_COLUMNS,
+    )
+    schema = probe._schema
+    probe.close()
+    return schema
+
+
+def _runs(rng: np.random.Generator, n: int, runs: int, values: int) -> np.ndarray:
+    """n codes in `runs` runs (at most n) of codes below `values`."""
+    runs = min(runs, n)
+    cuts = np.sort(rng.choice(np.arange(1, n), runs - 1, replace=False)) if runs > 1 else np.array([], int)
+    lengths = np.diff(np.concatenate(([0], cuts, [n])))
+    return np.repeat(rng.integers(0, values, runs), lengths)
+
+
+def _batch(schema: pa.Schema, n: int, seed: int) -> pa.RecordBatch:
+    rng = np.random.default_rng(seed)
+    few = max(n // RUN_SHARE, 1)
+
+    def text(codes: np.ndarray, words: list[str]) -> pa.DictionaryArray:
+        # a dictionary of more values than used, not in order
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(words))
+
+    lines = [f"L{k:03d}" for k in rng.permutation(50)]
+    if seed == 3:  # a value longer than pyarrow's statistics keep: the chunk has no min and max
+        lines = ["L" * 5000 for _ in lines]
+    nulls = rng.random(n) < 0.1
+    cols: dict[str, Any] = {
+        "line": text(_runs(rng, n, few, 50), lines),  # few runs
+        "type": text(np.zeros(n, np.int64), ["data", "sms"]),  # one value
+        "start": pa.array(1_772_323_200 + np.cumsum(rng.integers(0, 900, n)), pa.timestamp("s", tz="UTC")),
+        "duration_s": pa.array(_runs(rng, n, few, 7) * 30, pa.int64()),
+        "bytes_up": pa.array(rng.integers(0, 5000, n), pa.int64()),  # a run every value
+        "bytes_down": pa.array(np.full(n, -180), pa.int64()),  # negative, one value
+        "zone": text(_runs(rng, n, few + 1, 3), ["fr", "eu", "world"]),  # one run too many
+        "dest": pa.nulls(n, pa.dictionary(pa.int32(), pa.string())),
+        "delivered": pa.array(np.where(nulls, None, rng.random(n) < 0.5).tolist(), pa.bool_()),
+        "session": pa.array([f"s-{k}" for k in range(n)]),
+        "imsi": text(_runs(rng, n, 3, 4), ["208010000000002", "208010000000001", "2", "208010000000003"]),
+        "imeisv": pa.DictionaryArray.from_arrays(
+            pa.array(_runs(rng, n, 3, 2).astype(np.int32), mask=nulls), pa.array(["a", "b"])
+        ),  # nulls
+        "apn": text(np.zeros(n, np.int64), ["orange.m2m.spec"]),
+        "charging_id": pa.array(np.arange(n) + 7, pa.int64()),
+        "serving_plmn": text(_runs(rng, n, 2, 2), ["20801", "26201"]),
+        "cause": pa.array(_runs(rng, n, few, 3) - 1, pa.int32()),  # -1, 0, 1
+        "sequence": pa.array(np.ones(n, np.int32)),
+    }
+    return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+
+def _write(
+    path: Path, writer: Any, schema: pa.Schema, batches: list[pa.RecordBatch], options: dict[str, Any]
+) -> None:
+    with pa.OSFile(str(path), "wb") as sink:
+        w = writer(sink, schema, store_schema=False, **options)
+        for b in batches:
+            w.write_batch(b, 4096)  # a batch cut into row groups
+        w.close()
+
+
+def _statistics(path: Path) -> list[tuple[Any, ...]]:
+    footer = pq.read_metadata(path)
+    out = []
+    for g in range(footer.num_row_groups):
+        group = footer.row_group(g)
+        for c in range(group.num_columns):
+            s = group.column(c).statistics
+            if s is None:
+                out.append((g, c, group.num_rows, None))
+                continue
+            minmax = (s.min, s.max, s.min_raw, s.max_raw) if s.has_min_max else None
+            out.append(
+                (
+                    g,
+                    c,
+                    group.num_rows,
+                    s.num_values,
+                    s.has_null_count,
+                    s.null_count,
+                    s.has_distinct_count,
+                    minmax,
+                )
+            )
+    return out
+
+
+def _duckdb_metadata(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT row_group_id, path_in_schema, type, num_values, stats_min, stats_max, stats_null_count, "
+        "stats_min_value, stats_max_value, min_is_exact, max_is_exact FROM parquet_metadata(?) "
+        "ORDER BY row_group_id, column_id",
+        [str(path)],
+    ).fetchall()
+
+
+@pytest.mark.parametrize("statistics", ["the parts'", "all"])
+def test_readers_see_the_same_file_as_pyarrows(tmp_path: Path, statistics: str) -> None:
+    options = dict(PART_PARQUET_OPTIONS)
+    if statistics == "all":
+        options["write_statistics"] = True
+    schema = _schema(tmp_path)
+    batches = [_batch(schema, n, seed) for n, seed in ((10_000, 1), (1, 2), (3000, 3))]
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    _write(ours, RunColumnsWriter, schema, batches, options)
+    _write(theirs, pq.ParquetWriter, schema, batches, options)
+    mine, pyarrows = pq.read_table(ours), pq.read_table(theirs)
+    assert mine.schema == pyarrows.schema and mine.equals(pyarrows)
+    assert _statistics(ours) == _statistics(theirs)
+    con = duckdb.connect()
+    assert _duckdb_metadata(con, ours) == _duckdb_metadata(con, theirs)
+    both = [str(ours), str(theirs)]
+    assert con.execute("SELECT count(*) FROM read_parquet(?)", [[str(ours)]]).fetchone() == (13_001,)
+    for a, b in (both, both[::-1]):
+        assert con.execute(f"SELECT * FROM '{a}' EXCEPT ALL SELECT * FROM '{b}'").fetchall() == []
+    # the runs were encoded here: `cause` is PLAIN in pyarrow's file, a dictionary in this one
+    encodings = (
+        "SELECT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'cause' AND row_group_id = 0"
+    )
+    assert con.execute(encodings, [str(ours)]).fetchone() == ("PLAIN, RLE, RLE_DICTIONARY",)
+    assert con.execute(encodings, [str(theirs)]).fetchone() == ("RLE, PLAIN",)
+    # a file without rows
+    _write(ours, RunColumnsWriter, schema, [], options)
+    _write(theirs, pq.ParquetWriter, schema, [], options)
+    assert pq.read_table(ours).equals(pq.read_table(theirs)) and pq.read_table(ours).num_rows == 0
+    assert con.execute("SELECT count(*) FROM read_parquet(?)", [[str(ours)]]).fetchone() == (0,)
+
+
+def _run(tmp_path: Path, name: str, run_columns: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(engine, "RUN_COLUMNS", run_columns)
+    sc = load_scenario(SCENARIOS / "default.yaml", days=1, max_lines=40, shard_devices=16)
+    return sc, simulate(sc, tmp_path / name, workers=1, merge=False)
+
+
+def test_a_runs_invoices_are_the_same_as_with_pyarrows_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sc, ours = _run(tmp_path, "ours", True, monkeypatch)
+    _, theirs = _run(tmp_path, "theirs", False, monkeypatch)
+    for name in ("invoice.json", "invoice.txt"):
+        assert (ours.out_dir / name).read_bytes() == (theirs.out_dir / name).read_bytes(), name
+    inventory = inventory_from_dict(sc.inventory, sc.source)
+    mine, pyarrows = (sorted((r.out_dir / "usage").glob("part-*.parquet")) for r in (ours, theirs))
+    assert len(mine) > 1
+    con = duckdb.connect()
+    cause = "SELECT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'cause'"
+    assert any("RLE_DICTIONARY" in r[0] for p in mine for r in con.execute(cause, [str(p)]).fetchall())
+    for a, b in zip(mine, pyarrows, strict=True):
+        assert pq.read_table(a).equals(pq.read_table(b))
+        assert _statistics(a) == _statistics(b)
+        claim = json.loads(pq.read_metadata(a).metadata[FOOTER_KEY.encode()])
+        assert claim["unique"] and claim["rows"] == pq.read_metadata(a).num_rows
+        assert claim_bound(claim, layout_digests([a])[str(a)])  # the rating believes it
+    # the rating of the part files (their footers' claims and statistics read): the same invoice
+    rated = [rate(inventory, parts) for parts in (mine, pyarrows)]
+    assert rated[0].to_dict() == rated[1].to_dict()
+    assert rated[0].rows_read == sum(pq.read_metadata(p).num_rows for p in mine)
