@@ -2,7 +2,7 @@
 
 pyarrow's writer spends about 4 ns a value on any column, even one that holds a single value over
 a million rows (its definition levels and dictionary codes are made and run-length coded value by
-value): the simulator's usage parts have a dozen such columns (the line, IMSI and IMEISV change
+value): the simulator's usage parts have eleven such columns (the line, IMSI and IMEISV change
 once a device, the type, zone, APN, network, duration, downlink bytes, cause and sequence number
 not at all in a month of MQTT meters), about 0.12 of a shard's 0.3 CPU-s of encoding.  Here a
 column without nulls whose values change at most once every `RUN_SHARE` values is written as

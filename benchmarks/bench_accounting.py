@@ -38,7 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from accounting.usage_writer import UsageWriter
-from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
+from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS, RUN_COLUMNS
 
 LINES = 10_000
 CHUNK = 1_000_000
@@ -159,6 +159,7 @@ def generate(tmp: Path, rows: int, seed: int = 2026, scale: int = 1) -> tuple[Pa
         parquet_options=PART_PARQUET_OPTIONS,
         required_columns=REQUIRED_COLUMNS,
         origin={"run": f"bench seed {seed}", "shard": 0},
+        run_columns=RUN_COLUMNS,
     ) as pw:
         while done < rows:
             n = min(CHUNK, rows - done)
