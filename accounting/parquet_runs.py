@@ -211,12 +211,39 @@ def _hybrid_runs(codes: list[int], lengths: list[int], width: int) -> bytes:
     return bytes(out)
 
 
+# The `pyarrow.parquet.ParquetWriter` options whose effect lies within a column chunk's pages and
+# footer entry (copied whole) or the footer's schema (pyarrow's): the ones this writer takes.
+_CARRIED_OPTIONS = frozenset(
+    {
+        "compression",
+        "compression_level",
+        "use_dictionary",
+        "column_encoding",
+        "write_statistics",
+        "write_batch_size",
+        "data_page_size",
+        "dictionary_pagesize_limit",
+        "data_page_version",
+        "store_schema",
+        "version",
+        "use_byte_stream_split",
+        "write_page_checksum",
+        "coerce_timestamps",
+        "allow_truncated_timestamps",
+    }
+)
+
+
 class RunColumnsWriter:
     """Writes record batches to `sink` (a file opened for writing) as one Parquet file of the
     schema and `pyarrow.parquet.ParquetWriter` options given (`store_schema=False` files: no
     stored Arrow schema); `write_batch` and `close` as pyarrow's writer."""
 
     def __init__(self, sink: Any, schema: pa.Schema, **options: Any) -> None:
+        unknown = sorted(set(options) - _CARRIED_OPTIONS)
+        if unknown:
+            # (a page index, bloom filters or encryption live outside the column chunks copied here)
+            raise ValueError(f"options not carried over by this writer: {', '.join(unknown)}")
         self._sink = sink
         self._schema = schema
         self._options = options

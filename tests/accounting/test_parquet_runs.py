@@ -160,6 +160,15 @@ def test_readers_see_the_same_file_as_pyarrows(tmp_path: Path, statistics: str) 
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [[str(ours)]]).fetchone() == (0,)
 
 
+def test_options_it_cannot_carry_over_are_refused(tmp_path: Path) -> None:
+    # a page index lies outside the column chunks copied: its offsets would point elsewhere
+    with (
+        pa.OSFile(str(tmp_path / "x.parquet"), "wb") as sink,
+        pytest.raises(ValueError, match="write_page_index"),
+    ):
+        RunColumnsWriter(sink, _schema(tmp_path), **PART_PARQUET_OPTIONS, write_page_index=True)
+
+
 def _run(tmp_path: Path, name: str, run_columns: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(engine, "RUN_COLUMNS", run_columns)
     sc = load_scenario(SCENARIOS / "default.yaml", days=1, max_lines=40, shard_devices=16)
