@@ -68,7 +68,7 @@ def _batch(schema: pa.Schema, n: int, seed: int) -> pa.RecordBatch:
         "bytes_down": pa.array(np.full(n, -180), pa.int64()),  # negative, one value
         "zone": text(_runs(rng, n, few + 1, 3), ["fr", "eu", "world"]),  # one run too many
         "dest": pa.nulls(n, pa.dictionary(pa.int32(), pa.string())),
-        "delivered": pa.array(np.where(nulls, None, rng.random(n) < 0.5).tolist(), pa.bool_()),
+        "delivered": pa.array(np.where(nulls | (seed == 3), None, rng.random(n) < 0.5).tolist(), pa.bool_()),
         "session": pa.array([f"s-{k}" for k in range(n)]),
         "imsi": text(_runs(rng, n, 3, 4), ["208010000000002", "208010000000001", "2", "208010000000003"]),
         "imeisv": pa.DictionaryArray.from_arrays(
@@ -153,6 +153,10 @@ def test_readers_see_the_same_file_as_pyarrows(tmp_path: Path, statistics: str) 
     )
     assert con.execute(encodings, [str(ours)]).fetchone() == ("PLAIN, RLE, RLE_DICTIONARY",)
     assert con.execute(encodings, [str(theirs)]).fetchone() == ("RLE, PLAIN",)
+    # and a column of nulls alone as definition levels (pyarrow's: an empty dictionary, codes)
+    nulls = "SELECT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'dest' AND row_group_id = 0"
+    assert con.execute(nulls, [str(ours)]).fetchone() == ("RLE, PLAIN",)
+    assert con.execute(nulls, [str(theirs)]).fetchone() == ("PLAIN, RLE, RLE_DICTIONARY",)
     # a file without rows
     _write(ours, RunColumnsWriter, schema, [], options)
     _write(theirs, pq.ParquetWriter, schema, [], options)
