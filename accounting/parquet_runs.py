@@ -252,6 +252,8 @@ class RunColumnsWriter:
         pq.ParquetWriter(template, schema, **options).close()
         self._template = _footer(template.getvalue())
         self._physical = [_get(e, 1) for e in _get(self._template, 2)[1][1:]]
+        if len(self._physical) != len(schema):
+            raise ValueError("a flat schema only: one Parquet column a field")
         stats = options.get("write_statistics", True)
         self._stats = [stats if isinstance(stats, bool) else f.name in stats for f in schema]
         self._row_groups: list[Any] = []
@@ -381,6 +383,8 @@ class RunColumnsWriter:
     def write_batch(self, batch: pa.RecordBatch, row_group_size: int | None = None) -> None:
         """Write `batch` as row groups of at most `row_group_size` rows (`ROW_GROUP_ROWS`), as
         pyarrow's writer cuts a batch."""
+        if not batch.schema.equals(self._schema):
+            raise ValueError(f"batch schema does not match the file's:\n{batch.schema}\nnot\n{self._schema}")
         rows = row_group_size or ROW_GROUP_ROWS
         for at in range(0, batch.num_rows, rows):
             self._row_group(batch.slice(at, rows))

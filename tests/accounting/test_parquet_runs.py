@@ -173,6 +173,20 @@ def test_options_it_cannot_carry_over_are_refused(tmp_path: Path) -> None:
         RunColumnsWriter(sink, _schema(tmp_path), **PART_PARQUET_OPTIONS, write_page_index=True)
 
 
+def test_a_batch_or_schema_it_cannot_write_is_refused(tmp_path: Path) -> None:
+    schema = _schema(tmp_path)
+    with pa.OSFile(str(tmp_path / "x.parquet"), "wb") as sink:
+        w = RunColumnsWriter(sink, schema, **PART_PARQUET_OPTIONS)
+        plain = pa.schema(
+            [pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema]
+        )
+        with pytest.raises(ValueError, match="does not match"):
+            w.write_batch(_batch(schema, 10, 1).cast(plain))
+        nested = pa.schema([pa.field("a", pa.struct([("b", pa.int32()), ("c", pa.int32())]))])
+        with pytest.raises(ValueError, match="flat schema"):
+            RunColumnsWriter(sink, nested)
+
+
 def _run(tmp_path: Path, name: str, run_columns: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(engine, "RUN_COLUMNS", run_columns)
     sc = load_scenario(SCENARIOS / "default.yaml", days=1, max_lines=40, shard_devices=16)
