@@ -19,6 +19,7 @@ from accounting.compare import compare
 from accounting.engine import RatingRun, rate_run
 from accounting.errors import AccountingError, FolderChanged
 from accounting.inventory import MAX_LINES, load_inventory
+from accounting.invoice import run_coverage
 from accounting.usage_small import small_reader
 from m2msim.inputs import each_once
 from m2msim.outputs import (
@@ -132,6 +133,11 @@ def _rate(args: argparse.Namespace, what: str) -> RatingRun:
     inventory = load_inventory(args.inventory, max_lines=sys.maxsize if args.force else MAX_LINES)
     # A small plain CSV file is read without starting DuckDB (the same rows, rules and rejects).
     run = rate_run(inventory, args.usage, catalog, reader=small_reader(args.usage))
+    if run.invoice.coverage is None:
+        # (a run folder of part of its month: the days its usage covers, as its own invoice.json
+        # says them; the invoice and the comparison of the month, without them, were drawn by
+        # `m2msim report` of their folder as the whole month's)
+        run.invoice.coverage = run_coverage(args.usage, run.invoice.month)
     # A header and no rows is a quiet month (devices that sent nothing): its subscriptions and fees
     # are owed all the same, so it is rated, and said (a file with no header at all is refused).
     args.no_records = not run.rated.rows and not run.invoice.rejects

@@ -42,7 +42,7 @@ from accounting.engine import (
     refused_usage,
 )
 from accounting.inventory import Line, Month, is_active
-from accounting.invoice import LaidOut, json_string, layout_json
+from accounting.invoice import LaidOut, UsageCoverage, json_string, layout_json
 from accounting.money import ZERO, fmt
 from m2msim.gcpause import paused_gc
 
@@ -150,6 +150,8 @@ class Comparison:
     # What the comparison leaves out, and why: usage rows (by reason) and lines (by rule)
     rows_left_out: list[tuple[str, int]] = field(default_factory=list)
     lines_left_out: list[tuple[str, int]] = field(default_factory=list)
+    # the days the usage covers when not the whole month (the invoice's): compared on them only
+    covers: UsageCoverage | None = None
 
     @property
     def left_out(self) -> dict[str, Any]:
@@ -197,6 +199,8 @@ class Comparison:
                 "saving_ht": fmt(self.saving),
                 "scenarios": [scen(s) for s in sorted(self.scenarios, key=lambda s: (s.total, s.name))],
             },
+            # (a partial month's alone: a whole month's document is as it was)
+            **({"usage_covers": self.covers.to_dict()} if self.covers is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -504,6 +508,7 @@ def _compare(run: RatingRun) -> Comparison:
         uniform,
         [(s.reason, s.count) for s in invoice.reject_summary],
         sorted(((rule, len(ids)) for rule, ids in rules.items()), key=lambda kv: (-kv[1], kv[0])),
+        invoice.coverage,
     )
 
 

@@ -7,11 +7,14 @@ invoice (see `accounting.render`).
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from accounting.inventory import InventoryIssue
@@ -223,6 +226,59 @@ class UsageCoverage:
             f"{self.days.normalize():f} of the month's {self.days_in_month} days"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """`usage_covers` as the JSON documents write it (accounting-io.md)."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "days": f"{self.days.normalize():f}",  # 10, not 1E+1
+            "days_in_month": self.days_in_month,
+        }
+
+
+def run_coverage(usage: Path, month: str) -> UsageCoverage | None:
+    """The days a run's usage covers when `usage` is a run folder of part of `month` (`m2msim run
+    --days 1`), or its `usage/` or `usage.parquet` (a link to them, `.` in them: `run_of`): its
+    summary.json's `usage_covers` (a version before it: its `period`), when it is the run's as
+    written.  `rate RUN --json` wrote an invoice of the month without the days it covers: the page
+    of its folder drew 31 days and compared the offers "on the month"."""
+    from m2msim.rundir import changed_files, marker_files, run_of
+
+    # (the run's usage as the rating reads it: through a link to its usage/, as `.` in it, or with
+    # a file of the user's beside the run's; its summary.json as the run wrote it)
+    folder = run_of(usage)
+    if (
+        folder is None
+        or "summary.json" not in (marker_files(folder) or [])
+        or "summary.json" in changed_files(folder)
+    ):
+        return None
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        c = summary.get("usage_covers")
+        if c is not None:
+            covers = UsageCoverage(
+                str(c["start"]), str(c["end"]), Decimal(str(c["days"])), int(c["days_in_month"])
+            )
+        else:  # (a version before `usage_covers`: its period, as the run's own page reads it)
+            start, end = (_utc(summary["period"][k]) for k in ("start", "end"))
+            in_month = calendar.monthrange(start.year, start.month)[1]
+            days = (end - start).total_seconds() / 86400
+            if days >= in_month - 1e-9:
+                return None  # (a whole month's run)
+            covered = Decimal(str(round(days, 6)))  # (the days the run's own page projects by)
+            since, until = (t.isoformat().replace("+00:00", "Z") for t in (start, end))
+            covers = UsageCoverage(since, until, covered, in_month)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
+        return None  # (a whole month's run has none; a summary not as m2msim writes it: the month)
+    return covers if covers.start[:7] == month and covers.days > 0 else None
+
+
+def _utc(text: object) -> datetime:
+    """A time of a document, in UTC (one without an offset taken as UTC)."""
+    d = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class Projection:
@@ -274,12 +330,7 @@ class Invoice:
         if c is None or p is None:
             return {}
         return {
-            "usage_covers": {
-                "start": c.start,
-                "end": c.end,
-                "days": f"{c.days.normalize():f}",  # 10, not 1E+1
-                "days_in_month": c.days_in_month,
-            },
+            "usage_covers": c.to_dict(),
             "projected_month": {
                 "rule": PROJECTION_RULE,
                 "usage_ht": fmt(p.usage),

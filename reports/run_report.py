@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import contextlib
 import dataclasses
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from accounting.db import duckdb
 from accounting.errors import AccountingError
-from accounting.invoice import FIXED_UNITS, UsageCoverage
+from accounting.invoice import FIXED_UNITS, run_coverage
 from accounting.money import cents
 from accounting.records import Zone
 from accounting.usage import disable_optimizers
@@ -51,10 +50,11 @@ def _period(files: RunFiles, con: duckdb.DuckDBPyConnection) -> Period | None:
     if files.summary and isinstance(files.summary.get("period"), dict):
         p = files.summary["period"]
         return Period(parse_time(p["start"]), parse_time(p["end"]))
-    # (an invoice of part of the month: its days, not the month's)
-    covers = (files.invoice or {}).get("usage_covers")
-    if isinstance(covers, dict) and covers.get("start") and covers.get("end"):
-        return Period(parse_time(covers["start"]), parse_time(covers["end"]))
+    # (an invoice or a comparison of part of the month: its days, not the month's)
+    for doc in (files.invoice or {}, files.comparison or {}):
+        covers = doc.get("usage_covers")
+        if isinstance(covers, dict) and covers.get("start") and covers.get("end"):
+            return Period(parse_time(covers["start"]), parse_time(covers["end"]))
     month = (files.invoice or files.comparison or {}).get("month")
     if isinstance(month, str) and len(month) == 7:
         y, m = int(month[:4]), int(month[5:])
@@ -99,8 +99,9 @@ def _projected(files: RunFiles, period: Period | None) -> tuple[Decimal, str] | 
 
 def _covers(files: RunFiles, period: Period | None) -> tuple[str, int] | None:
     """(days, days in the month) when the run's usage covers part of the billing month only: the
-    run's `usage_covers` (summary's, else invoice.json's), else a run's period shorter than its month."""
-    for doc in (files.summary or {}, files.invoice or {}):
+    run's `usage_covers` (summary's, else invoice.json's, else comparison.json's), else a run's
+    period shorter than its month."""
+    for doc in (files.summary or {}, files.invoice or {}, files.comparison or {}):
         c = doc.get("usage_covers")
         if isinstance(c, dict) and c.get("days") is not None:
             return str(c["days"]), int(c.get("days_in_month") or 0)
@@ -415,62 +416,27 @@ def render_rating_report(
     command rated it) and compared, then drawn."""
     from accounting import compare, load_catalog, load_inventory, rate_run
 
+    usage_path = Path(usage)
     try:
         if run is None:
             run = rate_run(load_inventory(inventory), usage, load_catalog(catalog))
         inv = run.inventory
-        comparison = compare(run).to_dict()
+        compared = compare(run)
     except AccountingError as exc:
         raise ReportError(str(exc)) from None
     from accounting.usage import input_files
 
-    usage_path = Path(usage)
     invoice = run.invoice
-    covers = _run_covers(usage_path, invoice.month) if invoice.coverage is None else None
+    # (`m2msim rate` and `compare` give their run the coverage already: `accounting.cli`)
+    covers = run_coverage(usage_path, invoice.month) if invoice.coverage is None else None
     if covers is not None:  # (its projected month is this invoice's, made by the invoice's rule)
         invoice = dataclasses.replace(invoice, coverage=covers)
+        compared = dataclasses.replace(compared, covers=covers)
     files = RunFiles(
         usage_path.parent,
         invoice=invoice.to_dict(),
-        comparison=comparison,
+        comparison=compared.to_dict(),
         inventory=inv,
         usage=input_files([usage_path]),  # (a folder's files, as the rating read them)
     )
     return render_files(files)
-
-
-def _run_covers(usage: Path, month: str) -> UsageCoverage | None:
-    """The days a run's usage covers when `usage` is a run folder of part of `month` (`m2msim run
-    --days 1`), or its `usage/` or `usage.parquet` (a link to them, `.` in them: `run_of`): its
-    summary.json's `usage_covers` (a version before it: its `period`), when it is the run's as
-    written. `rate RUN --report` of a one-day run compared the offers "on the month" and drew a
-    period of 31 days."""
-    from m2msim.rundir import changed_files, marker_files, run_of
-
-    # (the run's usage as the rating reads it: through a link to its usage/, as `.` in it, or with
-    # a file of the user's beside the run's; its summary.json as the run wrote it)
-    folder = run_of(usage)
-    if (
-        folder is None
-        or "summary.json" not in (marker_files(folder) or [])
-        or "summary.json" in changed_files(folder)
-    ):
-        return None
-    try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        c = summary.get("usage_covers")
-        if c is not None:
-            covers = UsageCoverage(
-                str(c["start"]), str(c["end"]), Decimal(str(c["days"])), int(c["days_in_month"])
-            )
-        else:  # (a version before `usage_covers`: its period, as the run's own page reads it)
-            p = summary["period"]
-            period = Period(parse_time(p["start"]), parse_time(p["end"]))
-            if period.days >= period.month_days() - 1e-9:
-                return None  # (a whole month's run)
-            days = Decimal(str(round(period.days, 6)))  # (the days the run's own page projects by)
-            start, end = (t.isoformat().replace("+00:00", "Z") for t in (period.start, period.end))
-            covers = UsageCoverage(start, end, days, period.month_days())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError):
-        return None  # (a whole month's run has none; a summary not as m2msim writes it: the month)
-    return covers if covers.start[:7] == month and covers.days > 0 else None

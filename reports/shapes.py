@@ -123,6 +123,13 @@ SUMMARY: dict[str, Any] = {
     "gateway_incidents?": _numbers,
 }
 
+# The days a partial month's invoice or comparison covers (`rate`/`compare --json` of a run folder)
+_COVERS: dict[str, Any] = {
+    "start?": _or_none(_time),
+    "end?": _or_none(_time),
+    "days_in_month?": _or_none(_number),
+}
+
 INVOICE: dict[str, Any] = {
     "total_ht": _amount,
     "currency?": _text,
@@ -134,11 +141,7 @@ INVOICE: dict[str, Any] = {
     # (its lines and items: `reports.data.invoice_tables`, which reads every amount at once)
     "projected_month?": {"total_ht?": _or_none(_amount)},
     # (its start and end: the page's period, where no summary gives one)
-    "usage_covers?": {
-        "start?": _or_none(_time),
-        "end?": _or_none(_time),
-        "days_in_month?": _or_none(_number),
-    },
+    "usage_covers?": _COVERS,
 }
 
 COMPARISON: dict[str, Any] = {
@@ -158,6 +161,7 @@ COMPARISON: dict[str, Any] = {
             "in_best_mix?": _or_none(_text),  # (absent where the best mix keeps the line's cheapest)
         }
     ],
+    "usage_covers?": _COVERS,  # (the page's period, where neither a summary nor an invoice gives one)
 }
 
 _ESTIMATE: dict[str, Any] = {

@@ -286,6 +286,47 @@ def test_rate_report_of_a_partial_runs_folder_is_of_its_days(storm_run: Path, tm
     assert "cost of the month, EUR HT" in whole
 
 
+def test_the_rate_and_compare_outputs_of_a_partial_run_say_its_days(storm_run: Path, tmp_path: Path) -> None:
+    """`rate RUN --json` and `compare RUN --json` of a one-day run wrote the month without the days
+    its usage covers: `m2msim report` of their folder drew 31 days, compared the offers on "the
+    month" and projected nothing, where `rate RUN --report` and the run's own page said the day and
+    projected the month. They say the days now (`usage_covers`), every other key as it was."""
+    import yaml
+
+    inventory = yaml.safe_load((storm_run / "scenario.yaml").read_text())["inventory"]
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    args = [str(tmp_path / "inventory.yaml"), str(storm_run)]
+    assert m2msim(["rate", *args, "--report", str(tmp_path / "rated.html")]) == 0
+    assert m2msim(["rate", *args, "--json", "--out", str(both / "invoice.json")]) == 0
+    assert m2msim(["compare", *args, "--json", "--out", str(both / "comparison.json")]) == 0
+    assert m2msim(["compare", *args, "--json", "--out", str(alone / "comparison.json")]) == 0
+    invoice = json.loads((both / "invoice.json").read_text())
+    assert invoice == json.loads((storm_run / "invoice.json").read_text())  # (the run's own)
+    comparison = json.loads((both / "comparison.json").read_text())
+    assert comparison["usage_covers"] == invoice["usage_covers"]
+    del comparison["usage_covers"]
+    whole = compare_month(inventory_from_dict(inventory, "x"), storm_run / "usage.parquet").to_dict()
+    assert comparison == whole  # (every other key as it was)
+    assert m2msim(["report", str(both)]) == 0 and m2msim(["report", str(alone)]) == 0
+    projected = r'projected month HT</div><div class="value">([\d,.]+ EUR)'
+
+    def parts(html: str) -> tuple[str, str]:
+        return html[html.index('id="headline"') : html.index('id="offers"')], html[
+            html.index('id="offers"') : html.index('id="groups"')
+        ]
+
+    page = (tmp_path / "rated.html").read_text(encoding="utf-8")
+    for folder in (both, alone):
+        html = (folder / "report.html").read_text(encoding="utf-8")
+        headline, offers = parts(html)
+        assert "1 days" in headline and "1 days" in parts(page)[0]
+        assert "cost of the 1 day simulated (of 31), EUR HT" in offers and "on the month" not in offers
+    html = (both / "report.html").read_text(encoding="utf-8")
+    assert re.findall(projected, html) == re.findall(projected, page) != []
+    assert parts(html)[1] == parts(page)[1]
+
+
 def test_rate_report_finds_a_partial_run_as_its_usage_is_read(
     storm_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
