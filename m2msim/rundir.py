@@ -26,8 +26,10 @@
    of that folder the run writes (`writes`, `.m2msim-*`) are removed, and the folder if nothing
    else is in it (a file dropped into it is kept, the folder renamed `NAME.kept-N`, with a
    warning), and `out` is untouched;
-5. on success it writes the marker, removes the unfinished mark, gives the new folder the
-   permissions of the one it replaces, then swaps it in:
+5. on success it writes the marker, gives each of its files the permissions of the file of the
+   same name in the folder it replaces (`keep_mode`: the stricter, never more than written),
+   removes the unfinished mark, gives the new folder the permissions of the one it replaces, then
+   swaps it in:
    an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
    system cannot, two renames
    (old away, new in).  Then the old run's files, those its marker lists as it wrote them, are
@@ -925,6 +927,18 @@ def _lock_out(final: Path, option: str, made: list[Path], held: contextlib.ExitS
                 raise
 
 
+def _keep_modes(old: Path, new: Path, files: Sequence[str]) -> None:
+    """Give each of `files` (relative paths) in the folder `new` the permissions of the file of the
+    same name in the folder `old` it replaces, as `keep_mode` gives a single output those of the
+    file it replaces: the stricter of the two, never more than the writer gave.  A name that is
+    nothing in `old`, not a file there, or reached through a link there keeps its own."""
+    if not old.is_dir() or old.is_symlink():
+        return
+    for rel in files:
+        if not _through_link(old, rel):
+            keep_mode(old / rel, new / rel)
+
+
 def _remove_made(folders: list[Path]) -> None:
     """Remove the folders a run made for its `--out` (`_make_folders`), deepest first, those
     still empty: an interrupted or failed run left them (`--out runs/2026/03/r`: `runs/2026/03/`)."""
@@ -1021,6 +1035,9 @@ def run_folder(
                     )
                 written = {f: _identity(os.lstat(work / f)) for f in files}
                 (work / MARKER).write_text(_marker_text(files, written), encoding="utf-8")
+                # (a run's files kept `chmod 600` came back at the umask's 0644, the folder alone
+                # kept its mode; a change of mode leaves the identities recorded as they are)
+                _keep_modes(final, work, [*files, MARKER])
                 # the mark goes once the marker is whole: killed before, the folder holds the mark (the
                 # next run removes what it says the run writes); after, a whole run's (removed as one)
                 # (removed first, a kill as the files were listed left a folder with neither: the next

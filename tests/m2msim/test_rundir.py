@@ -122,6 +122,36 @@ def test_a_replaced_folder_keeps_its_permissions(
     assert new.stat().st_mode & 0o777 == 0o777 & ~_umask()
 
 
+@pytest.mark.parametrize("exchange", [_exchange, lambda a, b: False], ids=["exchange", "two renames"])
+def test_the_files_of_a_replaced_run_folder_keep_their_permissions(
+    tmp_path: Path, exchange: Callable[[Path, Path], bool]
+) -> None:
+    """A run's invoice kept `chmod 600` (its summary `chmod 640`) came back at the umask's 0644 when
+    the next run replaced the folder, which alone kept its mode.  Each file of the same name keeps
+    the stricter of its old and new permissions; a new name, the umask's; never more than written."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.json": "old", "summary.json": "old", "usage/part-0.csv": "old"})
+    (out / "invoice.json").chmod(0o600)
+    (out / "summary.json").chmod(0o640)
+    (out / "usage" / "part-0.csv").chmod(0o400)  # (read-only: writable by its owner again)
+    (out / MARKER).chmod(0o600)
+    mask = os.umask(0o022)
+    try:
+        with run_folder(out, exchange=exchange) as work:
+            _fill(work, **{"invoice.json": "new", "summary.json": "new", "usage/part-0.csv": "new"})
+            _fill(work, **{"report.html": "new"})
+            (work / "summary.json").chmod(0o600)  # (the writer's own restriction stays)
+    finally:
+        os.umask(mask)
+    modes = {rel: os.lstat(out / rel).st_mode & 0o7777 for rel in _tree(out)}
+    assert _tree(out)["invoice.json"] == "new"
+    assert modes["invoice.json"] == 0o600 and modes["summary.json"] == 0o600
+    assert modes["usage/part-0.csv"] == 0o600 and modes["report.html"] == 0o644
+    assert os.lstat(out / MARKER).st_mode & 0o7777 == 0o600
+    assert is_run_folder(out)  # (its files as the run wrote them: the next run replaces it)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
