@@ -4,7 +4,8 @@
   to disk, given the permissions of the file it replaces (`keep_mode`; it is created with them, before
   a byte is written), and renamed over `path`
   (a reader sees the old file or the new one, never a part);
-  on any failure, an interruption included, the temporary file is removed.  The name carries the
+  on any failure, an interruption included, or a block that wrote nothing there, the temporary
+  file is removed and `path` left as it was.  The name carries the
   host and the process (`.m2msim-NAME.tmp-HOST-PID-XXXXXXXX`): the file a writer killed by SIGKILL
   left is removed at the next write of the same output on the same host, once that process is gone;
   one filled as it goes (`tag` of `LIVE_TAGS`: `modem serve`'s records and capture) is kept beside
@@ -753,7 +754,9 @@ def atomic_path(
 
     The folder must exist (a missing folder is the caller's decision to create).  On any
     exception, KeyboardInterrupt and SystemExit included, the temporary file is removed and
-    `path` is left as it was.  A device, pipe or socket at `path` is yielded itself, to write in place.
+    `path` is left as it was; and likewise, with `OutputError`, when the block ends without having
+    written the temporary file (an empty file made there is a write): the empty file made for it
+    (`_made_as_strict`) replaced the output.  A device, pipe or socket at `path` is yielded itself, to write in place.
     A symbolic link at `path` is kept: the file it names is the one replaced (renaming over the link
     put a file in its place and left the file it named as it was).  With `own` and `force`, a link to
     a file m2msim did not write is itself replaced by the output: `--force` replaces what is at the
@@ -771,9 +774,12 @@ def atomic_path(
     tmp = temporary_name(final, tag)
     renaming = False
     try:
-        _made_as_strict(final, tmp)
+        made = _made_as_strict(final, tmp)
         yield tmp
-        if fsync and tmp.exists():
+        if _unwritten(tmp, made):
+            name = f"{option} {path}" if option else str(path)
+            raise OutputError(f"{name}: its writer wrote nothing (no file was made): left as it was")
+        if fsync:
             _fsync_file(tmp)
         renaming = True
         _rename_into_place(tmp, final, path, own, guard, option)
@@ -851,20 +857,45 @@ def _rename_into_place(
         os.replace(tmp, final)
 
 
-def _made_as_strict(final: Path, tmp: Path) -> None:
+def _made_as_strict(final: Path, tmp: Path) -> os.stat_result | None:
     """Create `tmp` empty with the permissions of the file `final` it is to replace (the umask
     applied), before a byte is written: an invoice kept `chmod 600` was written readable by all
     (0644, the umask's) and given its mode only at the rename.  Its owner may write it (one kept
-    `chmod a-w`).  A writer opening `tmp` to write truncates it and keeps that mode; `keep_mode` still applies at the rename.  Nothing replaced
-    (or not a regular file): `tmp` is left for the writer to create."""
+    `chmod a-w`).  A writer opening `tmp` to write truncates it and keeps that mode; `keep_mode`
+    still applies at the rename.  Nothing replaced (or not a regular file): `tmp` is left for the
+    writer to create (None).  The file made is given the time `_UNWRITTEN_NS`, which any write
+    changes, an empty one too (opening it to write truncates it, which sets its time to now): its
+    state is returned, to tell whether the writer wrote it (`_unwritten`)."""
     try:
         was = os.lstat(final)
     except OSError:
-        return
+        return None
     if not stat.S_ISREG(was.st_mode):
-        return
+        return None
     os.close(
         os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(was.st_mode) & 0o777 | stat.S_IWUSR)
+    )
+    with contextlib.suppress(OSError):  # (a file system that cannot: a write within its tick is not told)
+        os.utime(tmp, ns=(_UNWRITTEN_NS, _UNWRITTEN_NS), follow_symlinks=False)
+    return os.lstat(tmp)
+
+
+# The time of a temporary file `_made_as_strict` made until its writer writes it (1 January 1970):
+# no write leaves it (a writer that made nothing left an empty file in place of the output)
+_UNWRITTEN_NS = 0
+
+
+def _unwritten(tmp: Path, made: os.stat_result | None) -> bool:
+    """Whether the writer of `tmp` wrote nothing: no file there, or the empty one `_made_as_strict`
+    made (`made`), as it was made (the same file, size and time)."""
+    try:
+        now = os.lstat(tmp)
+    except FileNotFoundError:
+        return True
+    return made is not None and (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        made.st_ino,
+        made.st_size,
+        made.st_mtime_ns,
     )
 
 

@@ -223,6 +223,27 @@ def test_a_replaced_file_is_written_with_its_permissions(
     assert path.read_text() == "new" and path.stat().st_mode & 0o7777 == 0o600
 
 
+@pytest.mark.parametrize("was", ["a file", "nothing"])
+def test_an_atomic_block_that_writes_nothing_leaves_the_output_as_it_was(tmp_path: Path, was: str) -> None:
+    """A block of `atomic_path` that ended without writing its temporary file put an empty file in
+    place of the user's good one (the temporary file is made beforehand, with the old file's
+    permissions); with nothing there, it failed at the rename.  It is an error, the output left as
+    it was, the temporary file removed; a block that writes an empty file writes one."""
+    path = tmp_path / "invoice.txt"
+    if was == "a file":
+        path.write_text("good")
+        path.chmod(0o600)
+    nothing = pytest.raises(OutputError, match=r"--out .*invoice.txt: its writer wrote nothing")
+    with nothing, m2msim.outputs.atomic_path(path, option="--out"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["invoice.txt"] if was == "a file" else [])
+    if was == "a file":
+        assert path.read_text() == "good" and path.stat().st_mode & 0o7777 == 0o600
+    with m2msim.outputs.atomic_path(path) as tmp:
+        tmp.write_bytes(b"")  # (an empty output, written)
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["invoice.txt"]
+
+
 @pytest.fixture(params=["tmpfs", "bind"])
 def mount_point(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A folder that is a mount point: a tmpfs, or a bind mount of a folder of the same file system
