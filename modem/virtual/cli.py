@@ -238,6 +238,8 @@ def _serve(args: argparse.Namespace) -> int:
         if args.pin is not None and (not args.pin.isdigit() or not 4 <= len(args.pin) <= 8):
             raise OptionError(f"--pin {args.pin!r}: a SIM PIN is 4 to 8 digits")
         if args.records is not None:
+            if args.no_network:  # (nothing to record: the end replaced the file by an empty one)
+                raise OptionError("--records: there is no network to record usage with --no-network")
             check_writable_dir(args.records.parent, "--records")
             if args.records.is_dir():
                 raise OptionError(f"--records {args.records}: is a directory, expected a file name")

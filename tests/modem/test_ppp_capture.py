@@ -339,6 +339,20 @@ def _dial_and_exchange(sock: socket.socket) -> tuple[list[bytes], list[bytes]]:
     return sent, received
 
 
+def test_serve_refuses_records_without_a_network(tmp_path: Path) -> None:
+    """`--records R --no-network`: the serve records nothing (no network), and its end put an
+    empty file in place of an earlier serve's records R (with no R, it failed at the rename after
+    serving).  Refused before serving, R left as it is."""
+    records = tmp_path / "usage.csv"
+    records.write_text("line,start,duration_s,bytes_up,bytes_down\n")
+    command = [sys.executable, "-m", "m2msim", "modem", "serve", "--records", str(records), "--no-network"]
+    done = subprocess.run([*command, "--check"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line == "m2msim modem serve: --records: there is no network to record usage with --no-network"
+    assert records.read_text() == "line,start,duration_s,bytes_up,bytes_down\n"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
