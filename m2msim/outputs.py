@@ -912,8 +912,10 @@ def keep_mode(old: Path, new: Path) -> None:
         return  # (nothing replaced: the umask's permissions)
     if stat.S_IFMT(was.st_mode) == stat.S_IFMT(now.st_mode) and not stat.S_ISLNK(was.st_mode):
         mode = stat.S_IMODE(was.st_mode) & stat.S_IMODE(now.st_mode) & 0o777
-        with contextlib.suppress(OSError):
-            os.chmod(new, mode if mode & 0o222 else mode | stat.S_IWUSR)
+        mode = mode if mode & 0o222 else mode | stat.S_IWUSR
+        if mode != stat.S_IMODE(now.st_mode):  # (a run's thousands of files: most are as they were)
+            with contextlib.suppress(OSError):
+                os.chmod(new, mode)
 
 
 class _Staged(NamedTuple):

@@ -934,8 +934,12 @@ def _keep_modes(old: Path, new: Path, files: Sequence[str]) -> None:
     nothing in `old`, not a file there, or reached through a link there keeps its own."""
     if not old.is_dir() or old.is_symlink():
         return
+    linked: dict[str, bool] = {}  # (a folder's answer, once: its thousands of parts)
     for rel in files:
-        if not _through_link(old, rel):
+        folder = os.path.dirname(rel)
+        if folder not in linked:
+            linked[folder] = _through_link(old, rel)
+        if not linked[folder]:
             keep_mode(old / rel, new / rel)
 
 
