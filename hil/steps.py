@@ -610,7 +610,8 @@ async def _socket(bench: BenchContext, step: Step, state: _State, info: dict[str
         state.conn = None
     finally:
         closed = bench.since(state.session_t0)
-        use.exchanges.append(timed_exchange(opened, writes, reads, closed, (opened - asked) / 2))
+        waits = bench.modem.profile.tcp.send_waits_ack
+        use.exchanges.append(timed_exchange(opened, writes, reads, closed, (opened - asked) / 2, waits))
         use.received += len(got)
     info.update(sent=len(payload), received=len(got))
     state.measures["bytes_received"] = len(got)

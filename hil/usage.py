@@ -80,6 +80,7 @@ def timed_exchange(
     reads: Sequence[tuple[float, int]],
     closed: float | None,
     one_way: float = 0.0,
+    acked_sends: bool = False,
 ) -> Exchange:
     """The steps of a connection the bench opened at `opened`, wrote to in `writes` (each write's
     time, when it was handed to the stack, and its bytes: one message each), read from in `reads` (each
@@ -89,28 +90,40 @@ def timed_exchange(
     size reaching the device by the read that completed it and by the device's next write after it
     left (the link's crossing of a full segment is not known: a slow link's may take many times
     `one_way`; the reads may come late, and the model takes an ACK owed from its data's arrival, a
-    write before it carrying none); else it answered once, arriving by the last read.  The steps go in time order (a write before an answer at the same time): writes
-    quicker than the link are all at the far end before its first answer leaves, its delayed ACK
-    of one riding on the next or going prompt; writes far apart are answered one by one."""
+    write before it carrying none); else it answered once, arriving by the last read.
+    `acked_sends`: the stack hands a write over only once the far end's ACK of the one before came
+    back (SIMCom's SEND OK, `TcpSettings.send_waits_ack`): the echo, which carried that ACK, crossed
+    both ways between a write and the next, whatever `one_way` (the connect's, its AT overhead
+    included, may be longer).  The steps go in time order (a write before an answer at the same
+    time): writes quicker than the link are all at the far end before its first answer leaves, its
+    delayed ACK of one riding on the next or going prompt; writes far apart are answered one by one."""
     sent, received = sum(n for _, n in writes), sum(n for _, n in reads)
     timed: list[tuple[float, int, tuple[str, int, float, float]]] = []
+    echo = bool(sent) and received == sent
+    times = sorted(at for at, _ in writes)
+    ends = list(itertools.accumulate(n for _, n in reads))
+    done = 0
     for at, n in writes:
-        timed.append((at, 0, ("up", n, at, at + one_way)))
-    if sent and received == sent:
-        ends = list(itertools.accumulate(n for _, n in reads))
-        times = sorted(at for at, _ in writes)
-        done = 0
-        for at, n in writes:
-            done += n
-            read = reads[bisect.bisect_left(ends, done)][0]  # it had come by then
-            left = min(at + one_way, read)
-            # and by the device's next write after it left (its crossing is not known: a stack
-            # that waits for the far end's ACK before its next send had it); not by its own, nor
-            # one at the same time (no round trip known: the echo left as its write did)
+        if not echo:
+            timed.append((at, 0, ("up", n, at, at + one_way)))
+            continue
+        done += n
+        read = reads[bisect.bisect_left(ends, done)][0]  # it had come by then
+        left = min(at + one_way, read)
+        nxt = bisect.bisect_right(times, at)  # the next write after this one
+        if acked_sends and nxt < len(times):
+            # handed over once this one's ACK, on its echo, had come back: both crossed before it
+            left = min(left, (at + times[nxt]) / 2)
+            came = min(read, times[nxt])
+            timed.append((at, 0, ("up", n, at, left)))
+        else:
+            # by the device's next write after it left (its crossing is not known); not by its
+            # own, nor one at the same time (no round trip known: the echo left as its write did)
             k = bisect.bisect_right(times, left)
             came = min(read, times[k]) if k < len(times) else read
-            timed.append((left, 1, ("down", n, left, came)))
-    elif received:
+            timed.append((at, 0, ("up", n, at, at + one_way)))
+        timed.append((left, 1, ("down", n, left, came)))
+    if received and not echo:
         last = max(at for at, _ in reads)
         timed.append((last, 1, ("down", received, last, last)))
     timed.sort(key=lambda t: (t[0], t[1]))

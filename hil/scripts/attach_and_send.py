@@ -183,7 +183,14 @@ async def run(bench: BenchContext) -> dict[str, Any]:
             if conn is not None:  # not closed: open up to the clean-up
                 times["closed"] = bench.since(t0)
             use.exchanges.append(
-                timed_exchange(times["open"], writes, reads, times.get("closed"), times.get("one way", 0.0))
+                timed_exchange(
+                    times["open"],
+                    writes,
+                    reads,
+                    times.get("closed"),
+                    times.get("one way", 0.0),
+                    bench.modem.profile.tcp.send_waits_ack,
+                )
             )
         if attached:  # a failed run leaves no connection or PDP context behind on the module
             await _clean_up(bench, tcp, conn)

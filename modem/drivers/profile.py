@@ -64,6 +64,12 @@ class TcpSettings:
     context: int = 1  # Quectel PDP context id
     connect_timeout: float = 150.0  # wait for CONNECT OK / +QIOPEN
 
+    @property
+    def send_waits_ack(self) -> bool:
+        """A send returns once the far end's ACK of its data came back: SIMCom's AT+CIPSEND answers
+        SEND OK then (normal mode, the drivers' own), Quectel's AT+QISEND once the data is buffered."""
+        return self.stack == "simcom-cip"
+
 
 @dataclass(frozen=True, slots=True)
 class DriverProfile:

@@ -16,7 +16,7 @@ from accounting.records import UsageRecord, UsageType, Zone
 from accounting.wire import HEADER, SYN
 from hil import run_bench
 from hil.result import BenchResult
-from hil.usage import BenchUsage, DataUse, play_exchange, tcp_exchange, usage_records
+from hil.usage import BenchUsage, DataUse, play_exchange, tcp_exchange, timed_exchange, usage_records
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
 
@@ -97,6 +97,32 @@ def test_an_echo_not_timed_is_not_taken_as_come_by_its_own_write() -> None:
     wire = play_exchange(steps)
     # SYN, ACK, the 100 B, the FIN carrying the echo's ACK, the last ACK
     assert wire.up == SYN + HEADER + (100 + HEADER) + HEADER + HEADER
+
+
+def test_an_echo_on_a_stack_whose_send_waits_for_the_ack_came_before_the_next_write() -> None:
+    """A SIM7000's 3 kB echo as a bench run timed it (1,460, 1,460 and 80 B, each AT+CIPSEND's SEND
+    OK once the far end's ACK came back): the connect's round trip, its AT overhead included, makes
+    the crossing 45 ms, longer than the 40 ms between the first two writes.  The echo of a write,
+    which carried the ACK the next write waited for, came before that write and rode on its ACK:
+    it was taken to leave after it, both echoes then came together and were ACKed at once (40 B
+    up), the far end ACKing the second write at once too (40 B down)."""
+    writes = [(0.10119, 1460), (0.14079, 1460), (0.18864, 80)]
+    reads = [(0.18864, 1460), (0.18864, 1460), (0.24900, 80)]
+    steps = timed_exchange(0.10116, writes, reads, 0.24920, 0.04545, acked_sends=True)
+    wire = play_exchange(steps)
+    # the network's: handshake, three segments each way, each echo's ACK on the next write or the
+    # FIN, each write's on its echo; the FIN, the FIN-ACK, the last ACK
+    assert (wire.up, wire.down) == (
+        SYN + HEADER + 3 * HEADER + 3000 + 2 * HEADER,
+        SYN + 3 * HEADER + 3000 + HEADER,
+    )
+    # a stack that does not wait (Quectel's QISEND): the crossing is the connect's, as before
+    assert timed_exchange(0.10116, writes, reads, 0.24920, 0.04545)[1] == (
+        "up",
+        1460,
+        0.10119,
+        0.10119 + 0.04545,
+    )
 
 
 def test_a_short_session_is_one_record_closed_normally() -> None:
