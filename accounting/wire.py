@@ -36,6 +36,9 @@ The model (IPv4; every figure an IP packet's length):
   ACKed one by one: 10 kB 332 B down with the handshake and close, as over PPP; they were ACKed
   in pairs as on a fast link, 212 B, the timer read at the time the DTE typed the next piece;
   the virtual modem takes such an ACK off with `ack_before` and counts it at its own time).
+  Unless a segment of its sender's own (data, FIN) leaves first, before the ACK's time: that
+  carries it (`rides`), on the virtual modem as in an exchange played whole (`send`'s `peer_next`,
+  the bench's estimate: the ACK was billed alone there, 40 B more than the network's bill).
   The segments of one message are taken to arrive together (`arrives`, the last one's time): on a
   link slower than a segment per 0.2 s a real receiver ACKs each alone, so the virtual modem sends
   a server's message on such a link segment by segment, each with its own arrival, as its link
@@ -205,6 +208,13 @@ def unreachable(elapsed: float = 0.0) -> tuple[int, int]:
     return SYN * syns(elapsed), icmp_error_size(SYN)
 
 
+def rides(due: float, left: float) -> bool:
+    """A delayed ACK falling due at `due` rides on a segment its sender sends at `left` (data, its
+    FIN): one that leaves after the data it acknowledges came (`due` - `ACK_DELAY_S`), before the
+    ACK's time; else the ACK went alone at `due`."""
+    return due - ACK_DELAY_S - 1e-9 <= left < due - 1e-9
+
+
 @dataclass(slots=True)
 class TcpWire:
     """One TCP connection's packets, both ends.  Every call returns the (up, down) bytes it put on
@@ -292,13 +302,19 @@ class TcpWire:
         self._put(by, HEADER, out)
         return self._total(out)
 
-    def send(self, side: int, n: int, at: float, arrives: float | None = None) -> tuple[int, int]:
+    def send(
+        self, side: int, n: int, at: float, arrives: float | None = None, peer_next: float = math.inf
+    ) -> tuple[int, int]:
         """`side` sends a message of `n` bytes at `at` (its time), reaching the other end at
-        `arrives` (the other end's time; `at` when no link lies between)."""
+        `arrives` (the other end's time; `at` when no link lies between).  `peer_next`: when the
+        other end's next segment leaves, when known (an exchange played whole): the other end's
+        delayed ACK falling due before this message comes rides on it if it leaves first (`rides`),
+        as the virtual modem counts it (`ack_before`), else it goes alone."""
         out = [0, 0]
         self._tick(at, out)
         peer = 1 - side
-        if arrives is not None and self._owed[peer] and self._due[peer] <= arrives + 1e-9:
+        due = self._due[peer]
+        if arrives is not None and self._owed[peer] and due <= arrives + 1e-9 and not rides(due, peer_next):
             self._put(peer, HEADER, out)  # the receiver's delayed ACK went alone before this came
         if n <= 0:
             return self._total(out)

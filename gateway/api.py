@@ -106,6 +106,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.wire import play as play
     from gateway.wire import prompt_acks as prompt_acks
     from gateway.wire import refused as refused
+    from gateway.wire import rides as rides
     from gateway.wire import segments as segments
     from gateway.wire import syn_time as syn_time
     from gateway.wire import syns as syns
@@ -152,7 +153,7 @@ _CONTRACT: dict[str, str] = {
         (
             "gateway.wire",
             "ACK_DELAY_S DEVICE HEADER ICMP_ERROR_MAX ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
-            " segments syn_time syns unanswered unreachable",
+            " rides segments syn_time syns unanswered unreachable",
         ),
     )
     for name in names.split()

@@ -44,11 +44,14 @@ def play_exchange(steps: Exchange) -> TcpWire:
     """A connection's steps on the TCP/IP model (`accounting.wire.TcpWire`), the delayed ACKs still
     owed at the end sent."""
     wire = TcpWire()
-    for what, n, at, arrives in steps:
+    for i, (what, n, at, arrives) in enumerate(steps):
         if what == "open":
             wire.open()
         elif what in ("up", "down"):
-            wire.send(DEVICE if what == "up" else SERVER, n, at, arrives)
+            # the other end's next segment: its delayed ACK due before this comes may ride on it
+            peer = ("down",) if what == "up" else ("up", "close up")
+            then = next((t for w, _, t, _ in steps[i + 1 :] if w in peer), math.inf)
+            wire.send(DEVICE if what == "up" else SERVER, n, at, arrives, then)
         elif what == "close up":
             wire.close(DEVICE, at)
         else:

@@ -74,7 +74,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.api import (
-    ACK_DELAY_S,
     DEST_UNREACH,
     DEVICE,
     GATEWAY,
@@ -89,6 +88,7 @@ from gateway.api import (
     RouteKind,
     TcpWire,
     icmp_error_size,
+    rides,
     segments,
     syn_time,
     syns,
@@ -611,7 +611,7 @@ class TcpSockets:
 
         def leaves() -> None:  # if the context is still up: else it never left
             last = sock.server_at if side == SERVER else sock.device_at
-            if due - ACK_DELAY_S - 1e-9 <= last < due - 1e-9:
+            if rides(due, last):
                 return  # that side's data or FIN left after what it acknowledges came: it rode on it
             if side == DEVICE:
                 m.net.count(ctx, HEADER, 0)

@@ -16,7 +16,15 @@ from accounting.records import UsageRecord, UsageType, Zone
 from accounting.wire import HEADER, SYN
 from hil import run_bench
 from hil.result import BenchResult
-from hil.usage import BenchUsage, DataUse, play_exchange, tcp_exchange, timed_exchange, usage_records
+from hil.usage import (
+    BenchUsage,
+    DataUse,
+    Exchange,
+    play_exchange,
+    tcp_exchange,
+    timed_exchange,
+    usage_records,
+)
 
 WHEN = datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
 
@@ -123,6 +131,27 @@ def test_an_echo_on_a_stack_whose_send_waits_for_the_ack_came_before_the_next_wr
         0.10119,
         0.10119 + 0.04545,
     )
+
+
+def test_a_delayed_ack_due_before_a_piece_comes_rides_on_data_that_leaves_first() -> None:
+    """The far end owes the ACK of a first 100 B piece (come at 1.0 s, due at 1.2 s) when a second
+    piece leaves at 1.05 s over a slow uplink (there at 1.5 s); its own 50 B leave at 1.1 s, before
+    the ACK's time, and carry it, as the virtual modem counts it (`ack_before`, `rides`).  The play
+    checked ahead at the second piece and billed the ACK alone, 40 B down more."""
+    steps: Exchange = [
+        ("open", 0, 0.0, 0.0),
+        ("up", 100, 1.0, 1.0),
+        ("up", 100, 1.05, 1.5),
+        ("down", 50, 1.1, 1.2),
+        ("close up", 0, 2.0, 2.0),
+    ]
+    wire = play_exchange(steps)
+    # SYN-ACK, the 50 B carrying the first piece's ACK, the second's delayed ACK alone at 1.7 s, the
+    # FIN-ACK
+    assert wire.down == SYN + (50 + HEADER) + HEADER + HEADER
+    # its data leaving after the ACK's time: the ACK went alone before it
+    late = [*steps[:3], ("down", 50, 1.3, 1.4), steps[4]]
+    assert play_exchange(late).down == SYN + HEADER + (50 + HEADER) + HEADER + HEADER
 
 
 def test_a_short_session_is_one_record_closed_normally() -> None:
