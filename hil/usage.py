@@ -44,14 +44,23 @@ def play_exchange(steps: Exchange) -> TcpWire:
     """A connection's steps on the TCP/IP model (`accounting.wire.TcpWire`), the delayed ACKs still
     owed at the end sent."""
     wire = TcpWire()
-    for i, (what, n, at, arrives) in enumerate(steps):
+    # when each side's next segment after each step leaves: a delayed ACK of that side's falling
+    # due before the other's data comes rides on it if it leaves first
+    following: list[tuple[float, float]] = []
+    after = (math.inf, math.inf)  # (the device's, the server's)
+    for what, _, at, _ in reversed(steps):
+        following.append(after)
+        if what in ("up", "close up"):
+            after = (at, after[1])
+        elif what == "down":
+            after = (after[0], at)
+    following.reverse()
+    for (what, n, at, arrives), then in zip(steps, following, strict=True):
         if what == "open":
             wire.open()
         elif what in ("up", "down"):
-            # the other end's next segment: its delayed ACK due before this comes may ride on it
-            peer = ("down",) if what == "up" else ("up", "close up")
-            then = next((t for w, _, t, _ in steps[i + 1 :] if w in peer), math.inf)
-            wire.send(DEVICE if what == "up" else SERVER, n, at, arrives, then)
+            side = DEVICE if what == "up" else SERVER
+            wire.send(side, n, at, arrives, then[1 - side])
         elif what == "close up":
             wire.close(DEVICE, at)
         else:

@@ -219,6 +219,10 @@ async def test_a_yaml_script_session_abroad(tmp_path: Path) -> None:
         (1000, "virtual://quectel-bg96?seed=1"),
         (3000, "virtual://quectel-bg96?seed=1"),  # three writes on the far end before its first echo
         (3000, "virtual://simcom-sim800?seed=2"),  # a slow uplink: each write echoed before the next
+        # SEND OK waits for the ACK: each write echoed before the next, quicker than the connect says
+        (3000, "virtual://simcom-sim7000?seed=1"),
+        (10000, "virtual://simcom-sim7000?seed=1"),
+        (10000, "virtual://quectel-eg25?seed=2"),
     ],
 )
 async def test_the_estimate_counts_the_ip_bytes_the_virtual_network_counts(size: int, url: str) -> None:
