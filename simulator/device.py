@@ -300,16 +300,20 @@ class Device:
         among `up` and `down`, drawn over the time before the end (`per_report_sessions`): kept
         whole, as the gateway bills a context's probes.  `attempt`: they are failed attempts that
         cost this each in full; one an NSAPI wait pushes to the period's end is cut there as any
-        attempt is (`Profile.attempts_cut`: what it sent by then, not a time share of its bytes)."""
+        attempt is (`Profile.attempts_cut`: what it sent by then, not a time share of its bytes).
+        Those an NSAPI wait pushes to or past the next decision are played through the gateway
+        (`_play`): they open in the network and with the device of then."""
         n = int(start.shape[0])
         if n == 0:
             return
         if charging is None:
             charging = self._charging(n, retry)
         tight = None
+        late: int | None = None
         held = self._hold_nsapis(start, duration)
         if held is not None:  # some wait for a free NSAPI: any pushed past the period's end not sent
             start, tight = held
+            late = self._next_decision(int(self.env.now) - 1)
             if int(start.max()) >= self.T:
                 sent = start < self.T
                 self.stats.nsapi_waits_past_end += n - int(sent.sum())  # (counted, not lost silently)
@@ -361,8 +365,31 @@ class Device:
                 continue
             if self.shard.per_call or moves:
                 self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on, ties, sc))
-            else:
-                self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
+                continue
+            if late is not None and bool((st >= late).any()):
+                # a wait for an NSAPI pushed these to or past the next decision (a move, a SIM
+                # swap): they open in the network and with the device of then, played through the
+                # gateway at their time as one by one (a stretch's batch is billed in the network
+                # and with the IMEI of its start)
+                then = st >= late
+                self.env.process(
+                    self._play(
+                        st[then],
+                        du[then],
+                        u[then],
+                        w[then],
+                        c[then],
+                        abnormal,
+                        (),
+                        going_on,
+                        None if ties is None else ties[then],
+                        None if sc is None else (sc[0][then], sc[1][then]),
+                    )
+                )
+                st, du, u, w, c = (x[~then] for x in (st, du, u, w, c))
+                if not st.shape[0]:
+                    continue
+            self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
 
     def _hold_nsapis(self, start: I64, duration: I64) -> tuple[I64, npt.NDArray[np.bool_]] | None:
         """Where sessions about to be handed open, in the order they are due: each takes one of the
