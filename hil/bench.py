@@ -421,19 +421,32 @@ class BenchContext:
         network) and before its first SMS or call: a `stored-settings` step refusing the run
         (`hil.stored.ForwardNotAllowed`, `SmsCentreNotAllowed`) when the SIM forwards calls to a
         number off the allow-list, or the SMS centre is not the allow-list's `sms_centre`."""
-        named = self.allow_list is not None and bool(self.allow_list.sms_centre)
-        checks_centre = self.sms_centre_check and (named or self.replay is not None)
-        if self.stored_checked or not (self.forwarding_check or checks_centre):
+        if self.stored_checked or not self.checks_stored:
             return
-        self.stored_checked = True
         client = self.modem.client
         with self.step("stored-settings") as info:
             if self.forwarding_check:
                 forwards = await stored.read_forwards(client)
                 info["forwards"] = [str(f) for f in forwards]
                 stored.check_forwards(self.url, forwards, self.policy)
-            if checks_centre:
+            if self._checks_centre:
                 info["sms_centre"] = await stored.check_sms_centre(client, self.allow_list)
+        # only once passed: a script that caught the refusal still has its SMS and calls refused
+        self.stored_checked = True
+        if isinstance(client.guard, safety.CommandGuard):
+            client.guard.release()
+
+    @property
+    def _checks_centre(self) -> bool:
+        named = self.allow_list is not None and bool(self.allow_list.sms_centre)
+        return self.sms_centre_check and (named or self.replay is not None)
+
+    @property
+    def checks_stored(self) -> bool:
+        """Whether the run reads what the SIM and module hold (`stored_settings`) before its first
+        SMS or call; until it has, the command guard refuses every line that texts or calls
+        (`modem.safety.CommandGuard.hold`), whichever way a script sends it."""
+        return self.forwarding_check or self._checks_centre
 
 
 async def run_bench(
@@ -554,6 +567,8 @@ async def run_bench(
         # on a replay, as the recording did
         ctx.forwarding_check = check_forwarding and _checks_stored(url, replaying, stored.FORWARDS_READ)
         ctx.sms_centre_check = _checks_stored(url, replaying, stored.CENTRE_READ)
+        if ctx.checks_stored and isinstance(client.guard, safety.CommandGuard):
+            client.guard.hold(stored.NOT_CHECKED)
         status, error, error_type = "passed", None, None
         details: dict[str, Any] = {}
         restarts = RestartWatch(transcript, client.restarts_module)

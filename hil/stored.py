@@ -37,6 +37,13 @@ CLASS_NAMES = {
 SKIP_OPTION = "--no-forwarding-check"
 FORWARDS_READ = "AT+CCFC=0,2"  # the first query (a replay checks when its recording did)
 CENTRE_READ = "AT+CSCA?"
+# why the command guard refuses an SMS or a call before the check (`hil.bench.BenchContext.checks_stored`)
+NOT_CHECKED = (
+    "the SIM's call forwarding (and the allow-list's sms_centre) must be read before the run's first "
+    "SMS or call, and was not, or was refused: a Python script sends through bench.send_sms, or "
+    f"awaits bench.registered() or bench.stored_settings() before it texts or calls; {SKIP_OPTION} "
+    "skips the forwarding read"
+)
 
 
 class ForwardNotAllowed(safety.SafetyError):

@@ -862,6 +862,7 @@ class CommandGuard:
         "_resets_charset",
         "_data_tail",
         "_line_tail",
+        "_held",
     )
     __slots__ = _RULES + _STATE
     url: str
@@ -934,6 +935,7 @@ class CommandGuard:
         self._resets_charset = False  # the line in flight resets the module (ATZ, AT&F)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
+        self._held: str | None = None  # why no line may text or call yet (`hold`); None: they may
 
     @property
     def sms_format(self) -> str | None:
@@ -968,6 +970,21 @@ class CommandGuard:
             kind in ACTIONS or kind == "pdu" for kind, _ in command_effects(line, self._restarts)
         )
 
+    @property
+    def held(self) -> str | None:
+        """Why no line may text or call yet (`hold`); None when they may."""
+        return self._held
+
+    def hold(self, why: str) -> None:
+        """Refuse every line that texts or calls (`SafetyError` saying `why`) until `release`: what
+        must be checked before the first SMS or call (the SIM's call forwarding) has not been, on
+        whichever path the SMS or the call would take (a driver's method, a raw command line)."""
+        self._held = why
+
+    def release(self) -> None:
+        """Lines that text or call may go again (to the numbers the policy allows)."""
+        self._held = None
+
     def _restarts(self, line: str) -> bool:
         """Whether `line` restarts the module: the client's (its profile's too), else the common ones."""
         return self.restarts(line) if self.restarts is not None else grammar.restarts(line)
@@ -979,6 +996,8 @@ class CommandGuard:
         if self.restarts is not None and self.restarts(line):
             # a profile's restart (AT#REBOOT) is a reset: whatever the line set before or after it
             effects = [("reset", ""), *effects, ("reset", "")]
+        if self._held is not None and any(kind in ACTIONS or kind == "pdu" for kind, _ in effects):
+            raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
         self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:

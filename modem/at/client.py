@@ -356,6 +356,9 @@ class ATClient:
                 "but by one of its class with the same policy and allowed commands (a second driver "
                 "given the bench's policy)"
             )
+        held, hold = getattr(current, "held", None), getattr(guard, "hold", None)
+        if isinstance(held, str) and callable(hold):  # (a second driver's guard: held as this one)
+            hold(held)
         self._guard = guard
 
     @property

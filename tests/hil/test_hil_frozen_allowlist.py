@@ -51,7 +51,8 @@ async def _run(tmp_path: Path, mutation: str) -> tuple[str, str, AnsweringTransp
     script.write_text(SCRIPT.format(mutation=mutation), encoding="utf-8")
     fake = AnsweringTransport(REGISTERED, url="/dev/ttyUSB9")  # a serial device: a physical modem
     allow = allow_list_from_numbers({"+33612345678": "bench phone"})
-    result = await run_bench(str(script), fake.url, transport=fake, allow_list=allow)
+    # (the guard's own check of the number, not the hold until the SIM's call forwarding is read)
+    result = await run_bench(str(script), fake.url, transport=fake, allow_list=allow, check_forwarding=False)
     return result.status, f"{result.error_type}: {result.error}", fake
 
 

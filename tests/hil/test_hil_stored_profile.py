@@ -4,6 +4,7 @@ virtual modem, which stores and restores the profile as V.250 says."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from hil.delivery import StatusReports
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
 from hil.result import BenchResult
 from hil.scripts import BenchScript
+from hil.stored import ForwardNotAllowed
+from modem.drivers.generic import Modem
 from modem.transport import Transport
 from modem.virtual.bound import VirtualBinding, open_bound_virtual
 from modem.virtual.cmd_forwarding import FORWARDING, Forward
@@ -420,3 +423,58 @@ async def test_the_sms_centre_the_allow_list_names_is_the_module_s(centre: str, 
     if status == "refused":
         assert result.error_type == "SmsCentreNotAllowed"
         assert result.error is not None and "+33689004000" in result.error and centre in result.error
+
+
+async def _caught_then_texts(bench: BenchContext) -> dict[str, Any]:
+    with contextlib.suppress(ForwardNotAllowed):  # a script that goes on after the check's refusal
+        await bench.registered(5.0)
+    await bench.send_sms("+33612345678", "hi", status_report=False, zone=Zone.FR)
+    return {}
+
+
+async def _texts_by_the_driver(bench: BenchContext) -> dict[str, Any]:
+    await bench.modem.sms.send("+33612345678", "hi")  # no registration step, no bench.send_sms
+    return {}
+
+
+async def _dials_by_a_raw_line(bench: BenchContext) -> dict[str, Any]:
+    await bench.modem.client.command("ATD+33612345678;")
+    return {}
+
+
+async def _texts_by_a_second_driver(bench: BenchContext) -> dict[str, Any]:
+    # a driver of its own on the client, given the bench's policy: its guard replaces the bench's
+    await Modem(bench.modem.client, bench.modem.profile, bench.policy).sms.send("+33612345678", "hi")
+    return {}
+
+
+@pytest.mark.parametrize(
+    "run", [_caught_then_texts, _texts_by_the_driver, _dials_by_a_raw_line, _texts_by_a_second_driver]
+)
+async def test_a_python_script_cannot_text_or_call_before_the_forwarding_check_passed(run: Any) -> None:
+    # the check ran only in bench.registered(), bench.send_sms and the dial step, and marked itself
+    # done before it passed: a script that caught its refusal, or texted through the driver or called
+    # with a command line, did so with the SIM forwarding its calls off the allow-list, never read
+    port, _ = await _forwarded(OFF)
+    script = BenchScript(name="direct", description="texts or calls its own way", run=run, params={})
+    result = await run_bench(script, port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "refused", (result.status, result.error)
+    lines = [c["command"] for c in result.transcript.commands]
+    assert not any(line.startswith(("AT+CMGS", "ATD")) for line in lines), lines
+    assert "must be read before the run's first SMS or call" in (result.error or "") or (
+        result.error_type == "ForwardNotAllowed"
+    )
+
+
+async def test_a_python_script_texts_once_the_forwarding_check_passed() -> None:
+    port, _ = await _forwarded("+33612345678")  # a forward to a number listed for calls
+
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        await bench.registered(5.0)  # the check done there
+        await bench.modem.sms.send("+33612345678", "hi")
+        return {}
+
+    script = BenchScript(name="direct", description="texts through the driver", run=run, params={})
+    result = await run_bench(script, port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "passed", result.error
+    assert any(c["command"].startswith("AT+CMGS") for c in result.transcript.commands)
