@@ -423,18 +423,17 @@ class BenchContext:
         number off the allow-list, or the SMS centre is not the allow-list's `sms_centre`."""
         if self.stored_checked or not self.checks_stored:
             return
-        client = self.modem.client
         with self.step("stored-settings") as info:
-            if self.forwarding_check:
-                forwards = await stored.read_forwards(client)
-                info["forwards"] = [str(f) for f in forwards]
-                stored.check_forwards(self.url, forwards, self.policy)
-            if self._checks_centre:
-                info["sms_centre"] = await stored.check_sms_centre(client, self.allow_list)
+            await stored.check_stored(
+                self.modem.client,
+                self.policy,
+                self.allow_list,
+                forwarding=self.forwarding_check,
+                centre=self._checks_centre,
+                info=info,
+            )
         # only once passed: a script that caught the refusal still has its SMS and calls refused
         self.stored_checked = True
-        if isinstance(client.guard, safety.CommandGuard):
-            client.guard.release()
 
     @property
     def _checks_centre(self) -> bool:

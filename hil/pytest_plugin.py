@@ -43,6 +43,7 @@ from typing import Any
 
 import pytest
 
+from hil import stored
 from hil.allowlist import BenchAllowList, load_allow_list
 from hil.bench import checks_auto_answer, driver_profile_for, release_lines, run_bench
 from hil.errors import AllowListError
@@ -262,6 +263,9 @@ async def modem(
                 await client.initialise()
                 if checks_auto_answer(modem_url, bench_policy, replaying):
                     await driver.calls.auto_answer_off()  # (a stored S0 > 0: set to 0, and after any ATZ)
+                checks = replaying is None and not _option(request.config, "--no-forwarding-check")
+                if checks and safety.is_physical(modem_url) and isinstance(client.guard, safety.CommandGuard):
+                    client.guard.hold(stored.FIXTURE_NOT_CHECKED)  # until the test's check_stored
             except asyncio.CancelledError:
                 if not came:
                     raise

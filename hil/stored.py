@@ -15,6 +15,7 @@ the allow-list names one (`sms_centre`), `AT+CSCA?` must read it (`SmsCentreNotA
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hil.allowlist import BenchAllowList, spellings_of
 from modem import safety
@@ -43,6 +44,12 @@ NOT_CHECKED = (
     "SMS or call, and was not, or was refused: a Python script sends through bench.send_sms, or "
     f"awaits bench.registered() or bench.stored_settings() before it texts or calls; {SKIP_OPTION} "
     "skips the forwarding read"
+)
+# why the pytest `modem` fixture's driver refuses an SMS or a call before the check
+FIXTURE_NOT_CHECKED = (
+    "the SIM's call forwarding must be read before a test's first SMS or call on a physical modem: "
+    "await hil.stored.check_stored(modem.client, bench_policy, bench_allow_list) once registered, "
+    f"or give {SKIP_OPTION}"
 )
 
 
@@ -151,3 +158,29 @@ async def check_sms_centre(client: ATClient, allow_list: BenchAllowList | None) 
             "then AT+CSAS; the bench refuses AT+CSCA=) or correct the allow-list"
         )
     return centre
+
+
+async def check_stored(
+    client: ATClient,
+    policy: safety.DialPolicy | None,
+    allow_list: BenchAllowList | None = None,
+    *,
+    forwarding: bool = True,
+    centre: bool | None = None,
+    info: dict[str, Any] | None = None,
+) -> None:
+    """Read and check what the SIM and module hold (`read_forwards` and `check_forwards` unless not
+    `forwarding`; `check_sms_centre` when `centre`, by default when the allow-list names one), the
+    modem registered; then let the client's command guard text and call (`CommandGuard.release`).
+    `info` gets what was read (`forwards`, `sms_centre`)."""
+    info = {} if info is None else info
+    if centre is None:
+        centre = allow_list is not None and bool(allow_list.sms_centre)
+    if forwarding:
+        forwards = await read_forwards(client)
+        info["forwards"] = [str(f) for f in forwards]
+        check_forwards(client.url, forwards, policy)
+    if centre:
+        info["sms_centre"] = await check_sms_centre(client, allow_list)
+    if isinstance(client.guard, safety.CommandGuard):
+        client.guard.release()

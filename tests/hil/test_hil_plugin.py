@@ -183,6 +183,8 @@ def test_a_transcript_m2msim_did_not_write_is_refused_before_the_modem_fixture_o
 SIGTERM_TESTS = """\
 import signal
 
+from hil.stored import check_stored
+
 BEFORE = signal.getsignal(signal.SIGTERM)
 
 
@@ -194,8 +196,9 @@ def test_b_handler_back():
     assert signal.getsignal(signal.SIGTERM) == BEFORE
 
 
-async def test_c_call(modem):
+async def test_c_call(modem, bench_policy):
     await modem.network.wait_registered(60)  # (a call before it: NO CARRIER)
+    await check_stored(modem.client, bench_policy)  # the SIM's call forwarding read first
     await modem.client.command("ATD+33600000001;")
     assert "+CLCC: 1,0," in "".join((await modem.client.command("AT+CLCC")).lines)
     print("call up", flush=True)
@@ -380,3 +383,37 @@ def test_run_script_on_a_physical_modem_reads_the_sim_s_call_forwarding_unless_t
             cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_modem_fixture_on_a_physical_modem_texts_only_once_the_call_forwarding_was_read(
+    tmp_path: Path,
+) -> None:
+    """The `modem` fixture on a device: a test's SMS went with the SIM's call forwarding never read
+    (run_script and m2msim bench read it first); now the driver refuses it until the test's
+    check_stored passed, and --no-forwarding-check lets it go as before."""
+    (tmp_path / "bench.yaml").write_text('numbers:\n  - number: "+33612345678"\n', encoding="utf-8")
+    (tmp_path / "test_sms.py").write_text(
+        "import pytest\n"
+        "from hil.stored import check_stored\n"
+        "from modem.safety import SafetyError\n\n"
+        "async def test_unchecked(modem, request):\n"
+        "    if request.config.getoption('--no-forwarding-check'):\n"
+        "        await modem.sms.send('+33612345678', 'hi')\n"
+        "        return\n"
+        "    with pytest.raises(SafetyError, match='call forwarding must be read'):\n"
+        "        await modem.sms.send('+33612345678', 'hi')\n\n"
+        "async def test_checked(modem, bench_policy, bench_allow_list):\n"
+        "    await modem.network.wait_registered(30.0)\n"
+        "    await check_stored(modem.client, bench_policy, bench_allow_list)\n"
+        "    await modem.sms.send('+33612345678', 'hi')\n",
+        encoding="utf-8",
+    )
+    for flag in ([], ["--no-forwarding-check"]):
+        with served_ptys_sync("generic") as [path]:
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hil.pytest_plugin",
+                 "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_sms.py"),
+                 "--modem-url", path, "--allow-list", str(tmp_path / "bench.yaml"), *flag],
+                cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+        assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
