@@ -210,14 +210,24 @@ def index_in(values: pa.Array, known: pa.Array) -> pa.Array:
     Arrow's compiled compute module.  `pyarrow.compute` makes a Python function of every one of
     Arrow's compute functions when first imported (0.03-0.04 CPU-s): the settled pass, which
     needs this one alone, imported it while coding its first row group, the other worker waiting
-    for the codes."""
+    for the codes.  pyarrow does not promise that module's form: where it has not these names,
+    takes other arguments or answers otherwise, the public module answers (a TypeError of
+    Arrow's own, values of another type than the known ones', is the caller's)."""
+    import pyarrow as pa
+
     try:
         from pyarrow._compute import SetLookupOptions, call_function
-    except ImportError:  # (a pyarrow whose compiled module is named otherwise)
+
+        result = call_function("index_in", [values], SetLookupOptions(known, skip_nulls=False))
+    except (ImportError, AttributeError, TypeError) as exc:
+        if isinstance(exc, pa.ArrowException):
+            raise
+        result = None
+    if not isinstance(result, pa.Array):  # (a pyarrow whose compiled module is of another form)
         import pyarrow.compute as pc
 
-        return pc.index_in(values, value_set=known)
-    result: pa.Array = call_function("index_in", [values], SetLookupOptions(known, skip_nulls=False))
+        found: pa.Array = pc.index_in(values, value_set=known)
+        return found
     return result
 
 

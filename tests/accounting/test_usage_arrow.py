@@ -754,3 +754,32 @@ print(json.dumps([answered, [m for m in ("pyarrow.compute", "numpy.ma") if m in 
     answered, loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert answered == [True]  # (the pass read the file, on two workers)
     assert loaded == []
+
+
+def test_a_compiled_compute_module_of_another_form_leaves_the_public_one_to_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`index_in` calls Arrow's compiled compute module, which pyarrow does not promise to keep:
+    where its lookup options take other arguments (or it has no `call_function`), the public
+    `pyarrow.compute` answers, the same codes given (no TypeError out of the month's rating)."""
+    import pyarrow._compute as compiled
+
+    class OtherOptions:  # lookup options of another signature
+        def __init__(self, value_set: pa.Array, *, null_matching_behavior: str = "match") -> None:
+            self.value_set = value_set
+
+    codes = usage_arrow.Codes()
+    codes.of(["a", "b", None])
+    known = pa.array(["a", "b", None])
+    for name, other in (("SetLookupOptions", OtherOptions), ("call_function", None)):
+        with monkeypatch.context() as patched:
+            if other is None:
+                patched.delattr(compiled, name)
+            else:
+                patched.setattr(compiled, name, other)
+            assert usage_arrow.index_in(pa.array(["b", None, "c"]), known).to_pylist() == [1, 2, None]
+            codes._last = None
+            assert codes.of_dictionary(pa.array(["b", None, "a"])).tolist() == [1, 2, 0, 2]
+            path = tmp_path / f"{name}.parquet"
+            _simulator_file(path, 3, False, "none", chunks=4)  # row groups of their own dictionaries
+            assert _same_both_ways(path, monkeypatch) >= 1
