@@ -18,13 +18,19 @@ def render_comparison(comparison: Comparison, top: int = 10) -> str:
         f"Offer comparison {comparison.customer}, {comparison.month} ({cur} HT, same usage on every choice)"
     ]
     cheapest = comparison.cheapest
+    # (a run of part of the month: compared on its days' usage, the subscriptions a whole month's;
+    # it said "saving N a month" of one day's usage, where its --json says `usage_covers`)
+    c = comparison.covers
+    if c is not None:
+        out.append(f"  {c.describe()}: compared on these days' usage only, not a projected month")
+    period, usage = ("a month", "this month's usage") if c is None else ("on these days", "these days' usage")
     out.append(f"Today: {money(comparison.today.total)} {cur}")
     if comparison.saving > 0:
         out.append(
-            f"Cheapest: {cheapest.name}: {money(cheapest.total)} {cur}, saving {money(comparison.saving)} {cur} a month"
+            f"Cheapest: {cheapest.name}: {money(cheapest.total)} {cur}, saving {money(comparison.saving)} {cur} {period}"
         )
     else:
-        out.append("Today's choices are already the cheapest for this month's usage.")
+        out.append(f"Today's choices are already the cheapest for {usage}.")
     out.append("")
     out.append("Fleet scenarios (fleet discounts recomputed for each)")
     for s in sorted(comparison.scenarios, key=lambda s: (s.total, s.name)):

@@ -730,3 +730,26 @@ def test_the_fleets_records_of_no_line_are_not_a_device_group_costing_nothing() 
     groups = page[page.index('id="groups"') : page.index('id="traffic"')]
     assert "(fleet services, no line)" not in groups
     assert re.search(r"<td>fleet services \(billed to no line\)</td>.*?2,625\.43 EUR", groups, re.S)
+
+
+def test_the_text_outputs_of_a_partial_run_say_its_days(
+    storm_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`compare RUN` of a one-day run said "saving N EUR a month" and "this month's usage" with no
+    word of the day its usage covers (its --json says `usage_covers`): the saving of one day's usage
+    read as a month's. `rate RUN` writes the lines of the run's own invoice.txt."""
+    import yaml
+
+    inventory = yaml.safe_load((storm_run / "scenario.yaml").read_text())["inventory"]
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    args = [str(tmp_path / "inventory.yaml"), str(storm_run)]
+    capsys.readouterr()
+    assert m2msim(["rate", *args]) == 0
+    assert (
+        capsys.readouterr().out.rstrip() == (storm_run / "invoice.txt").read_text(encoding="utf-8").rstrip()
+    )
+    assert m2msim(["compare", *args]) == 0
+    text = capsys.readouterr().out
+    head = text[: text.index("Fleet scenarios")]
+    assert "usage covers" in head and "1 of the month's 31 days" in head
+    assert "a month" not in head and "this month's usage" not in head
