@@ -905,7 +905,8 @@ def keep_mode(old: Path, new: Path) -> None:
     run folder kept `chmod 750`, was replaced by one the umask made readable by all (0644, 0755).
     Never more than `new` has: a writer's own restriction stays (`modem serve`'s address file, made
     0600 under `umask 077`: its token was readable by all when it replaced a file of 0644).  One
-    nobody may write (`chmod a-w`, replaced only with `--force`) gives it its owner's write."""
+    nobody may write (`chmod a-w`, replaced only with `--force`) gives it its owner's write.  Its
+    own set-user/group-ID and sticky bits stay (a folder made in a `chmod g+s` one)."""
     try:
         was, now = os.lstat(old), os.lstat(new)
     except OSError:
@@ -913,6 +914,9 @@ def keep_mode(old: Path, new: Path) -> None:
     if stat.S_IFMT(was.st_mode) == stat.S_IFMT(now.st_mode) and not stat.S_ISLNK(was.st_mode):
         mode = stat.S_IMODE(was.st_mode) & stat.S_IMODE(now.st_mode) & 0o777
         mode = mode if mode & 0o222 else mode | stat.S_IWUSR
+        # (its own special bits stay: a folder made in a shared one (`chmod g+s`) lost its set-group-ID
+        # before its files were written, which then took the user's group, not the shared one's)
+        mode |= stat.S_IMODE(now.st_mode) & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX)
         if mode != stat.S_IMODE(now.st_mode):  # (a run's thousands of files: most are as they were)
             with contextlib.suppress(OSError):
                 os.chmod(new, mode)

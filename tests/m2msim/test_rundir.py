@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -150,6 +151,26 @@ def test_the_files_of_a_replaced_run_folder_keep_their_permissions(
     assert modes["usage/part-0.csv"] == 0o600 and modes["report.html"] == 0o644
     assert os.lstat(out / MARKER).st_mode & 0o7777 == 0o600
     assert is_run_folder(out)  # (its files as the run wrote them: the next run replaces it)
+
+
+def test_a_run_folder_in_a_shared_folder_keeps_its_group_inheritance(tmp_path: Path) -> None:
+    """A run folder in a folder shared by a group (`chmod g+s`: what is made in it takes its group)
+    lost its set-group-ID at its next run: the permissions kept of the folder it replaced were
+    given with the special bits cleared, before the run's files were written, so they took the
+    user's own group and the others of the group could no longer read them."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)
+    out = shared / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.json": "old"})
+    assert out.stat().st_mode & 0o7777 == 0o2777 & ~_umask()
+    out.chmod(0o2750)
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.json": "new", "usage/part-0.csv": "new"})
+        assert work.stat().st_mode & 0o7777 == 0o2750  # (before its files are written)
+        assert (work / "usage").stat().st_mode & stat.S_ISGID
+    assert out.stat().st_mode & 0o7777 == 0o2750
 
 
 def _umask() -> int:
