@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from typing import Any, NamedTuple
 from accounting.inventory import InventoryIssue
 from accounting.money import ZERO, cents, fmt
 from m2msim.gcpause import paused_gc
+
+log = logging.getLogger(__name__)
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps(v, ensure_ascii=False) does
 json_string: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string, as _ENCODE writes one
@@ -247,11 +250,20 @@ def run_coverage(usage: Path, month: str) -> UsageCoverage | None:
     # (the run's usage as the rating reads it: through a link to its usage/, as `.` in it, or with
     # a file of the user's beside the run's; its summary.json as the run wrote it)
     folder = run_of(usage)
-    if (
-        folder is None
-        or "summary.json" not in (marker_files(folder) or [])
-        or "summary.json" in changed_files(folder)
-    ):
+    if folder is None or "summary.json" not in (marker_files(folder) or []):
+        return None
+    changed = changed_files(folder)
+    # (its usage replaced, a whole month's records put in place of the run's day: the run's days
+    # projected them x31; the days are those of the run's usage as it wrote it)
+    replaced = [f for f in changed if f.split("/", 1)[0].startswith("usage")]
+    if replaced:
+        log.warning(
+            "%s: %s is not the run's as it wrote it: the days its summary.json says are not taken "
+            "for its usage (the month, no projection)",
+            folder,
+            replaced[0],
+        )
+    if "summary.json" in changed or replaced:
         return None
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))

@@ -753,3 +753,28 @@ def test_the_text_outputs_of_a_partial_run_say_its_days(
     head = text[: text.index("Fleet scenarios")]
     assert "usage covers" in head and "1 of the month's 31 days" in head
     assert "a month" not in head and "this month's usage" not in head
+
+
+def test_rate_of_a_partial_run_whose_usage_was_replaced_projects_nothing(
+    storm_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A one-day run's usage.parquet replaced by another file (a whole month's records put in its
+    place): `rate RUN` still took the run's day from its summary.json and projected that usage x31.
+    The days are the run's usage's only while that usage is the run's as written."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(storm_run, run, copy_function=shutil.copy2)  # (as written: the run's)
+    inventory = yaml.safe_load((run / "scenario.yaml").read_text())["inventory"]
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    args = [str(tmp_path / "inventory.yaml"), str(run / "usage.parquet"), "--json"]
+    capsys.readouterr()
+    assert m2msim(["rate", *args]) == 0
+    assert "usage_covers" in json.loads(capsys.readouterr().out)
+    os.utime(run / "usage.parquet", ns=(0, 1_000_000_000))  # (another file: not the run's version)
+    assert m2msim(["rate", *args]) == 0
+    out = capsys.readouterr()
+    assert "usage_covers" not in json.loads(out.out) and "projected_month" not in json.loads(out.out)
+    assert "usage.parquet is not the run's as it wrote it" in caplog.text
