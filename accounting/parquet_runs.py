@@ -320,6 +320,7 @@ class RunColumnsWriter:
         order = list(dict.fromkeys(run_keys))  # the dictionary: each value at its first run
         code_of = {k: c for c, k in enumerate(order)}
         values: list[Any]
+        signed = pa.types.is_signed_integer(column.type)
         if pa.types.is_dictionary(column.type):
             dictionary = column.dictionary
             values = [dictionary[k].as_buffer().to_pybytes() for k in order]
@@ -327,7 +328,10 @@ class RunColumnsWriter:
             as_stat = values
         else:
             values = order
-            form = "<i" if physical == _INT32 else "<q"
+            # (an unsigned type's values as such: past the signed range too, ordered unsigned)
+            form = (
+                ("<i" if physical == _INT32 else "<q") if signed else ("<I" if physical == _INT32 else "<Q")
+            )
             plain = b"".join(struct.pack(form, v) for v in values)
             as_stat = [struct.pack(form, v) for v in values]
         if self._stats[i] and max(map(len, as_stat)) > _MAX_STATISTICS_SIZE:
@@ -365,18 +369,13 @@ class RunColumnsWriter:
         if self._stats[i]:
             if physical == _BYTE_ARRAY:
                 low, high = min(as_stat), max(as_stat)
-                stats = [
-                    (3, _I64, 0),
-                    (5, _BINARY, high),
-                    (6, _BINARY, low),
-                    (7, _TRUE, True),
-                    (8, _TRUE, True),
-                ]
             else:
                 low_v, high_v = min(values), max(values)
                 low, high = as_stat[values.index(low_v)], as_stat[values.index(high_v)]
-                stats = [(1, _BINARY, high), (2, _BINARY, low), (3, _I64, 0)]
-                stats += [(5, _BINARY, high), (6, _BINARY, low), (7, _TRUE, True), (8, _TRUE, True)]
+            stats = [(3, _I64, 0), (5, _BINARY, high), (6, _BINARY, low), (7, _TRUE, True), (8, _TRUE, True)]
+            if signed:
+                # the deprecated min and max, in signed order: none for an unsigned type or a string
+                stats = [(1, _BINARY, high), (2, _BINARY, low), *stats]
         pages = [dict_header, plain, data_header, bytes(body)]
         return pages, len(dict_header) + len(plain), stats
 

@@ -164,6 +164,32 @@ def test_readers_see_the_same_file_as_pyarrows(tmp_path: Path, statistics: str) 
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [[str(ours)]]).fetchone() == (0,)
 
 
+def test_unsigned_columns_have_pyarrows_values_and_statistics(tmp_path: Path) -> None:
+    # unsigned integers: values past the signed types' range, statistics in unsigned order and no
+    # deprecated min and max (whose order is signed), as pyarrow writes them
+    types = {"u8": pa.uint8(), "u16": pa.uint16(), "u32": pa.uint32(), "u64": pa.uint64(), "i8": pa.int8()}
+    schema = pa.schema([pa.field(name, t) for name, t in types.items()])
+    n = 4096
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(
+                np.repeat(np.array([1, np.iinfo(t.to_pandas_dtype()).max, 0, 7], t.to_pandas_dtype()), n // 4)
+            )
+            for t in types.values()
+        ],
+        schema=schema,
+    )
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    _write(ours, RunColumnsWriter, schema, [batch, batch.slice(0, n // 2)], {})
+    _write(theirs, pq.ParquetWriter, schema, [batch, batch.slice(0, n // 2)], {})
+    assert pq.read_table(ours).equals(pq.read_table(theirs))
+    assert _statistics(ours) == _statistics(theirs)
+    con = duckdb.connect()
+    assert _duckdb_metadata(con, ours) == _duckdb_metadata(con, theirs)
+    encodings = "SELECT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'u64' AND row_group_id = 0"
+    assert con.execute(encodings, [str(ours)]).fetchone() == ("PLAIN, RLE, RLE_DICTIONARY",)
+
+
 def test_options_it_cannot_carry_over_are_refused(tmp_path: Path) -> None:
     # a page index lies outside the column chunks copied: its offsets would point elsewhere
     with (
