@@ -24,6 +24,7 @@ statistics (pyarrow, DuckDB; `tests/accounting/test_parquet_runs.py`).
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -276,19 +277,23 @@ class RunColumnsWriter:
                 out[key] = value
         return out
 
+    def _page_header(self, page_type: int, body: bytes, header: tuple[int, list[Field]]) -> bytes:
+        """The header of a page of `body` (uncompressed), with its type's own header (field id,
+        fields) and, with `write_page_checksum`, the CRC-32 of `body` (readers verify it)."""
+        fields: list[Field] = [(1, _I32, page_type), (2, _I32, len(body)), (3, _I32, len(body))]
+        if self._options.get("write_page_checksum", False):
+            crc = zlib.crc32(body)
+            fields.append((4, _I32, crc - (1 << 32) if crc >= 1 << 31 else crc))
+        return _encode([*fields, (header[0], _STRUCT, header[1])])
+
     def _all_null(self, i: int, n: int) -> tuple[list[bytes], int | None, list[Field] | None]:
         """The page of a column of `n` nulls: its definition levels, one run of zeros, no values."""
         levels = bytearray()
         _varint(n << 1, levels)
         levels.append(0)
         body = struct.pack("<I", len(levels)) + levels
-        header = _encode(
-            [
-                (1, _I32, _DATA_PAGE),
-                (2, _I32, len(body)),
-                (3, _I32, len(body)),
-                (5, _STRUCT, [(1, _I32, n), (2, _I32, _PLAIN), (3, _I32, _RLE), (4, _I32, _RLE)]),
-            ]
+        header = self._page_header(
+            _DATA_PAGE, body, (5, [(1, _I32, n), (2, _I32, _PLAIN), (3, _I32, _RLE), (4, _I32, _RLE)])
         )
         return [header, body], None, [(3, _I64, n)] if self._stats[i] else None
 
@@ -345,26 +350,11 @@ class RunColumnsWriter:
             body += struct.pack("<I", len(levels)) + levels
         body.append(width)
         body += _hybrid_runs([code_of[k] for k in run_keys], lengths.tolist(), width)
-        dict_header = _encode(
-            [
-                (1, _I32, _DICTIONARY_PAGE),
-                (2, _I32, len(plain)),
-                (3, _I32, len(plain)),
-                (7, _STRUCT, [(1, _I32, len(values)), (2, _I32, _PLAIN)]),
-            ]
+        dict_header = self._page_header(
+            _DICTIONARY_PAGE, plain, (7, [(1, _I32, len(values)), (2, _I32, _PLAIN)])
         )
-        data_header = _encode(
-            [
-                (1, _I32, _DATA_PAGE),
-                (2, _I32, len(body)),
-                (3, _I32, len(body)),
-                (
-                    5,
-                    _STRUCT,
-                    [(1, _I32, len(column)), (2, _I32, _RLE_DICTIONARY), (3, _I32, _RLE), (4, _I32, _RLE)],
-                ),
-            ]
-        )
+        encodings = [(1, _I32, len(column)), (2, _I32, _RLE_DICTIONARY), (3, _I32, _RLE), (4, _I32, _RLE)]
+        data_header = self._page_header(_DATA_PAGE, bytes(body), (5, encodings))
         stats: list[Field] | None = None
         if self._stats[i]:
             if physical == _BYTE_ARRAY:

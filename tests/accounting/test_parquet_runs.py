@@ -190,6 +190,27 @@ def test_unsigned_columns_have_pyarrows_values_and_statistics(tmp_path: Path) ->
     assert con.execute(encodings, [str(ours)]).fetchone() == ("PLAIN, RLE, RLE_DICTIONARY",)
 
 
+def test_page_checksums_asked_for_are_written_on_its_own_pages_too(tmp_path: Path) -> None:
+    schema = pa.schema([("runs", pa.int64()), ("nulls", pa.int64()), ("each", pa.int64())])
+    n = 10_000
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(np.repeat([5, 6], n // 2)), pa.nulls(n, pa.int64()), pa.array(np.arange(n))], schema=schema
+    )
+    options = {"write_page_checksum": True, "compression": "none"}
+    path = tmp_path / "ours.parquet"
+    _write(path, RunColumnsWriter, schema, [batch], options)
+    # every page's checksum is right: the file reads with verification, as written
+    assert pq.read_table(path, page_checksum_verification=True).equals(pa.Table.from_batches([batch]))
+    # and a page of a column encoded here that changed on disk is told, not read as other values
+    data = bytearray(path.read_bytes())
+    start = pq.read_metadata(path).row_group(0).column(0).dictionary_page_offset
+    at = bytes(data).index((5).to_bytes(8, "little"), start)
+    data[at] = 9
+    path.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="CRC checksum verification failed"):
+        pq.read_table(path, page_checksum_verification=True)
+
+
 def test_options_it_cannot_carry_over_are_refused(tmp_path: Path) -> None:
     # a page index lies outside the column chunks copied: its offsets would point elsewhere
     with (
