@@ -371,10 +371,13 @@ class RunColumnsWriter:
 
     def write_batch(self, batch: pa.RecordBatch, row_group_size: int | None = None) -> None:
         """Write `batch` as row groups of at most `row_group_size` rows (`ROW_GROUP_ROWS`), as
-        pyarrow's writer cuts a batch."""
+        pyarrow's writer cuts a batch (-1 as None; 0 or another negative size is refused, as there:
+        a range of such a step would have written no rows)."""
         if not batch.schema.equals(self._schema):
             raise ValueError(f"batch schema does not match the file's:\n{batch.schema}\nnot\n{self._schema}")
-        rows = row_group_size or ROW_GROUP_ROWS
+        if row_group_size is not None and row_group_size != -1 and row_group_size < 1:
+            raise ValueError(f"row group size must be greater than 0, not {row_group_size}")
+        rows = ROW_GROUP_ROWS if row_group_size in (None, -1) else row_group_size
         for at in range(0, batch.num_rows, rows):
             self._row_group(batch.slice(at, rows))
 

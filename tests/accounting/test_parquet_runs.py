@@ -211,6 +211,19 @@ def test_page_checksums_asked_for_are_written_on_its_own_pages_too(tmp_path: Pat
         pq.read_table(path, page_checksum_verification=True)
 
 
+def test_a_row_group_size_is_taken_as_pyarrows_writer_takes_it(tmp_path: Path) -> None:
+    schema = pa.schema([("runs", pa.int64())])
+    batch = pa.RecordBatch.from_arrays([pa.array(np.repeat([1, 2], 3000))], schema=schema)
+    with pa.OSFile(str(tmp_path / "x.parquet"), "wb") as sink:
+        w = RunColumnsWriter(sink, schema)
+        w.write_batch(batch, -1)  # (pyarrow's "no size given": its rows were dropped, no row group written)
+        for size in (0, -2):
+            with pytest.raises(ValueError, match="row group size"):
+                w.write_batch(batch, size)
+        w.close()
+    assert pq.read_table(tmp_path / "x.parquet").equals(pa.Table.from_batches([batch]))
+
+
 def test_options_it_cannot_carry_over_are_refused(tmp_path: Path) -> None:
     # a page index lies outside the column chunks copied: its offsets would point elsewhere
     with (
