@@ -295,7 +295,9 @@ class RunColumnsWriter:
         header = self._page_header(
             _DATA_PAGE, body, (5, [(1, _I32, n), (2, _I32, _PLAIN), (3, _I32, _RLE), (4, _I32, _RLE)])
         )
-        return [header, body], None, [(3, _I64, n)] if self._stats[i] else None
+        # (a column of Arrow's null type has no statistics in pyarrow's file, not even a null count)
+        counted = self._stats[i] and not pa.types.is_null(self._schema.field(i).type)
+        return [header, body], None, [(3, _I64, n)] if counted else None
 
     def _run_column(
         self, i: int, column: pa.Array

@@ -224,6 +224,18 @@ def test_a_row_group_size_is_taken_as_pyarrows_writer_takes_it(tmp_path: Path) -
     assert pq.read_table(tmp_path / "x.parquet").equals(pa.Table.from_batches([batch]))
 
 
+def test_a_column_of_the_null_type_has_pyarrows_statistics(tmp_path: Path) -> None:
+    schema = pa.schema([("none", pa.null()), ("absent", pa.int64())])
+    batch = pa.RecordBatch.from_arrays([pa.nulls(5000), pa.nulls(5000, pa.int64())], schema=schema)
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    _write(ours, RunColumnsWriter, schema, [batch], {})
+    _write(theirs, pq.ParquetWriter, schema, [batch], {})
+    assert pq.read_table(ours).equals(pq.read_table(theirs))
+    assert _statistics(ours) == _statistics(theirs)
+    con = duckdb.connect()
+    assert _duckdb_metadata(con, ours) == _duckdb_metadata(con, theirs)
+
+
 def test_options_it_cannot_carry_over_are_refused(tmp_path: Path) -> None:
     # a page index lies outside the column chunks copied: its offsets would point elsewhere
     with (
