@@ -46,6 +46,7 @@ _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _ST
 _INT32, _INT64, _BYTE_ARRAY = 1, 2, 6
 _PLAIN, _RLE, _RLE_DICTIONARY = 0, 3, 8
 _DATA_PAGE, _DICTIONARY_PAGE = 0, 2
+_UNSIGNED = frozenset({11, 12, 13, 14})  # converted types UINT_8, UINT_16, UINT_32, UINT_64
 
 # A Thrift struct as read here: its fields in order, (field id, compact type, value); a list's value
 # is (element type, [elements]).
@@ -252,7 +253,11 @@ class RunColumnsWriter:
         template = pa.BufferOutputStream()
         pq.ParquetWriter(template, schema, **options).close()
         self._template = _footer(template.getvalue())
-        self._physical = [_get(e, 1) for e in _get(self._template, 2)[1][1:]]
+        elements = _get(self._template, 2)[1][1:]
+        self._physical = [_get(e, 1) for e in elements]
+        # a column whose values the Parquet schema orders unsigned (converted types UINT_8 to
+        # UINT_64; a uint32 is a plain INT64 in a version 1.0 file, ordered signed)
+        self._unsigned = [_get(e, 6) in _UNSIGNED for e in elements]
         if len(self._physical) != len(schema):
             raise ValueError("a flat schema only: one Parquet column a field")
         stats = options.get("write_statistics", True)
@@ -365,8 +370,8 @@ class RunColumnsWriter:
                 low_v, high_v = min(values), max(values)
                 low, high = as_stat[values.index(low_v)], as_stat[values.index(high_v)]
             stats = [(3, _I64, 0), (5, _BINARY, high), (6, _BINARY, low), (7, _TRUE, True), (8, _TRUE, True)]
-            if signed:
-                # the deprecated min and max, in signed order: none for an unsigned type or a string
+            if physical != _BYTE_ARRAY and not self._unsigned[i]:
+                # the deprecated min and max, in signed order: none for an unsigned column or a string
                 stats = [(1, _BINARY, high), (2, _BINARY, low), *stats]
         pages = [dict_header, plain, data_header, bytes(body)]
         return pages, len(dict_header) + len(plain), stats

@@ -164,9 +164,11 @@ def test_readers_see_the_same_file_as_pyarrows(tmp_path: Path, statistics: str) 
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [[str(ours)]]).fetchone() == (0,)
 
 
-def test_unsigned_columns_have_pyarrows_values_and_statistics(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["2.6", "1.0"])
+def test_unsigned_columns_have_pyarrows_values_and_statistics(tmp_path: Path, version: str) -> None:
     # unsigned integers: values past the signed types' range, statistics in unsigned order and no
-    # deprecated min and max (whose order is signed), as pyarrow writes them
+    # deprecated min and max (whose order is signed), as pyarrow writes them; but a version 1.0 file
+    # stores a uint32 as a plain INT64, ordered signed, with them
     types = {"u8": pa.uint8(), "u16": pa.uint16(), "u32": pa.uint32(), "u64": pa.uint64(), "i8": pa.int8()}
     schema = pa.schema([pa.field(name, t) for name, t in types.items()])
     n = 4096
@@ -180,8 +182,8 @@ def test_unsigned_columns_have_pyarrows_values_and_statistics(tmp_path: Path) ->
         schema=schema,
     )
     ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
-    _write(ours, RunColumnsWriter, schema, [batch, batch.slice(0, n // 2)], {})
-    _write(theirs, pq.ParquetWriter, schema, [batch, batch.slice(0, n // 2)], {})
+    _write(ours, RunColumnsWriter, schema, [batch, batch.slice(0, n // 2)], {"version": version})
+    _write(theirs, pq.ParquetWriter, schema, [batch, batch.slice(0, n // 2)], {"version": version})
     assert pq.read_table(ours).equals(pq.read_table(theirs))
     assert _statistics(ours) == _statistics(theirs)
     con = duckdb.connect()
