@@ -14,11 +14,14 @@ charging ids, columns with some nulls) go through a `pyarrow.parquet.ParquetWrit
 options into memory, and their column chunks (pages with their headers) are copied as written,
 their footer entries (Thrift compact protocol) with them, offsets moved.
 
-A batch is cut into row groups as pyarrow cuts it (`ROW_GROUP_ROWS`).  The footer is pyarrow's for the file's schema and options (its
-schema, created_by, column orders), with the row groups written here; the statistics of a column
-encoded here are the ones pyarrow gives the same values (min and max of the values, null count,
-exact), for the columns whose options ask for them.  Readers see the same values, types and
-statistics (pyarrow, DuckDB; `tests/accounting/test_parquet_runs.py`).
+A batch is cut into row groups as pyarrow cuts it (`ROW_GROUP_ROWS`; an empty batch makes no row
+group, where pyarrow's writer makes one of no rows).  The footer is pyarrow's for the file's
+schema and options (its schema, created_by, column orders), with the row groups written here; the
+statistics of a column encoded here are the ones pyarrow gives the same values (min and max of
+the values, null count, exact; the deprecated min and max only where the column's sort order is
+signed), for the columns whose options ask for them; its pages carry their CRC-32 with
+`write_page_checksum`.  Readers see the same values, types and statistics (pyarrow, DuckDB;
+`tests/accounting/test_parquet_runs.py`).
 """
 
 from __future__ import annotations
