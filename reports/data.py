@@ -20,6 +20,7 @@ The views (documented in docs/report.md):
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -496,10 +497,17 @@ def _unset_if_empty(name: str, expr: str | None = None) -> str:
     return f"coalesce({expr}, {_USAGE_DEFAULTS[name]})" if name in _USAGE_DEFAULTS else expr
 
 
-def _usage_source(files: RunFiles, usage: list[Path]) -> str:
-    """SQL: the records of `usage` (files of `files.usage`), as the rating reads them."""
+def _usage_source(files: RunFiles, usage: list[Path], numbered: bool = False) -> str:
+    """SQL: the records of `usage` (files of `files.usage`), as the rating reads them; `numbered`:
+    with each record's file (`_PART`) and row in it as the rating numbers it (`_ROW`: the header,
+    or a Parquet file's first row, is row 1; a CSV row the reader could not split is not counted)."""
     paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in usage)
     if files.usage_kind == "parquet":
+        if numbered:
+            read = (
+                f"read_parquet([{paths}], union_by_name = true, file_row_number = true, filename = '{_PART}')"
+            )
+            return f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS {_ROW} FROM {read})"
         return f"read_parquet([{paths}], union_by_name = true)"
     from accounting.usage import csv_layout, csv_read_options, number_text_sql
 
@@ -509,7 +517,15 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
         raise ReportError(str(exc)) from None
     # Read as the rating reads it (its header, separator and quoting); the rows it rejects as
     # malformed (fields that do not match the header) are not in the view.
-    read = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true)"
+    named = f", filename = '{_PART}'" if numbered else ""
+    read = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true{named})"
+    if (
+        numbered
+    ):  # (in the order read: `preserve_insertion_order`, DuckDB's default, as the rating numbers them)
+        rows = f"(SELECT *, row_number() OVER () AS {_ROW} FROM {read})"
+        read = (
+            f"(SELECT * REPLACE ({_ROW} - min({_ROW}) OVER (PARTITION BY {_PART}) + 2 AS {_ROW}) FROM {rows})"
+        )
     # Counts read from their text as the rating reads them (`1_000` no number; in a file separated
     # by ';', a duration's decimal comma read, dotted thousands no number: the row is a reject).
     semicolons = delimiter == ";"
@@ -524,6 +540,7 @@ def _usage_source(files: RunFiles, usage: list[Path]) -> str:
 
 _PLMN = '"serving_plmn"'
 _PART = "__m2msim_file"  # (the part a row was read from: `_zone_by_part`)
+_ROW = "__m2msim_row"  # (its row there, as the rating numbers it: `_usage_source`)
 
 
 def _refused_zone(zone: str) -> str:
@@ -532,7 +549,9 @@ def _refused_zone(zone: str) -> str:
     return f"CASE WHEN starts_with({zone}, chr({ord(PLMN_REFUSED)})) THEN NULL ELSE {zone} END"
 
 
-def _zone_by_part(files: RunFiles, con: duckdb.DuckDBPyConnection, have: dict[str, str]) -> str | None:
+def _zone_by_part(
+    files: RunFiles, con: duckdb.DuckDBPyConnection, have: dict[str, str], numbered: bool = False
+) -> str | None:
     """SQL: the Parquet parts read together, each row's `zone` as the rating reads it by its own
     part's columns (`accounting.usage`: a part with only `serving_plmn` beside parts with `zone`,
     an operator's export beside the simulator's parts): its own zone in a part with the column (an
@@ -555,22 +574,25 @@ def _zone_by_part(files: RunFiles, con: duckdb.DuckDBPyConnection, have: dict[st
     paths = ", ".join("'" + p.replace("'", "''") + "'" for p in map(str, files.usage))
     listed = ", ".join("'" + p.replace("'", "''") + "'" for p in by_plmn)
     zone = f'CASE WHEN {_PART} IN ({listed}) THEN {usage_zone_sql(_PLMN)} ELSE CAST("zone" AS VARCHAR) END'
+    if numbered:
+        return f'(SELECT * REPLACE ({zone} AS "zone") FROM {_usage_source(files, files.usage, True)})'
     return (
         f'(SELECT * EXCLUDE ({_PART}) REPLACE ({zone} AS "zone") '
         f"FROM read_parquet([{paths}], union_by_name = true, filename = '{_PART}'))"
     )
 
 
-def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
+def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection, numbered: bool = False) -> str:
     """The `usage` view: every column of `_USAGE_COLUMNS` with its type, whatever the files hold
     (a run's parts as they are; a CSV, gzip or zstd too, or a Parquet file of other writers: its
-    columns cast as the rating reads them, those it lacks empty or at their defaults)."""
+    columns cast as the rating reads them, those it lacks empty or at their defaults); `numbered`:
+    each record's file and row too (`_usage_source`)."""
     if not files.usage:
         empty = ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in _USAGE_COLUMNS.items())
         return f"SELECT {empty}, false AS retry WHERE false"
-    src = _usage_source(files, files.usage)
+    src = _usage_source(files, files.usage, numbered)
     have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    by_part = _zone_by_part(files, con, have)
+    by_part = _zone_by_part(files, con, have, numbered)
     src = by_part or src
     if all(have.get(name) == kind for name, kind in _USAGE_COLUMNS.items()):
         # (a run's parts: every column, typed)
@@ -600,6 +622,8 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection) -> str:
         else:
             expr = f"{_USAGE_DEFAULTS.get(name, 'NULL')}::{kind}"
         cols.append(f'{expr} AS "{name}"')
+    if numbered:
+        cols += [_PART, _ROW]
     return f"SELECT *, {RETRY_SQL} AS retry FROM (SELECT {', '.join(cols)} FROM {src})"
 
 
@@ -664,8 +688,54 @@ STATISTICS_OPTIMIZERS = (
 )
 
 
-def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the documented views over the folder's files."""
+def rejected_rows(files: RunFiles) -> tuple[list[tuple[str, int]], int]:
+    """The records the folder's invoice lists as rejected by the rating, each as (its usage file,
+    its row as the `usage` view numbers it: a CSV's rows the reader could not split, not in the
+    view, are not counted), and how many rejected records the invoice does not list so (past its
+    listing's limit, or naming a file that is not among the folder's usage files).
+
+    The rating decides once which records it bills: the page reads its outcome, records the
+    invoice lists as rejected left out, so that its figures are those billed."""
+    inv = files.invoice
+    if inv is None or not files.usage:
+        return [], 0
+    listed = inv.get("rejects") or []
+    by_reason = inv.get("rejects_by_reason") or []
+    total = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(listed)
+    from accounting.usage import ROW_REASONS
+
+    split_not = ROW_REASONS["bad-row"][0]  # (a CSV row of other fields than the header's)
+    by_name: dict[str, list[Path]] = {}
+    for path in files.usage:
+        by_name.setdefault(path.name, []).append(path)
+    found: list[tuple[str, int, bool]] = []
+    for r in listed:
+        row, name = (
+            r.get("row") if isinstance(r, dict) else None,
+            r.get("file") if isinstance(r, dict) else None,
+        )
+        if name is None:
+            paths = files.usage[:1] if len(files.usage) == 1 else []
+        else:
+            paths = [p for p in files.usage if str(p) == str(name)] or by_name.get(str(name), [])
+        if isinstance(row, int) and not isinstance(row, bool) and len(paths) == 1:
+            found.append((str(paths[0]), row, str(r.get("reason", "")).startswith(split_not)))
+    unsplit: dict[str, list[int]] = {}
+    for f, row, bad in found:
+        if bad:
+            unsplit.setdefault(f, []).append(row)
+    for rows in unsplit.values():
+        rows.sort()
+    out = [(f, row - bisect.bisect_left(unsplit.get(f, ()), row)) for f, row, bad in found if not bad]
+    return out, max(total - len(found), 0)
+
+
+def connect(
+    files: RunFiles, threads: int | None = None, *, billed: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the documented views over the folder's files; `billed`
+    (the page's): the `usage` view without the records the invoice lists as rejected
+    (`rejected_rows`)."""
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
@@ -676,8 +746,23 @@ def connect(files: RunFiles, threads: int | None = None) -> duckdb.DuckDBPyConne
 
         if not statistics_believed(con, files.usage):
             disable_optimizers(con, *STATISTICS_OPTIMIZERS)
+    rejected = rejected_rows(files)[0] if billed else []
     try:
-        con.execute(f"CREATE VIEW usage AS {_usage_sql(files, con)}")
+        view = _usage_sql(files, con, numbered=bool(rejected))
+        if rejected:
+            table = pa.table(
+                {"f": [f for f, _ in rejected], "r": [r for _, r in rejected]},
+                schema=pa.schema([("f", pa.string()), ("r", pa.int64())]),
+            )
+            arrow_scans()
+            con.register("_rejected_arrow", table)
+            con.execute("CREATE TABLE _rejected_rows AS SELECT * FROM _rejected_arrow")
+            con.unregister("_rejected_arrow")
+            view = (
+                f"SELECT u.* EXCLUDE ({_PART}, {_ROW}) FROM ({view}) AS u "
+                f"ANTI JOIN _rejected_rows AS r ON u.{_PART} = r.f AND u.{_ROW} = r.r"
+            )
+        con.execute(f"CREATE VIEW usage AS {view}")
     except duckdb.Error as exc:
         raise damaged_usage(files) or ReportError(
             f"{files.usage[0]}: cannot read the usage records: {str(exc).splitlines()[0]}"

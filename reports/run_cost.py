@@ -12,7 +12,7 @@ from accounting import Comparison, compare_month
 from accounting.db import duckdb
 from accounting.errors import AccountingError
 from reports import svg
-from reports.data import RunFiles
+from reports.data import RunFiles, rejected_rows
 from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import CENT, FLEET_GROUP, MO, TOP_LINES, amount, mo
 
@@ -320,20 +320,28 @@ _NO_RECORDS = (
 
 
 def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming share and the charts") -> str:
-    """What the figures drawn from the usage records count: every record read, those the rating
-    rejected too (a duplicate, a line with an inventory error or unknown, a record outside the
-    month, a bad value, a service the offer refuses), beside the count of those rejected, so that
-    they reconcile with the invoice's figures (ko invoiced, SMS and seconds billed, cost)."""
+    """What the figures drawn from the usage records count: the records billed, those the invoice
+    lists as rejected (a duplicate, a line with an inventory error or unknown, a record outside the
+    month, a bad value, a service the offer refuses) left out (`reports.data.rejected_rows`) and
+    counted beside them, so that they agree with the invoice's figures (ko invoiced, SMS and seconds
+    billed, cost); those the invoice counts but does not list (past its listing's limit) are said
+    counted in them."""
     inv = files.invoice
     if inv is None:
         return f'<p class="muted">{what} count the usage records read (no invoice in this folder).</p>'
     by_reason = inv.get("rejects_by_reason") or []
     rejected = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(inv.get("rejects") or [])
+    unlisted = rejected_rows(files)[1] if files.usage else 0
+    kept = (
+        f" <b>{unlisted:,} of them, not listed by the invoice, are counted</b> here all the same."
+        if unlisted
+        else ""
+    )
     return (
-        f'<p class="muted">{what} count the usage records read: '
-        f'<span data-key="invoice:rows_read">{int(inv.get("rows_read") or 0):,}</span> records, of which '
-        f"<b>{rejected:,} rejected</b> by the rating and billed nothing (see Rejects and inventory errors). "
-        "The ko invoiced and the cost are the invoice's.</p>"
+        f'<p class="muted">{what} count the usage records billed: of the '
+        f'<span data-key="invoice:rows_read">{int(inv.get("rows_read") or 0):,}</span> records read, '
+        f"<b>{rejected:,} rejected</b> by the rating and billed nothing are left out (see Rejects and "
+        f"inventory errors).{kept} The ko invoiced and the cost are the invoice's.</p>"
     )
 
 

@@ -297,7 +297,7 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
     wrote the records (`m2msim run`); else the page aggregates the records itself.
     """
     check_documents(files)
-    con = connect(files, threads)
+    con = connect(files, threads, billed=True)
     # The page's joins are the records against the small `lines` table, written so. DuckDB knows
     # no row count of a CSV and chose to build its hash table on the records (30 M CSV rows: 2.9
     # GB and 10.8 s for one join, against 261 MB and 6.3 s as written).

@@ -284,7 +284,11 @@ def test_the_rating_report_reads_a_csvs_records_once_joined_to_the_small_lines_t
         def __getattr__(self, name: str) -> Any:
             return getattr(self.con, name)
 
-    monkeypatch.setattr(run_report, "connect", lambda files, threads=None: Watched(real(files, threads)))
+    monkeypatch.setattr(
+        run_report,
+        "connect",
+        lambda files, threads=None, billed=False: Watched(real(files, threads, billed=billed)),
+    )
     # More lines than records, as a fleet's first exports have: DuckDB's guess of the CSV's rows
     # is then the smaller side, and its join was turned around (the lines probing the records).
     inv = tmp_path / "inventory.yaml"
@@ -578,7 +582,7 @@ def test_the_rating_report_shows_the_invoices_quantities_beside_the_records_read
     for section in ("groups", "sms"):
         part = html[html.index(f'id="{section}"') :]
         note = re.sub(r"<[^>]+>", "", part[: part.index("</p>")])
-        assert f"{invoice['rows_read']:,} records, of which {rejected:,} rejected" in note, note
+        assert f"of the {invoice['rows_read']:,} records read, {rejected:,} rejected" in note, note
     assert [as_number(c) for c in _row(html, "sms", "single lines", "Invoiced")] == [
         3,
         227,

@@ -611,9 +611,9 @@ def test_a_part_with_only_serving_plmn_beside_a_part_with_zone_has_the_ratings_z
     assert shown == billed == {"fr": 1 + 64 + 16, "eu": 12, "world": 2 + 32}
     assert {r["zone"]: r["n"] for r in got} == {"fr": 3, "eu": 2, "world": 2, None: 1}
     # the page's roaming share: the octets carried outside France, those of the eu and world rows
-    # and of the refused network's (a German MCC)
+    # (the refused network's row, rejected, is not counted)
     page = render_files(find_files(tmp_path))
-    roaming = (12 + 2 + 32 + 128) / (1 + 2 + 64 + 4 + 8 + 16 + 32 + 128)
+    roaming = (12 + 2 + 32) / (1 + 2 + 64 + 4 + 8 + 16 + 32)
     assert f'<td class="num">{100 * roaming:.1f} %</td>' in page
 
 

@@ -356,7 +356,11 @@ def test_the_destinations_table_of_many_numbers_is_bounded_and_says_what_it_left
     n = 3_000
     rows = [f"A{i % 100 + 1:03d},sms,2026-03-03T08:00:00Z,,,,fr,+3361{i:07d},," for i in range(n)]
     rows += ["A001,sms,2026-03-04T08:00:00Z,,,,fr,fr-mobile,,"] * 5
-    html = _rate_page(tmp_path, rows, lines=100)
+    folder = tmp_path / "run"  # (the records alone: with the invoice, its rejects are not counted)
+    folder.mkdir()
+    (folder / "usage.csv").write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    assert run_cli(["report", str(folder)]).rc == 0
+    html = (folder / "report.html").read_text(encoding="utf-8")
     section = re.search(r'<section id="sms">.*?</section>', html, re.S)
     assert section
     table = re.search(r"<table><thead><tr><th>device group</th>.*?</table>", section.group(0), re.S)
@@ -367,7 +371,7 @@ def test_the_destinations_table_of_many_numbers_is_bounded_and_says_what_it_left
         table.group(0),
     )
     assert len(body) == MAX_DESTINATION_ROWS + 1
-    assert ("A", "sms", "fr-mobile", "5") in body  # the rows of the most records are listed
+    assert ("sms", "fr-mobile", "5") in [r[1:] for r in body]  # the rows of the most records are listed
     assert body[-1][0] == f"{n + 1 - MAX_DESTINATION_ROWS:,} other rows"
     assert (
         sum(int(r[3].replace(",", "")) for r in body) == n + 5
@@ -377,9 +381,6 @@ def test_the_destinations_table_of_many_numbers_is_bounded_and_says_what_it_left
     # the query the page gives lists every row
     code = re.search(r"<code>m2msim sql RUN_DIR &quot;(.*?)&quot;</code>", section.group(0))
     assert code
-    folder = tmp_path / "run"
-    folder.mkdir()
-    shutil.copy(tmp_path / "usage.csv", folder / "usage.csv")
     r = run_cli(["sql", str(folder), unescape(code.group(1)), "--csv"])
     assert r.rc == 0, r.err
     assert len(r.out.splitlines()) == 1 + n + 1 and r.out.splitlines()[1] == "sms,fr-mobile,5"
@@ -614,9 +615,10 @@ def test_the_groups_table_adds_up_to_the_invoices_total(tmp_path: Path) -> None:
 
 
 def test_records_dated_outside_the_period_are_said_not_drawn(tmp_path: Path) -> None:
-    """Records of another month (rejected by the rating, read by the page): counted in the tables, left
-    out of the charts over the month without a word, so that the charts' sums fell short of them."""
-    html = _rate_page(
+    """Records of another month (rejected by the rating, counted by the page when the invoice does not
+    list them): counted in the tables, left out of the charts over the month without a word, so that
+    the charts' sums fell short of them."""
+    _rate_page(
         tmp_path,
         [
             "A1,sms,2026-03-03T08:00:00Z,,,,fr,fr-mobile,,",
@@ -625,6 +627,16 @@ def test_records_dated_outside_the_period_are_said_not_drawn(tmp_path: Path) -> 
             "A1,data,2026-03-27T09:00:00Z,60,1048576,1048576,fr,,,s2",
         ],
     )
+    out = tmp_path / "run"
+    out.mkdir()
+    argv = ["rate", str(tmp_path / "inventory.yaml"), str(tmp_path / "usage.csv"), "--json"]
+    invoice = json.loads(run_cli(argv).out)
+    del invoice["rejects"]  # (past the listing's limit: counted, not listed)
+    (out / "invoice.json").write_text(json.dumps(invoice), encoding="utf-8")
+    shutil.copy(tmp_path / "usage.csv", out / "usage.csv")
+    assert run_cli(["report", str(out)]).rc == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "2 of them, not listed by the invoice, are counted" in re.sub(r"<[^>]+>", "", html)
     traffic = re.search(r'<section id="traffic">.*?</section>', html, re.S)
     sms = re.search(r'<section id="sms">.*?</section>', html, re.S)
     assert traffic and sms
@@ -680,3 +692,81 @@ def test_a_file_nested_too_deep_is_refused_naming_it(storm_run: Path, tmp_path: 
         r = run_cli(argv)
         assert r.rc == 2 and r.err.count("\n") == 1, str(r)
         assert f"{folder / name}" in r.err and "nested too deep" in r.err, str(r)
+
+
+def test_the_pages_figures_are_the_billed_records_one_reject_of_each_kind_left_out(tmp_path: Path) -> None:
+    """A month of one billed data record and one billed SMS beside one record of each kind the rating
+    rejects: the page counted the rejects as usage (a byte count of 0.500 as 1 octet, a negative one,
+    a duplicate, an unknown line's, another month's, a start it cannot read, a line not active yet, ...):
+    group A's volume was 95 million Mo against the 2 Mo invoiced, a group of lines not in the
+    inventory, SMS to a destination that is none. Its figures are now the invoice's."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n"
+        "  - {id_prefix: A, count: 1, offer: business-m2m, plan: forfait-2mo, commitment: 24, since: 2025-01-15}\n"
+        "  - {id_prefix: B, count: 1, offer: business-m2m, plan: forfait-2mo, commitment: 24, since: 2026-03-20}\n",
+        encoding="utf-8",
+    )
+    rows = [
+        "A1,data,2026-03-05T10:00:00Z,60,1048576,1048576,fr,,,s1",  # billed
+        "A1,sms,2026-03-05T11:00:00Z,,,,fr,fr-mobile,,",  # billed
+        "A1,data,2026-03-05T10:00:00Z,60,1048576,1048576,fr,,,s1",  # duplicate
+        "A1,data,2026-03-06T10:00:00Z,60,0.500,0,fr,,,s2",  # malformed value (a fraction)
+        "A1,data,2026-03-06T11:00:00Z,60,-5000000,0,fr,,,s3",  # malformed value (negative)
+        "A1,data,2026-03-06T12:00:00Z,50000,1000,0,fr,,,s4",  # impossible value (over 12 h)
+        "A1,data,2026-03-06T13:00:00Z,1,99999999999999,0,fr,,,s5",  # impossible value (octets)
+        "X9,data,2026-03-06T14:00:00Z,60,3000000,0,fr,,,s6",  # unknown line
+        "X9,sms,2026-03-06T14:00:00Z,,,,fr,fr-mobile,,",  # unknown line
+        "A1,data,2026-04-03T09:00:00Z,60,4000000,0,fr,,,s7",  # outside the month
+        "A1,sms,2026-02-27T09:00:00Z,,,,fr,fr-mobile,,",  # outside the month
+        "A1,data,06/03/2026 15:00,60,5000000,0,fr,,,s8",  # malformed start
+        "A1,data,2026-03-06T16:00:00Z,60,6000000,0,fr,,,s9,extra",  # malformed row
+        "A1,data,2026-03-06T17:00:00Z,60,7000000,0,mars,,,s10",  # malformed zone
+        "A1,sms,2026-03-06T18:00:00Z,,,,fr,nowhere,,",  # malformed dest
+        ",data,2026-03-06T19:00:00Z,60,8000000,0,fr,,,s11",  # line empty
+        "A1,fax,2026-03-06T19:00:00Z,60,8000000,0,fr,,,s12",  # malformed type
+        "B1,data,2026-03-02T10:00:00Z,60,9000000,0,fr,,,s13",  # line not yet active
+        "A1,data,2026-03-06T20:00:00Z,1_000,1000,0,fr,,,s14",  # malformed duration
+        "A1,sms_internet,2026-03-06T21:00:00Z,,,,fr,orange-fr,maybe,",  # malformed delivered
+        "A1,csd,2026-03-06T21:00:00Z,30,,,world,intl,,",  # price not in this catalog
+    ]
+    usage = tmp_path / "usage.csv"
+    usage.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    out, page = tmp_path / "out" / "invoice.json", tmp_path / "out" / "month.html"
+    assert m2msim(["rate", str(inv), str(usage), "--json", "--out", str(out), "--report", str(page)]) == 0
+    invoice = json.loads(out.read_text(encoding="utf-8"))
+    assert len(invoice["rejects"]) == len(rows) - 2  # (every kind is a reject)
+    items = {
+        i["unit"]: int(i["quantity"]) for ln in invoice["lines"] for i in ln["items"] if ln["id"] == "A1"
+    }
+    folder = _report_of(out, usage, tmp_path / "folder")  # (no inventory: grouped by offer and plan)
+    for html, group in ((page.read_text(encoding="utf-8"), "A"), (folder, "business-m2m forfait-2mo")):
+        section = re.search(r'<section id="groups">.*?</section>', html, re.S)
+        sms = re.search(r'<section id="sms">.*?</section>', html, re.S)
+        assert section and sms
+        rows = re.findall(r"<tr(?: class=\"\w+\")?><td>([^<]*)</td>(.*?)</tr>", section.group(0))
+        cells = {
+            name: [unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", rest)] for name, rest in rows
+        }
+        assert cells[group][1:3] == ["1", f"{items['ko'] / 1024:,.1f} Mo"]  # one session, the ko invoiced
+        assert "(not in the inventory)" not in cells
+        assert not any(cells["fleet services (billed to no line)"][:4])  # (the record of no line)
+        assert cells.get("B", ["", "0", "0.0 Mo"])[1:3] == ["0", "0.0 Mo"]  # (not active yet)
+        listed = re.findall(
+            r"<tr><td>([^<]*)</td><td>(\w+)</td><td>([^<]*)</td><td[^>]*>([\d,]+)</td>", sms.group(0)
+        )
+        assert listed == [(group, "sms", "fr-mobile", str(items["sms"]))]
+        assert "Not drawn" not in html
+        drawn = sum(
+            float(t.rsplit(": ", 1)[1].split()[0]) for t in _tips(_figure(html, "plot-daily-volume"), group)
+        )
+        assert drawn == pytest.approx(items["ko"] / 1024)
+
+
+def _report_of(invoice: Path, usage: Path, folder: Path) -> str:
+    """`m2msim report` of a folder of the invoice and its usage."""
+    folder.mkdir()
+    shutil.copy(invoice, folder / "invoice.json")
+    shutil.copy(usage, folder / "usage.csv")
+    assert run_cli(["report", str(folder)]).rc == 0
+    return (folder / "report.html").read_text(encoding="utf-8")
