@@ -195,6 +195,9 @@ def groups_section(
     # 0.00 beside that row's bill)
     fleet_read = agg.pop(FLEET_GROUP, None) if files.invoice is not None else None
     summary_groups = {g["name"]: g for g in (files.summary or {}).get("groups", [])}
+    # (the summary's data sessions are its records', rejected ones too: the page's are those billed
+    # when the invoice lists rejects, not the summary's figure)
+    rejects_left_out = bool(files.usage) and bool(rejected_rows(files)[0])
     # (a run's inventory lines that no device group uses are billed too: listed after the groups)
     names = list(summary_groups) + sorted((set(cost) | set(agg) | set(n_lines)) - set(summary_groups))
     rows = []
@@ -209,7 +212,10 @@ def groups_section(
                 [
                     td(name),
                     num(count(devices), f"{k}.devices" if k else None),
-                    num(count(a.get("sessions", 0)), f"{k}.data_sessions" if k else None)
+                    num(
+                        count(a.get("sessions", 0)),
+                        f"{k}.data_sessions" if k and not rejects_left_out else None,
+                    )
                     if read
                     else num("–"),
                     num(mo(a.get("vol", 0)) if read else "–"),

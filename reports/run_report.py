@@ -31,6 +31,7 @@ from reports.data import (
     damaged_usage,
     failed_sql,
     find_files,
+    rejected_rows,
     unbilled_lines,
 )
 from reports.hourly import HourlyUsage
@@ -337,7 +338,9 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
         or files.folder.name
     )
     calls = None  # (a run's tally has no destinations: `sms_calls_section` asks the records)
-    if tally is None:
+    if tally is None or rejected_rows(files)[0]:
+        # (a run's tally counted every record its shards wrote, those the invoice rejects too: a
+        # line with an inventory error drew its sessions and roaming beside its bill of nothing)
         tally, calls = record_sums(con)
     hourly = tally.rows()
     groups = [g["name"] for g in s.get("groups", [])] or sorted({r[1] for r in hourly})

@@ -473,6 +473,11 @@ def test_a_groups_billable_ko_are_the_invoices_not_its_records(
     assert (
         rejected > 0 and f"<b>{rejected:,} rejected</b> by the rating and billed nothing are left out" in html
     )
+    # the trackers' records, all rejected, are not counted: the run's own sums (every record its
+    # shards wrote) gave them 48 data sessions and a roaming share beside a bill of nothing
+    groups = html[html.index('id="groups"') : html.index('id="traffic"')]
+    row = re.search(r"<tr><td>trackers</td>(.*?)</tr>", groups)
+    assert row and re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))[1:4] == ["0", "0.0 Mo", "–"]
 
 
 def test_the_offers_of_a_partial_run_are_compared_on_its_days_and_say_so(storm_run: Path) -> None:
