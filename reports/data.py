@@ -519,13 +519,11 @@ def _usage_source(files: RunFiles, usage: list[Path], numbered: bool = False) ->
     # malformed (fields that do not match the header) are not in the view.
     named = f", filename = '{_PART}'" if numbered else ""
     read = f"read_csv([{paths}], {csv_read_options(header, delimiter)}, ignore_errors = true{named})"
-    if (
-        numbered
-    ):  # (in the order read: `preserve_insertion_order`, DuckDB's default, as the rating numbers them)
+    if numbered:  # (in the order read: `preserve_insertion_order`, DuckDB's default, as the rating does)
         rows = f"(SELECT *, row_number() OVER () AS {_ROW} FROM {read})"
-        read = (
-            f"(SELECT * REPLACE ({_ROW} - min({_ROW}) OVER (PARTITION BY {_PART}) + 2 AS {_ROW}) FROM {rows})"
-        )
+        # each file from its own first row (a partitioned window, holding every row: for several only)
+        first = f"min({_ROW}) OVER (PARTITION BY {_PART})" if len(usage) > 1 else "1"
+        read = f"(SELECT * REPLACE ({_ROW} - {first} + 2 AS {_ROW}) FROM {rows})"
     # Counts read from their text as the rating reads them (`1_000` no number; in a file separated
     # by ';', a duration's decimal comma read, dotted thousands no number: the row is a reject).
     semicolons = delimiter == ";"
