@@ -694,7 +694,10 @@ def test_a_file_nested_too_deep_is_refused_naming_it(storm_run: Path, tmp_path: 
         assert f"{folder / name}" in r.err and "nested too deep" in r.err, str(r)
 
 
-def test_the_pages_figures_are_the_billed_records_one_reject_of_each_kind_left_out(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parts", [1, 2])
+def test_the_pages_figures_are_the_billed_records_one_reject_of_each_kind_left_out(
+    tmp_path: Path, parts: int
+) -> None:
     """A month of one billed data record and one billed SMS beside one record of each kind the rating
     rejects: the page counted the rejects as usage (a byte count of 0.500 as 1 octet, a negative one,
     a duplicate, an unknown line's, another month's, a start it cannot read, a line not active yet, ...):
@@ -732,6 +735,11 @@ def test_the_pages_figures_are_the_billed_records_one_reject_of_each_kind_left_o
     ]
     usage = tmp_path / "usage.csv"
     usage.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    if parts == 2:  # (two files, the malformed row in the second: rows numbered in each)
+        usage = tmp_path / "in"
+        usage.mkdir()
+        for name, part in (("a.csv", rows[:11]), ("b.csv", rows[11:])):
+            (usage / name).write_text(HEADER + "".join(r + "\n" for r in part), encoding="utf-8")
     out, page = tmp_path / "out" / "invoice.json", tmp_path / "out" / "month.html"
     assert m2msim(["rate", str(inv), str(usage), "--json", "--out", str(out), "--report", str(page)]) == 0
     invoice = json.loads(out.read_text(encoding="utf-8"))
@@ -739,14 +747,16 @@ def test_the_pages_figures_are_the_billed_records_one_reject_of_each_kind_left_o
     items = {
         i["unit"]: int(i["quantity"]) for ln in invoice["lines"] for i in ln["items"] if ln["id"] == "A1"
     }
-    folder = _report_of(out, usage, tmp_path / "folder")  # (no inventory: grouped by offer and plan)
-    for html, group in ((page.read_text(encoding="utf-8"), "A"), (folder, "business-m2m forfait-2mo")):
+    pages = [(page.read_text(encoding="utf-8"), "A")]
+    if parts == 1:  # and of the folder of the invoice and its usage (no inventory: grouped by offer and plan)
+        pages.append((_report_of(out, usage, tmp_path / "folder"), "business-m2m forfait-2mo"))
+    for html, group in pages:
         section = re.search(r'<section id="groups">.*?</section>', html, re.S)
         sms = re.search(r'<section id="sms">.*?</section>', html, re.S)
         assert section and sms
-        rows = re.findall(r"<tr(?: class=\"\w+\")?><td>([^<]*)</td>(.*?)</tr>", section.group(0))
+        table = re.findall(r"<tr(?: class=\"\w+\")?><td>([^<]*)</td>(.*?)</tr>", section.group(0))
         cells = {
-            name: [unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", rest)] for name, rest in rows
+            name: [unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", rest)] for name, rest in table
         }
         assert cells[group][1:3] == ["1", f"{items['ko'] / 1024:,.1f} Mo"]  # one session, the ko invoiced
         assert "(not in the inventory)" not in cells
