@@ -1268,14 +1268,13 @@ class Scan:
 
 def first_sequences(sessions: Sessions, interval_s: int) -> tuple[I64, I64]:
     """The sequence number of each row's first record: 1, or for a row that continues a session
-    exported one partial record a row, one more than the session's rows before it give; and, for a
-    row longer than `interval_s` (one the export did not cut at the time limit), the seconds it
-    starts after a time-limit cut of its session, counted from the session's first row (its
-    context's start: the gateway's cuts count from it whatever trigger closed a record before,
-    `cut_sessions`' `phase_s`), else 0 (a row within the interval is kept whole: the export's
-    own partial record)."""
-    after = (sessions.start - sessions.start[sessions.chain]) % interval_s
-    phase = np.where(sessions.duration > interval_s, after, 0)  # (a row within it: the portal's record)
+    exported one partial record a row, one more than the session's rows before it give; and the
+    seconds it starts after a time-limit cut of its session, counted from the session's first row
+    (its context's start: the gateway's cuts count from it whatever trigger closed a record before,
+    `cut_sessions`' `phase_s`).  A row within `interval_s` is cut there too: a row from 5 h to
+    17 h of its session is cut at 12 h, as the gateway cuts the same context (it was kept whole,
+    closed by the time limit at 17 h, a cut the gateway never makes)."""
+    phase = (sessions.start - sessions.start[sessions.chain]) % interval_s
     counts = record_counts(sessions.duration, interval_s, phase)
     order = np.lexsort((sessions.part, sessions.chain))
     taken = counts[order]

@@ -724,7 +724,7 @@ def test_a_partial_record_after_an_abnormal_release_is_a_reject(
 def test_a_split_not_at_the_interval_does_not_claim_the_time_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A portal's export whose rows of one session split at a volume limit (5 h) and at 12 h: the
+    """A portal's export whose rows of one session split at a volume limit (5 h) and 12 h later: the
     row ending at 5 h closed by the time limit (17), which it was not.  Without a cause in the file,
     a row continued at no mark of the interval closes by 98 (m2msim's own: a partial record whose
     trigger the file does not say); with a `cause` column (a number or TS 32.298's name), by the
@@ -763,8 +763,12 @@ def test_a_split_not_at_the_interval_does_not_claim_the_time_limit(
     records = sorted((r[0], r[1], r[2], r[8], r[7]) for r in got(out))
     assert records == [
         ("L1", datetime(2026, 3, 1, 0, tzinfo=UTC), 18000, 1, 98),
-        ("L1", datetime(2026, 3, 1, 5, tzinfo=UTC), 43200, 2, 17),
-        ("L1", datetime(2026, 3, 1, 17, tzinfo=UTC), 600, 3, 0),
+        # the 12 h row from 5 h is cut at the session's 12 h mark, as the gateway cuts the context
+        # (`test_a_row_within_the_interval_is_cut_at_the_sessions_mark_as_the_gateway_cuts_it`); its
+        # end at 17 h is no mark: a trigger the file does not say
+        ("L1", datetime(2026, 3, 1, 5, tzinfo=UTC), 25200, 2, 17),
+        ("L1", datetime(2026, 3, 1, 12, tzinfo=UTC), 18000, 3, 98),
+        ("L1", datetime(2026, 3, 1, 17, tzinfo=UTC), 600, 4, 0),
         ("L2", datetime(2026, 3, 1, 0, tzinfo=UTC), 7200, 1, 16),
         ("L2", datetime(2026, 3, 1, 2, tzinfo=UTC), 3600, 2, 18),
         ("L2", datetime(2026, 3, 1, 3, tzinfo=UTC), 600, 3, 0),
@@ -953,15 +957,9 @@ def test_reused_session_ids_alone_exit_0_and_a_negative_max_gap_is_refused(
     assert not (tmp_path / "no.parquet").exists()
 
 
-def test_a_row_continuing_a_session_is_cut_at_the_sessions_marks_as_the_gateway_cuts_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A context whose RAT changed 5 h after its start (a partial record, cause 22) and released
-    20 h later: the gateway cuts it at 12 h and 24 h from the context's start (TS 32.298's time
-    limit counts from it, whatever other partial records were closed).  Exported as a portal that
-    did not cut at the time limit (its first record, then one row to the release), its second row
-    was cut at 12 h from its own start, 17 h into the session: 12 h of its bytes billed in March
-    where the gateway bills 7 h of them, and three records where the gateway writes four."""
+def gateway_context(tmp_path: Path, release_h: int) -> tuple[str, list[tuple[object, ...]]]:
+    """The gateway's records of a context opened 2026-03-31 12:00 UTC, its RAT changed 5 h later
+    (a partial record, cause 22) and released `release_h` hours after its start; its session id."""
     from accounting.usage_writer import UsageWriter
     from gateway.api import Subscriber
     from gateway.network import Network, NetworkConfig
@@ -976,14 +974,48 @@ def test_a_row_continuing_a_session_is_cut_at_the_sessions_marks_as_the_gateway_
         s = net.open_session(start, "L1", "orange.m2m.spec")
         net.transfer(start + 5 * 3600, s.session_id, 5_000_003, 7)
         net.move(start + 5 * 3600, "L1", "20801", rat="eutran")
-        net.transfer(start + 25 * 3600, s.session_id, 20_000_011, 1_000_003)
-        net.close_session(start + 25 * 3600, s.session_id)
-    theirs = got(gateway_out)
-    assert [r[7] for r in theirs] == [22, 17, 17, 0]
-    rows = [f"L1,{r[1].isoformat()},{r[2]},{r[3]},{r[4]},{s.session_id},{r[7]}" for r in theirs[:1]] + [
-        f"L1,{theirs[1][1].isoformat()},{20 * 3600},{sum(r[3] for r in theirs[1:])},"
-        f"{sum(r[4] for r in theirs[1:])},{s.session_id},"
+        net.transfer(start + release_h * 3600, s.session_id, 20_000_011, 1_000_003)
+        net.close_session(start + release_h * 3600, s.session_id)
+    return s.session_id, got(gateway_out)
+
+
+def exported_after_the_move(sid: str, theirs: list[tuple[object, ...]], release_h: int) -> str:
+    """The export of `gateway_context`'s records by a portal that did not cut at the time limit: its
+    first record, then one row from the move to the release."""
+    rows = [f"L1,{r[1].isoformat()},{r[2]},{r[3]},{r[4]},{sid},{r[7]}" for r in theirs[:1]] + [
+        f"L1,{theirs[1][1].isoformat()},{(release_h - 5) * 3600},{sum(r[3] for r in theirs[1:])},"
+        f"{sum(r[4] for r in theirs[1:])},{sid},"
     ]
-    text = "line,start,duration_s,bytes_up,bytes_down,session,cause\n" + "\n".join(rows) + "\n"
-    _, mine, _ = convert(tmp_path, capsys, text, 0)
+    return "line,start,duration_s,bytes_up,bytes_down,session,cause\n" + "\n".join(rows) + "\n"
+
+
+def test_a_row_continuing_a_session_is_cut_at_the_sessions_marks_as_the_gateway_cuts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A context whose RAT changed 5 h after its start (a partial record, cause 22) and released
+    20 h later: the gateway cuts it at 12 h and 24 h from the context's start (TS 32.298's time
+    limit counts from it, whatever other partial records were closed).  Exported as a portal that
+    did not cut at the time limit (its first record, then one row to the release), its second row
+    was cut at 12 h from its own start, 17 h into the session: 12 h of its bytes billed in March
+    where the gateway bills 7 h of them, and three records where the gateway writes four."""
+    sid, theirs = gateway_context(tmp_path, 25)
+    assert [r[7] for r in theirs] == [22, 17, 17, 0]
+    _, mine, _ = convert(tmp_path, capsys, exported_after_the_move(sid, theirs, 25), 0)
+    assert got(mine) == theirs
+
+
+def test_a_row_within_the_interval_is_cut_at_the_sessions_mark_as_the_gateway_cuts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same context released 17 h after its start: its second row, 5 h to 17 h, lasts 12 h, no
+    more than the interval, and was kept whole: one record of 12 h closed at 17 h (1 April 05:00
+    UTC), its bytes billed in March, where the gateway cuts it at the session's 12 h mark, 1 April
+    00:00 UTC, and bills 7 h of them in March and 5 h in April."""
+    sid, theirs = gateway_context(tmp_path, 17)
+    assert [(r[1].month, r[2], r[7]) for r in theirs] == [
+        (3, 5 * 3600, 22),
+        (3, 7 * 3600, 17),
+        (4, 5 * 3600, 0),
+    ]
+    _, mine, _ = convert(tmp_path, capsys, exported_after_the_move(sid, theirs, 17), 0)
     assert got(mine) == theirs
