@@ -156,11 +156,12 @@ def _write_cut(
     first: npt.NDArray[np.int64],
     phase: npt.NDArray[np.int64],
     interval_s: int,
-) -> int:
+) -> tuple[int, int]:
     """Cut these sessions into records and write them (`first`: each one's first sequence number,
-    `phase`: the seconds it starts after a time-limit cut of its session); the number of records.
-    A row's last record closes by the cause the row gives, else: continued by the next partial
-    record of its session, by the time limit where the row ends at a cut (`closing_causes`)."""
+    `phase`: the seconds it starts after a time-limit cut of its session); the number of records,
+    and of rows off their session's marks (`off_marks`).  A row's last record closes by the cause
+    the row gives, else: continued by the next partial record of its session, by the time limit
+    where the row ends at a cut (`closing_causes`)."""
     cut = cut_sessions(
         sessions.start,
         sessions.duration,
@@ -188,7 +189,16 @@ def _write_cut(
         "session": sessions.session.take(where),
     }
     writer.write_columns(columns, length=len(cut))
-    return len(cut)
+    return len(cut), off_marks(sessions, interval_s, phase)
+
+
+def off_marks(sessions: Sessions, interval_s: int, phase: npt.NDArray[np.int64] | int = 0) -> int:
+    """The rows the file says closed by the time limit (`cause` 17) that end at no mark of their
+    session counted from its first row in the file: the session began before that row, its first
+    partial records not in the file (an export without the session's start cannot say when it
+    began), and its records are cut at marks shifted from the gateway's."""
+    ends = (sessions.duration + phase) % interval_s
+    return int(np.count_nonzero((sessions.cause == int(ClosingCause.TIME_LIMIT)) & (ends != 0)))
 
 
 def closing_causes(
@@ -242,11 +252,13 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
                 held.enter_context(output_lock(args.out))
             guarded = atomic_path(args.out, own=is_usage_file, force=args.force, option="OUT")
             with guarded as tmp, UsageWriter(tmp, format_for(args.out)) as writer:
-                records = kept = 0
+                records = kept = shifted = 0
                 for batch, batch_first, batch_phase in _groups(
                     scan.batches(), scan.linked, scan.first, scan.phase, args.interval
                 ):
-                    records += _write_cut(writer, batch, batch_first, batch_phase, args.interval)
+                    written, off = _write_cut(writer, batch, batch_first, batch_phase, args.interval)
+                    records += written
+                    shifted += off
                     kept += len(batch)
         except OutputError as exc:
             return _fail("sessions-to-records", str(exc))
@@ -265,6 +277,12 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
     print(
         f"{kept - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
         + (f"; {len(scan.notes)} gaps (partial records missing)" if scan.notes else "")
+        + (
+            f"; {shifted} rows closed by the time limit off their session's marks (its first partial "
+            "records not in the file: cut at marks counted from its first row)"
+            if shifted
+            else ""
+        )
         + (
             f"; {len(scan.reused)} session ids given again (more than --max-gap {max_gap} s after: "
             "other sessions)"

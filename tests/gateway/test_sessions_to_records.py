@@ -1019,3 +1019,31 @@ def test_a_row_within_the_interval_is_cut_at_the_sessions_mark_as_the_gateway_cu
     ]
     _, mine, _ = convert(tmp_path, capsys, exported_after_the_move(sid, theirs, 17), 0)
     assert got(mine) == theirs
+
+
+def test_a_session_whose_first_partial_records_are_lost_is_counted_in_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session whose partial records before 1 March 05:00 are not in the export (its first row
+    present opened by a RAT change at 5 h): the file does not say when the session began, so its
+    marks are counted from that row, 7 h off the gateway's; the rows the file says closed by the
+    time limit (17) at 12:00 and 00:00, no mark counted from 05:00, show it.  They were cut without
+    a word; the summary counts them (a session with no such row cannot be told)."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,session,cause\n"
+        "L1,2026-03-01T05:00:00Z,25200,10,1,s1,17\n"
+        "L1,2026-03-01T12:00:00Z,43200,10,1,s1,17\n"
+        "L1,2026-03-02T00:00:00Z,600,10,1,s1,\n"
+        "L2,2026-03-01T00:00:00Z,43200,10,1,s2,17\n"  # a session from its first record: at its mark
+        "L2,2026-03-01T12:00:00Z,600,10,1,s2,\n"
+    )
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out)]) == 0
+    said = capsys.readouterr()
+    assert said.err == ""
+    assert said.out == (
+        f"2 sessions (3 rows continuing the session of another: its partial records one a row) -> 6 "
+        f"records in {out}; 0 rows rejected; 2 rows closed by the time limit off their session's "
+        "marks (its first partial records not in the file: cut at marks counted from its first row)\n"
+    )
