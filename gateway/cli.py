@@ -33,6 +33,7 @@ from gateway.partial import INTERVAL_S, cut_sessions, record_counts, usage_colum
 from gateway.sessions_csv import (
     MAX_GAP_INTERVALS,
     NO_CAUSE,
+    NO_ORIGIN,
     Sessions,
     UnusableFile,
     concat_sessions,
@@ -122,7 +123,7 @@ def _groups(
     for batch in batches:
         sessions = batch if carry is None else concat_sessions(carry, batch)
         total = np.cumsum(
-            record_counts(sessions.duration, interval_s, _linked_to(sessions, linked, phase, 0))
+            record_counts(sessions.duration, interval_s, _phases(sessions, linked, phase, interval_s))
         )
         lo = 0
         while lo < len(sessions):
@@ -131,18 +132,31 @@ def _groups(
             if hi > len(sessions):
                 break  # (the group goes on in the next batch)
             group = sessions.slice(lo, hi)
-            yield group, _linked_to(group, linked, first, 1), _linked_to(group, linked, phase, 0)
+            yield group, _linked_to(group, linked, first, 1), _phases(group, linked, phase, interval_s)
             lo = hi
         carry = sessions.slice(lo, len(sessions)) if lo < len(sessions) else None
     if carry is not None:
-        yield carry, _linked_to(carry, linked, first, 1), _linked_to(carry, linked, phase, 0)
+        yield carry, _linked_to(carry, linked, first, 1), _phases(carry, linked, phase, interval_s)
+
+
+def _phases(
+    sessions: Sessions, linked: npt.NDArray[np.int64], phase: npt.NDArray[np.int64], interval_s: int
+) -> npt.NDArray[np.int64]:
+    """Each session's `phase` (those of the rows `linked`), else the seconds it starts after a mark
+    counted from the session's start its row gives (`session_start`), else 0."""
+    given = sessions.origin != NO_ORIGIN
+    own = np.where(given, (sessions.start - np.where(given, sessions.origin, 0)) % interval_s, 0)
+    return _linked_to(sessions, linked, phase, own)
 
 
 def _linked_to(
-    sessions: Sessions, linked: npt.NDArray[np.int64], values: npt.NDArray[np.int64], default: int
+    sessions: Sessions,
+    linked: npt.NDArray[np.int64],
+    values: npt.NDArray[np.int64],
+    default: int | npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
     """Each session's value of `values` (those of the rows `linked`), else `default`."""
-    out = np.full(len(sessions), default, dtype=np.int64)
+    out = np.array(np.broadcast_to(default, len(sessions)), dtype=np.int64)
     if len(linked):
         at = np.minimum(np.searchsorted(linked, sessions.row), len(linked) - 1)
         hit = linked[at] == sessions.row

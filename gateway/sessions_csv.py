@@ -47,13 +47,15 @@ from m2msim.yamlio import YamlError, decode_text, read_file_bytes
 log = logging.getLogger(__name__)
 
 SESSION_COLUMNS = ("line", "start", "duration_s", "bytes_up", "bytes_down")
-OPTIONAL_COLUMNS = ("zone", "session", "abnormal", "cause")
+OPTIONAL_COLUMNS = ("zone", "session", "abnormal", "cause", "session_start")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MAX_SESSION_S = 366 * 86_400  # a session longer than a year is not one a network produced
 MAX_BYTES = 2**50  # a petabyte per session and direction
 MAX_FIELD = 256  # characters in one field
-Row = tuple[str, int, int, int, int, str, str, bool, int]  # the last: the cause given, else -1
+Row = tuple[
+    str, int, int, int, int, str, str, bool, int, int
+]  # the cause given, else -1; the session's start, else NO_ORIGIN
 # TS 32.298 CauseForRecClosing of a PS record, by value and by its ASN.1 name (an export's `cause`)
 CAUSES = {
     0: "normalRelease",
@@ -72,6 +74,7 @@ CAUSES = {
 _CAUSE_NAMES = {name.lower(): value for value, name in CAUSES.items()}
 RELEASES = (0, 4, 5)  # causes that end the session (the others close a partial record of it)
 NO_CAUSE = -1
+NO_ORIGIN = -(2**63)  # no `session_start` given: the session's start is not known
 SECOND = timedelta(seconds=1)
 # The longest time between two rows of one session id on a line that are one session's partial
 # records, the ones between them lost from the export, in intervals (`default_max_gap`).
@@ -159,7 +162,35 @@ def _parse_row(row: dict[str, str], number: int) -> Row:
             "1 to 9999 (UTC), which usage records cannot hold"
         )
     abnormal = abnormal_text in ("1", "true") or cause == 4
-    return line, seconds, values[0], values[1], values[2], zone, session, abnormal, cause
+    return (
+        line,
+        seconds,
+        values[0],
+        values[1],
+        values[2],
+        zone,
+        session,
+        abnormal,
+        cause,
+        _origin(row, seconds),
+    )
+
+
+def _origin(row: dict[str, str], seconds: int) -> int:
+    """The seconds of the session's start the optional `session_start` gives (its context's start,
+    where its 12-hour marks count from), else NO_ORIGIN; a start after the row's is a reject."""
+    text = (row.get("session_start") or "").strip()
+    if not text:
+        return NO_ORIGIN
+    try:
+        origin = (_start(text) - EPOCH) // SECOND
+    except RowReject as exc:
+        raise RowReject(str(exc).replace("field 'start'", "field 'session_start'", 1)) from None
+    if origin > seconds or seconds - origin > MAX_SESSION_S:
+        raise RowReject(
+            f"field 'session_start' {text!r} is after the row's start, or more than 366 days before it"
+        )
+    return int(origin)
 
 
 def _cause(text: str) -> int:
@@ -272,7 +303,7 @@ class _Ids:
     def admit(self, row: Row, given: str, start: str, number: int) -> None:
         # The session as read, not as written (`+01:00` or `Z`, `0100` or `100`, an operator's
         # column): its records would be written twice, and billed twice without a session id.
-        key = (*row[:6], given, row[7], row[8])
+        key = (*row[:6], given, row[7], row[8], row[9])
         if key in self.seen:
             raise RowReject(
                 f"duplicate of row {self.seen[key]} (the same session: line, start, duration, bytes, "
@@ -362,6 +393,7 @@ class Sessions:
     cause: I64  # the cause for record closing the file gives its row (TS 32.298), else NO_CAUSE
     row: I64
     named: npt.NDArray[np.bool_]  # its session id given by the file (else `row<n>`)
+    origin: I64  # the session's start the file gives (`session_start`), else NO_ORIGIN
     # A session exported one partial record a row (`_partials`): the index of its first row, the
     # row's place among them (0 the first), and whether a later one continues it.
     chain: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -389,6 +421,7 @@ class Sessions:
                 self.session.to_pylist(),
                 self.abnormal.tolist(),
                 self.cause.tolist(),
+                self.origin.tolist(),
                 strict=True,
             )
         )
@@ -407,6 +440,7 @@ class Sessions:
             self.cause[lo:hi],
             self.row[lo:hi],
             self.named[lo:hi],
+            self.origin[lo:hi],
             self.chain[lo:hi] if len(self.chain) else self.chain,
             self.part[lo:hi] if len(self.part) else self.part,
             self.more[lo:hi] if len(self.more) else self.more,
@@ -426,6 +460,7 @@ class Sessions:
             self.cause[index],
             self.row[index],
             self.named[index],
+            self.origin[index],
         )
 
 
@@ -448,6 +483,7 @@ def concat_sessions(a: Sessions, b: Sessions) -> Sessions:
         np.concatenate([a.cause, b.cause]),
         np.concatenate([a.row, b.row]),
         np.concatenate([a.named, b.named]),
+        np.concatenate([a.origin, b.origin]),
         more=np.concatenate([a.more, b.more]) if both else np.zeros(0, dtype=bool),
     )
 
@@ -492,6 +528,7 @@ def _from_rows(rows: list[Row], numbers: list[int], named: list[bool]) -> Sessio
         np.array([r[8] for r in rows], dtype=np.int64),
         np.array(numbers, dtype=np.int64),
         np.array(named, dtype=bool),
+        np.array([r[9] for r in rows], dtype=np.int64),
     )
 
 
@@ -609,6 +646,7 @@ def _repeats(converted: _Converted, again: I64, rejects: list[tuple[int, str]]) 
             sessions[k],
             bool(s.abnormal[i]),
             int(s.cause[i]),
+            int(s.origin[i]),
         )
         try:
             ids.admit(row, givens[k], starts[k], int(s.row[i]))
@@ -679,6 +717,15 @@ def _converted(
             said = pc.not_equal(trimmed["abnormal"], "").to_numpy(zero_copy_only=False)
             ok &= ~(known & said & ((cause == 4) != abnormal))
         abnormal |= cause == 4
+    origin = np.full(n, NO_ORIGIN, dtype=np.int64)
+    if "session_start" in trimmed:  # (a form `_seconds` reads, or none; others: `_checked_row`)
+        text = trimmed["session_start"]
+        said = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+        if said.any():
+            at, read_well = _seconds(text)
+            read_well &= (at <= seconds) & (seconds - at <= MAX_SESSION_S)
+            ok &= read_well | ~said
+            origin = np.where(said & read_well, at, origin)
     given = (
         trimmed["session"]
         if "session" in trimmed
@@ -711,6 +758,7 @@ def _converted(
             numbers[name][at] = [p[1][k] for p in patched]
         abnormal[at] = [p[1][7] for p in patched]
         cause[at] = [p[1][8] for p in patched]
+        origin[at] = [p[1][9] for p in patched]
         where = np.arange(n, dtype=np.int64)
         where[at] = n + np.arange(len(patched))
         index = pa.array(where)
@@ -739,6 +787,7 @@ def _converted(
             _hashes(zone),
             abnormal.astype(np.uint64),
             cause.view(np.uint64),
+            origin.view(np.uint64),
         )
         key = np.where(has_id, key, by_values)
         del by_values
@@ -759,6 +808,7 @@ def _converted(
         cause,
         number,
         has_id,
+        origin,
     )
     converted = _Converted(sessions, given, start_text, key)
     if not kept.all():
@@ -1271,10 +1321,12 @@ def first_sequences(sessions: Sessions, interval_s: int) -> tuple[I64, I64]:
     exported one partial record a row, one more than the session's rows before it give; and the
     seconds it starts after a time-limit cut of its session, counted from the session's first row
     (its context's start: the gateway's cuts count from it whatever trigger closed a record before,
-    `cut_sessions`' `phase_s`).  A row within `interval_s` is cut there too: a row from 5 h to
+    `cut_sessions`' `phase_s`), or from the session's start the row gives (`session_start`: the
+    session's first partial records may be lost from the file).  A row within `interval_s` is cut there too: a row from 5 h to
     17 h of its session is cut at 12 h, as the gateway cuts the same context (it was kept whole,
     closed by the time limit at 17 h, a cut the gateway never makes)."""
-    phase = (sessions.start - sessions.start[sessions.chain]) % interval_s
+    origin = np.where(sessions.origin != NO_ORIGIN, sessions.origin, sessions.start[sessions.chain])
+    phase = (sessions.start - origin) % interval_s
     counts = record_counts(sessions.duration, interval_s, phase)
     order = np.lexsort((sessions.part, sessions.chain))
     taken = counts[order]
@@ -1383,7 +1435,7 @@ def _one_line(row: bytes, head: bytes) -> bool:
 
 _SPILLED = (
     "line", "start", "duration", "bytes_up", "bytes_down", "zone", "session", "abnormal", "cause",
-    "row", "named", "given", "start_text", "key",
+    "row", "named", "origin", "given", "start_text", "key",
 )  # fmt: skip
 
 
@@ -1391,7 +1443,7 @@ def _spilled(converted: _Converted) -> pa.RecordBatch:
     s = converted.sessions
     columns = (
         s.line, s.start, s.duration, s.bytes_up, s.bytes_down, s.zone, s.session, s.abnormal, s.cause,
-        s.row, s.named, converted.given, converted.start_text, converted.key,
+        s.row, s.named, s.origin, converted.given, converted.start_text, converted.key,
     )  # fmt: skip
     return pa.RecordBatch.from_arrays([pa.array(c) for c in columns], names=list(_SPILLED))
 
@@ -1404,9 +1456,9 @@ def _unspilled(batch: pa.RecordBatch) -> _Converted:
 
     sessions = Sessions(
         c[0], numbers(c[1]), numbers(c[2]), numbers(c[3]), numbers(c[4]), c[5], c[6],
-        numbers(c[7]), numbers(c[8]), numbers(c[9]), numbers(c[10]),
+        numbers(c[7]), numbers(c[8]), numbers(c[9]), numbers(c[10]), numbers(c[11]),
     )  # fmt: skip
-    return _Converted(sessions, c[11], c[12], numbers(c[13]))
+    return _Converted(sessions, c[12], c[13], numbers(c[14]))
 
 
 def _plain(table: pa.Table) -> bool:

@@ -1047,3 +1047,52 @@ def test_a_session_whose_first_partial_records_are_lost_is_counted_in_the_summar
         f"records in {out}; 0 rows rejected; 2 rows closed by the time limit off their session's "
         "marks (its first partial records not in the file: cut at marks counted from its first row)\n"
     )
+
+
+@pytest.mark.parametrize("block", [None, 128])
+def test_a_session_start_given_cuts_at_the_gateways_marks_when_first_records_are_lost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, block: int | None
+) -> None:
+    """The context of 31 March 12:00 UTC, its RAT changed at 5 h and released at 25 h, exported
+    without its first record (lost) as one row from the move to the release: cut at 12 h from that
+    row's start, 1 April 05:00, and 12 h of its bytes billed in March where the gateway bills 7 h
+    of them.  With the export's `session_start` (the context's start) the marks count from it: the
+    gateway's records but the lost one, numbered from 1 (the lost records' number is not known);
+    read whole or a block at a time."""
+    from gateway import sessions_csv
+
+    if block is not None:
+        monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", block)
+    sid, theirs = gateway_context(tmp_path, 25)
+    opened = theirs[0][1]
+    rows = exported_after_the_move(sid, theirs, 25).splitlines()
+    text = "\n".join([rows[0] + ",session_start", f"{rows[2]},{opened.isoformat()}"]) + "\n"
+    _, mine, err = convert(tmp_path, capsys, text, 0)
+    assert err == ""
+    assert [r[:7] for r in got(mine)] == [r[:7] for r in theirs[1:]]
+    assert [r[1].month for r in got(mine)] == [3, 4, 4]
+    assert [(r[7], r[8]) for r in got(mine)] == [(17, 1), (17, 2), (0, 3)]
+
+
+def test_a_session_start_after_the_rows_start_or_not_a_time_is_a_reject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `session_start` after its row's start, or not a time, is a reject naming the field; an
+    empty one is not known (the marks count from the session's first row)."""
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        (
+            "line,start,duration_s,bytes_up,bytes_down,session,session_start\n"
+            "L1,2026-03-01T05:00:00Z,600,10,1,s1,2026-03-01T06:00:00Z\n"
+            "L2,2026-03-01T05:00:00Z,600,10,1,s2,yesterday\n"
+            "L3,2026-03-01T05:00:00Z,600,10,1,s3,\n"
+        ),
+        1,
+    )
+    assert err.splitlines() == [
+        f"{src}: row 2: rejected: field 'session_start' '2026-03-01T06:00:00Z' is after the row's start, "
+        "or more than 366 days before it",
+        f"{src}: row 3: rejected: field 'session_start' 'yesterday' is not an ISO 8601 time",
+    ]
+    assert [(r[0], r[2]) for r in got(out)] == [("L3", 600)]
