@@ -1321,11 +1321,18 @@ def first_sequences(sessions: Sessions, interval_s: int) -> tuple[I64, I64]:
     exported one partial record a row, one more than the session's rows before it give; and the
     seconds it starts after a time-limit cut of its session, counted from the session's first row
     (its context's start: the gateway's cuts count from it whatever trigger closed a record before,
-    `cut_sessions`' `phase_s`), or from the session's start the row gives (`session_start`: the
-    session's first partial records may be lost from the file).  A row within `interval_s` is cut there too: a row from 5 h to
-    17 h of its session is cut at 12 h, as the gateway cuts the same context (it was kept whole,
-    closed by the time limit at 17 h, a cut the gateway never makes)."""
-    origin = np.where(sessions.origin != NO_ORIGIN, sessions.origin, sessions.start[sessions.chain])
+    `cut_sessions`' `phase_s`), or from the session's start a row of it gives (`session_start`:
+    the session's first partial records may be lost from the file).  A row within `interval_s` is
+    cut there too: a row from 5 h to 17 h of its session is cut at 12 h, as the gateway cuts the
+    same context (it was kept whole, closed by the time limit at 17 h, a cut the gateway never
+    makes)."""
+    origin = sessions.start[sessions.chain]
+    given = sessions.origin != NO_ORIGIN
+    if given.any():  # (a row without it takes the one another row of its session gives)
+        known = np.full(len(sessions), NO_ORIGIN, dtype=np.int64)
+        np.maximum.at(known, sessions.chain, sessions.origin)
+        chained = known[sessions.chain]
+        origin = np.where(given, sessions.origin, np.where(chained != NO_ORIGIN, chained, origin))
     phase = (sessions.start - origin) % interval_s
     counts = record_counts(sessions.duration, interval_s, phase)
     order = np.lexsort((sessions.part, sessions.chain))

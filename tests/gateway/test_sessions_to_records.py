@@ -1096,3 +1096,28 @@ def test_a_session_start_after_the_rows_start_or_not_a_time_is_a_reject(
         f"{src}: row 3: rejected: field 'session_start' 'yesterday' is not an ISO 8601 time",
     ]
     assert [(r[0], r[2]) for r in got(out)] == [("L3", 600)]
+
+
+def test_a_session_start_given_on_one_row_counts_for_its_sessions_other_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The context of 31 March 12:00 UTC (RAT changed at 5 h, released at 27 h), its first record
+    lost, exported as a row from 17:00 to 13:00 the next day and a row to the release, the session's
+    start given on the last row alone (a stop record's): the first row present was cut at 05:00,
+    12 h from its own start, where the gateway cuts at 00:00 and 12:00."""
+    sid, theirs = gateway_context(tmp_path, 27)
+    assert [(r[1].hour, r[2] // 3600) for r in theirs] == [(12, 5), (17, 7), (0, 12), (12, 3)]
+    opened = theirs[0][1]
+    text = (
+        "line,start,duration_s,bytes_up,bytes_down,session,session_start\n"
+        f"L1,{theirs[1][1].isoformat()},{20 * 3600},1000,10,{sid},\n"
+        f"L1,{(theirs[1][1] + timedelta(hours=20)).isoformat()},{2 * 3600},100,1,{sid},{opened.isoformat()}\n"
+    )
+    _, mine, err = convert(tmp_path, capsys, text, 0)
+    assert err == ""
+    assert [(r[1], r[2], r[7]) for r in got(mine)] == [
+        (theirs[1][1], 7 * 3600, 17),
+        (theirs[2][1], 12 * 3600, 17),
+        (theirs[3][1], 1 * 3600, 98),
+        (theirs[3][1] + timedelta(hours=1), 2 * 3600, 0),
+    ]
