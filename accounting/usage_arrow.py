@@ -1301,6 +1301,10 @@ class _Work:
         parts: list[_Part | None] = []
         kept = []
         for batch in source():
+            if not batch.num_rows:
+                # (a table's empty chunk, `table_rows`): nothing to code, check or add; past
+                # `DENSE_CELLS` its largest cell was asked of no row and the month went to DuckDB
+                continue
             if coded is None:
                 with self.turn:
                     while self.coded != task and not self.stopped:
