@@ -49,7 +49,7 @@ from accounting.db import arrow_scans, duckdb
 from accounting.errors import FileChanged, FolderChanged, UsageError
 from accounting.parquet_small import ARROW_SCHEMA_KEY, arrow_duckdb_numbers, arrow_durations
 from accounting.records import GATEWAY_COLUMNS, RATING_COLUMNS, Dest, UsageType, Zone
-from accounting.starts import start_sql
+from accounting.starts import start_sql, start_why
 from accounting.usage_arrow import Settled
 from accounting.usage_claim import claim_bound, layout_digests
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
@@ -3177,6 +3177,8 @@ def _value_of(code: str) -> str:
         return "' ' || COALESCE('''' || bu_raw || '''', 'missing') || '/' || COALESCE('''' || bd_raw || '''', 'missing')"
     if column is None:
         return "''"
+    if code == "bad-start":  # (and why, for a zone's name read as no start: `accounting.starts`)
+        return f"COALESCE(' ' || '''' || {column} || '''' || {start_why('start_raw')}, ' missing')"
     return f"COALESCE(' ' || '''' || {column} || '''', ' missing')"
 
 

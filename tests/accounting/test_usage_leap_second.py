@@ -72,6 +72,24 @@ def _rated(path: Path, small: bool) -> tuple[str, list[Any]]:
 PATHS = ["small", "duckdb", "pyarrow pass"]
 
 
+def by_the_pass(monkeypatch: pytest.MonkeyPatch, suffix: str) -> list[bool]:
+    """The pyarrow pass made to take a file of any size; the list is told, at each reading,
+    whether the pass read it (its rows set aside left to DuckDB)."""
+    passes: list[bool] = []
+    monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
+    monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0)
+    name = "_csv_aggregate" if suffix == ".csv" else "_proven_aggregate"
+    real = getattr(UsageReader, name)
+
+    def read_by_the_pass(reader: UsageReader, *args: Any) -> Any:
+        found = real(reader, *args)
+        passes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(UsageReader, name, read_by_the_pass)
+    return passes
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 @pytest.mark.parametrize("path_", PATHS)
 @pytest.mark.parametrize(
@@ -84,19 +102,7 @@ def test_a_leap_second_start_is_rated_as_the_last_instant_of_the_second_before(
     expected, none = _rated(twin, small=False)
     assert none == []
     usage = _write(tmp_path / f"usage{suffix}", _rows(leap))
-    passes: list[bool] = []
-    if path_ == "pyarrow pass":  # (the pass takes large files only: here any)
-        monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
-        monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0)
-        name = "_csv_aggregate" if suffix == ".csv" else "_proven_aggregate"
-        real = getattr(UsageReader, name)
-
-        def read_by_the_pass(reader: UsageReader, *args: Any) -> Any:
-            found = real(reader, *args)
-            passes.append(found is not None)
-            return found
-
-        monkeypatch.setattr(UsageReader, name, read_by_the_pass)
+    passes = by_the_pass(monkeypatch, suffix) if path_ == "pyarrow pass" else []
     assert _rated(usage, small=path_ == "small") == (expected, [])
     assert passes == ([True] if path_ == "pyarrow pass" else [])  # (its row set aside for DuckDB)
 
