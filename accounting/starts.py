@@ -108,7 +108,7 @@ def start_why(raw: str) -> str:
         f"WHEN {read} IS NULL THEN '' "
         f"WHEN {abbreviation} THEN ': ambiguous zone abbreviation ' || {zone} || "
         f"': an abbreviation names several zones (IST: India, Israel, Ireland), write the offset"
-        f" (+05:30) or the IANA zone name (Asia/Kolkata)' "
+        f" (India''s +05:30) or the IANA zone name (Asia/Kolkata)' "
         f"WHEN {gap} THEN ': start does not exist in ' || {zone} || "
         f"': inside the DST change (the clocks skipped that time)' "
         f"WHEN {fold} THEN ': start is ambiguous in ' || {zone} || "
