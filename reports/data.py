@@ -728,6 +728,32 @@ def rejected_rows(files: RunFiles) -> tuple[list[tuple[str, int]], int]:
     return out, max(total - len(found), 0)
 
 
+def _check_invoice_of(files: RunFiles, con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """`ReportError` naming the invoice when it did not read the rows of the folder's usage files:
+    its `rows_read` (the rows the rating read, those it could not split counted) against the rows
+    the files hold now. The rejects it lists are left out by file and row: an invoice of other data
+    (another day's records, the usage replaced or cut after rating) left out other rows silently."""
+    inv = files.invoice or {}
+    read = inv.get("rows_read")
+    if not isinstance(read, int) or isinstance(read, bool) or read <= 0:
+        return  # (a document that does not say: nothing to check against)
+    from accounting.usage import ROW_REASONS
+
+    split_not = ROW_REASONS["bad-row"][0]
+    by_reason = inv.get("rejects_by_reason")
+    if by_reason:
+        unsplit = sum(int(r.get("count", 0)) for r in by_reason if r.get("reason") == split_not)
+    else:
+        unsplit = sum(1 for r in inv.get("rejects") or [] if str(r.get("reason", "")).startswith(split_not))
+    rows = int(con.execute(f"SELECT count(*) FROM ({view})").fetchall()[0][0]) + unsplit
+    if rows != read:
+        raise ReportError(
+            f"{files.source('invoice')}: rows_read: {read:,} usage rows rated, but the usage files here "
+            f"hold {rows:,}: the invoice is not of these records (rated before they were changed, or "
+            "of other data), and the rows it lists as rejected cannot be told in them; rate them again"
+        )
+
+
 def connect(
     files: RunFiles, threads: int | None = None, *, billed: bool = False
 ) -> duckdb.DuckDBPyConnection:
@@ -748,6 +774,7 @@ def connect(
     try:
         view = _usage_sql(files, con, numbered=bool(rejected))
         if rejected:
+            _check_invoice_of(files, con, view)
             table = pa.table(
                 {"f": [f for f, _ in rejected], "r": [r for _, r in rejected]},
                 schema=pa.schema([("f", pa.string()), ("r", pa.int64())]),

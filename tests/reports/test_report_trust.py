@@ -780,3 +780,28 @@ def _report_of(invoice: Path, usage: Path, folder: Path) -> str:
     shutil.copy(usage, folder / "usage.csv")
     assert run_cli(["report", str(folder)]).rc == 0
     return (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_an_invoice_of_other_records_than_the_folders_usage_is_said_not_of_them(tmp_path: Path) -> None:
+    """The page leaves out the rows the invoice lists as rejected, by file and row: an invoice rated
+    on the usage before a row was taken out of it (its rows shifted by one) left out a billed record
+    and drew the duplicate, without a word. The invoice's `rows_read` differs from the rows there."""
+    rows = [
+        "A1,data,2026-03-05T10:00:00Z,60,1048576,1048576,fr,,,s1",
+        "A1,data,2026-03-06T16:00:00Z,60,6000000,0,fr,,,s9,extra",  # malformed row (counted read)
+        "A1,data,2026-03-05T10:00:00Z,60,1048576,1048576,fr,,,s1",  # duplicate
+        "A1,sms,2026-03-05T11:00:00Z,,,,fr,fr-mobile,,",
+    ]
+    _rate_page(tmp_path, rows)
+    argv = ["rate", str(tmp_path / "inventory.yaml"), str(tmp_path / "usage.csv"), "--json"]
+    invoice = tmp_path / "invoice.json"
+    invoice.write_text(run_cli(argv).out, encoding="utf-8")
+    _report_of(invoice, tmp_path / "usage.csv", tmp_path / "same")  # (its own usage: a page)
+    folder = tmp_path / "other"
+    folder.mkdir()
+    shutil.copy(invoice, folder / "invoice.json")
+    (folder / "usage.csv").write_text(HEADER + "".join(r + "\n" for r in rows[1:]), encoding="utf-8")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 2 and r.err.count("\n") == 1, str(r)
+    assert f"{folder / 'invoice.json'}" in r.err and "not of these records" in r.err, str(r)
+    assert not (folder / "report.html").exists()
