@@ -1327,12 +1327,9 @@ def first_sequences(sessions: Sessions, interval_s: int) -> tuple[I64, I64]:
     same context (it was kept whole, closed by the time limit at 17 h, a cut the gateway never
     makes)."""
     origin = sessions.start[sessions.chain]
-    given = sessions.origin != NO_ORIGIN
-    if given.any():  # (a row without it takes the one another row of its session gives)
-        known = np.full(len(sessions), NO_ORIGIN, dtype=np.int64)
-        np.maximum.at(known, sessions.chain, sessions.origin)
-        chained = known[sessions.chain]
-        origin = np.where(given, sessions.origin, np.where(chained != NO_ORIGIN, chained, origin))
+    if (sessions.origin != NO_ORIGIN).any():  # (a row without it takes the one another row gives)
+        chained = _session_starts(sessions)
+        origin = np.where(chained != NO_ORIGIN, chained, origin)
     phase = (sessions.start - origin) % interval_s
     counts = record_counts(sessions.duration, interval_s, phase)
     order = np.lexsort((sessions.part, sessions.chain))
@@ -1342,6 +1339,39 @@ def first_sequences(sessions: Sessions, interval_s: int) -> tuple[I64, I64]:
     first = np.empty(len(sessions), dtype=np.int64)
     first[order] = before - before[head][np.cumsum(sessions.part[order] == 0) - 1] + 1
     return first, phase
+
+
+class SessionStartConflict(ValueError):
+    """Rows of one session whose `session_start` cannot all hold (`_session_starts`)."""
+
+
+def _session_starts(sessions: Sessions) -> I64:
+    """The start of each row's session its rows give (`session_start`), else NO_ORIGIN; rows of one
+    session giving two starts, or a row of it starting before the start given or more than 366 days
+    after it, are a `SessionStartConflict` naming them (the session's marks cannot be told: each
+    row cut from its own start gave records the gateway never writes)."""
+    given = sessions.origin != NO_ORIGIN
+    high = np.full(len(sessions), NO_ORIGIN, dtype=np.int64)
+    np.maximum.at(high, sessions.chain, sessions.origin)
+    low = np.full(len(sessions), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(low, sessions.chain, np.where(given, sessions.origin, low))
+    chained = high[sessions.chain]
+    said = chained != NO_ORIGIN
+    after = sessions.start - np.where(said, chained, 0)
+    bad = said & ((low[sessions.chain] != chained) | (after < 0) | (after > MAX_SESSION_S))
+    if bad.any():
+        chain = sessions.chain[np.flatnonzero(bad)[0]]
+        rows = sessions.row[sessions.chain == chain].tolist()
+        others = len(np.unique(sessions.chain[bad])) - 1
+        starts = sorted({int(t) for t in sessions.origin[(sessions.chain == chain) & given].tolist()})
+        said_as = ", ".join(datetime.fromtimestamp(t, UTC).isoformat() for t in starts)
+        raise SessionStartConflict(
+            f"rows {', '.join(map(str, rows))}: field 'session_start' ({said_as}): the rows of one "
+            f"session (line {sessions.line[int(chain)]}, session {sessions.session[int(chain)]}) "
+            "give two starts, or one after a row's start or more than 366 days before it"
+            + (f" (and {others} other sessions so)" if others else "")
+        )
+    return chained
 
 
 def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> Scan:
@@ -1364,9 +1394,14 @@ def scan_sessions(path: Path, interval_s: int, max_gap_s: int | None = None) -> 
             return _scan_blocks(Path(path), head, interval_s, gap)
         except _NotStreamed as exc:
             log.info("%s: read whole: %s", path, exc)
+        except SessionStartConflict as exc:
+            raise UnusableFile(f"{path}: {exc}") from None
     sessions, rejects = read_sessions(path, gap)
     partials = int(np.count_nonzero(sessions.part))
-    first, phase = first_sequences(sessions, interval_s)
+    try:
+        first, phase = first_sequences(sessions, interval_s)
+    except SessionStartConflict as exc:
+        raise UnusableFile(f"{path}: {exc}") from None
     return Scan(
         rejects,
         sessions.notes,

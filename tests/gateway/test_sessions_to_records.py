@@ -1121,3 +1121,49 @@ def test_a_session_start_given_on_one_row_counts_for_its_sessions_other_rows(
         (theirs[3][1], 1 * 3600, 98),
         (theirs[3][1] + timedelta(hours=1), 2 * 3600, 0),
     ]
+
+
+@pytest.mark.parametrize("block", [None, 128])
+@pytest.mark.parametrize(
+    ("first", "second", "starts"),
+    [
+        (
+            "2026-03-31T12:00:00Z",
+            "2026-03-31T13:00:00Z",
+            "2026-03-31T12:00:00+00:00, 2026-03-31T13:00:00+00:00",
+        ),
+        ("", "2026-03-31T18:00:00Z", "2026-03-31T18:00:00+00:00"),  # after the first row's start
+    ],
+)
+def test_a_sessions_rows_giving_starts_that_cannot_all_hold_are_refused_naming_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    block: int | None,
+    first: str,
+    second: str,
+    starts: str,
+) -> None:
+    """Rows of one session giving two `session_start`s, or one after another row's start: each row
+    was cut from the start it gave or took (the row from 17:00 cut at 06:00 from a start at 18:00,
+    a mark before the session began), exit 0 without a word; the file cannot say where the marks
+    are: refused, naming the rows and the field, read whole or a block at a time."""
+    from gateway import sessions_csv
+
+    if block is not None:
+        monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", block)
+    src, out, err = convert(
+        tmp_path,
+        capsys,
+        "line,start,duration_s,bytes_up,bytes_down,session,session_start\n"
+        f"L1,2026-03-31T17:00:00Z,72000,1000,10,s1,{first}\n"
+        + "".join(f"P{i},2026-03-01T00:00:00Z,60,1,1,p{i},\n" for i in range(8))
+        + f"L1,2026-04-01T13:00:00Z,7200,100,1,s1,{second}\n",
+        2,
+    )
+    assert err == (
+        f"m2msim sessions-to-records: {src}: rows 2, 11: field 'session_start' ({starts}): the rows of "
+        "one session (line L1, session s1) give two starts, or one after a row's start or more than "
+        "366 days before it\n"
+    )
+    assert not out.exists()
