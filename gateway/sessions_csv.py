@@ -303,7 +303,7 @@ class _Ids:
     def admit(self, row: Row, given: str, start: str, number: int) -> None:
         # The session as read, not as written (`+01:00` or `Z`, `0100` or `100`, an operator's
         # column): its records would be written twice, and billed twice without a session id.
-        key = (*row[:6], given, row[7], row[8], row[9])
+        key = (*row[:6], given, row[7], row[8])  # (not `session_start`: the same session's)
         if key in self.seen:
             raise RowReject(
                 f"duplicate of row {self.seen[key]} (the same session: line, start, duration, bytes, "
@@ -787,7 +787,6 @@ def _converted(
             _hashes(zone),
             abnormal.astype(np.uint64),
             cause.view(np.uint64),
-            origin.view(np.uint64),
         )
         key = np.where(has_id, key, by_values)
         del by_values

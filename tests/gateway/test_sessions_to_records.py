@@ -1123,6 +1123,28 @@ def test_a_session_start_given_on_one_row_counts_for_its_sessions_other_rows(
     ]
 
 
+def apart(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    block: int | None,
+    first: str,
+    last: str,
+    status: int,
+) -> tuple[Path, Path, str]:
+    """`convert` of rows `first` and `last` (with `session_start`) 8 rows of other lines apart, read
+    whole, or `block` bytes at a time (`STREAM_BLOCK`): their rows 2 and 11."""
+    from gateway import sessions_csv
+
+    if block is not None:
+        monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", block)
+    text = (
+        "line,start,duration_s,bytes_up,bytes_down,session,session_start\n"
+        f"{first}\n" + "".join(f"P{i},2026-03-01T00:00:00Z,60,1,1,p{i},\n" for i in range(8)) + f"{last}\n"
+    )
+    return convert(tmp_path, capsys, text, status)
+
+
 @pytest.mark.parametrize("block", [None, 128])
 @pytest.mark.parametrize(
     ("first", "second", "starts"),
@@ -1148,17 +1170,13 @@ def test_a_sessions_rows_giving_starts_that_cannot_all_hold_are_refused_naming_t
     was cut from the start it gave or took (the row from 17:00 cut at 06:00 from a start at 18:00,
     a mark before the session began), exit 0 without a word; the file cannot say where the marks
     are: refused, naming the rows and the field, read whole or a block at a time."""
-    from gateway import sessions_csv
-
-    if block is not None:
-        monkeypatch.setattr(sessions_csv, "STREAM_BLOCK", block)
-    src, out, err = convert(
+    src, out, err = apart(
         tmp_path,
         capsys,
-        "line,start,duration_s,bytes_up,bytes_down,session,session_start\n"
-        f"L1,2026-03-31T17:00:00Z,72000,1000,10,s1,{first}\n"
-        + "".join(f"P{i},2026-03-01T00:00:00Z,60,1,1,p{i},\n" for i in range(8))
-        + f"L1,2026-04-01T13:00:00Z,7200,100,1,s1,{second}\n",
+        monkeypatch,
+        block,
+        f"L1,2026-03-31T17:00:00Z,72000,1000,10,s1,{first}",
+        f"L1,2026-04-01T13:00:00Z,7200,100,1,s1,{second}",
         2,
     )
     assert err == (
@@ -1167,3 +1185,26 @@ def test_a_sessions_rows_giving_starts_that_cannot_all_hold_are_refused_naming_t
         "366 days before it\n"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("block", [None, 128])
+def test_a_session_without_id_given_twice_with_and_without_its_start_is_a_duplicate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, block: int | None
+) -> None:
+    """A session without a session id given twice, once with its `session_start` and once without:
+    the same session (line, start, duration, bytes, zone, release); it was two, its records written
+    and billed twice, read whole or a block at a time."""
+    src, out, err = apart(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        block,
+        "L1,2026-03-31T17:00:00Z,600,1000,10,,2026-03-31T12:00:00Z",
+        "L1,2026-03-31T17:00:00Z,600,1000,10,,",
+        1,
+    )
+    assert err.splitlines() == [
+        f"{src}: row 11: rejected: duplicate of row 2 (the same session: line, start, duration, bytes, "
+        "zone, session and release as read)"
+    ]
+    assert [(r[0], r[3]) for r in got(out) if r[0] == "L1"] == [("L1", 1000)]
