@@ -208,9 +208,10 @@ def _write_cut(
 
 def off_marks(sessions: Sessions, interval_s: int, phase: npt.NDArray[np.int64] | int = 0) -> int:
     """The rows the file says closed by the time limit (`cause` 17) that end at no mark of their
-    session counted from its first row in the file: the session began before that row, its first
-    partial records not in the file (an export without the session's start cannot say when it
-    began), and its records are cut at marks shifted from the gateway's."""
+    session counted from its `session_start` given, else from its first row in the file: the
+    session began before that row, its first partial records not in the file (an export without
+    the session's start cannot say when it began), or the start given is not its context's; its
+    records are cut at marks shifted from the gateway's."""
     ends = (sessions.duration + phase) % interval_s
     return int(np.count_nonzero((sessions.cause == int(ClosingCause.TIME_LIMIT)) & (ends != 0)))
 
@@ -292,8 +293,9 @@ def cmd_sessions_to_records(args: argparse.Namespace) -> int:
         f"{kept - partials} sessions{rows} -> {records} records in {args.out}; {len(rejects)} rows rejected"
         + (f"; {len(scan.notes)} gaps (partial records missing)" if scan.notes else "")
         + (
-            f"; {shifted} rows closed by the time limit off their session's marks (its first partial "
-            "records not in the file: cut at marks counted from its first row)"
+            f"; {shifted} rows closed by the time limit off their session's marks (cut at marks counted "
+            "from its session_start, else from its first row: its first partial records not in the "
+            "file, or the session_start given not its context's start)"
             if shifted
             else ""
         )

@@ -1045,7 +1045,31 @@ def test_a_session_whose_first_partial_records_are_lost_is_counted_in_the_summar
     assert said.out == (
         f"2 sessions (3 rows continuing the session of another: its partial records one a row) -> 6 "
         f"records in {out}; 0 rows rejected; 2 rows closed by the time limit off their session's "
-        "marks (its first partial records not in the file: cut at marks counted from its first row)\n"
+        "marks (cut at marks counted from its session_start, else from its first row: its first "
+        "partial records not in the file, or the session_start given not its context's start)\n"
+    )
+
+
+def test_a_row_closed_by_the_time_limit_off_the_marks_of_its_session_start_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A row the file says closed by the time limit at 18:00, its session's `session_start` 12:00:
+    no mark of that start.  The summary counted it as cut at marks from the session's first row, its
+    first records lost, where the marks counted from the start given (the start is not the
+    context's, or the cause wrong): it names the session_start."""
+    src = tmp_path / "sessions.csv"
+    src.write_text(
+        "line,start,duration_s,bytes_up,bytes_down,session,cause,session_start\n"
+        "L1,2026-03-31T17:00:00Z,3600,1000,10,s1,17,2026-03-31T12:00:00Z\n"
+        "L1,2026-03-31T18:00:00Z,600,1000,10,s1,,\n"
+    )
+    out = tmp_path / "usage.parquet"
+    assert main(["sessions-to-records", str(src), str(out)]) == 0
+    assert capsys.readouterr().out == (
+        f"1 sessions (1 rows continuing the session of another: its partial records one a row) -> 2 "
+        f"records in {out}; 0 rows rejected; 1 rows closed by the time limit off their session's "
+        "marks (cut at marks counted from its session_start, else from its first row: its first "
+        "partial records not in the file, or the session_start given not its context's start)\n"
     )
 
 
