@@ -38,7 +38,9 @@ The model (IPv4; every figure an IP packet's length):
   the virtual modem takes such an ACK off with `ack_before` and counts it at its own time).
   Unless a segment of its sender's own (data, FIN) leaves first, before the ACK's time: that
   carries it (`rides`), on the virtual modem as in an exchange played whole (`send`'s `peer_next`,
-  the bench's estimate: the ACK was billed alone there, 40 B more than the network's bill).
+  the bench's estimate: the ACK was billed alone there, 40 B more than the network's bill); the
+  message then comes with nothing owed (left owed, a 1,460 B piece took it past one full segment and
+  was ACKed at once, 40 B more again).
   The segments of one message are taken to arrive together (`arrives`, the last one's time): on a
   link slower than a segment per 0.2 s a real receiver ACKs each alone, so the virtual modem sends
   a server's message on such a link segment by segment, each with its own arrival, as its link
@@ -238,7 +240,11 @@ class TcpWire:
     def _put(self, side: int, size: int, out: list[int]) -> None:
         out[side] += size
         self.packets += 1
-        self._owed[side] = False  # every segment carries the ACK of what its sender has received
+        self._acked(side)  # every segment carries the ACK of what its sender has received
+
+    def _acked(self, side: int) -> None:
+        """`side` owes no ACK: what it has received is acknowledged."""
+        self._owed[side] = False
         self._unacked[side] = 0
         self._due[side] = math.inf
         self._came[side] = []
@@ -314,8 +320,11 @@ class TcpWire:
         self._tick(at, out)
         peer = 1 - side
         due = self._due[peer]
-        if arrives is not None and self._owed[peer] and due <= arrives + 1e-9 and not rides(due, peer_next):
-            self._put(peer, HEADER, out)  # the receiver's delayed ACK went alone before this came
+        if arrives is not None and self._owed[peer] and due <= arrives + 1e-9:
+            if not rides(due, peer_next):
+                self._put(peer, HEADER, out)  # the receiver's delayed ACK went alone before this came
+            else:  # on the receiver's next segment, before this comes: none owed when it does
+                self._acked(peer)
         if n <= 0:
             return self._total(out)
         k = -(-n // MSS)

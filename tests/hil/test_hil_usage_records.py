@@ -13,7 +13,7 @@ import pytest
 
 from accounting.partial import INTERVAL_S
 from accounting.records import UsageRecord, UsageType, Zone
-from accounting.wire import HEADER, SYN
+from accounting.wire import DEVICE, HEADER, SERVER, SYN, TcpWire, rides
 from hil import run_bench
 from hil.result import BenchResult
 from hil.usage import (
@@ -152,6 +152,34 @@ def test_a_delayed_ack_due_before_a_piece_comes_rides_on_data_that_leaves_first(
     # its data leaving after the ACK's time: the ACK went alone before it
     late = [*steps[:3], ("down", 50, 1.3, 1.4), steps[4]]
     assert play_exchange(late).down == SYN + HEADER + (50 + HEADER) + HEADER + HEADER
+
+
+def test_a_delayed_ack_that_rides_leaves_nothing_owed_for_the_next_piece() -> None:
+    """Two 1,460 B writes 0.3 s apart over a 0.5 s crossing, echoed: the far end's ACK of the
+    first, due at 0.7 s before the second comes at 0.8 s, rides on the first echo leaving at
+    0.5 s.  The play left that ACK owed, so the second piece took it past one full segment and
+    was ACKed at once, 40 B down more than the network (the virtual modem's `ack_before` clears
+    it): each echo carries its write's ACK, no pure ACK goes down."""
+    steps = timed_exchange(0.0, [(0.0, 1460), (0.3, 1460)], [(1.0, 1460), (1.0, 1460)], 1.1, 0.5)
+    wire = play_exchange(steps)
+    # the device ACKs both echoes at once (two segments), then FIN, FIN-ACK, the last ACK
+    assert (wire.up, wire.down) == (
+        SYN + HEADER + 2 * (1460 + HEADER) + HEADER + 2 * HEADER,
+        SYN + 2 * (1460 + HEADER) + HEADER,
+    )
+    # the virtual modem's way: the ACK taken off before the second piece, not counted (it rode)
+    net = TcpWire()
+    net.open()
+    net.send(DEVICE, 1460, 0.0, 0.5)
+    due = net.ack_before(SERVER, 0.3, 0.8)
+    assert due is not None and rides(due, 0.5)
+    net.down -= HEADER
+    net.send(DEVICE, 1460, 0.3, 0.8)
+    net.send(SERVER, 1460, 0.5, 1.0)
+    net.send(SERVER, 1460, 0.8, 1.0)
+    net.close(DEVICE, 1.1)
+    net.tick(math.inf)
+    assert (net.up, net.down) == (wire.up, wire.down)
 
 
 def test_a_short_session_is_one_record_closed_normally() -> None:
