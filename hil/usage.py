@@ -48,11 +48,11 @@ def play_exchange(steps: Exchange) -> TcpWire:
     # due before the other's data comes rides on it if it leaves first
     following: list[tuple[float, float]] = []
     after = (math.inf, math.inf)  # (the device's, the server's)
-    for what, _, at, _ in reversed(steps):
+    for what, n, at, _ in reversed(steps):
         following.append(after)
-        if what in ("up", "close up"):
+        if what == "close up" or (what == "up" and n > 0):  # no bytes: no segment to ride on
             after = (at, after[1])
-        elif what == "down":
+        elif what == "down" and n > 0:
             after = (after[0], at)
     following.reverse()
     for (what, n, at, arrives), then in zip(steps, following, strict=True):

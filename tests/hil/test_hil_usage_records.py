@@ -182,6 +182,22 @@ def test_a_delayed_ack_that_rides_leaves_nothing_owed_for_the_next_piece() -> No
     assert (net.up, net.down) == (wire.up, wire.down)
 
 
+def test_a_write_of_no_bytes_carries_no_delayed_ack() -> None:
+    """A step of no bytes sends no segment: the device's delayed ACK of a first answer, due before
+    the second crosses a slow downlink, goes alone, as without that step (it was taken to ride on
+    it, 40 B up less)."""
+    steps: Exchange = [
+        ("open", 0, 0.0, 0.0),
+        ("down", 100, 1.0, 1.0),
+        ("down", 100, 1.15, 1.5),
+        ("close up", 0, 3.0, 3.0),
+    ]
+    without = play_exchange(steps)
+    assert without.up == SYN + HEADER + HEADER + HEADER + HEADER + HEADER  # two ACKs alone, FIN, last ACK
+    empty = play_exchange([*steps[:3], ("up", 0, 1.18, 1.18), steps[3]])
+    assert (empty.up, empty.down) == (without.up, without.down)
+
+
 def test_a_short_session_is_one_record_closed_normally() -> None:
     u = BenchUsage()
     u.data.append(DataUse(WHEN, seconds=4.2, sent=500, received=400, connections=1))
