@@ -181,6 +181,8 @@ class Device:
         # when each of the line's 11 NSAPIs is released by the contexts handed so far, in order: the
         # module's whole state of them, whatever the number of sessions (`_hold_nsapis`)
         self.nsapis: list[int] = [-1] * len(NSAPIS)
+        # (the attempts last given to `_opens`, their opens and the NSAPIs' state after them)
+        self._opens_of: tuple[list[int], int, int, list[int], list[int], list[int]] | None = None
         block = shard.charging_block_bits
         self.charging_base = ((gidx + 1) << block) & ((1 << CHARGING_ID_BITS) - 1)
         self.charging_span = 1 << block
@@ -985,8 +987,11 @@ class Device:
         outside an outage would be: cut at a move and going on in the new network, ended at a SIM
         swap; at an area outage's start, lost with the radio bearer (as a served modem's contexts
         when its coverage goes: closed abnormally, nothing sent after).  `fa`: what each costs
-        (default that of the outage ridden out)."""
-        start = failed[-1]
+        (default that of the outage ridden out).  What falls into it is found from where it opens,
+        after its wait for a free NSAPI (`_opens`): an attempt whose wait ends before a SIM swap
+        ends at the swap with its bytes, on both paths."""
+        opens = self._opens(failed, busy)
+        start = opens[-1]
         moves, stop = self._cut_of(start, start + busy)
         if not moves and stop is None:
             return
@@ -995,8 +1000,40 @@ class Device:
         self._failed_sessions(failed)  # the earlier ones first: charging ids in the order of the attempts
         failed.clear()
         lost = stop is not None and self._cell_goes_at(stop)
-        duration = None if stop is None else [stop - s for s in starts]
+        duration = None if stop is None else [stop - s for s in opens[-together:]]
         self._failed_sessions(starts, duration=duration, moves=moves, fa=fa, lost=lost)
+
+    def _opens(self, failed: list[int], busy: float) -> list[int]:
+        """Where the attempts of `failed` (each lasting `busy` s) open: at their time, or as an NSAPI
+        of the line is released (`_hold_nsapis`; those not handed yet counted as if they were, in
+        the order they were made), the NSAPIs' state left as it is.  An outage's attempts are held
+        one after another: the state after the earlier ones is kept (`_opens_of`), so that each
+        new one costs one step, not a pass over all those held."""
+        kept = self._opens_of
+        n = len(failed)
+        if (
+            kept is not None
+            and kept[0] is failed
+            and kept[1] == n - 1
+            and kept[2] == failed[-2]
+            and kept[3] == self.nsapis
+        ):
+            free, opens, new = kept[4], kept[5], failed[-1:]  # (kept's own: changed in place)
+            k = bisect_left(free, new[0])
+            if k >= 2:  # two NSAPIs free before it: it opens at its time (`_hold_nsapis`'s first step)
+                free[k - 1] = new[0] + int(busy)
+                free.sort()
+                opens.append(new[0])
+                self._opens_of = (failed, n, failed[-1], kept[3], free, opens)
+                return opens
+        else:
+            free, opens, new = list(self.nsapis), [], failed
+        nsapis, self.nsapis = self.nsapis, free
+        held = self._hold_nsapis(np.array(new, dtype=np.int64), np.full(len(new), int(busy), dtype=np.int64))
+        self.nsapis = nsapis
+        opens += new if held is None else held[0].tolist()
+        self._opens_of = (failed, n, failed[-1], list(nsapis), free, opens)
+        return opens
 
     def _cut_of(self, start: int, end: float, outages: bool = False) -> tuple[tuple[int, ...], int | None]:
         """What cuts a session or an attempt the device starts at `start` and would end at `end`: the
