@@ -68,10 +68,12 @@ def _zone_checks(raw: str, ts: str) -> tuple[str, str, str, str]:
     return zone, abbreviation, gap, f"({fold})"
 
 
-def _read(raw: str) -> str:
-    """SQL: DuckDB's cast of the text `raw` (a date alone NULL), a leap second read as the rule says."""
+def _read(raw: str, value: str | None = None) -> str:
+    """SQL: DuckDB's cast of `value` (by default the text `raw`, its text; a date alone NULL), a
+    leap second read as the rule says.  A typed value is cast as it is, not through its text: a
+    start in nanoseconds is rounded to the microsecond by the cast, its text would be cut."""
     leap = f"TRY_CAST(regexp_replace({raw}, '{_LEAP_PATTERN}', '\\1:59.999999') AS TIMESTAMPTZ)"
-    timed = f"CASE WHEN contains({raw}, ':') THEN {raw} END"
+    timed = f"CASE WHEN contains({raw}, ':') THEN {raw if value is None else value} END"
     return (
         f"COALESCE(TRY_CAST({timed} AS TIMESTAMPTZ), "
         f"CASE WHEN epoch_us({leap}) % {DAY_US} = {LAST_INSTANT_US} THEN {leap} END)"
@@ -91,7 +93,7 @@ def start_sql(text: str) -> str:
     an abbreviation, a time in a DST change's gap or fold, are NULL.  The checks run only on the
     rows whose text ends in a name (`_NAMED`)."""
     raw = f"CAST({text} AS VARCHAR)"
-    read = _read(raw)
+    read = _read(raw, text)
     zone, abbreviation, gap, fold = _zone_checks(raw, read)
     # (in this order: a name the cast did not read is never given to `timezone`, which refuses it)
     named = f"CASE WHEN {zone} = '' OR {abbreviation} OR {read} IS NULL OR {gap} OR {fold} THEN NULL ELSE {read} END"
