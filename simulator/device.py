@@ -990,6 +990,8 @@ class Device:
         (default that of the outage ridden out).  What falls into it is found from where it opens,
         after its wait for a free NSAPI (`_opens`): an attempt whose wait ends before a SIM swap
         ends at the swap with its bytes, on both paths."""
+        if self._pending(math.inf, cell_outage_before=math.inf, after=failed[-1]) is None:
+            return  # no decision after it (the usual case): nothing falls into it, wherever it opens
         opens = self._opens(failed, busy)
         start = opens[-1]
         moves, stop = self._cut_of(start, start + busy)
@@ -1008,32 +1010,39 @@ class Device:
         of the line is released (`_hold_nsapis`; those not handed yet counted as if they were, in
         the order they were made), the NSAPIs' state left as it is.  An outage's attempts are held
         one after another: the state after the earlier ones is kept (`_opens_of`), so that each
-        new one costs one step, not a pass over all those held."""
+        new one costs one step, not a pass over all those held (those `_attempt_cut` did not ask
+        for, no decision being ahead of them, are stepped through when one is)."""
         kept = self._opens_of
         n = len(failed)
         if (
             kept is not None
             and kept[0] is failed
-            and kept[1] == n - 1
-            and kept[2] == failed[-2]
+            and 0 < kept[1] < n
+            and kept[2] == failed[kept[1] - 1]
             and kept[3] == self.nsapis
         ):
-            free, opens, new = kept[4], kept[5], failed[-1:]  # (kept's own: changed in place)
-            k = bisect_left(free, new[0])
-            if k >= 2:  # two NSAPIs free before it: it opens at its time (`_hold_nsapis`'s first step)
-                free[k - 1] = new[0] + int(busy)
-                free.sort()
-                opens.append(new[0])
-                self._opens_of = (failed, n, failed[-1], kept[3], free, opens)
-                return opens
+            free, opens, nsapis = kept[4], kept[5], kept[3]  # (kept's own: changed in place)
+            for t in failed[kept[1] :]:
+                k = bisect_left(free, t)
+                if k >= 2:  # two NSAPIs free before it: it opens at its time (`_hold_nsapis`'s first step)
+                    free[k - 1] = t + int(busy)
+                    free.sort()
+                    opens.append(t)
+                else:
+                    self._hold_onto(free, opens, [t], busy)
         else:
-            free, opens, new = list(self.nsapis), [], failed
+            free, opens, nsapis = list(self.nsapis), [], list(self.nsapis)
+            self._hold_onto(free, opens, failed, busy)
+        self._opens_of = (failed, n, failed[-1], nsapis, free, opens)
+        return opens
+
+    def _hold_onto(self, free: list[int], opens: list[int], new: list[int], busy: float) -> None:
+        """`new`'s attempts (each lasting `busy` s) opened from the NSAPIs' state `free` (changed in
+        place, `self.nsapis` left as it is), their opens added to `opens`."""
         nsapis, self.nsapis = self.nsapis, free
         held = self._hold_nsapis(np.array(new, dtype=np.int64), np.full(len(new), int(busy), dtype=np.int64))
         self.nsapis = nsapis
         opens += new if held is None else held[0].tolist()
-        self._opens_of = (failed, n, failed[-1], list(nsapis), free, opens)
-        return opens
 
     def _cut_of(self, start: int, end: float, outages: bool = False) -> tuple[tuple[int, ...], int | None]:
         """What cuts a session or an attempt the device starts at `start` and would end at `end`: the
