@@ -453,3 +453,30 @@ def test_an_outage_s_attempts_are_held_for_their_nsapis_only_with_a_decision_ahe
     assert bulk.records == one.records
     assert bulk.stats["retry_attempts"] > 100
     assert bool(asked) == swap
+
+
+def test_attempts_not_asked_for_are_stepped_through_when_one_is(tmp_path: Path) -> None:
+    """An outage's attempts `_attempt_cut` did not ask `_opens` about (no decision ahead) open,
+    once one is asked about, where they would have opened asked one after another: each as an
+    NSAPI of the line is released, the line's state left as it was."""
+    sc = sc_of(scenario())
+    shard = Shard(sc, 0, fleet(sc)[:1], tmp_path)
+    shard.close()
+    dev = shard.devices[0]
+    dev.nsapis = sorted([100 + 7 * i for i in range(len(NSAPIS))])  # all held, released in turn
+    state = list(dev.nsapis)
+    made = [20 + 4 * i for i in range(40)]
+    failed: list[int] = []
+    stepped = []
+    for t in made:
+        failed.append(t)
+        stepped = dev._opens(failed, 15.0)
+    assert dev.nsapis == state and stepped[:3] == [100, 107, 114] and stepped[-1] > made[-1]
+    for asked in ([3, 25, 40], [1, 40], [12, 13, 30, 40]):
+        dev._opens_of = None
+        failed = []
+        for n, t in enumerate(made, 1):
+            failed.append(t)
+            if n in asked:
+                opens = dev._opens(failed, 15.0)
+        assert opens == stepped and dev.nsapis == state
