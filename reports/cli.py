@@ -253,9 +253,17 @@ def _rate_and_report(handler: Handler, name: str, args: argparse.Namespace, held
     from reports.run_report import render_rating_report
 
     try:
-        html = render_rating_report(
-            args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
-        )
+        try:
+            html = render_rating_report(
+                args.inventory, args.usage, args.catalog, run=getattr(args, "rating_run", None)
+            )
+        except ReportError:
+            # a page refused because its usage is no longer the month rated: the run put in its
+            # place is the cause to name, when it is one
+            swapped = _swapped(args.usage, getattr(args, "usage_folder", None), "rate it again")
+            if swapped is not None:
+                return _fail(name, f"{swapped}{_not_written(args)}")
+            raise
         # the page reads the usage again: a run put in its place since it was rated (`m2msim run
         # --force` into it) gave a page of the new run beside an invoice of the old
         swapped = _swapped(args.usage, getattr(args, "usage_folder", None), "rate it again")
