@@ -425,7 +425,8 @@ def arrow_duckdb_numbers(value: bytes) -> dict[str, str]:
         for field in fields:
             said: dict[str, str] = {}
             for pair in _fb_vector(buf, field, 6):  # custom_metadata
-                key, text = _fb_string(buf, _fb_table(buf, pair), 0), _fb_string(buf, _fb_table(buf, pair), 1)
+                entry = _fb_table(buf, pair)
+                key, text = _fb_string(buf, entry, 0), _fb_string(buf, entry, 1)
                 if key is not None and text is not None:
                     said[key] = text
             extension = said.get("ARROW:extension:name", "")
