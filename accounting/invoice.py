@@ -273,7 +273,7 @@ def run_coverage(usage: Path, month: str) -> UsageCoverage | None:
                 str(c["start"]), str(c["end"]), Decimal(str(c["days"])), int(c["days_in_month"])
             )
         else:  # (a version before `usage_covers`: its period, as the run's own page reads it)
-            start, end = (_utc(summary["period"][k]) for k in ("start", "end"))
+            start, end = (document_time(summary["period"][k]) for k in ("start", "end"))
             in_month = calendar.monthrange(start.year, start.month)[1]
             days = (end - start).total_seconds() / 86400
             if days >= in_month - 1e-9:
@@ -286,8 +286,9 @@ def run_coverage(usage: Path, month: str) -> UsageCoverage | None:
     return covers if covers.start[:7] == month and covers.days > 0 else None
 
 
-def _utc(text: object) -> datetime:
-    """A time of a document, in UTC (one without an offset taken as UTC)."""
+def document_time(text: object) -> datetime:
+    """A time of a document, in UTC (one without an offset taken as UTC; one written with another
+    offset, `08:00+02:00`, converted to UTC)."""
     d = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
 

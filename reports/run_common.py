@@ -5,9 +5,10 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+
+from accounting.invoice import document_time
 
 CENT = Decimal("0.01")
 HOURLY_UP_TO_DAYS = 7  # hourly curves for runs up to a week; daily curves from two days on
@@ -37,11 +38,9 @@ class Period:
         return calendar.monthrange(self.start.year, self.start.month)[1]
 
 
-def parse_time(text: Any) -> datetime:
-    """A time of a document, in UTC (one written with another offset, `08:00+02:00`, was shown as 08:00
-    under labels saying UTC)."""
-    d = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
+# A time of a document, in UTC (one written with another offset, `08:00+02:00`, was shown as 08:00
+# under labels saying UTC): the invoice's reading of a run's period, so both read a time alike.
+parse_time = document_time
 
 
 def mo(v: float) -> str:
