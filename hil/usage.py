@@ -69,23 +69,6 @@ def play_exchange(steps: Exchange) -> TcpWire:
     return wire
 
 
-def tcp_exchange(
-    opened: float,
-    sent_at: float,
-    sent: int,
-    chunk: int,
-    received: int,
-    received_at: float,
-    closed: float | None,
-) -> Exchange:
-    """`timed_exchange` of a connection whose writes and reads were not timed one by one: opened at
-    `opened`, `sent` bytes written at `sent_at` in writes of `chunk` bytes at most (the stack's:
-    each its own message), `received` bytes read by `received_at`, closed at `closed` (None: not
-    closed)."""
-    writes = [(sent_at, n) for n in chunks(sent, chunk)]
-    return timed_exchange(opened, writes, [(received_at, received)] if received else [], closed)
-
-
 def timed_exchange(
     opened: float,
     writes: Sequence[tuple[float, int]],
@@ -143,11 +126,6 @@ def timed_exchange(
     if closed is not None:
         steps.append(("close up", 0, closed, closed))
     return steps
-
-
-def chunks(n: int, chunk: int) -> list[int]:
-    """The sizes of `n` bytes written in pieces of `chunk` bytes at most (a stack's AT sends)."""
-    return [min(chunk, n - i) for i in range(0, n, max(chunk, 1))]
 
 
 def wire_bytes(sent: int, received: int, connections: int = 1) -> tuple[int, int]:

@@ -21,7 +21,6 @@ from hil.usage import (
     DataUse,
     Exchange,
     play_exchange,
-    tcp_exchange,
     timed_exchange,
     usage_records,
 )
@@ -88,7 +87,7 @@ def test_bytes_fall_in_the_record_of_the_seconds_they_were_carried() -> None:
     u = BenchUsage()
     use = DataUse(WHEN, seconds=13 * 3600.0, sent=3000, received=3000, connections=1)
     # one connection at the session's start, then the context left idle
-    use.exchanges.append(tcp_exchange(10.0, 10.5, 3000, 1460, 3000, 11.0, 12.0))
+    use.exchanges.append(timed_exchange(10.0, [(10.5, 1460), (10.5, 1460), (10.5, 80)], [(11.0, 3000)], 12.0))
     u.data.append(use)
     first, second = usage_records(u, "L1")
     assert (second.bytes_up, second.bytes_down) == (0, 0)
@@ -100,7 +99,7 @@ def test_an_echo_not_timed_is_not_taken_as_come_by_its_own_write() -> None:
     crossing not known (no round trip given): the echo came by the read, the device's delayed ACK
     of it riding on its FIN.  The device's "next write after the echo left" was its own write, the
     echo taken as come at 10.5 s and its ACK billed alone, 40 B up more."""
-    steps = tcp_exchange(10.0, 10.5, 100, 1460, 100, 11.0, 11.1)
+    steps = timed_exchange(10.0, [(10.5, 100)], [(11.0, 100)], 11.1)
     assert ("down", 100, 10.5, 11.0) in steps
     wire = play_exchange(steps)
     # SYN, ACK, the 100 B, the FIN carrying the echo's ACK, the last ACK
