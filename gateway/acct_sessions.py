@@ -1460,9 +1460,10 @@ class SessionTracker:
         may be a new session's Start, the NAS restarted into the same id and attributes: kept as such
         (`relogged`) for the new session's first Interim-Update or Stop (`_Possible`).  False: not such a
         copy."""
-        if self.stopped.get(self._stopped_digest(key)) is None:  # (most Starts: no unpacking)
+        packed = self.stopped.get(self._stopped_digest(key))
+        if packed is None:  # (most Starts: no unpacking)
             return False
-        stopped = self._stopped(key, req)
+        stopped = self._unless_reset(packed, key, req)
         if stopped is None:
             return False
         said = sig[1]
