@@ -45,12 +45,17 @@ def scenario(**group: Any) -> dict[str, Any]:
 class Played:
     rows: list[dict[str, Any]]
     records: list[tuple[Any, ...]]  # the rows' values, sorted
-    stats: dict[str, int]
+    groups: list[dict[str, int]]  # each group's statistics
     counters: dict[str, int]
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The first group's statistics (the scenarios here have one group)."""
+        return self.groups[0]
 
 
 def play(d: dict[str, Any], out: Path, per_call: bool) -> Played:
-    """The scenario's shard run in `out`: its records, its group's statistics, the gateway's counters."""
+    """The scenario's shard run in `out`: its records, its groups' statistics, the gateway's counters."""
     out.mkdir()
     sc = sc_of(d)
     shard = Shard(sc, 0, fleet(sc), out)
@@ -58,7 +63,7 @@ def play(d: dict[str, Any], out: Path, per_call: bool) -> Played:
     stats = shard.run()
     rows = pq.read_table(out / "usage" / "part-00000.parquet").cast(USAGE_SCHEMA).to_pylist()
     records = sorted(tuple(r.values()) for r in rows)
-    return Played(rows, records, stats[0].as_dict(), dict(shard.network.counters))
+    return Played(rows, records, [s.as_dict() for s in stats], dict(shard.network.counters))
 
 
 SERVER_DOWN = {"kind": "server", "start": "2026-03-01T05:00:00Z", "duration": "6h"}

@@ -18,12 +18,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
-from accounting.records import USAGE_SCHEMA
-from simulator.engine import Shard, fleet
-from tests.simulator.test_simulator_run import START, doc, sc_of
+from tests.simulator.test_nsapi_limit import play
+from tests.simulator.test_simulator_run import START, doc
 
 SEEDS = int(os.environ.get("M2MSIM_DIFF_SEEDS", "6"))
 FIRST = int(os.environ.get("M2MSIM_DIFF_FIRST", "0"))
@@ -130,30 +128,17 @@ def fuzz_scenario(seed: int) -> dict[str, Any]:
     return d
 
 
-def played(
-    d: dict[str, Any], out: Path, per_call: bool
-) -> tuple[list[tuple[Any, ...]], list[dict[str, int]]]:
-    """The shard of `d` run in `out`: its records (sorted rows) and its groups' statistics."""
-    out.mkdir()
-    sc = sc_of(d)
-    shard = Shard(sc, 0, fleet(sc), out)
-    shard.per_call = per_call
-    stats = shard.run()
-    rows = pq.read_table(out / "usage" / "part-00000.parquet").cast(USAGE_SCHEMA).to_pylist()
-    return sorted(tuple(r.values()) for r in rows), [s.as_dict() for s in stats]
-
-
 def differences(seed: int, tmp_path: Path) -> list[str]:
     """What differs between the two paths for `seed`'s scenario (nothing when they agree)."""
     d = fuzz_scenario(seed)
-    bulk = played(d, tmp_path / f"bulk-{seed}", per_call=False)
-    one = played(d, tmp_path / f"one-{seed}", per_call=True)
+    bulk = play(d, tmp_path / f"bulk-{seed}", per_call=False)
+    one = play(d, tmp_path / f"one-{seed}", per_call=True)
     found = []
-    if bulk[1] != one[1]:
-        found.append(f"stats: {bulk[1]} != {one[1]}")
-    if bulk[0] != one[0]:
-        only_bulk = sorted(set(bulk[0]) - set(one[0]))
-        only_one = sorted(set(one[0]) - set(bulk[0]))
+    if bulk.groups != one.groups:
+        found.append(f"stats: {bulk.groups} != {one.groups}")
+    if bulk.records != one.records:
+        only_bulk = sorted(set(bulk.records) - set(one.records))
+        only_one = sorted(set(one.records) - set(bulk.records))
         found.append(f"records: bulk only {only_bulk[:4]}, one by one only {only_one[:4]}")
     return found
 
