@@ -1039,10 +1039,20 @@ class Device:
     def _hold_onto(self, free: list[int], opens: list[int], new: list[int], busy: float) -> None:
         """`new`'s attempts (each lasting `busy` s) opened from the NSAPIs' state `free` (changed in
         place, `self.nsapis` left as it is), their opens added to `opens`."""
-        nsapis, self.nsapis = self.nsapis, free
-        held = self._hold_nsapis(np.array(new, dtype=np.int64), np.full(len(new), int(busy), dtype=np.int64))
-        self.nsapis = nsapis
+        held = self._held_from(
+            free, np.array(new, dtype=np.int64), np.full(len(new), int(busy), dtype=np.int64)
+        )
         opens += new if held is None else held[0].tolist()
+
+    def _held_from(
+        self, free: list[int], start: I64, duration: I64
+    ) -> tuple[I64, npt.NDArray[np.bool_]] | None:
+        """`_hold_nsapis` from the NSAPIs' state `free` (changed in place), `self.nsapis` left as it is."""
+        nsapis, self.nsapis = self.nsapis, free
+        try:
+            return self._hold_nsapis(start, duration)
+        finally:
+            self.nsapis = nsapis
 
     def _cut_of(self, start: int, end: float, outages: bool = False) -> tuple[tuple[int, ...], int | None]:
         """What cuts a session or an attempt the device starts at `start` and would end at `end`: the
@@ -1262,11 +1272,11 @@ class Device:
         start = int(now)
         limit = copy.deepcopy(self.icmp_limit)
         costs = self._attempt_costs(down, now, n)
-        free = list(self.nsapis)  # (where they would open: the NSAPIs' state left as it is)
-        held = self._hold_nsapis(
-            np.full(n, start, dtype=np.int64), np.array([fa.duration_s for fa in costs], dtype=np.int64)
+        held = self._held_from(  # (where they would open: the NSAPIs' state left as it is)
+            list(self.nsapis),
+            np.full(n, start, dtype=np.int64),
+            np.array([fa.duration_s for fa in costs], dtype=np.int64),
         )
-        self.nsapis = free
         opens = [start] * n
         if held is not None:
             opens = held[0].tolist()
@@ -1322,9 +1332,10 @@ class Device:
         length = self.profile.report.duration_s
         opens = np.full(n, start, dtype=np.int64)
         allowed = self.apn_allowed()
-        free = list(self.nsapis)  # (where they would open: the NSAPIs' state left as it is)
-        held = self._hold_nsapis(opens, np.full(n, length, dtype=np.int64)) if allowed else None
-        self.nsapis = free
+        # (where they would open: the NSAPIs' state left as it is)
+        held = (
+            self._held_from(list(self.nsapis), opens, np.full(n, length, dtype=np.int64)) if allowed else None
+        )
         if held is not None:
             opens = held[0]
             after = self._next_decision(start)
