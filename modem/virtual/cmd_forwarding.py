@@ -71,8 +71,7 @@ def ccfc(m: VirtualModem, c: Cmd) -> Final | None:
     if mode == 2:
         if reason in (ALL, ALL_CONDITIONAL):
             raise CmeError(4)  # a query names one reason
-        active = [(k, st.forwards[(reason, k)]) for k in classes if (reason, k) in st.forwards]
-        active = [(k, f) for k, f in active if f.active]
+        active = [(k, f) for k in classes if (f := st.forwards.get((reason, k))) is not None and f.active]
         for k, f in active:
             extra = f",,,{f.time}" if reason == NO_REPLY else ""
             m.info(f'+CCFC: 1,{k},"{f.number}",{f.toa}{extra}')
