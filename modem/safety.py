@@ -966,9 +966,7 @@ class CommandGuard:
         virtual one; a replay as the recording did): the client first checks that its answers are
         its own (`ATClient.check_trust`), since what the guard knows (the SMS format, the
         registration) it learnt from them."""
-        return not is_virtual(self.url) and any(
-            kind in ACTIONS or kind == "pdu" for kind, _ in command_effects(line, self._restarts)
-        )
+        return not is_virtual(self.url) and _texts_or_calls(command_effects(line, self._restarts))
 
     @property
     def held(self) -> str | None:
@@ -996,7 +994,7 @@ class CommandGuard:
         if self.restarts is not None and self.restarts(line):
             # a profile's restart (AT#REBOOT) is a reset: whatever the line set before or after it
             effects = [("reset", ""), *effects, ("reset", "")]
-        if self._held is not None and any(kind in ACTIONS or kind == "pdu" for kind, _ in effects):
+        if self._held is not None and _texts_or_calls(effects):
             raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
         self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
@@ -1367,6 +1365,11 @@ def _typed(line: bytes, edit: bool) -> str:
         elif ord(ch) >= 0x20 and ord(ch) != 0x7F:
             out.append(ch)
     return "".join(out)
+
+
+def _texts_or_calls(effects: list[Effect]) -> bool:
+    """Whether these effects text or call (a number, or AT+CMGS=<length>: a PDU whose number follows)."""
+    return any(kind in ACTIONS or kind == "pdu" for kind, _ in effects)
 
 
 def _costly_effect(effects: list[Effect]) -> str | None:
