@@ -118,6 +118,11 @@ MAX_LISTED_CLOCKS = 1_000
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
 # Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
 RESEND_SLACK_S = 1
+# A client re-sends a request it had no answer to within seconds (RFC 2866 5.2; RFC 5080 2.2.1: at most 16 s,
+# MRT, between two copies, 30 s here with room for a capture's clocks): the same request seen again within this
+# of its latest copy is a retransmission (`within_retry`); later, it is a new event (a NAS rebooted hours later
+# sends the same Accounting-On, its Identifiers counted afresh from 0)
+RETRY_WINDOW_S = 30
 # Copies of a session's Start (no Event-Timestamp) seen after its Interim-Update or Stop, kept as possible
 # Starts of a new session with the same id and attributes, sent at different times: a re-sent copy and a
 # restart's Start, at most
@@ -182,6 +187,14 @@ def late_copies_kept(text: str) -> int:
     if kept < 0:
         raise argparse.ArgumentTypeError(f"not a count (0 or more): {text!r}")
     return kept
+
+
+def within_retry(latest_s: int, seen_s: int) -> bool:
+    """Whether a request the same as one seen at `latest_s` (its latest copy), seen again at `seen_s` (both
+    packet times, in seconds), is that request re-sent: within RETRY_WINDOW_S of it, either way (a capture's
+    interfaces put packets out of order).  Every reader takes the same request by this rule: a capture the
+    same octets on a client's port and Identifier, a detail file an Accounting-On/Off written again."""
+    return -RETRY_WINDOW_S <= seen_s - latest_s <= RETRY_WINDOW_S
 
 
 def _iso(seconds: int) -> str:
@@ -629,6 +642,18 @@ class _NasClock:
 
 
 @dataclass(slots=True)
+class _Reset:
+    """An Accounting-On/Off of a client (`SessionTracker.resets`): what tells a copy of it (`_reset_copy`)."""
+
+    status: int
+    reset_id: str  # its Acct-Session-Id ('' when none)
+    said: int | None  # its Event-Timestamp as its NAS wrote it, None: none
+    right: bool  # that was read on a clock checked and right
+    sent: int  # when it was sent: seen less Acct-Delay-Time
+    latest: int  # when its latest copy was seen (packet time)
+
+
+@dataclass(slots=True)
 class _Held:
     """The records of a session's last Interim-Update or Stop, held until `until` (packet time): an
     Interim-Update between its bounds, delivered late, splits them."""
@@ -811,10 +836,9 @@ class SessionTracker:
         # dated before it on that clock is from before the reboot, re-sent (by a proxy, a queue), a copy of a
         # session's then (`_before_reset`)
         self.reset_said: dict[object, tuple[bool, int]] = {}
-        # accounting client -> its latest RESETS_KEPT Accounting-On/Offs: (status, Acct-Session-Id, the
-        # Event-Timestamp as its NAS wrote it or None, whether that was read on a clock that is right, when
-        # it was sent): a copy of one re-sent is no restart (`_reset_copy`)
-        self.resets: dict[object, deque[tuple[int, str, int | None, bool, int]]] = {}
+        # accounting client -> its latest RESETS_KEPT Accounting-On/Offs (`_Reset`): a copy of one re-sent is
+        # no restart (`_reset_copy`)
+        self.resets: dict[object, deque[_Reset]] = {}
         self.forgotten_end: int | None = None  # the latest end of a session forgotten for `late_copies_kept`
         # the latest FORGOTTEN_FORMS_KEPT of those forgotten whose Start had no Event-Timestamp, by their
         # Start's `resend_form` and key (`_forgotten_copy`): their entries (`_Stopped`, packed)
@@ -910,7 +934,9 @@ class SessionTracker:
             seen = self.resets.get(req.client)
             if seen is None:
                 seen = self.resets[req.client] = deque(maxlen=RESETS_KEPT)
-            seen.append((req.status, req.reset_id, said, right, req.time_s - (req.delay or 0)))
+            seen.append(
+                _Reset(req.status, req.reset_id, said, right, req.time_s - (req.delay or 0), req.time_s)
+            )
             return []
         names = req.nas_names
         if names not in self.named and sum(name is not None for name in names) > 1:
@@ -1173,21 +1199,25 @@ class SessionTracker:
         answered, or again by a proxy or a store-and-forward queue): the same status, Acct-Session-Id and
         Event-Timestamp (as its NAS wrote it, or none), and either that Event-Timestamp was read on a clock
         that is right (no NAS restarts twice in a second), or it was sent (seen less Acct-Delay-Time)
-        within RESEND_SLACK_S of that one.  A NAS without Event-Timestamp, or without a real-time clock
-        (the same Event-Timestamp at each boot), sends the same Accounting-On at each restart, its
-        Identifier counted afresh: its same octets seen again, sent later, may be a restart, and are one."""
+        within RESEND_SLACK_S of that one, or it is seen within the client's retry window of that one's
+        latest copy (`within_retry`: re-sent as it was, its Acct-Delay-Time not grown; the window then runs
+        from it).  A NAS without Event-Timestamp, or without a real-time clock (the same Event-Timestamp at
+        each boot), sends the same Accounting-On at each restart, its Identifier counted afresh: its same
+        octets seen again later than that are a restart, as a capture's reader takes them."""
         seen = self.resets.get(req.client)
         if not seen:
             return False
         said = req.event_time if req.event_said is None else req.event_said
         sent = req.time_s - (req.delay or 0)
-        return any(
-            status == req.status
-            and reset_id == req.reset_id
-            and first_said == said
-            and ((right and said is not None) or abs(sent - first_sent) <= RESEND_SLACK_S)
-            for status, reset_id, first_said, right, first_sent in seen
-        )
+        for reset in seen:
+            if reset.status != req.status or reset.reset_id != req.reset_id or reset.said != said:
+                continue
+            if (reset.right and said is not None) or abs(sent - reset.sent) <= RESEND_SLACK_S:
+                return True
+            if within_retry(reset.latest, req.time_s):
+                reset.latest = max(reset.latest, req.time_s)
+                return True
+        return False
 
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request

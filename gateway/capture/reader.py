@@ -62,6 +62,7 @@ from gateway.acct_sessions import (
     no_usable_said,
     plmn_of_location,
     serving_plmn_of,
+    within_retry,
 )
 from gateway.capture import radius
 from gateway.capture.gtpc import GTPC_PORT, GTPU_PORT
@@ -568,6 +569,9 @@ class _Decoder:
         # the same -> the Request Authenticator that response answered: a copy of an answered request
         # (the client re-sent before the response reached it) is a retransmission, not a new request
         self.answered_request: dict[tuple[bytes, int, int], bytes] = {}
+        # the same -> when that request's latest copy was seen (s): the same octets again are a retransmission
+        # within the client's retry window of it (`within_retry`), a new request later (a NAS rebooted)
+        self.request_seen: dict[tuple[bytes, int, int], int] = {}
         self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
         # the same -> a response without its request yet (packet, file, message), oldest first
         self.early_responses: dict[tuple[bytes, int, int], tuple[int, str | None, bytes]] = {}
@@ -1160,11 +1164,15 @@ class _Decoder:
         report.accounting_requests += 1
         key = (nas, port, msg[1])
         auth = msg[4:20]
-        if self.pending.get(key) == auth or (
-            key not in self.pending and self.answered_request.get(key) == auth
-        ):
+        seen_s = ts_us // 1_000_000
+        if (
+            self.pending.get(key) == auth
+            or (key not in self.pending and self.answered_request.get(key) == auth)
+        ) and within_retry(self.request_seen.get(key, seen_s), seen_s):
             report.retransmissions += 1  # the same octets again, before or after the response
+            self.request_seen[key] = max(self.request_seen.get(key, seen_s), seen_s)
             return None
+        self.request_seen[key] = seen_s
         self._await(n, key, msg[4:20])
         if not radius.request_authenticator_ok(msg, self.secret):
             report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")

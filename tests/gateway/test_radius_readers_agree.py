@@ -1,0 +1,147 @@
+"""The same RADIUS accounting read from a capture (records-from-pcap) and from a FreeRADIUS detail file
+(records-from-radius-detail) gives the same sessions and usage: retransmissions told from new events
+by one rule, a NAS's restarts (Accounting-On) of a NAS without a real-time clock, dates a detail file
+places."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from handmade_pcap import SECRET, attr, ethernet, ipv4, request, response, u32, udp, vsa3gpp, write_pcap
+
+from gateway.acct_sessions import RETRY_WINDOW_S
+from gateway.capture import ReadReport, records_from_pcap
+from gateway.logs import LogReport, records_from_radius_detail
+
+T0 = 1_772_360_000  # 2026-03-01 10:13:20 UTC
+GGSN, AAA = "192.0.2.1", "192.0.2.10"
+STATUS = {1: "Start", 2: "Stop", 3: "Interim-Update", 7: "Accounting-On"}
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An Accounting-Request the GGSN sent: seen at T0 + `t`, its RADIUS Identifier, what it says."""
+
+    t: int
+    ident: int
+    status: int
+    session: str = ""
+    event: int | None = None  # its Event-Timestamp (None: none)
+    st: int | None = None
+    octets: tuple[int, int] | None = None
+
+
+def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
+    """Each attribute of the request as a capture carries it and as rlm_detail writes it."""
+    parts = [(attr(40, u32(sent.status)), f"Acct-Status-Type = {STATUS[sent.status]}")]
+    if sent.session:
+        parts.append((attr(44, sent.session.encode()), f'Acct-Session-Id = "{sent.session}"'))
+    parts.append((attr(4, bytes((192, 0, 2, 1))), "NAS-IP-Address = 192.0.2.1"))
+    if sent.event is not None:
+        parts.append((attr(55, u32(sent.event)), f"Event-Timestamp = {sent.event}"))
+    if sent.status != 7:
+        parts += [
+            (attr(30, b"m2m.example"), 'Called-Station-Id = "m2m.example"'),
+            (attr(31, b"33612345678"), 'Calling-Station-Id = "33612345678"'),
+            (vsa3gpp(1, b"208011234567890"), '3GPP-IMSI = "208011234567890"'),
+            (vsa3gpp(18, b"20801"), '3GPP-SGSN-MCC-MNC = "20801"'),
+            (attr(25, b"LINE-1"), "Class = 0x4c494e452d31"),
+        ]
+    if sent.st is not None:
+        parts.append((attr(46, u32(sent.st)), f"Acct-Session-Time = {sent.st}"))
+    if sent.octets is not None:
+        up, down = sent.octets
+        parts += [
+            (attr(42, u32(up)), f"Acct-Input-Octets = {up}"),
+            (attr(43, u32(down)), f"Acct-Output-Octets = {down}"),
+        ]
+    if sent.status == 2:
+        parts.append((attr(49, u32(1)), "Acct-Terminate-Cause = User-Request"))
+    return parts
+
+
+def both_ways(tmp_path: Path, requests: list[Sent]) -> tuple[Path, Path]:
+    """The requests as a capture (each answered 1 ms later) and as the detail file its server wrote."""
+    frames, blocks = [], []
+    for sent in requests:
+        parts = _attributes(sent)
+        msg = request(sent.ident, b"".join(octets for octets, _ in parts))
+        ts_us = (T0 + sent.t) * 1_000_000
+        frames.append((ts_us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))))
+        frames.append((ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
+        when = datetime.fromtimestamp(T0 + sent.t, UTC)
+        lines = [when.strftime("%a %b %e %H:%M:%S %Y"), *(f"\t{line}" for _, line in parts)]
+        blocks.append("\n".join([*lines, f"\tTimestamp = {T0 + sent.t}"]) + "\n\n")
+    detail = tmp_path / "detail-20260301"
+    detail.write_text("".join(blocks))
+    return write_pcap(tmp_path / "c.pcap", 1, frames), detail
+
+
+def read_both(tmp_path: Path, requests: list[Sent]) -> list[tuple[object, ...]]:
+    """What each reader gives (records, sessions, sessions without a Stop, retransmissions, rejects),
+    asserted the same; returns it."""
+    pcap, detail = both_ways(tmp_path, requests)
+    captured, logged = ReadReport(), LogReport()
+    got = []
+    for report, records in (
+        (captured, list(records_from_pcap(pcap, SECRET, captured))),
+        (logged, list(records_from_radius_detail(detail, logged))),
+    ):
+        spans = [
+            (r.session, int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up, r.bytes_down)
+            for r in records
+        ]
+        got.append(
+            (spans, report.sessions, report.open_sessions, report.retransmissions, dict(report.reasons))
+        )
+    assert got[0] == got[1]
+    return got[0]
+
+
+# -- a retransmission is the same request within the client's retry window --------------------------------
+
+
+def test_the_same_accounting_on_and_start_hours_later_are_a_reboot_read_both_ways(tmp_path: Path) -> None:
+    """A NAS without Event-Timestamp counts its Identifiers from 0 at each boot: hours after its first boot
+    it reboots and sends the same Accounting-On (Identifier 0) and its first session's same Start
+    (Identifier 1), the same octets. The capture took both for retransmissions (the same octets on the
+    same port and Identifier, whatever the time between): the restart ended nothing, the new boot's
+    session was lost (its Stop a reject, 'never seen before'), where the detail file billed it."""
+    boot = 20_000
+    requests = [
+        Sent(0, 0, 7),
+        Sent(100, 1, 1, "sess-1"),
+        Sent(700, 2, 2, "sess-1", st=600, octets=(100, 200)),
+        Sent(boot, 0, 7),
+        Sent(boot + 100, 1, 1, "sess-1"),
+        Sent(boot + 700, 2, 2, "sess-1", st=600, octets=(300, 400)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("sess-1", 100, 600, 100, 200), ("sess-1", boot + 100, 600, 300, 400)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (2, [], 0, {})
+
+
+def test_the_same_accounting_on_re_sent_within_the_retry_window_is_a_copy_read_both_ways(
+    tmp_path: Path,
+) -> None:
+    """The NAS restarted (Accounting-On, no Event-Timestamp) and, its answer lost, re-sent it as it was
+    8 s later, after its new session's Start: the capture takes the same octets for a retransmission;
+    the detail file, whose server logged the copy again (past its duplicate cache), took it for another
+    restart, which ended the new session: its Stop was a reject, 'never seen before', its usage lost.
+    Once past the retry window, the same Accounting-On is a restart both ways."""
+    requests = [
+        Sent(0, 5, 1, "sess-1"),
+        Sent(1_000, 0, 7),
+        Sent(1_005, 1, 1, "sess-2"),
+        Sent(1_008, 0, 7),
+        Sent(1_600, 2, 2, "sess-2", st=595, octets=(100, 200)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("sess-2", 1_005, 595, 100, 200)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 1, {})
+    later = [*requests[:3], Sent(1_005 + RETRY_WINDOW_S + 1, 0, 7), requests[4]]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, later)
+    assert spans == [] and open_sessions == ["sess-1", "sess-2"] and retransmissions == 0
+    assert rejects == {"Stop of a session never seen before": 1}
