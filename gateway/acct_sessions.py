@@ -555,7 +555,7 @@ class _Session:
     # was joined at), as its later requests' Event-Timestamps are: the two compare (`_restarted`)
     start_on_nas_clock: bool = False
     late_copies: tuple[AcctRequest, ...] = ()  # its `relogged` that were late copies (`_late_copy`)
-    # closed when its client's Accounting-On/Off came: a Start sent after that is a new session's
+    # closed, or ended, when its client's Accounting-On/Off came: a Start sent after that is a new session's
     reset: bool = False
     # `_stopped_key` of its key, made when it opened: it is remembered by it once stopped
     stopped_key: int = 0
@@ -1118,7 +1118,9 @@ class SessionTracker:
 
     def _start_seen(self, key: tuple[object, str], said: int, req: AcctRequest) -> bool:
         """The session `key` (open, ended, closed, or stopped and remembered) had a Start with this
-        Event-Timestamp: a Start carrying it is a copy of that one (`_copy_of_start`, `_late_copy`)."""
+        Event-Timestamp: a Start carrying it is a copy of that one (`_copy_of_start`, `_late_copy`).  Not
+        once its client's Accounting-On/Off ended or closed it, unless the Start is dated before that
+        (`_before_reset`): a NAS without a real-time clock dates each boot's sessions as the last boot's."""
         seen = (STATUS_START, said)
         state = self.sessions.get(key)
         ended = self.ended_states.get(key)
@@ -1126,7 +1128,11 @@ class SessionTracker:
         stopped = self._stopped(key, req)
         return (
             (state is not None and seen in state.seen)
-            or (ended is not None and seen in ended.state.seen)
+            or (
+                ended is not None
+                and seen in ended.state.seen
+                and (not ended.state.reset or self._before_reset(key[0], req))  # (its NAS since reset)
+            )
             or (closed is not None and not closed[4].reset and seen in closed[0])  # (its NAS since reset)
             or (stopped is not None and stopped.start_event == said)
         )
@@ -1237,8 +1243,9 @@ class SessionTracker:
                 theirs is None or mine == theirs for mine, theirs in pairs
             ):
                 names.update(name for name in known if name is not None)
-        for client, session_id in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:
-            self.end_without_stop(client, session_id, when=when, seen_at=req.time_s)
+        for key in [k for k, s in self.sessions.items() if k[0] in names and s.start_s < when]:
+            self.sessions[key].reset = True  # (a Start sent after this is no copy of its: `_start_seen`)
+            self.end_without_stop(*key, when=when, seen_at=req.time_s)
         for key, entry in self.closed.items():  # a Start sent after this is no copy of theirs
             if key[0] in names:
                 # (whatever its Event-Timestamp or attributes: `_stopped`; its Start's attributes kept, what

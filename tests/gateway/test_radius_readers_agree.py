@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from handmade_pcap import SECRET, attr, ethernet, ipv4, request, response, u32, udp, vsa3gpp, write_pcap
 
 from gateway.acct_sessions import RETRY_WINDOW_S
@@ -145,3 +146,36 @@ def test_the_same_accounting_on_re_sent_within_the_retry_window_is_a_copy_read_b
     spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, later)
     assert spans == [] and open_sessions == ["sess-1", "sess-2"] and retransmissions == 0
     assert rejects == {"Stop of a session never seen before": 1}
+
+
+# -- a NAS without a real-time clock restarting ------------------------------------------------------------
+
+BOOT_DATE = 1_600_000_000  # 2020-09-13: where a NAS without a real-time clock starts its clock at each boot
+CLOCKS = {
+    "no real-time clock": lambda t: BOOT_DATE + t,
+    "near the epoch": lambda t: 1_000 + t,
+    "no Event-Timestamp": lambda t: None,
+}
+
+
+@pytest.mark.parametrize("clock", list(CLOCKS))
+def test_a_start_after_each_reboot_with_the_last_boots_event_timestamp_is_a_new_session(
+    tmp_path: Path, clock: str
+) -> None:
+    """A NAS whose clock starts again at each boot (or that sends no Event-Timestamp) reboots twice, each
+    time saying so (Accounting-On), and opens sess-1 again 100 s after each boot, its Start dated as the
+    last boot's. Its session of the boot before, ended by the Accounting-On, made the second boot's Start
+    a copy of its own (its Event-Timestamp): a retransmission, the session joined at its Interim-Update,
+    its first 300 s and 50/60 octets billed nowhere. The Accounting-On ends that: each boot's Start opens
+    its session, both ways."""
+    event = CLOCKS[clock]
+    requests = []
+    for boot in (0, 1_000, 2_000):
+        requests += [
+            Sent(boot, boot // 100, 7, event=event(0)),
+            Sent(boot + 100, boot // 100 + 1, 1, "sess-1", event=event(100)),
+            Sent(boot + 400, boot // 100 + 2, 3, "sess-1", event=event(400), st=300, octets=(50, 60)),
+        ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("sess-1", boot + 100, 300, 50, 60) for boot in (0, 1_000, 2_000)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (3, ["sess-1"] * 3, 0, {})
