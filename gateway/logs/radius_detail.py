@@ -407,7 +407,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
     )
     time_s = written if written is not None else int(header_time.timestamp())
     if status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):  # no usage: the client's sessions end
-        event, _placed = _event_time(values, lines, written)
+        event, placed = _event_time(values, lines, written)
         delay = _integer(values, lines, "Acct-Delay-Time")
         return AcctRequest(
             status=status,
@@ -417,6 +417,7 @@ def _request(block: Block, line_from: LineFrom) -> AcctRequest | None:
             time_s=time_s,
             time_sure=written is not None,
             event_time=event,
+            event_placed=placed,  # (when it was sent, as a Start's placed date is: not the NAS's clock)
             delay=delay,
             reset_id=_string(values.get("Acct-Session-Id", "")),
         )

@@ -179,3 +179,49 @@ def test_a_start_after_each_reboot_with_the_last_boots_event_timestamp_is_a_new_
     spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
     assert spans == [("sess-1", boot + 100, 300, 50, 60) for boot in (0, 1_000, 2_000)]
     assert (sessions, open_sessions, retransmissions, rejects) == (3, ["sess-1"] * 3, 0, {})
+
+
+# -- dates a detail file places ------------------------------------------------------------------------------
+
+
+def _cet(t: int) -> str:
+    """T0 + `t` as rlm_detail writes a date in a zone named by letters (CET: UTC + 1 h in March)."""
+    return datetime.fromtimestamp(T0 + t + 3_600, UTC).strftime('"%b %e %Y %H:%M:%S CET"')
+
+
+def test_detail_an_accounting_on_dated_in_a_named_zone_is_placed_as_the_starts_are(tmp_path: Path) -> None:
+    """Every Event-Timestamp written in CET, placed by when the server logged it: sess-1 started and
+    stopped, its NAS restarted (Accounting-On at 1,200 s), then a proxy re-sent sess-1's Start from its
+    queue (Acct-Delay-Time 1,500: sent at 0 s, before the restart). The Accounting-On's date, placed as
+    the Starts' are, was taken as read on the NAS's clock: the two could not be compared, and the copy
+    opened an empty session, listed as one without a Stop. Placed too, the copy is dated before the
+    restart: a retransmission."""
+    requests = [
+        (0, "Start", "sess-1", _cet(0), ""),
+        (
+            900,
+            "Stop",
+            "sess-1",
+            _cet(900),
+            "\tAcct-Session-Time = 900\n\tAcct-Input-Octets = 150\n\tAcct-Output-Octets = 300\n",
+        ),
+        (1_200, "Accounting-On", "", _cet(1_200), ""),
+        (1_500, "Start", "sess-1", _cet(0), "\tAcct-Delay-Time = 1500\n"),
+    ]
+    blocks = []
+    for t, status, session, event, more in requests:
+        when = datetime.fromtimestamp(T0 + t, UTC).strftime("%a %b %e %H:%M:%S %Y")
+        about = f'\tAcct-Session-Id = "{session}"\n\tCalling-Station-Id = "33612345678"\n' if session else ""
+        blocks.append(
+            f"{when}\n\tAcct-Status-Type = {status}\n{about}\tNAS-IP-Address = 192.0.2.1\n{more}"
+            f"\tEvent-Timestamp = {event}\n\tTimestamp = {T0 + t}\n\n"
+        )
+    detail = tmp_path / "detail-20260301"
+    detail.write_text("".join(blocks))
+    report = LogReport()
+    records = list(records_from_radius_detail(detail, report))
+    assert [(r.session, int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up) for r in records] == [
+        ("sess-1", 0, 900, 150)
+    ]
+    assert report.sessions == 1 and report.open_sessions == [] and report.retransmissions == 1
+    assert report.rejected == 0
