@@ -49,6 +49,22 @@ The model (IPv4; every figure an IP packet's length):
   The PPP bearer's forwarder, which stands for the remote server of a device's
   own stack, ACKs by the same rule (`modem.virtual.ppp.forwarder.TcpFlow`): the same exchange
   costs the same bytes on either path (tests/modem/test_tcp_paths_billed.py).
+- The server's retransmission timer (RFC 6298, as a Linux server's and the PPP bearer's
+  forwarder's), once `open` is given the handshake's round trip (the virtual modem's link, the
+  bench's connect): the timeout is the round trip measured (`measured_rto`: the smoothed round trip
+  and four times its variation, at least 1 s), and the first segment of what the server sends
+  while nothing of its own is timed is sent again each time the timer runs out (doubled on each
+  expiry) before the device's ACK of it is back, half the round trip after it left the device; the
+  timer runs from the segment's leaving, or from the last ACK's return when it waited behind
+  others.  The device ACKs each repeat at once (40 B up), as Linux's and lwIP's stacks ACK a
+  segment they already have.  Over the `gsm` link (9.6 kbit/s) a 1,460-byte segment takes 1.25 s
+  to cross, and its ACK, delayed 0.2 s, is not back within the 1 to 1.8 s the handshake's small
+  packets give: a 10 kB answer or a 1,460-byte echo goes twice once, 1,500 B down and 40 B up
+  more, as the forwarder sends it (the model sent it once).  Only the first segment of a burst is
+  timed (the forwarder's timeout, measured again on each ACK, grows with the queue behind it), and
+  a repeat is billed when the ACK it raced is put, not at its own time; the device's own
+  retransmissions are not modelled (the module's stack and its timer are not known).  Without a
+  round trip (`play`, the simulator's profiles) no repeat is billed.
 - Close: the device's FIN rides on its last data segment when that segment has not left
   yet (the close comes with it, nothing from the peer between, or the stack still holds it: behind
   Nagle, or waiting for a slow radio uplink), else goes alone (40 B).  A server's (Linux's
@@ -118,6 +134,8 @@ UDP_HEADER = 28  # IPv4 (20) + UDP (8)
 ACK_DELAY_S = 0.2  # the delayed ACK's timer (RFC 1122: under 0.5 s; Linux at most 0.2 s)
 SYN_RTO_S = 1.0  # a SYN's first retransmission timeout (RFC 6298 2.1), doubled on each expiry (5.5)
 SYN_RETRIES = 6  # retransmissions of a SYN before the stack gives up (Linux's tcp_syn_retries)
+RTO_MIN_S = 1.0  # the least a measured retransmission timeout goes to (RFC 6298 2.4)
+RTO_MAX_S = 120.0  # the most it backs off to (Linux's TCP_RTO_MAX)
 ICMP_HEADER = 20 + 8  # an ICMP error's own IPv4 header (no options) and ICMP header
 ICMP_ERROR_MAX = 576  # an ICMP error's largest size (RFC 1812 4.3.2.3; Linux's icmp_send)
 WINDOW = 65_535  # the receive window a sender may fill before the rest waits (no window scaling)
@@ -210,6 +228,18 @@ def unreachable(elapsed: float = 0.0) -> tuple[int, int]:
     return SYN * syns(elapsed), icmp_error_size(SYN)
 
 
+def measured_rto(srtt: float | None, rttvar: float, rtt: float) -> tuple[float, float, float]:
+    """(srtt, rttvar, rto) after a round trip of `rtt` seconds is measured (RFC 6298 2.2-2.3;
+    `srtt` None: the first), the timeout at least `RTO_MIN_S` and at most `RTO_MAX_S`: the
+    server's retransmission timer of the model and of the PPP bearer's forwarder alike."""
+    if srtt is None:
+        srtt, rttvar = rtt, rtt / 2
+    else:
+        rttvar = 0.75 * rttvar + 0.25 * abs(srtt - rtt)
+        srtt = 0.875 * srtt + 0.125 * rtt
+    return srtt, rttvar, min(max(srtt + 4 * rttvar, RTO_MIN_S), RTO_MAX_S)
+
+
 def rides(due: float, left: float) -> bool:
     """A delayed ACK falling due at `due` rides on a segment its sender sends at `left` (data, its
     FIN): one that leaves after the data it acknowledges came (`due` - `ACK_DELAY_S`), before the
@@ -236,11 +266,53 @@ class TcpWire:
     _last: tuple[int, float] | None = None  # a side's data and when it left, nothing back since
     # a side's octets sent at one time, nothing of the peer's between (more than a window: some wait)
     _burst: tuple[int, float, int] = (DEVICE, -math.inf, 0)
+    # the server's retransmission timer (RFC 6298), modelled once `open` knows the round trip:
+    # its smoothed round trip (None: none measured), variation and timeout (inf: not modelled)
+    _srtt: float | None = None
+    _rttvar: float = 0.0
+    _rto: float = math.inf
+    _back: float = 0.0  # an ACK's crossing back to the server: half the round trip
+    _timed: tuple[float, float, int] | None = None  # the segment timed: (left, arrives, bytes)
+    _restart: float = -math.inf  # when the device's last ACK got back: the timer runs from then
+    _resent: tuple[int, int] | None = None  # a repeat's bytes (up, down) not returned yet (`ack_before`)
 
-    def _put(self, side: int, size: int, out: list[int]) -> None:
+    def _put(self, side: int, size: int, out: list[int], at: float | None = None) -> None:
         out[side] += size
         self.packets += 1
+        if self._timed is not None and side == DEVICE:
+            self._answered(at, out)
         self._acked(side)  # every segment carries the ACK of what its sender has received
+
+    def _answered(self, at: float | None, out: list[int]) -> None:
+        """The device's segment leaving at `at` (its time; None: not known) acknowledges the
+        server's segment timed, if that has reached it: the server's timer ran out before the ACK
+        got back (`at` + half the round trip) once, twice (the timeout doubled on each expiry),
+        or not at all; each expiry sends that segment again (the device ACKs the repeat at once,
+        as Linux's and lwIP's stacks do), else the round trip is measured (RFC 6298; Karn: not
+        after a repeat, the doubled timeout kept)."""
+        assert self._timed is not None
+        left, arrives, size = self._timed
+        if at is not None and at < arrives - 1e-9:
+            return  # it left before that segment came: not its ACK
+        self._timed = None
+        if at is None:
+            return
+        back = at + self._back
+        # the timer runs from the segment's leaving, or from the last ACK's return when that segment
+        # waited behind others (RFC 6298 5.3: restarted on each ACK of new data)
+        rto, expires, again = self._rto, max(left, self._restart) + self._rto, 0
+        self._restart = back
+        while expires < back - 1e-9 and again < 15:
+            again += 1
+            rto = min(rto * 2, RTO_MAX_S)
+            expires += rto
+        if again:
+            out[SERVER] += again * (size + HEADER)
+            out[DEVICE] += again * HEADER
+            self.packets += 2 * again
+            self._rto = rto
+        else:
+            self._srtt, self._rttvar, self._rto = measured_rto(self._srtt, self._rttvar, back - left)
 
     def _acked(self, side: int) -> None:
         """`side` owes no ACK: what it has received is acknowledged."""
@@ -256,7 +328,7 @@ class TcpWire:
         running from that data's arrival."""
         still = [(came, n) for came, n in self._came[side] if came > at + 1e-9]
         if not still:
-            self._put(side, size, out)
+            self._put(side, size, out, at)
             return
         out[side] += size
         self.packets += 1
@@ -264,7 +336,10 @@ class TcpWire:
         self._unacked[side] = sum(n for _, n in still)
         self._due[side] = round(min(came for came, _ in still) + ACK_DELAY_S, 6)
 
-    def _total(self, out: list[int]) -> tuple[int, int]:
+    def _total(self, out: list[int], resent: bool = True) -> tuple[int, int]:
+        if resent and self._resent is not None:  # from an ACK `ack_before` put
+            out[0], out[1] = out[0] + self._resent[0], out[1] + self._resent[1]
+            self._resent = None
         self.up += out[0]
         self.down += out[1]
         return out[0], out[1]
@@ -272,7 +347,7 @@ class TcpWire:
     def _tick(self, now: float, out: list[int]) -> None:
         for side in (DEVICE, SERVER):
             if self._owed[side] and self._due[side] <= now + 1e-9:  # a timer's float sum
-                self._put(side, HEADER, out)
+                self._put(side, HEADER, out, self._due[side])
 
     def owes(self, side: int) -> bool:
         """`side` owes the other an ACK (the other's last data is not acknowledged yet)."""
@@ -291,18 +366,31 @@ class TcpWire:
     def ack_before(self, side: int, at: float, arrives: float) -> float | None:
         """`side`'s delayed ACK, when it falls due after `at` and before the other end's next data
         reaches `side` at `arrives`, put on the wire now (its bytes in `up`/`down`, not returned):
-        its time, for the caller to count it then (None: no such ACK)."""
+        its time, for the caller to count it then (None: no such ACK).  A repeat of the server's
+        segment it sets off (`open`'s `rtt`) is returned by the next call that returns bytes."""
         due = self._due[side]
         if not (self._owed[side] and at + 1e-9 < due <= arrives + 1e-9):
             return None
         out = [0, 0]
-        self._put(side, HEADER, out)
-        self._total(out)
+        self._put(side, HEADER, out, due)
+        out[side] -= HEADER  # what is left: a repeat it set off, billed by the next call
+        if out[0] or out[1]:
+            was = self._resent or (0, 0)
+            self._resent = (was[0] + out[0], was[1] + out[1])
+        self._total([HEADER if side == DEVICE else 0, HEADER if side == SERVER else 0], resent=False)
         return due
 
-    def open(self, by: int = DEVICE) -> tuple[int, int]:
-        """The three-way handshake, `by` sending the SYN (the device, or a client of a server on it)."""
+    def open(self, by: int = DEVICE, rtt: float | None = None) -> tuple[int, int]:
+        """The three-way handshake, `by` sending the SYN (the device, or a client of a server on it).
+        `rtt`: its round trip, when known: the server measures it (RFC 6298, as Linux does) and
+        sends a segment again when the device's ACK of it is not back within the timeout, each
+        ACK taking half that round trip to come back (over the `gsm` link a 1,460-byte segment
+        takes 1.25 s to cross, and its ACK is not back within the 1 s of a short round trip: a
+        real server sends it twice, as the PPP bearer's forwarder does)."""
         out = [0, 0]
+        if rtt is not None and by == DEVICE:
+            self._back = rtt / 2
+            self._srtt, self._rttvar, self._rto = measured_rto(None, 0.0, rtt)
         self._put(by, SYN, out)
         self._put(1 - by, SYN, out)
         self._put(by, HEADER, out)
@@ -322,14 +410,19 @@ class TcpWire:
         due = self._due[peer]
         if arrives is not None and self._owed[peer] and due <= arrives + 1e-9:
             if not rides(due, peer_next):
-                self._put(peer, HEADER, out)  # the receiver's delayed ACK went alone before this came
+                self._put(peer, HEADER, out, due)  # the receiver's delayed ACK went alone before this came
             else:  # on the receiver's next segment, before this comes: none owed when it does
+                if peer == DEVICE and self._timed is not None:
+                    self._answered(peer_next, out)
                 self._acked(peer)
         if n <= 0:
             return self._total(out)
         k = -(-n // MSS)
         self._leave(side, n + HEADER * k, at, out)  # k segments, the first carrying the sender's ACK
         self.packets += k - 1
+        came = at if arrives is None else arrives
+        if self._rto != math.inf and side == SERVER and self._timed is None:
+            self._timed = (at, came, min(n, MSS))  # its first segment timed (taken to come with the rest)
         # the receiver ACKs at once once more than a full segment is unacknowledged (Linux's
         # __tcp_ack_snd_check, lwIP's every second segment), whatever message it came in: a first
         # segment that takes what it still owes an ACK for past one MSS is ACKed at once, then every
@@ -344,10 +437,9 @@ class TcpWire:
         else:
             acks, tail = 0, owed + n
         if acks:
-            self._put(peer, HEADER * acks, out)
+            self._put(peer, HEADER * acks, out, came)
             self.packets += acks - 1
         if tail:
-            came = at if arrives is None else arrives
             self._owed[peer] = True
             self._due[peer] = min(self._due[peer], round(came + ACK_DELAY_S, 6))  # 3.6 + 0.2 is 3.8
             self._came[peer].append((came, tail - self._unacked[peer]))  # an ACK at once: cleared
@@ -378,11 +470,11 @@ class TcpWire:
         if self.fin is not None:  # the peer's FIN came and was acknowledged: this end's FIN now
             self._tick(at, out)
             self._leave(side, HEADER, at, out)
-            self._put(1 - side, HEADER, out)
+            self._put(1 - side, HEADER, out, at)
         else:
             self._fin(side, at, held, out)
-            self._put(1 - side, HEADER, out)
-            self._put(side, HEADER, out)
+            self._put(1 - side, HEADER, out, at)
+            self._put(side, HEADER, out, at)
         self.closed = True
         return self._total(out)
 
@@ -393,7 +485,7 @@ class TcpWire:
         if self.closed or self.fin is not None:
             return 0, 0
         self._fin(side, at, held, out)
-        self._put(1 - side, HEADER, out)
+        self._put(1 - side, HEADER, out, at)
         self.fin = side
         return self._total(out)
 

@@ -96,6 +96,8 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.wire import ICMP_ERROR_MAX as ICMP_ERROR_MAX
     from gateway.wire import ICMP_HEADER as ICMP_HEADER
     from gateway.wire import MSS as MSS
+    from gateway.wire import RTO_MAX_S as RTO_MAX_S
+    from gateway.wire import RTO_MIN_S as RTO_MIN_S
     from gateway.wire import SERVER as SERVER
     from gateway.wire import SYN as SYN
     from gateway.wire import SYN_RETRIES as SYN_RETRIES
@@ -103,6 +105,7 @@ if TYPE_CHECKING:  # the rest of the contract, as `_CONTRACT` lists it (imported
     from gateway.wire import UDP_HEADER as UDP_HEADER
     from gateway.wire import TcpWire as TcpWire
     from gateway.wire import icmp_error_size as icmp_error_size
+    from gateway.wire import measured_rto as measured_rto
     from gateway.wire import play as play
     from gateway.wire import prompt_acks as prompt_acks
     from gateway.wire import refused as refused
@@ -152,7 +155,7 @@ _CONTRACT: dict[str, str] = {
         ),
         (
             "gateway.wire",
-            "ACK_DELAY_S DEVICE HEADER ICMP_ERROR_MAX ICMP_HEADER MSS SERVER SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size play prompt_acks refused"
+            "ACK_DELAY_S DEVICE HEADER ICMP_ERROR_MAX ICMP_HEADER MSS SERVER RTO_MAX_S RTO_MIN_S SYN SYN_RETRIES SYN_RTO_S TcpWire UDP_HEADER icmp_error_size measured_rto play prompt_acks refused"
             " rides segments syn_time syns unanswered unreachable",
         ),
     )

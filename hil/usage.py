@@ -37,7 +37,8 @@ def billed_seconds(seconds: float) -> int:
 
 Exchange = list[tuple[str, int, float, float]]
 """One TCP connection's steps: (what, bytes, when it left, when it arrived), in seconds into the
-session of the network's clock; what: "open" (the device's), "up", "down", "close up"."""
+session of the network's clock; what: "open" (the device's: when it left and when the handshake was
+done, its round trip; the same time when not known), "up", "down", "close up"."""
 
 
 def play_exchange(steps: Exchange) -> TcpWire:
@@ -56,8 +57,8 @@ def play_exchange(steps: Exchange) -> TcpWire:
             after = (after[0], at)
     following.reverse()
     for (what, n, at, arrives), then in zip(steps, following, strict=True):
-        if what == "open":
-            wire.open()
+        if what == "open":  # the server's retransmission timeout from the round trip, when known
+            wire.open(rtt=arrives - at if arrives > at else None)
         elif what in ("up", "down"):
             side = DEVICE if what == "up" else SERVER
             wire.send(side, n, at, arrives, then[1 - side])
@@ -85,7 +86,11 @@ def timed_exchange(
     size reaching the device by the read that completed it and by the device's next write after it
     left (the link's crossing of a full segment is not known: a slow link's may take many times
     `one_way`; the reads may come late, and the model takes an ACK owed from its data's arrival, a
-    write before it carrying none); else it answered once, arriving by the last read.
+    write before it carrying none); it left no sooner than halfway between the write and that read
+    (`one_way` given: the write and the echo each crossed one way, which a slow link's serialisation
+    makes longer than the connect's round trip says); else it answered once, arriving by the last
+    read.  The "open" step's arrival is the connect's round trip after it (`one_way` twice): the far
+    end's retransmission timeout (`accounting.wire.TcpWire.open`).
     `acked_sends`: the stack hands a write over only once the far end's ACK of the one before came
     back (SIMCom's SEND OK, `TcpSettings.send_waits_ack`): the echo, which carried that ACK, crossed
     both ways between a write and the next, whatever `one_way` (the connect's, its AT overhead
@@ -112,17 +117,20 @@ def timed_exchange(
             came = min(read, times[nxt])
             timed.append((at, 0, ("up", n, at, left)))
         else:
+            if one_way:  # the write and its echo crossed the link's two ways, each as long (a
+                # piece of data takes a slow link longer than the connect's round trip says)
+                left = min(max(left, (at + read) / 2), read)
             # by the device's next write after it left (its crossing is not known); not by its
             # own, nor one at the same time (no round trip known: the echo left as its write did)
             k = bisect.bisect_right(times, left)
             came = min(read, times[k]) if k < len(times) else read
-            timed.append((at, 0, ("up", n, at, at + one_way)))
+            timed.append((at, 0, ("up", n, at, left)))
         timed.append((left, 1, ("down", n, left, came)))
     if received and not echo:
         last = max(at for at, _ in reads)
         timed.append((last, 1, ("down", received, last, last)))
     timed.sort(key=lambda t: (t[0], t[1]))
-    steps: Exchange = [("open", 0, opened, opened), *(step for _, _, step in timed)]
+    steps: Exchange = [("open", 0, opened, opened + 2 * one_way), *(step for _, _, step in timed)]
     if closed is not None:
         steps.append(("close up", 0, closed, closed))
     return steps

@@ -192,6 +192,7 @@ class Socket:
     half_close: bool = False
     closed_then: Callable[[], None] | None = None  # the module's close waits for the close handshake
     opened_at: float = 0.0  # when the module sent its SYN (a failed connect's retransmissions run from it)
+    rtt: float | None = None  # the handshake's round trip on the link: the server's timeout from it
     ack_seen: int = 0  # of `sent`, the bytes whose ACK from the other end has reached the module
     # sends waiting for that ACK (SIMCom's normal-mode SEND OK): (bytes it covers, told True / False)
     ack_waiters: list[tuple[int, Callable[[bool], None]]] = field(default_factory=list)
@@ -299,6 +300,7 @@ class TcpSockets:
         tcp = sock.proto == "TCP"
         handshake = link.rtt(m.now, HANDSHAKE_UP, HANDSHAKE_DOWN) if tcp else 0.0
         sock.up_at = m.now + handshake
+        sock.rtt = handshake if tcp else None
         if kind is RouteKind.CONNECT and self.io is not None:
             log.debug("socket %d: %s %s:%d -> %s:%d", sid, sock.proto, host, port, route.host, route.port)
             self.io.connect(sock, route.host, route.port)
@@ -390,7 +392,7 @@ class TcpSockets:
         sock.up_due = None
         sock.connected = True
         if sock.proto == "TCP":
-            self.modem.net.count(sock.ctx, *sock.wire.open())
+            self.modem.net.count(sock.ctx, *sock.wire.open(rtt=sock.rtt))
         if sock.tls is not None:
             self._send_raw(sock, sock.tls.start())  # the ClientHello: up when the handshake is over
             if sock.tls.failed:

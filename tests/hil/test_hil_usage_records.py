@@ -281,6 +281,38 @@ async def test_the_estimate_counts_the_ip_bytes_the_virtual_network_counts(size:
     assert result.network_notes() == []  # nothing to explain
 
 
+@pytest.mark.parametrize(
+    ("size", "url", "repeats"),
+    [
+        # 1,460 B pieces echoed over 9.6 kbit/s: the first echo's ACK is not back within the server's
+        # timeout (the handshake's round trip, at least 1 s), which sends that echo again
+        (3000, "virtual://simcom-sim800?seed=2&net=gsm", True),
+        # one 1,000 B piece, its echo's ACK back in time: the crossing of the write, longer than the
+        # connect's round trip says, taken as the echo's too (else the echo was taken to have left
+        # early and been sent again, 1,040 B down and 40 B up more than the network's bill)
+        (1000, "virtual://quectel-bg96?seed=1&net=gsm", False),
+    ],
+)
+async def test_the_estimate_counts_the_servers_repeats_over_a_slow_link_as_the_network(
+    size: int, url: str, repeats: bool
+) -> None:
+    """Over the `gsm` link a segment crosses slower than a real server's retransmission timeout
+    (RFC 6298: from the handshake's round trip, at least 1 s), as over the PPP bearer (its
+    forwarder, tests/modem/test_tcp_paths_billed.py): the module stack's bill and the bench's
+    estimate count that repeat alike, and the device's ACK of it (the model sent every segment
+    once, 1,500 B down and 40 B up less than over PPP)."""
+    result = await run_bench("attach_and_send", url, params={"bytes": size})
+    assert result.status == "passed", result.error
+    bench, network = _data(result.records), _data(result.network_records)
+    assert [(r.bytes_up, r.bytes_down) for r in bench] == [(r.bytes_up, r.bytes_down) for r in network]
+    assert result.network_notes() == []
+    (record,) = network
+    pieces = -(-size // 1460)  # each echoed in one segment; then the FIN-ACK
+    once = SYN + size + HEADER * pieces + HEADER
+    extra = record.bytes_down - once  # the server's repeats, a full segment each
+    assert extra >= 1460 + HEADER if repeats else extra == 0
+
+
 # -- SMS and calls: rated where they were made ---------------------------------------------------
 
 

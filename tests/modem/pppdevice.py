@@ -226,6 +226,8 @@ class DelayedAckClient:
                     self._emit(ACK)
                 else:
                     self.due = min(self.due, now + ACK_DELAY_S)
+            elif t.data and (self.ack - t.seq) & 0xFFFFFFFF < 0x80000000:
+                self._emit(ACK)  # a repeat of what came: ACKed at once, as Linux and lwIP do
             if t.flags & FIN and (t.seq + len(t.data)) & 0xFFFFFFFF == self.ack:
                 self.ack = (self.ack + 1) & 0xFFFFFFFF
                 self.peer_fin = True

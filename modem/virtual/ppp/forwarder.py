@@ -38,7 +38,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from gateway.api import ACK_DELAY_S, GATEWAY, IcmpHosts, Internet, Reassembly, RouteKind, add_fragment
+from gateway.api import (
+    ACK_DELAY_S,
+    GATEWAY,
+    RTO_MAX_S,
+    IcmpHosts,
+    Internet,
+    Reassembly,
+    RouteKind,
+    add_fragment,
+    measured_rto,
+)
 from modem.virtual.netio import PORT_UNREACH, TRANSIENT_ERRNOS, UNREACHABLE_ERRNOS, datagram_answer
 from modem.virtual.ppp.cp import Cancel, Schedule
 from modem.virtual.ppp.ip import (
@@ -66,10 +76,8 @@ from modem.virtual.ppp.ip import (
 log = logging.getLogger(__name__)
 
 RTO_S = 1.0  # the retransmission timeout before any round trip is measured (RFC 6298 2.1)
-# the least it goes to once measured (RFC 6298 2.4's 1 s: above any delayed ACK of the device's;
-# Linux goes down to the round trip and 200 ms)
-RTO_MIN_S = 1.0
-RTO_MAX_S = 120.0  # the most it backs off to (Linux's TCP_RTO_MAX)
+# once measured, the TCP model's (`gateway.wire.measured_rto`): at least RFC 6298 2.4's 1 s (above
+# any delayed ACK of the device's; Linux goes down to the round trip and 200 ms), at most RTO_MAX_S
 WINDOW = 65_535
 HIGH_WATER = 256 * 1024  # bytes waiting for the device's window before the host socket stops being read
 DNS_TTL = 60
@@ -336,12 +344,7 @@ class TcpFlow:
         self.push()
 
     def _measured(self, rtt: float) -> None:
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        self.rto = min(max(self.srtt + 4 * self.rttvar, RTO_MIN_S), RTO_MAX_S)
+        self.srtt, self.rttvar, self.rto = measured_rto(self.srtt, self.rttvar, rtt)
 
     def _resend(self) -> None:
         """The first unacknowledged segment sent again (with the FIN when it is the last); the
