@@ -43,9 +43,9 @@ The model (IPv4; every figure an IP packet's length):
   was ACKed at once, 40 B more again).
   The segments of one message are taken to arrive together (`arrives`, the last one's time): on a
   link slower than a segment per 0.2 s a real receiver ACKs each alone, so the virtual modem sends
-  a server's message on such a link segment by segment, each with its own arrival, as its link
-  carries the PPP bearer's packets (a 10 kB answer over `gsm`: 6 ACKs up, where the message taken
-  whole got 3, 120 B less than over PPP).
+  a message of either end on such a link segment by segment, each with its own arrival, as its
+  link carries the PPP bearer's packets (a 10 kB answer over `gsm`: 6 ACKs up, where the message
+  taken whole got 3, 120 B less than over PPP; a module's own 10 kB message likewise, 6 ACKs down).
   The PPP bearer's forwarder, which stands for the remote server of a device's
   own stack, ACKs by the same rule (`modem.virtual.ppp.forwarder.TcpFlow`): the same exchange
   costs the same bytes on either path (tests/modem/test_tcp_paths_billed.py).

@@ -23,7 +23,8 @@ modem's `link` (`modem.virtual.conditions`, the network conditions of its RAT), 
   size);
 - what the module sends leaves for the server when its IP bytes have crossed the uplink
   (`link.up.send`); what the server sends is counted by the gateway when it arrives from the
-  server and reaches the module when it has crossed the downlink (`link.down.send`); datagrams use
+  server and reaches the module when it has crossed the downlink (`link.down.send`); on a link
+  with a rate a TCP message of either end crosses segment by segment (`_cross`); datagrams use
   `send_datagram` and may be lost on the air (an uplink loss never reaches the gateway);
 - with conditions "full" nothing waits: bytes go through as they come (the throughput figure).
 
@@ -68,7 +69,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
@@ -532,27 +533,36 @@ class TcpSockets:
 
         self._later(sock, at - m.now, arrive)
 
-    def _from_server(self, sock: Socket, n: int) -> float:
-        """The remote end's `n` bytes leave it now: billed; when the last reaches the module.  On a
-        link with a rate each segment crosses it on its own (as the PPP bearer's packets do), so
-        the module's delayed ACK of one that falls due before the next comes goes alone then (a
-        10 kB message over `gsm`, 1.25 s a segment, is ACKed segment by segment: 6 ACKs, where it
-        was taken to arrive whole and ACKed every second segment, 3, 120 B up less than over PPP)."""
+    def _cross(self, sock: Socket, side: int, n: int) -> Iterator[tuple[int, float, tuple[int, int]]]:
+        """`side`'s message of `n` bytes leaves now, on the wire, across its way of the link: each
+        piece's bytes, when it arrives, and its (up, down) bytes on the wire (its segments, the
+        other end's ACKs at once).  On a link with a rate each segment crosses on its own (as the
+        PPP bearer's packets do), so the other end's delayed ACK of one that falls due before the
+        next comes goes alone then (`_ack_alone`): a 10 kB message over `gsm`, 1.25 s a segment,
+        is ACKed segment by segment, 6 ACKs, where taken to arrive whole it got 3, 120 B less than
+        over PPP (the server's messages, and the module's own larger than an AT command's piece,
+        which reached the server whole)."""
         m = self.modem
-        down, wire = m.link.down, sock.wire
-        sock.server_at = m.now
-        step = n if down.rate_bps is None else MSS
-        arrives = m.now
-        self._tick(sock)  # what fell due by now, at its time
+        way, wire, peer = (m.link.up if side == DEVICE else m.link.down), sock.wire, 1 - side
+        step = n if way.rate_bps is None else MSS
         for k in range(0, n, step):
             size = min(step, n - k)
-            arrives = down.send(m.now, size + HEADER * segments(size))
-            due = wire.ack_before(DEVICE, m.now, arrives)
-            if due is not None:
-                self._ack_alone(sock, due, DEVICE)
-            # the module's ACKs at once (more than a full segment unacknowledged) leave as it comes
-            acks, billed = wire.send(SERVER, size, m.now, arrives)
+            arrives = way.send(m.now, size + HEADER * segments(size))
+            due = wire.ack_before(peer, m.now, arrives)
+            if due is not None:  # the other end's delayed ACK of earlier data goes alone before this
+                self._ack_alone(sock, due, peer)
+            yield size, arrives, wire.send(side, size, m.now, arrives)
+
+    def _from_server(self, sock: Socket, n: int) -> float:
+        """The remote end's `n` bytes leave it now: billed (`_cross`); when the last reaches the
+        module."""
+        m = self.modem
+        sock.server_at = m.now
+        arrives = m.now
+        self._tick(sock)  # what fell due by now, at its time
+        for size, arrives, (acks, billed) in self._cross(sock, SERVER, n):
             self._bill(sock, (0, billed), payload_down=size)
+            # the module's ACKs at once (more than a full segment unacknowledged) leave as it comes
             if acks:
                 self._while_up(sock.ctx, arrives - m.now, partial(m.net.count, sock.ctx, acks, 0))
         return arrives
@@ -772,19 +782,20 @@ class TcpSockets:
         if not n:
             return
         sock.sent += n
-        there: float | None
-        billed = (0, 0)
         if sock.proto == "UDP":
             there = m.link.up.send_datagram(m.now, n + UDP_HEADER)
-            if there is None:
-                return  # lost on the air: the gateway never sees it
-        else:
-            there = m.link.up.send(m.now, n + HEADER * segments(n))
-            sock.device_at = m.now
-            due = sock.wire.ack_before(SERVER, m.now, there)
-            if due is not None:  # the server's delayed ACK of earlier data goes alone before this comes
-                self._ack_alone(sock, due)
-            billed = sock.wire.send(DEVICE, n, m.now, there)  # billed as it leaves, counted on arrival
+            if there is not None:  # (else lost on the air: the gateway never sees it)
+                self._up_at(sock, data, there, (0, 0))
+            return
+        sock.device_at = m.now
+        k = 0
+        for size, there, billed in self._cross(sock, DEVICE, n):  # billed as it leaves, counted on arrival
+            self._up_at(sock, data[k : k + size], there, billed)
+            k += size
+
+    def _up_at(self, sock: Socket, data: bytes, there: float, billed: tuple[int, int]) -> None:
+        """`data` reaches the network at `there`."""
+        m = self.modem
         if there <= m.now:
             self._at_network(sock, data, billed)
             return

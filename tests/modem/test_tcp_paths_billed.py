@@ -22,7 +22,7 @@ import pytest
 
 from gateway.wire import ACK_DELAY_S, DEVICE, HEADER, MSS, SERVER, SYN, TcpWire, segments
 from modem.virtual.core import VirtualModem
-from modem.virtual.netlink import Context
+from modem.virtual.netlink import HANDSHAKE_DOWN, HANDSHAKE_UP, Context
 from modem.virtual.ppp.forwarder import EchoBackend, TcpFlow
 from modem.virtual.sockets import Socket
 from tests.modem.pppdevice import DelayedAckClient, Device, arrived
@@ -486,3 +486,22 @@ def test_the_modules_prompt_acks_are_billed_as_the_data_comes_only_while_the_con
         at(m, "AT+CGACT=0,1")
     m.take_output(m.now + 10.0)
     assert ctx.bytes_up - up0 == (0 if drop else HEADER * (segments(READ) // 2 + 1))
+
+
+def test_a_modules_own_large_message_crosses_a_slow_link_segment_by_segment() -> None:
+    """A module's 10 kB message handed to its stack at once (an MQTT publish, an HTTP body, a TLS
+    record: more than an AT command's 1,460-byte piece) over the `gsm` link's 9.6 kbit/s uplink
+    reaches the server segment by segment, 1.25 s apart, each ACKed alone when its delay runs out,
+    as the same upload over PPP is (the server's messages cross the downlink so too).  It was taken
+    to arrive whole and ACKed every second segment: 3 ACKs down where PPP bills 6, 120 B less."""
+    _dev, (ppp_up, ppp_down) = ppp_run([("up", 10_000)], "gsm")
+    m, sock, ctx = _connected("gsm")
+    up0, down0 = ctx.bytes_up - HANDSHAKE_UP, ctx.bytes_down - HANDSHAKE_DOWN
+    m.tcp.send(sock, b"u" * 10_000)
+    _until(m, at(m, "AT+CIPCLOSE"), b"CLOSE OK\r\n")  # its FIN on the last segment, as over PPP
+    m.take_output(m.now + 1.0)
+    assert ctx.payload_up == 10_000
+    billed = (ctx.bytes_up - up0, ctx.bytes_down - down0)
+    assert (ppp_up + SYN_OPTIONS_NOT_SENT, ppp_down + SYN_OPTIONS_NOT_SENT) == billed
+    # the server's ACK of each segment but the last (its ACK on the FIN), its SYN-ACK and FIN
+    assert billed[1] == SYN + HEADER * (segments(10_000) - 1) + HEADER
