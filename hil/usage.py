@@ -77,6 +77,7 @@ def timed_exchange(
     closed: float | None,
     one_way: float = 0.0,
     acked_sends: bool = False,
+    banner: int = 0,
 ) -> Exchange:
     """The steps of a connection the bench opened at `opened`, wrote to in `writes` (each write's
     time, when it was handed to the stack, and its bytes: one message each), read from in `reads` (each
@@ -96,12 +97,21 @@ def timed_exchange(
     both ways between a write and the next, whatever `one_way` (the connect's, its AT overhead
     included, may be longer).  The steps go in time order (a write before an answer at the same
     time): writes quicker than the link are all at the far end before its first answer leaves, its
-    delayed ACK of one riding on the next or going prompt; writes far apart are answered one by one."""
-    sent, received = sum(n for _, n in writes), sum(n for _, n in reads)
+    delayed ACK of one riding on the next or going prompt; writes far apart are answered one by one.
+    `banner`: the far end spoke first (an SMTP or FTP greeting): its first `banner` bytes, sent
+    once the connection was open on its side (`one_way` after `opened`), came by the read that
+    completed them; what came back after them is the echo or the answer above."""
+    sent, received = sum(n for _, n in writes), sum(n for _, n in reads) - banner
+    if not 0 <= banner <= received + banner:
+        raise ValueError(f"a banner of {banner} bytes, {received + banner} read")
     timed: list[tuple[float, int, tuple[str, int, float, float]]] = []
     echo = bool(sent) and received == sent
     times = sorted(at for at, _ in writes)
-    ends = list(itertools.accumulate(n for _, n in reads))
+    ends = [end - banner for end in itertools.accumulate(n for _, n in reads)]
+    if banner:
+        read = reads[bisect.bisect_left(ends, 0)][0]  # the read that completed the banner
+        left = min(opened + one_way, read)
+        timed.append((left, 1, ("down", banner, left, read)))
     done = 0
     for at, n in writes:
         if not echo:

@@ -331,3 +331,21 @@ async def test_an_sms_or_a_call_abroad_is_rated_abroad(script: str, offer: str, 
     assert result.estimate is not None and result.network_estimate is not None
     assert result.estimate.rejects == result.network_estimate.rejects != []
     assert result.estimate.usage_amount == result.network_estimate.usage_amount == 0
+
+
+def test_a_server_that_speaks_first_is_played_with_its_banner() -> None:
+    """An SMTP-like server greets the device (30 B, read at 0.5 s), then echoes its 10 B write (read
+    at 1.6 s): the greeting leaves as the connection is open on the server's side (one way after
+    the device's connect), the device's delayed ACK of it going alone before its write; the echo
+    is played as an echo, its ACK alone before the close.  Without the banner the 40 B read were
+    no echo of the 10 B written: one answer taken to come by the last read."""
+    steps = timed_exchange(0.0, [(1.0, 10)], [(0.5, 30), (1.6, 10)], 2.0, 0.2, banner=30)
+    assert ("down", 30, 0.2, 0.5) in steps
+    assert ("down", 10, 1.3, 1.6) in steps
+    wire = play_exchange(steps)
+    # SYN, ACK, the greeting's ACK alone, the 10 B, the echo's ACK alone, FIN, the last ACK
+    assert wire.up == SYN + HEADER + HEADER + (10 + HEADER) + HEADER + HEADER + HEADER
+    # SYN-ACK, the greeting, the echo carrying the write's ACK, the FIN-ACK
+    assert wire.down == SYN + (30 + HEADER) + (10 + HEADER) + HEADER
+    with pytest.raises(ValueError, match="a banner of 50 bytes, 40 read"):
+        timed_exchange(0.0, [(1.0, 10)], [(0.5, 30), (1.6, 10)], 2.0, 0.2, banner=50)
