@@ -246,6 +246,21 @@ def test_an_exchange_is_billed_alike_over_ppp_and_on_a_module_stack(name: str) -
         assert module[1] == SYN + HEADER * (segments(int(n)) // 2 + 1)
 
 
+@pytest.mark.parametrize(
+    "name", ["download 10 kB", "download 100 kB", "mqtt loop", "tls handshake", "two echoed pieces"]
+)
+def test_an_exchange_is_billed_alike_over_a_slow_link(name: str) -> None:
+    """Over the `gsm` link (9.6 kbit/s) the server's answers of a full segment or more, and a
+    1,460-byte echo, cross slower than its retransmission timeout: the first segment of each burst
+    goes twice over PPP (the forwarder's timer, from the handshake's round trip) and on the module
+    stack alike (the model's, `accounting.wire`), the device ACKing each repeat at once.  The
+    module stack billed none: 1,500 B down and 40 B up less per repeat.  The MQTT exchange's small
+    messages are ACKed in time: no repeat on either path."""
+    steps = EXCHANGES.get(name) or [("up", MSS), ("down", MSS), ("up", MSS), ("down", MSS)]
+    _dev, (ppp_up, ppp_down) = ppp_run(steps, "gsm")
+    assert (ppp_up + SYN_OPTIONS_NOT_SENT, ppp_down + SYN_OPTIONS_NOT_SENT) == on_module(steps, "gsm")
+
+
 def test_an_answer_slower_to_cross_than_the_retransmission_timeout_is_billed_once() -> None:
     """Over the `gsm` link (9.6 kbit/s, nothing lost) a 10 kB answer takes 8.5 s to cross: the
     forwarder's retransmission timeout, measured on the handshake and the ACKs and doubled on each
