@@ -8,7 +8,8 @@ sets and reads them.
 
 `<reason>` 0 unconditional, 1 busy, 2 no reply, 3 not reachable, 4 all, 5 all conditional (these
 two set or erase only); `<mode>` 0 disable, 1 enable, 2 query, 3 register (and enable), 4 erase;
-`<class>` a sum of 1 voice, 2 data, 4 fax (default 7).  The registrations are the network's: kept
+`<class>` a sum of 1 voice, 2 data, 4 fax (default 7); `<number>` in the TE character set (+CSCS: UCS2
+hex in "UCS2", set and answered).  The registrations are the network's: kept
 across a reset (`kept`), asked only while registered (`+CME ERROR: 30` otherwise, as a module whose
 query reaches no network).  The virtual modem keeps them and answers them; it forwards no call.
 """
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
+from modem.virtual.sms import from_te, te_text
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
@@ -61,7 +63,10 @@ def ccfc(m: VirtualModem, c: Cmd) -> Final | None:
     st = FORWARDING.state(m)
     reason = c.int_at(0, None, 0, 5)
     mode = c.int_at(1, None, 0, 4)
-    number = c.str_at(2, "")
+    try:  # (in the TE character set, 27.007 §7.11: UCS2 hex in "UCS2")
+        number = from_te(c.str_at(2, ""), m.settings.cscs)
+    except ValueError:
+        raise CmeError(50) from None
     toa = c.int_at(3, 145 if number.startswith("+") else 129, 0, 255)
     klass = c.int_at(4, 7, 1, 255)
     time = c.int_at(7, NO_REPLY_TIME, 1, 30)
@@ -74,7 +79,7 @@ def ccfc(m: VirtualModem, c: Cmd) -> Final | None:
         active = [(k, f) for k in classes if (f := st.forwards.get((reason, k))) is not None and f.active]
         for k, f in active:
             extra = f",,,{f.time}" if reason == NO_REPLY else ""
-            m.info(f'+CCFC: 1,{k},"{f.number}",{f.toa}{extra}')
+            m.info(f'+CCFC: 1,{k},"{te_text(f.number, m.settings.cscs)}",{f.toa}{extra}')
         if not active:
             m.info(f"+CCFC: 0,{klass}")  # not active for any class asked (27.007 §7.11)
         return None

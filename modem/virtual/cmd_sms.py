@@ -15,6 +15,7 @@ from modem.virtual.sms import (
     STO_SENT,
     STO_UNSENT,
     Stored,
+    from_te,
     header_fields,
     te_data,
     te_text,
@@ -68,9 +69,9 @@ def csms(m: VirtualModem, c: Cmd) -> Final | None:
 def csca(m: VirtualModem, c: Cmd) -> Final | None:
     sms = m.sms
     if c.op is Op.READ:
-        m.info(f'+CSCA: "{sms.smsc}",{sms.smsc_toa}')
+        m.info(f'+CSCA: "{te_text(sms.smsc, m.settings.cscs)}",{sms.smsc_toa}')
     elif c.op is Op.SET:
-        sms.smsc = c.str_at(0)
+        sms.smsc = _from_te_address(m, c.str_at(0))
         sms.smsc_toa = _int(c, 1, 145 if sms.smsc.startswith("+") else 129, 0, 255)
     elif c.op is not Op.TEST:
         raise CmsError(302)
@@ -239,11 +240,9 @@ def _from_te(m: VirtualModem, text: bytes) -> str | bytes:
 
 def _from_te_address(m: VirtualModem, raw: str) -> str:
     """A <da> as the TE writes it (27.005: in the +CSCS set): UCS2 hex in "UCS2", CMS 305 if not."""
-    if m.settings.cscs != "UCS2" or not raw:
-        return raw
     try:
-        return bytes.fromhex(raw).decode("utf-16-be")
-    except (ValueError, UnicodeDecodeError):
+        return from_te(raw, m.settings.cscs)
+    except ValueError:
         raise CmsError(305) from None
 
 

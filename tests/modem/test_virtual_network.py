@@ -1500,3 +1500,21 @@ def test_call_forwarding_is_set_and_read_as_27_007_has_it() -> None:
     assert at(m, "AT+CCFC=4,4;+CCFC=2,2") == b"\r\n+CCFC: 0,7\r\n\r\nOK\r\n"  # every forward erased
     assert at(m, "AT+CCFC=?") == b"\r\n+CCFC: (0-5)\r\n\r\nOK\r\n"
     assert at(m, "AT+CCFC=4,2") == b"\r\n+CME ERROR: 4\r\n"  # a query names one reason
+
+
+def test_forwarding_and_the_sms_centre_numbers_are_in_the_te_character_set() -> None:
+    """27.007 §7.11 and 27.005 §3.3.1 write <number> and <sca> in the TE character set: in "UCS2"
+    the +CCFC and +CSCA answers gave the numbers as typed, where a module gives UCS2 hex (and so
+    the bench's forwarding check never met what it reads on a physical module in UCS2)."""
+    m, _, _ = setup()
+    m.poll(2.0)
+    at(m, 'AT+CMEE=1;+CSCS="UCS2"')
+    assert at(m, f'AT+CCFC=0,3,"{ucs2("+33699999999")}",145') == b"\r\nOK\r\n"
+    assert at(m, "AT+CCFC=0,2,,,1") == f'\r\n+CCFC: 1,1,"{ucs2("+33699999999")}",145\r\n\r\nOK\r\n'.encode()
+    assert at(m, 'AT+CCFC=1,3,"+33699999999",145') == b"\r\n+CME ERROR: 50\r\n"  # not UCS2 hex
+    centre = at(m, "AT+CSCA?").decode()
+    assert centre.startswith(f'\r\n+CSCA: "{ucs2("+33689004000")}",145\r\n'), centre
+    assert at(m, f'AT+CSCA="{ucs2("+33689004001")}",145') == b"\r\nOK\r\n"
+    at(m, 'AT+CSCS="IRA"')
+    assert at(m, "AT+CCFC=0,2,,,1") == b'\r\n+CCFC: 1,1,"+33699999999",145\r\n\r\nOK\r\n'
+    assert at(m, "AT+CSCA?") == b'\r\n+CSCA: "+33689004001",145\r\n\r\nOK\r\n'
