@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -149,6 +150,16 @@ def _checks_stored(url: str, replaying: ReplayTransport | None, read: str) -> bo
     return safety.is_physical(url)
 
 
+def _charset_read_recorded(recording: Recording) -> bool:
+    """Whether the recording's stored-settings step read the TE character set (`AT+CSCS?` just
+    before its first forwarding or SMS centre read): one made before it did not."""
+    commands = [e.command.upper() for e in recording.exchanges]
+    return any(
+        first == stored.CHARSET_READ and then in (stored.FORWARDS_READ, stored.CENTRE_READ)
+        for first, then in itertools.pairwise(commands)
+    )
+
+
 async def no_auto_answer(ctx: BenchContext) -> None:
     """Auto-answer off for the run (`Calls.auto_answer_off`: `ATS0?`, `ATS0=0` unless it reads 0,
     and again after any ATZ / AT&F), as an `auto-answer` step: the command guard refuses a script's
@@ -259,6 +270,7 @@ class BenchContext:
     # `--no-forwarding-check`) and, when the allow-list names one, the SMS centre
     forwarding_check: bool = False
     sms_centre_check: bool = False
+    charset_read: bool = True  # the TE character set read first (`AT+CSCS?`); a replay as recorded
     stored_checked: bool = False
 
     @property
@@ -430,6 +442,7 @@ class BenchContext:
                 self.allow_list,
                 forwarding=self.forwarding_check,
                 centre=self._checks_centre,
+                charset=self.charset_read,
                 info=info,
             )
         # only once passed: a script that caught the refusal still has its SMS and calls refused
@@ -566,6 +579,7 @@ async def run_bench(
         # on a replay, as the recording did
         ctx.forwarding_check = check_forwarding and _checks_stored(url, replaying, stored.FORWARDS_READ)
         ctx.sms_centre_check = _checks_stored(url, replaying, stored.CENTRE_READ)
+        ctx.charset_read = replaying is None or _charset_read_recorded(replaying.recording)
         if ctx.checks_stored and isinstance(client.guard, safety.CommandGuard):
             client.guard.hold(stored.NOT_CHECKED)
         status, error, error_type = "passed", None, None

@@ -10,10 +10,16 @@ The query goes to the network, so it is asked once the modem is registered.
 
 The SMS centre (27.005 §3.3.1) is the module's or the SIM's: every message goes through it.  When
 the allow-list names one (`sms_centre`), `AT+CSCA?` must read it (`SmsCentreNotAllowed`).
+
+Both answers write their number in the TE character set (27.007 §5.5, §7.11; 27.005 §3.3.1): in
+"UCS2" `+33699999999` comes as `002B0033...`, in "HEX" as `2B3333...` ("3636" is the number 66).
+So the set is read first (`AT+CSCS?`) and each number read in it (`te_number`); a set in which a
+number cannot be read for sure (a vendor's) refuses the run, as a number that cannot be read does.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +44,12 @@ CLASS_NAMES = {
 SKIP_OPTION = "--no-forwarding-check"
 FORWARDS_READ = "AT+CCFC=0,2"  # the first query (a replay checks when its recording did)
 CENTRE_READ = "AT+CSCA?"
+CHARSET_READ = "AT+CSCS?"  # before the others: the set their numbers are written in
+# 27.007 §5.5: the sets that write each character of a number as hex digits (two an octet of the
+# MT's set, where digits, +, * and # are those of IRA; four a UTF-16 unit); in the others
+# (`safety.PLAIN_CHARSETS`) a number's characters are themselves
+_HEX_WIDTH = {"HEX": 2, "UCS2": 4}
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
 # why the command guard refuses an SMS or a call before the check (`hil.bench.BenchContext.checks_stored`)
 NOT_CHECKED = (
     "the SIM's call forwarding (and the allow-list's sms_centre) must be read before the run's first "
@@ -75,16 +87,89 @@ class Forward:
         return f"{FORWARD_REASONS[self.reason]} ({what}) to {self.number}"
 
 
-def _number(fields: list[str], at: int) -> str:
-    """The number at `at` with its type of address after it: `+` added for 145 (27.007 §7.11)."""
-    number = grammar.unquote(fields[at]) if len(fields) > at else ""
+def _hex_text(text: str, charset: str) -> str:
+    """`text` written as hex digits in `charset` ("HEX", "UCS2"), read; ValueError when it is not."""
+    width = _HEX_WIDTH[charset]
+    if len(text) % width or not set(text) <= _HEX_DIGITS:
+        raise ValueError(f'{text!r} is not written in "{charset}" ({width} hex digits a character)')
+    octets = bytes.fromhex(text)
+    try:
+        return octets.decode("utf-16-be") if charset == "UCS2" else octets.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f'{text!r} is not a number written in "{charset}"') from None
+
+
+def te_number(text: str, charset: str | None) -> str:
+    """A number as a module writes it in the TE character set `charset` (27.007 §5.5; None: the
+    module's own, IRA or GSM), read; ValueError when it cannot be read for sure in that set."""
+    if charset is None or charset in safety.PLAIN_CHARSETS or not text:
+        return text
+    if charset not in _HEX_WIDTH:
+        raise ValueError(
+            f'the TE character set (AT+CSCS) is "{charset}", in which the bench cannot read a number '
+            'for sure: set AT+CSCS="IRA" (or "GSM", "UCS2") before the run'
+        )
+    return _hex_text(text, charset)
+
+
+def parse_charset(lines: list[str]) -> str | None:
+    """The set an `AT+CSCS?` answer names, upper-case (`+CSCS: "UCS2"`, or as some modules write
+    every string in "UCS2" and "HEX", `+CSCS: "0055004300530032"`); None when it has no +CSCS line;
+    ValueError when it cannot be read (two, or one with other than one field)."""
+    answers = [grammar.fields_of(line) for line in lines if grammar.prefix_of(line) == "+CSCS"]
+    if not answers:
+        return None
+    if len(answers) != 1 or len(answers[0]) != 1:
+        raise ValueError(f"expected one +CSCS: <chset> line, got {lines}")
+    named = grammar.unquote(answers[0][0]).strip().upper()
+    for charset in _HEX_WIDTH:  # the set's own name written in it
+        with contextlib.suppress(ValueError):
+            if _hex_text(named, charset).upper() == charset:
+                return charset
+    return named
+
+
+async def read_charset(client: ATClient, read: bool = True) -> str | None:
+    """The TE character set the module writes numbers in: read (`AT+CSCS?`) when `read`; when not,
+    or when the module does not answer it OK or names no set, as the command guard knows it (set by
+    the run; None: the module's own, IRA or GSM).  `SafetyError` when neither tells (an answer that
+    cannot be read, a set not answered OK)."""
+    why = "is not known"
+    if read:
+        try:
+            named = parse_charset(list((await client.command(CHARSET_READ)).lines))
+            if named is not None:
+                return named
+            why = f"was not named by the module ({CHARSET_READ} answered no +CSCS line) and is not known"
+        except ValueError as exc:
+            raise _charset_unread(client, f"could not be read ({CHARSET_READ}: {exc})") from None
+        except ModemError as exc:
+            why = f"could not be read ({CHARSET_READ}: {exc}) and is not known"
+    known = client.guard.charset if isinstance(client.guard, safety.CommandGuard) else None
+    if known == "":
+        raise _charset_unread(client, why)
+    return known
+
+
+def _charset_unread(client: ATClient, why: str) -> safety.SafetyError:
+    return safety.SafetyError(
+        f"{client.url}: the TE character set (AT+CSCS), in which the SIM's call forwarding and SMS "
+        f"centre numbers are written, {why}: they cannot be checked"
+    )
+
+
+def _number(fields: list[str], at: int, charset: str | None = None) -> str:
+    """The number at `at`, read in `charset`, with its type of address after it: `+` added for 145
+    (27.007 §7.11)."""
+    number = te_number(grammar.unquote(fields[at]), charset) if len(fields) > at else ""
     toa = fields[at + 1] if len(fields) > at + 1 else ""
     return "+" + number if toa == "145" and number and not number.startswith("+") else number
 
 
-def parse_forwards(reason: int, lines: list[str]) -> list[Forward]:
-    """The active forwards of a query's answer (`+CCFC: <status>,<class>[,<number>,<type>...]`);
-    a line that cannot be read is a ValueError (a forward the bench cannot check is not allowed)."""
+def parse_forwards(reason: int, lines: list[str], charset: str | None = None) -> list[Forward]:
+    """The active forwards of a query's answer (`+CCFC: <status>,<class>[,<number>,<type>...]`),
+    their numbers read in the TE character set `charset` (`te_number`); a line that cannot be read
+    is a ValueError (a forward the bench cannot check is not allowed)."""
     out: list[Forward] = []
     for line in lines:
         if grammar.prefix_of(line) != "+CCFC":
@@ -94,19 +179,20 @@ def parse_forwards(reason: int, lines: list[str]) -> list[Forward]:
             raise ValueError(f"{line!r} is not a +CCFC answer (<status>,<class>,...)")
         if fields[0] == "0":
             continue  # not active
-        out.append(Forward(reason, int(fields[1]), _number(fields, 2)))
+        out.append(Forward(reason, int(fields[1]), _number(fields, 2, charset)))
     return out
 
 
-async def read_forwards(client: ATClient) -> list[Forward]:
-    """Every active forward on the line, one query per reason; a query the modem does not answer
-    OK raises `ForwardNotAllowed` (what is not read cannot be checked)."""
+async def read_forwards(client: ATClient, charset: str | None = None) -> list[Forward]:
+    """Every active forward on the line, one query per reason, its number read in the TE character
+    set `charset` (`read_charset`); a query the modem does not answer OK, or a number that cannot be
+    read in it, raises `ForwardNotAllowed` (what is not read cannot be checked)."""
     found: list[Forward] = []
     for reason in FORWARD_REASONS:
         line = f"AT+CCFC={reason},2"  # (FORWARDS_READ first)
         try:
             reply = await client.command(line)
-            found += parse_forwards(reason, list(reply.lines))
+            found += parse_forwards(reason, list(reply.lines), charset)
         except (ModemError, ValueError) as exc:
             raise ForwardNotAllowed(
                 f"{client.url}: call forwarding could not be read ({line}: {exc}), so a forward of the "
@@ -134,16 +220,19 @@ def check_forwards(url: str, forwards: list[Forward], policy: safety.DialPolicy 
             ) from None
 
 
-async def check_sms_centre(client: ATClient, allow_list: BenchAllowList | None) -> str:
-    """The module's SMS centre (`AT+CSCA?`), checked against the allow-list's `sms_centre` when it
-    names one (`SmsCentreNotAllowed`); without one (a replay), only read."""
+async def check_sms_centre(
+    client: ATClient, allow_list: BenchAllowList | None, charset: str | None = None
+) -> str:
+    """The module's SMS centre (`AT+CSCA?`, its number read in the TE character set `charset`),
+    checked against the allow-list's `sms_centre` when it names one (`SmsCentreNotAllowed`);
+    without one (a replay), only read."""
     wanted = allow_list.sms_centre if allow_list is not None else ""
     try:
         reply = await client.command(CENTRE_READ)
         answers = [line for line in reply.lines if grammar.prefix_of(line) == "+CSCA"]
         if len(answers) != 1:
             raise ValueError(f"expected one +CSCA line, got {list(reply.lines)}")
-        centre = _number(grammar.fields_of(answers[0]), 0)
+        centre = _number(grammar.fields_of(answers[0]), 0, charset)
         spellings = spellings_of(centre, allow_list.country_code if allow_list is not None else "33")
     except (ModemError, ValueError) as exc:
         raise SmsCentreNotAllowed(
@@ -167,20 +256,26 @@ async def check_stored(
     *,
     forwarding: bool = True,
     centre: bool | None = None,
+    charset: bool = True,
     info: dict[str, Any] | None = None,
 ) -> None:
     """Read and check what the SIM and module hold (`read_forwards` and `check_forwards` unless not
     `forwarding`; `check_sms_centre` when `centre`, by default when the allow-list names one), the
     modem registered; then let the client's command guard text and call (`CommandGuard.release`).
-    `info` gets what was read (`forwards`, `sms_centre`)."""
+    Their numbers are read in the TE character set, read first (`read_charset`) unless not
+    `charset` (a replay whose recording did not: then as the command guard knows it).
+    `info` gets what was read (`charset`, `forwards`, `sms_centre`)."""
     info = {} if info is None else info
     if centre is None:
         centre = allow_list is not None and bool(allow_list.sms_centre)
+    chset = None
+    if forwarding or centre:
+        chset = info["charset"] = await read_charset(client, charset)
     if forwarding:
-        forwards = await read_forwards(client)
+        forwards = await read_forwards(client, chset)
         info["forwards"] = [str(f) for f in forwards]
         check_forwards(client.url, forwards, policy)
     if centre:
-        info["sms_centre"] = await check_sms_centre(client, allow_list)
+        info["sms_centre"] = await check_sms_centre(client, allow_list, chset)
     if isinstance(client.guard, safety.CommandGuard):
         client.guard.release()

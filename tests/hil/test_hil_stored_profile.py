@@ -425,6 +425,107 @@ async def test_the_sms_centre_the_allow_list_names_is_the_module_s(centre: str, 
         assert result.error is not None and "+33689004000" in result.error and centre in result.error
 
 
+def _ucs2(text: str) -> str:
+    return text.encode("utf-16-be").hex().upper()
+
+
+@pytest.mark.parametrize(("to", "status"), [("+33612345678", "passed"), (OFF, "refused")])
+async def test_a_sim_in_ucs2_has_its_forwarding_read_in_ucs2(to: str, status: str) -> None:
+    # AT+CSCS="UCS2" left by the program before (27.007 §7.11: <number> in the TE character set):
+    # the +CCFC number came as UCS2 hex, "002B0033...", which no allow-list holds, and every run
+    # on such a module was refused, a forward to a listed number or none
+    t, binding = await _told(['AT+CSCS="UCS2"'])
+    FORWARDING.state(binding.modem).forwards[(0, 1)] = Forward(to, 145, True, 20)
+    port = AsPhysical(t)
+    result = await run_bench("register", port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == status, result.error
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "stored-settings"]
+    assert step["info"]["forwards"] == [f"unconditional (voice) to {to}"]
+    assert step["info"]["charset"] == "UCS2"
+    if status == "refused":
+        assert result.error_type == "ForwardNotAllowed" and result.error is not None and OFF in result.error
+
+
+async def test_a_sim_in_ucs2_has_its_sms_centre_read_in_ucs2() -> None:
+    t, _ = await _told(['AT+CSCS="UCS2"'])
+    port = AsPhysical(t)
+    allow = replace(NUMBERS, sms_centre="+33 6 89 00 40 00")
+    result = await run_bench("register", port.url, transport=port, allow_list=allow, timeout=1.0)
+    assert result.status == "passed", result.error
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "stored-settings"]
+    assert step["info"]["sms_centre"] == "+33689004000"
+
+
+def _fake_in(cscs: str, forward: str) -> AnsweringTransport:
+    """A module in the TE character set `cscs` (its +CSCS read as it answers it), forwarding every
+    voice call to `forward`, as written in that set."""
+    return AnsweringTransport(
+        {**REGISTERED, "AT+CSCS?": f'+CSCS: "{cscs}"', "AT+CCFC=0,2": f'+CCFC: 1,1,"{forward}",129'},
+        url="/dev/ttyUSB7",
+    )
+
+
+async def test_a_forward_read_in_hex_is_the_number_it_encodes_not_its_digits() -> None:
+    # in "HEX" each character is two hex digits: "3636" is the number 66, not the short code 3636
+    # the allow-list names; read as written, the forward to 66 was taken for an allowed one
+    allow = allow_list_from_numbers({"3636": "bench short code"})
+    fake = _fake_in("HEX", "3636")
+    result = await run_bench("register", fake.url, transport=fake, allow_list=allow, timeout=1.0)
+    assert (result.status, result.error_type) == ("refused", "ForwardNotAllowed"), result.error
+    assert result.error is not None and "to 66 is set" in result.error
+    fake = _fake_in("HEX", b"3636".hex())  # the short code itself, in HEX
+    result = await run_bench("register", fake.url, transport=fake, allow_list=allow, timeout=1.0)
+    assert result.status == "passed", result.error
+
+
+@pytest.mark.parametrize(
+    ("cscs", "forward"),
+    [
+        (_ucs2("UCS2"), _ucs2("+33612345678")),  # a module that answers its +CSCS in UCS2 hex too
+        ("8859-1", "+33612345678"),  # a set where digits are themselves
+        ("UTF-8", "+33612345678"),
+    ],
+)
+async def test_the_character_set_read_decides_how_the_forward_s_number_is_read(
+    cscs: str, forward: str
+) -> None:
+    fake = _fake_in(cscs, forward)
+    result = await run_bench("register", fake.url, transport=fake, allow_list=NUMBERS, timeout=1.0)
+    assert result.status == "passed", result.error
+
+
+@pytest.mark.parametrize(("cscs", "forward"), [("CP936", "+33612345678"), ("UCS2", "+33612345678")])
+async def test_a_number_that_cannot_be_read_in_the_character_set_is_refused(cscs: str, forward: str) -> None:
+    # a vendor's set the bench does not know, or a "UCS2" answer that is not UCS2 hex: not read, not allowed
+    fake = _fake_in(cscs, forward)
+    result = await run_bench("register", fake.url, transport=fake, allow_list=NUMBERS, timeout=1.0)
+    assert (result.status, result.error_type) == ("refused", "ForwardNotAllowed"), result.error
+    assert result.error is not None and cscs in result.error
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["recorded now", "recorded before the charset read"])
+async def test_a_recording_with_the_forwarding_check_replays_it_as_recorded(
+    tmp_path: Path, before: bool
+) -> None:
+    # a recording made before the check read the TE character set has no AT+CSCS? before its
+    # AT+CCFC=0,2: its replay sends none (as recorded), one made now sends it where it came
+    port, _ = await _forwarded("+33612345678")
+    out = tmp_path / "run"
+    out.mkdir()
+    recorded = await run_bench("register", port.url, transport=port, allow_list=NUMBERS, out=out, timeout=1.0)
+    assert recorded.status == "passed", recorded.error
+    path = out / "transcript.jsonl"
+    if before:
+        kept = [line for line in path.read_text().splitlines() if '"command": "AT+CSCS?"' not in line]
+        assert len(kept) < len(path.read_text().splitlines())
+        path.write_text("\n".join(kept) + "\n")
+    replayed = await run_bench("register", f"replay://{path}?scale=0")
+    assert replayed.status == "passed", replayed.error
+    lines = [c["command"] for c in replayed.transcript.commands]
+    assert ("AT+CSCS?" in lines) is not before, lines
+    assert "AT+CCFC=0,2" in lines
+
+
 async def _caught_then_texts(bench: BenchContext) -> dict[str, Any]:
     with contextlib.suppress(ForwardNotAllowed):  # a script that goes on after the check's refusal
         await bench.registered(5.0)
