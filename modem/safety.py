@@ -994,8 +994,11 @@ class CommandGuard:
         if self.restarts is not None and self.restarts(line):
             # a profile's restart (AT#REBOOT) is a reset: whatever the line set before or after it
             effects = [("reset", ""), *effects, ("reset", "")]
-        if self._held is not None and _texts_or_calls(effects):
-            raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
+        if _texts_or_calls(effects):
+            if self.enforcing:  # no allow-list on a physical modem: `NoDialPolicy`, as on every other way
+                resolve_policy(self.url, self.policy)
+            if self._held is not None:
+                raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
         self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:

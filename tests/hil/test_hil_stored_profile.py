@@ -567,6 +567,29 @@ async def test_a_python_script_cannot_text_or_call_before_the_forwarding_check_p
     )
 
 
+async def _registered_then_dials(bench: BenchContext) -> dict[str, Any]:
+    await bench.registered(5.0)  # the check passed (no forward): the hold released
+    await bench.modem.client.command("ATD+33612345678;")
+    return {}
+
+
+async def test_without_an_allow_list_every_way_to_text_or_call_is_refused_alike() -> None:
+    # a script that does not say it texts or calls (no preflight) on a device with no allow-list:
+    # a command line sent before the forwarding check was refused as not checked yet (SafetyError),
+    # where the driver's ways, and the same line after the check, said NoDialPolicy
+    errors = set()
+    for run in (_dials_by_a_raw_line, _texts_by_the_driver, _texts_by_a_second_driver, _registered_then_dials):
+        port, _ = await _forwarded(None)
+        script = BenchScript(name="direct", description="texts or calls its own way", run=run, params={})
+        result = await run_bench(script, port.url, transport=port, timeout=1.0)
+        assert (result.status, result.error_type) == ("refused", "NoDialPolicy"), (run, result.error)
+        lines = [c["command"] for c in result.transcript.commands]
+        assert not any(line.startswith(("AT+CMGS", "ATD")) for line in lines), lines
+        errors.add(result.error)
+    assert len(errors) == 1, errors
+    assert "without an allow-list" in errors.pop()
+
+
 async def test_a_python_script_texts_once_the_forwarding_check_passed() -> None:
     port, _ = await _forwarded("+33612345678")  # a forward to a number listed for calls
 
