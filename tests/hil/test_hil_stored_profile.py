@@ -578,7 +578,12 @@ async def test_without_an_allow_list_every_way_to_text_or_call_is_refused_alike(
     # a command line sent before the forwarding check was refused as not checked yet (SafetyError),
     # where the driver's ways, and the same line after the check, said NoDialPolicy
     errors = set()
-    for run in (_dials_by_a_raw_line, _texts_by_the_driver, _texts_by_a_second_driver, _registered_then_dials):
+    for run in (
+        _dials_by_a_raw_line,
+        _texts_by_the_driver,
+        _texts_by_a_second_driver,
+        _registered_then_dials,
+    ):
         port, _ = await _forwarded(None)
         script = BenchScript(name="direct", description="texts or calls its own way", run=run, params={})
         result = await run_bench(script, port.url, transport=port, timeout=1.0)
