@@ -150,6 +150,20 @@ def _checks_stored(url: str, replaying: ReplayTransport | None, read: str) -> bo
     return safety.is_physical(url)
 
 
+def refuse_unchecked_replay(url: str, recording: Recording) -> None:
+    """`ReplayError` for a replay told to skip the forwarding check (`--no-forwarding-check`) of a
+    recording that made it: the replay follows its recording, which goes on with the check's reads,
+    and would fail at the next command, not saying why."""
+    read = next((e for e in recording.exchanges if e.command.upper() == stored.FORWARDS_READ), None)
+    if read is not None:
+        raise ReplayError(
+            f"{url}: the recording read the SIM's call forwarding ({stored.FORWARDS_READ}, line "
+            f"{read.line}) and {stored.SKIP_OPTION} skips that read, so the replay would not follow it "
+            f"from there; a replay checks as its recording did (it texts and calls no one): replay it "
+            f"without {stored.SKIP_OPTION}, or replay a run recorded with it"
+        )
+
+
 def _charset_read_recorded(recording: Recording) -> bool:
     """Whether the recording's stored-settings step read the TE character set (`AT+CSCS?` just
     before its first forwarding or SMS centre read): one made before it did not."""
@@ -494,7 +508,8 @@ async def run_bench(
     `DriverProfileError`, `NoDialPolicy` (physical modem, texting script, no allow-list),
     `OutputError` (`out` cannot be written, holds the recording being replayed, or a transcript's
     name there is a file m2msim did not write),
-    `TransportError` (the URL cannot be opened).  Everything the modem does afterwards, including
+    `TransportError` (the URL cannot be opened; `ReplayError`: a replay not `check_forwarding` of a
+    recording that read the forwarding).  Everything the modem does afterwards, including
     refusals of the safety rules, ends in the result's `status`.
     """
     bench_script = script if isinstance(script, BenchScript) else get_script(script)
@@ -515,6 +530,8 @@ async def run_bench(
             given = {**recorded, **given}
         if timeout is None and recording.timeout is not None:
             timeout = recording.timeout  # a command that timed out then times out as soon again
+        if not check_forwarding:
+            refuse_unchecked_replay(url, recording)
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
     values = bench_script.resolve(given)

@@ -4,6 +4,7 @@ virtual modem, which stores and restores the profile as V.250 says."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +17,11 @@ from hil.allowlist import allow_list_from_numbers
 from hil.bench import BenchContext, run_bench
 from hil.delivery import StatusReports
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
+from hil.replay import ReplayError
 from hil.result import BenchResult
 from hil.scripts import BenchScript
 from hil.stored import ForwardNotAllowed
+from m2msim.cli import main
 from modem.drivers.generic import Modem
 from modem.transport import Transport
 from modem.virtual.bound import VirtualBinding, open_bound_virtual
@@ -524,6 +527,37 @@ async def test_a_recording_with_the_forwarding_check_replays_it_as_recorded(
     lines = [c["command"] for c in replayed.transcript.commands]
     assert ("AT+CSCS?" in lines) is not before, lines
     assert "AT+CCFC=0,2" in lines
+
+
+def test_a_recording_with_the_forwarding_check_is_not_replayed_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --no-forwarding-check on a replay of a run that read the forwarding: no AT+CCFC was sent, and
+    # the replay failed at the script's next command with UnmatchedCommand ('AT+COPS?' is not in
+    # the recording, expected next: the check's first read), not saying why
+    async def record() -> None:
+        port, _ = await _forwarded(None)
+        result = await run_bench(
+            "register", port.url, transport=port, allow_list=NUMBERS, out=out, timeout=1.0
+        )
+        assert result.status == "passed", result.error
+
+    out = tmp_path / "run"
+    out.mkdir()
+    asyncio.run(record())
+    url = f"replay://{out / 'transcript.jsonl'}?scale=0"
+    with pytest.raises(
+        ReplayError, match=r"read the SIM's call forwarding \(AT\+CCFC=0,2, line \d+\)"
+    ) as caught:
+        asyncio.run(run_bench("register", url, check_forwarding=False))
+    assert "--no-forwarding-check" in str(caught.value) and "replay it without" in str(caught.value)
+    status = main(
+        ["bench", "register", "--modem-url", url, "--no-forwarding-check", "--out", str(tmp_path / "r")]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and "call forwarding" in err and "Traceback" not in err, err
+    assert not (tmp_path / "r" / "transcript.jsonl").exists()
+    assert asyncio.run(run_bench("register", url)).status == "passed"  # as recorded
 
 
 async def _caught_then_texts(bench: BenchContext) -> dict[str, Any]:
