@@ -13,13 +13,12 @@ the allow-list names one (`sms_centre`), `AT+CSCA?` must read it (`SmsCentreNotA
 
 Both answers write their number in the TE character set (27.007 §5.5, §7.11; 27.005 §3.3.1): in
 "UCS2" `+33699999999` comes as `002B0033...`, in "HEX" as `2B3333...` ("3636" is the number 66).
-So the set is read first (`AT+CSCS?`) and each number read in it (`te_number`); a set in which a
+So the set is read first (`AT+CSCS?`) and each number read in it (`modem.safety.te_number`); a set in which a
 number cannot be read for sure (a vendor's) refuses the run, as a number that cannot be read does.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +44,6 @@ SKIP_OPTION = "--no-forwarding-check"
 FORWARDS_READ = "AT+CCFC=0,2"  # the first query (a replay checks when its recording did)
 CENTRE_READ = "AT+CSCA?"
 CHARSET_READ = "AT+CSCS?"  # before the others: the set their numbers are written in
-# 27.007 §5.5: the sets that write each character of a number as hex digits (two an octet of the
-# MT's set, where digits, +, * and # are those of IRA; four a UTF-16 unit); in the others
-# (`safety.PLAIN_CHARSETS`) a number's characters are themselves
-_HEX_WIDTH = {"HEX": 2, "UCS2": 4}
-_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
 # why the command guard refuses an SMS or a call before the check (`hil.bench.BenchContext.checks_stored`)
 NOT_CHECKED = (
     "the SIM's call forwarding (and the allow-list's sms_centre) must be read before the run's first "
@@ -87,48 +81,6 @@ class Forward:
         return f"{FORWARD_REASONS[self.reason]} ({what}) to {self.number}"
 
 
-def _hex_text(text: str, charset: str) -> str:
-    """`text` written as hex digits in `charset` ("HEX", "UCS2"), read; ValueError when it is not."""
-    width = _HEX_WIDTH[charset]
-    if len(text) % width or not set(text) <= _HEX_DIGITS:
-        raise ValueError(f'{text!r} is not written in "{charset}" ({width} hex digits a character)')
-    octets = bytes.fromhex(text)
-    try:
-        return octets.decode("utf-16-be") if charset == "UCS2" else octets.decode("ascii")
-    except UnicodeDecodeError:
-        raise ValueError(f'{text!r} is not a number written in "{charset}"') from None
-
-
-def te_number(text: str, charset: str | None) -> str:
-    """A number as a module writes it in the TE character set `charset` (27.007 §5.5; None: the
-    module's own, IRA or GSM), read; ValueError when it cannot be read for sure in that set."""
-    if charset is None or charset in safety.PLAIN_CHARSETS or not text:
-        return text
-    if charset not in _HEX_WIDTH:
-        raise ValueError(
-            f'the TE character set (AT+CSCS) is "{charset}", in which the bench cannot read a number '
-            'for sure: set AT+CSCS="IRA" (or "GSM", "UCS2") before the run'
-        )
-    return _hex_text(text, charset)
-
-
-def parse_charset(lines: list[str]) -> str | None:
-    """The set an `AT+CSCS?` answer names, upper-case (`+CSCS: "UCS2"`, or as some modules write
-    every string in "UCS2" and "HEX", `+CSCS: "0055004300530032"`); None when it has no +CSCS line;
-    ValueError when it cannot be read (two, or one with other than one field)."""
-    answers = [grammar.fields_of(line) for line in lines if grammar.prefix_of(line) == "+CSCS"]
-    if not answers:
-        return None
-    if len(answers) != 1 or len(answers[0]) != 1:
-        raise ValueError(f"expected one +CSCS: <chset> line, got {lines}")
-    named = grammar.unquote(answers[0][0]).strip().upper()
-    for charset in _HEX_WIDTH:  # the set's own name written in it
-        with contextlib.suppress(ValueError):
-            if _hex_text(named, charset).upper() == charset:
-                return charset
-    return named
-
-
 async def read_charset(client: ATClient, read: bool = True) -> str | None:
     """The TE character set the module writes numbers in: read (`AT+CSCS?`) when `read`; when not,
     or when the module does not answer it OK or names no set, as the command guard knows it (set by
@@ -137,7 +89,7 @@ async def read_charset(client: ATClient, read: bool = True) -> str | None:
     why = "is not known"
     if read:
         try:
-            named = parse_charset(list((await client.command(CHARSET_READ)).lines))
+            named = safety.parse_charset(list((await client.command(CHARSET_READ)).lines))
             if named is not None:
                 return named
             why = f"was not named by the module ({CHARSET_READ} answered no +CSCS line) and is not known"
@@ -161,14 +113,14 @@ def _charset_unread(client: ATClient, why: str) -> safety.SafetyError:
 def _number(fields: list[str], at: int, charset: str | None = None) -> str:
     """The number at `at`, read in `charset`, with its type of address after it: `+` added for 145
     (27.007 §7.11)."""
-    number = te_number(grammar.unquote(fields[at]), charset) if len(fields) > at else ""
+    number = safety.te_number(grammar.unquote(fields[at]), charset) if len(fields) > at else ""
     toa = fields[at + 1] if len(fields) > at + 1 else ""
     return "+" + number if toa == "145" and number and not number.startswith("+") else number
 
 
 def parse_forwards(reason: int, lines: list[str], charset: str | None = None) -> list[Forward]:
     """The active forwards of a query's answer (`+CCFC: <status>,<class>[,<number>,<type>...]`),
-    their numbers read in the TE character set `charset` (`te_number`); a line that cannot be read
+    their numbers read in the TE character set `charset` (`modem.safety.te_number`); a line that cannot be read
     is a ValueError (a forward the bench cannot check is not allowed)."""
     out: list[Forward] = []
     for line in lines:

@@ -393,11 +393,17 @@ _OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
 # hex digits ("3636" is the number 66) and in "UCS2" four ("0033" is 3): the number the module
 # reads is not the one the guard reads.  A module starts in one of these (IRA or GSM).
 _CSCS_SET = re.compile(r'\+CSCS=(?!\s*\?)\s*"?([^";]*)"?', re.IGNORECASE)  # (not the test command =?)
+_CHARSET_READ = re.compile(r"\+CSCS\?;?")  # a line that only reads the character set
 # AT&W: the active settings stored in the profile that ATZ and a power-up bring back (V.250 6.1.2)
 _PROFILE_STORE = re.compile(r"&W", re.IGNORECASE)
 PLAIN_CHARSETS = frozenset(
     {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
 )
+# 27.007 §5.5: the sets that write each character of a number as hex digits (two an octet of the
+# MT's set, where digits, +, * and # are those of IRA; four a UTF-16 unit); in PLAIN_CHARSETS a
+# number's characters are themselves
+_HEX_WIDTH = {"HEX": 2, "UCS2": 4}
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
 # AT+CRES (27.005 §3.3.5): the SMS settings stored in a profile back (+CSCA, +CSMP, +CSCB), as
 # whoever stored them (AT+CSAS) left them, not as the guard checked them
 _CRES_WHY = (
@@ -423,6 +429,50 @@ _REFUSED_NAMES = {
     "+STGR": "answers the SIM toolkit (which may set up calls and SMS)",  # Wavecom, SIMCom
     "+STSR": "answers the SIM toolkit (which may set up calls and SMS)",  # Telit #STSR
 }
+
+
+def _hex_text(text: str, charset: str) -> str:
+    """`text` written as hex digits in `charset` ("HEX", "UCS2"), read; ValueError when it is not."""
+    width = _HEX_WIDTH[charset]
+    if len(text) % width or not set(text) <= _HEX_DIGITS:
+        raise ValueError(f'{text!r} is not written in "{charset}" ({width} hex digits a character)')
+    octets = bytes.fromhex(text)
+    try:
+        return octets.decode("utf-16-be") if charset == "UCS2" else octets.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f'{text!r} is not a number written in "{charset}"') from None
+
+
+def te_number(text: str, charset: str | None) -> str:
+    """A number as a module writes it in the TE character set `charset` (27.007 §5.5; None: the
+    module's own, IRA or GSM), read; ValueError when it cannot be read for sure in that set."""
+    if charset is None or charset in PLAIN_CHARSETS or not text:
+        return text
+    if charset not in _HEX_WIDTH:
+        raise ValueError(
+            f'the TE character set (AT+CSCS) is "{charset}", in which the bench cannot read a number '
+            'for sure: set AT+CSCS="IRA" (or "GSM", "UCS2") before the run'
+        )
+    return _hex_text(text, charset)
+
+
+def parse_charset(lines: list[str]) -> str | None:
+    """The set an `AT+CSCS?` answer names, upper-case (`+CSCS: "UCS2"`, or as some modules write
+    every string in "UCS2" and "HEX", `+CSCS: "0055004300530032"`); None when it has no +CSCS line;
+    ValueError when it cannot be read (two, or one with other than one field)."""
+    answers = [grammar.fields_of(line) for line in lines if grammar.prefix_of(line) == "+CSCS"]
+    if not answers:
+        return None
+    if len(answers) != 1 or len(answers[0]) != 1:
+        raise ValueError(f"expected one +CSCS: <chset> line, got {lines}")
+    named = grammar.unquote(answers[0][0]).strip().upper()
+    for charset in _HEX_WIDTH:  # the set's own name written in it
+        try:
+            if _hex_text(named, charset).upper() == charset:
+                return charset
+        except ValueError:
+            continue
+    return named
 
 
 def _seven_bit(text: str) -> str:
@@ -860,6 +910,7 @@ class CommandGuard:
         "_stored_charset",
         "_stores_profile",
         "_resets_charset",
+        "_reads_charset",
         "_data_tail",
         "_line_tail",
         "_held",
@@ -923,8 +974,9 @@ class CommandGuard:
         self._registration: dict[str, int] = {}
         self._reg_urcs: dict[str, bool] = {}
         self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
-        # AT+CSCS as last set and answered OK, upper-case; None: not set since the start or a
-        # restart (the module's own, IRA or GSM); "" while not known (a set not answered OK yet)
+        # AT+CSCS as last set and answered OK (or read: AT+CSCS?), upper-case; None: not set nor
+        # read since the start or a restart (the module's own, IRA or GSM); "" while not known (a
+        # set not answered OK yet)
         self._charset: str | None = None
         self._charset_after: str | None = None  # what the line in flight sets, once answered OK
         self._charset_unknown = ""  # why the character set is not known (the line not answered OK)
@@ -933,6 +985,7 @@ class CommandGuard:
         self._stored_charset: str | None = None
         self._stores_profile = False  # the line in flight stores the profile (AT&W)
         self._resets_charset = False  # the line in flight resets the module (ATZ, AT&F)
+        self._reads_charset = False  # the line in flight only reads the character set (AT+CSCS?)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
         self._held: str | None = None  # why no line may text or call yet (`hold`); None: they may
@@ -952,7 +1005,7 @@ class CommandGuard:
 
     @property
     def charset(self) -> str | None:
-        """AT+CSCS as last set and answered OK, upper-case; None: not set since the start or a
+        """AT+CSCS as last set and answered OK (or read), upper-case; None: not set since the start or a
         restart; "" while not known."""
         return self._charset
 
@@ -1029,6 +1082,7 @@ class CommandGuard:
                 "in its stored profile's character set, or not"
             )
         commands = text.partition("AT")[2]
+        self._reads_charset = _CHARSET_READ.fullmatch(commands) is not None
         read = _STATE_READ.fullmatch(commands)
         # A module may reset without a word (brown-out, watchdog) and come back in its default
         # format and text-mode parameters: what the guard knows of them lasts until the next line,
@@ -1084,6 +1138,16 @@ class CommandGuard:
             self._reg_urcs[kind] = on and not tainted
         self._reg_after = []
         lines = list(lines)
+        if self._reads_charset and not tainted:
+            # the module's answer: its set, whatever the guard believed (the module's own at the
+            # start is the one a program before the run left, or a stored profile's)
+            try:
+                named = parse_charset(lines)
+            except ValueError as exc:
+                self._charset, self._charset_unknown = "", f"{line!r} named no one set: {exc}"
+            else:
+                self._charset = self._charset if named is None else named
+        self._reads_charset = False
         # One read answers one line per kind: with a second one (such an SMS's text), which line is
         # the modem's is not known, nor the state.
         prefixes = [grammar.prefix_of(text) for text in lines]

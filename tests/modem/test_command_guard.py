@@ -1009,6 +1009,38 @@ async def test_a_character_set_stored_with_at_w_is_the_one_after_a_reset(reset: 
     assert [w for w in t.lines if w.startswith("AT+CMGS")] == ['AT+CMGS="3636"']
 
 
+@pytest.mark.parametrize(
+    ("answer", "goes"),
+    [
+        ('+CSCS: "HEX"', False),
+        ('+CSCS: "484558"', False),  # "HEX" written in HEX, as some modules answer
+        ('+CSCS: "0055004300530032"', False),  # "UCS2" in UCS2
+        ('+CSCS: "GSM"', True),
+        ('+CSCS: "IRA","GSM"', False),  # not one set: not known
+    ],
+)
+async def test_the_character_set_read_is_the_one_the_guard_knows(answer: str, goes: bool) -> None:
+    # a module left in "HEX" by the program before the run: the guard took its set for its own
+    # (IRA or GSM) and let the short code 3636 go as the number 66, though the module had said
+    # "HEX" to the run's AT+CSCS? (the forwarding check's)
+    t = AnsweringTransport(
+        {"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1", "AT+CSCS?": answer}, url="/dev/ttyUSB9"
+    )
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        await c.command("AT+CSCS?")
+        await c.command(TEXT_MODE)
+        await c.command("AT+CREG?")
+        if goes:
+            await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+        else:
+            with pytest.raises(
+                SafetyError, match=r"character set \(AT\+CSCS\) is (\"(HEX|UCS2)\"|not known)"
+            ):
+                await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert [w for w in t.lines if w.startswith("AT+CMGS")] == (['AT+CMGS="3636"'] if goes else [])
+
+
 async def test_the_character_set_test_command_sets_nothing() -> None:
     # AT+CSCS=? lists the sets the module supports: it was taken for a set named "?", and every
     # text-mode message after it refused
