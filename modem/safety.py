@@ -393,7 +393,7 @@ _OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
 # hex digits ("3636" is the number 66) and in "UCS2" four ("0033" is 3): the number the module
 # reads is not the one the guard reads.  A module starts in one of these (IRA or GSM).
 _CSCS_SET = re.compile(r'\+CSCS=(?!\s*\?)\s*"?([^";]*)"?', re.IGNORECASE)  # (not the test command =?)
-_CHARSET_READ = re.compile(r"\+CSCS\?;?")  # a line that only reads the character set
+_CHARSET_READS = ("+CSCS?", "+CSCS?;")  # a line that only reads the character set
 # AT&W: the active settings stored in the profile that ATZ and a power-up bring back (V.250 6.1.2)
 _PROFILE_STORE = re.compile(r"&W", re.IGNORECASE)
 PLAIN_CHARSETS = frozenset(
@@ -1047,11 +1047,11 @@ class CommandGuard:
         if self.restarts is not None and self.restarts(line):
             # a profile's restart (AT#REBOOT) is a reset: whatever the line set before or after it
             effects = [("reset", ""), *effects, ("reset", "")]
-        if _texts_or_calls(effects):
-            if self.enforcing:  # no allow-list on a physical modem: `NoDialPolicy`, as on every other way
+        unlisted = self.enforcing and self.policy is None
+        if (unlisted or self._held is not None) and _texts_or_calls(effects):
+            if unlisted:  # no allow-list on a physical modem: `NoDialPolicy`, as on every other way
                 resolve_policy(self.url, self.policy)
-            if self._held is not None:
-                raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
+            raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
         self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:
@@ -1082,7 +1082,7 @@ class CommandGuard:
                 "in its stored profile's character set, or not"
             )
         commands = text.partition("AT")[2]
-        self._reads_charset = _CHARSET_READ.fullmatch(commands) is not None
+        self._reads_charset = commands in _CHARSET_READS
         read = _STATE_READ.fullmatch(commands)
         # A module may reset without a word (brown-out, watchdog) and come back in its default
         # format and text-mode parameters: what the guard knows of them lasts until the next line,
