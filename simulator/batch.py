@@ -157,21 +157,12 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def _repeat_row(data: npt.NDArray[np.uint8], at: int, width: int, rows: int) -> None:
-    """The row of `width` bytes at `at` copied to the `rows - 1` rows after it (a doubling span
-    copied at a time: a few memory copies, however many the rows)."""
-    done = 1
-    while done < rows:
-        k = min(done, rows - done)
-        data[at + done * width : at + (done + k) * width] = data[at : at + k * width]
-        done += k
-
-
 def _fill_consecutive(data: npt.NDArray[np.uint8], at: int, rows: int, prefix: bytes, first: int) -> None:
     """Rows `prefix` + `first + r` (ids of as many digits, at least 4), from byte `at` of `data`.
 
-    Between two multiples of 10,000 only the last four digits change: the first row is written,
-    copied to the others, and their last four digits are a slice of the table of 4-digit words."""
+    Between two multiples of 10,000 only the last four digits change: the first row is written to
+    every row at once (its bytes repeated by Python's bytes repetition, a few memory copies however
+    many the rows), and their last four digits are a slice of the table of 4-digit words."""
     width = len(prefix) + len(str(first))
     r = 0
     while r < rows:
@@ -179,8 +170,7 @@ def _fill_consecutive(data: npt.NDArray[np.uint8], at: int, rows: int, prefix: b
         low = c % 10_000
         seg = min(rows - r, 10_000 - low)
         a = at + r * width
-        data[a : a + width] = np.frombuffer(prefix + b"%d" % c, dtype=np.uint8)
-        _repeat_row(data, a, width, seg)
+        data[a : a + seg * width] = np.frombuffer((prefix + b"%d" % c) * seg, dtype=np.uint8)
         _column(data, a + width - 4, seg, width, np.uint32)[:] = _DIGITS4[low : low + seg]
         r += seg
 
