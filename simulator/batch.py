@@ -308,8 +308,13 @@ class SessionBatcher:
         self.stats.bytes_up += int(rec.bytes_up.sum())
         self.stats.bytes_down += int(rec.bytes_down.sum())
         if self.on_records is not None:
-            g = np.array(self._stretch_group, dtype=np.int64)
-            groups = np.full(rsi.shape[0], g[0]) if int(g.min()) == int(g.max()) else g[rsi]
+            g = self._stretch_group
+            # one group (the usual batch): its index seen as a column, no array of it made
+            groups = (
+                np.broadcast_to(np.int64(g[0]), rsi.shape)
+                if min(g) == max(g)
+                else np.array(g, dtype=np.int64)[rsi]
+            )
             self.on_records(self._stretches, rsi, groups, rcharging, rec)
         self._stretches.clear()
         self._stretch_group.clear()
