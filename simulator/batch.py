@@ -84,7 +84,7 @@ def _records(
 _DIGITS4 = np.frombuffer(b"".join(b"%04d" % i for i in range(10_000)), dtype=np.uint32)
 
 
-def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
+def session_ids(lines: Sequence[str], rsi: I64, charging: I64, runs: I64 | None = None) -> pa.Array:
     """The `session` column: `<line>-<charging id>` of each record, its line `lines[rsi[i]]`.
 
     The records of a batch come in runs of one stretch whose charging ids have as many digits,
@@ -94,17 +94,22 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Array:
     a table of 4-digit words in one slice; the digits of other ids are made four at a time from
     that table.  Records in
     short runs or negative ids go the general way (pyarrow's casts, joined), which gives the
-    same strings.
+    same strings.  `runs`: the first record of each run, when the caller has them (a flush whose
+    records are its sessions: each device stretch's first), else found here.
     """
     n = int(rsi.shape[0])
-    if n == 0 or int(charging.min()) < 0:
+    if n == 0:
         return _joined_session_ids(lines, rsi, charging)
-    runs = np.flatnonzero(np.concatenate(([True], rsi[1:] != rsi[:-1])))  # the first record of each run
+    if runs is None:
+        runs = np.flatnonzero(np.concatenate(([True], rsi[1:] != rsi[:-1])))  # the first record of each run
     if runs.shape[0] * 64 > n:  # runs this short cost more in Python than the blocks save
+        return _joined_session_ids(lines, rsi, charging)
+    least = np.minimum.reduceat(charging, runs)
+    if int(least.min()) < 0:
         return _joined_session_ids(lines, rsi, charging)
     # the digits of each run's ids, from its least and greatest id; element by element only in
     # the (rare) runs whose ids do not all have as many digits, cut into blocks where that changes
-    low = _digit_count(np.minimum.reduceat(charging, runs))
+    low = _digit_count(least)
     high = _digit_count(np.maximum.reduceat(charging, runs))
     starts, nd = runs, low
     mixed = np.flatnonzero(low != high).tolist()
@@ -302,7 +307,9 @@ class SessionBatcher:
         same = len(rec) == start.shape[0]  # one record per session: the index is the identity
         rsi = sidx if same else sidx[rec.session_index]
         rcharging = charging if same else charging[rec.session_index]
-        self._write(rsi, rcharging, rec)
+        # (records that are their sessions come in the parts' runs: each part one stretch of its own)
+        runs = np.concatenate(([0], np.cumsum(counts[:-1]))) if same else None
+        self._write(rsi, rcharging, rec, runs)
         self.stats.sessions += int(start.shape[0])
         self.stats.records += len(rec)
         self.stats.bytes_up += int(rec.bytes_up.sum())
@@ -319,7 +326,7 @@ class SessionBatcher:
         self._stretches.clear()
         self._stretch_group.clear()
 
-    def _write(self, rsi: I64, charging: I64, rec: PartialRecords) -> None:
+    def _write(self, rsi: I64, charging: I64, rec: PartialRecords, runs: I64 | None = None) -> None:
         n = len(rec)
         stretches = self._stretches
         indices: dict[bytes, pa.Array] = {}  # columns with the same codes per stretch share their indices
@@ -339,7 +346,7 @@ class SessionBatcher:
             )
 
         line = column([s.line for s in stretches])
-        session = session_ids([s.line for s in stretches], rsi, charging)
+        session = session_ids([s.line for s in stretches], rsi, charging, runs)
         self.writer.write_columns(
             {
                 "line": line,

@@ -747,6 +747,27 @@ def test_session_ids_of_ids_following_on_across_multiples_of_ten_thousand() -> N
     ]
 
 
+def test_session_ids_of_runs_given_by_the_flush_are_those_found() -> None:
+    """A flush whose records are its sessions hands its parts' first rows as the runs: the same
+    strings as runs found from the stretch indices, for two stretches of one line side by side,
+    ids that skip, and a negative id (written the general way)."""
+    import numpy as np
+
+    from simulator.batch import session_ids
+
+    lines = ["M00001", "M00001", "M00002"]
+    for ids in (
+        [np.arange(9_990, 10_200), np.arange(10_200, 10_400), np.arange(50, 400, 2)],
+        [np.arange(100, 300), np.arange(-3, 197), np.arange(7, 207)],
+    ):
+        rsi = np.repeat(np.arange(3, dtype=np.int64), [len(x) for x in ids])
+        charging = np.concatenate(ids).astype(np.int64)
+        runs = np.array([0, len(ids[0]), len(ids[0]) + len(ids[1])], dtype=np.int64)
+        want = [f"{lines[s]}-{c}" for s, c in zip(rsi.tolist(), charging.tolist(), strict=True)]
+        assert session_ids(lines, rsi, charging, runs).to_pylist() == want
+        assert session_ids(lines, rsi, charging).to_pylist() == want
+
+
 def test_reports_jittered_past_a_roaming_move_are_sent_after_it(tmp_path: Path) -> None:
     """A report whose boundary falls before a trip's start or end and whose jitter moves it past the
     move was dropped (each stretch kept only its own [t0, t1)): a quarter of a report per move with
