@@ -904,7 +904,9 @@ class Device:
             # no report due in it: off the air all the same (SMS and calls refused) until the module
             # has found the cell again and registered (its network search, as when a report is due)
             back = min(float(t_end) + self.group.network_search_s, float(self.T))
-            yield from self._until(back, [], coverage=False)
+            again = yield from self._cell_gone_again(back, [])
+            if again is not None:  # gone again before the module found it: off the air through that one
+                return (yield from self._outage(again, None, failed))
             self.area_down = False
             if self.env.now >= self.T:
                 return False
@@ -918,53 +920,63 @@ class Device:
         attempts = 0
         gave_up = False
         coverage = o.kind != "area"
-        while t < t_end and t < self.T:
-            cell = yield from self._until(t, failed, coverage, float(t_end) if coverage else None)
-            if cell is not None:  # the cell goes too: no coverage until it returns, then this outage goes on
-                cursor, self.cursor = self.cursor, cell
-                yield from self.outage(self.decisions[cell][3], first=t)
-                self.cursor = cursor
-                if self.env.now > t:  # back on the network: its missed report at once
-                    t, attempts, gave_up = float(self.env.now), 0, False
-                continue
-            attempts += 1
-            self.stats.retry_attempts += 1
-            if o.kind == "area":
-                self.stats.no_coverage_attempts += 1
-                busy = float(ATTACH_ATTEMPT_S)
-            else:
-                assert prof is not None
-                fa = self._attempt(o, float(self.env.now))
-                if fa != self.failing:  # the attempts of one cost are billed together
-                    self._failed_sessions(failed)  # those before, at theirs
-                    failed.clear()
-                    self.failing = fa
-                busy = float(fa.duration_s)
-                failed.append(int(self.env.now))
-                self._attempt_cut(failed, busy)
-                if self.shard.per_call or self.scanned:
-                    # played through the gateway as they happen; on a scanned APN handed over at
-                    # once as well: the line's scan stream draws their probes in time order with
-                    # the gateway's (a context cut by a move) and a command's answer (`scan_bytes`)
-                    self._failed_sessions(failed)
-                    failed.clear()
-                self.stats.retry_sessions += 1
-                self.stats.retry_records += 1
-                self.stats.retry_ko += -(-(fa.up + fa.down) // 1024)
-            if rc.max_attempts and attempts >= rc.max_attempts:
-                # given up until the next scheduled report, which tries again (and may find the outage over)
-                gave_up, attempts = True, 0
-                t = self._next_report(t + busy) if has_data else float(t_end)
-                continue
-            gave_up = False
-            t = t + busy + self._delay(attempts)
-        back = float(t_end)
-        if o.kind == "area":  # the module finds the cell again and registers: its network search
-            back += self.group.network_search_s
-            if not gave_up and rc.policy == "immediate":
-                # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
-                t = back + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
-        t = min(max(t, back), float(self.T))
+        while True:
+            while t < t_end and t < self.T:
+                cell = yield from self._until(t, failed, coverage, float(t_end) if coverage else None)
+                if cell is not None:  # the cell goes too: no coverage until it returns, then this goes on
+                    cursor, self.cursor = self.cursor, cell
+                    yield from self.outage(self.decisions[cell][3], first=t)
+                    self.cursor = cursor
+                    if self.env.now > t:  # back on the network: its missed report at once
+                        t, attempts, gave_up = float(self.env.now), 0, False
+                    continue
+                attempts += 1
+                self.stats.retry_attempts += 1
+                if o.kind == "area":
+                    self.stats.no_coverage_attempts += 1
+                    busy = float(ATTACH_ATTEMPT_S)
+                else:
+                    assert prof is not None
+                    fa = self._attempt(o, float(self.env.now))
+                    if fa != self.failing:  # the attempts of one cost are billed together
+                        self._failed_sessions(failed)  # those before, at theirs
+                        failed.clear()
+                        self.failing = fa
+                    busy = float(fa.duration_s)
+                    failed.append(int(self.env.now))
+                    self._attempt_cut(failed, busy)
+                    if self.shard.per_call or self.scanned:
+                        # played through the gateway as they happen; on a scanned APN handed over at
+                        # once as well: the line's scan stream draws their probes in time order with
+                        # the gateway's (a context cut by a move) and a command's answer (`scan_bytes`)
+                        self._failed_sessions(failed)
+                        failed.clear()
+                    self.stats.retry_sessions += 1
+                    self.stats.retry_records += 1
+                    self.stats.retry_ko += -(-(fa.up + fa.down) // 1024)
+                if rc.max_attempts and attempts >= rc.max_attempts:
+                    # given up until the next scheduled report, which tries again (and may find the outage over)
+                    gave_up, attempts = True, 0
+                    t = self._next_report(t + busy) if has_data else float(t_end)
+                    continue
+                gave_up = False
+                t = t + busy + self._delay(attempts)
+            back = float(t_end)
+            if o.kind == "area":  # the module finds the cell again and registers: its network search
+                back += self.group.network_search_s
+                if not gave_up and rc.policy == "immediate":
+                    # the cell comes back for every device at once: synchronised access (TR 37.868 Model 2)
+                    t = back + float(offsets(self.rng_retry, o.recovery, o.recovery_s, 1)[0])
+            t = min(max(t, back), float(self.T))
+            if o.kind != "area":
+                break
+            again = yield from self._cell_gone_again(t, failed)
+            if again is None:
+                break
+            # the cell gone again before the device's next try found it: its tries go on (with their
+            # back-off) until that outage is over too, as through one outage
+            o, t_end = again, max(t_end, min(int((again.end - start).total_seconds()), self.T))
+            self.late = self.late[self.late >= t_end]
         yield from self._until(t, failed, coverage)
         self._failed_sessions(failed)
         failed.clear()  # (handed: an answer made in another server outage going on hands none again)
@@ -978,6 +990,20 @@ class Device:
         # its missed report at once: a per-report device's first attempt was one; a persistent
         # connection's, when a report fell due while it was down (before, it was lost)
         return has_data and (not self.persistent or self._next_report(entered) < self.env.now)
+
+    def _cell_gone_again(self, t: float, failed: list[int]) -> Generator[simpy.Event, Any, Outage | None]:
+        """Wait, after an area outage, until `t` (the device's next try once the cell is back and
+        found) unless another area outage of the device's starts before it (or already has) and is
+        not over, its cell found again, by then: the wait stops at its start and it is returned
+        (taken: the device, not registered yet, rides it out).  One over by then goes unnoticed.
+        Before, the device registered at `t` with the cell gone, and answered the commands held
+        meanwhile: contexts opened and billed with no cell."""
+        start = self.shard.scenario.start
+        while (cell := (yield from self._until(t, failed, False, cell_outage_before=t))) is not None:
+            o: Outage = self.decisions[cell][3]
+            if (o.end - start).total_seconds() + self.group.network_search_s > t:
+                return o
+        return None
 
     def _attempt_cut(
         self, failed: list[int], busy: float, fa: Exchange | None = None, together: int = 1

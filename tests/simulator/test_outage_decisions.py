@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from accounting.records import USAGE_SCHEMA, ClosingCause, is_retry_charging
 from simulator.run import RunResult, simulate
@@ -190,6 +191,44 @@ def test_a_cell_outage_with_no_report_due_in_it_still_takes_the_device_off_the_a
     assert not [r for r in rows if cell_out <= r["start"] < cell_back]
     assert st.sms_refused == TRACKERS * 12
     assert st.sms_sent == TRACKERS * (144 - 12)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "group"),
+    [
+        # the cell back at 10:00 and gone again at 10:00:10, before the device's next try (backing off)
+        pytest.param(("09:00", "10:00"), ("10:00:10", "10:30"), {}, id="before-the-next-try"),
+        # a daily reporter (no try in the first) under two overlapping outages of its cell
+        pytest.param(
+            ("10:00", "12:00"), ("11:00", "13:00"), {"schedule": {"period": "1d"}}, id="overlapping"
+        ),
+    ],
+)
+def test_a_cell_gone_again_before_the_device_registers_keeps_it_off_the_air(
+    tmp_path: Path, first: tuple[str, str], second: tuple[str, str], group: dict[str, Any]
+) -> None:
+    """Two outages of the cell, the second starting before the device registered after the first:
+    it registered at its next try all the same, the cell gone, and answered the commands held
+    meanwhile: data sessions opened and billed with no cell.  It now rides out the second too."""
+    day = "2026-03-10T"
+    d = doc(
+        (f"{day}{first[0]}Z", f"{day}{first[1]}Z"),
+        BACKOFF,
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 500},
+        **group,
+    )
+    del d["groups"][0]["mobility"]
+    d["events"]["outages"][0]["kind"] = "area"
+    d["events"]["outages"].append(
+        {"kind": "area", "start": f"{day}{second[0]}Z", "end": f"{day}{second[1]}Z"}
+    )
+    result, rows = run(tmp_path, d)
+    cell_out = datetime.fromisoformat(f"{day}{first[0]}Z")
+    cell_back = datetime.fromisoformat(f"{day}{second[1]}Z")
+    assert not [r for r in rows if cell_out <= r["start"] < cell_back]
+    answers = [r for r in rows if r["type"] == "data" and r["start"] >= cell_back]
+    assert {r["line"] for r in answers} == {f"TRK{k}" for k in range(1, TRACKERS + 1)}
+    assert result.groups["trackers"].mt_sms_delivered == result.groups["trackers"].mt_sms_submitted
 
 
 def test_a_report_missed_in_a_cell_outage_fails_in_the_server_outage_that_follows(tmp_path: Path) -> None:
