@@ -54,6 +54,12 @@ ATTACH_ATTEMPT_S = 15  # T3310, TS 24.008: a GPRS attach attempt left unanswered
 MT_PAGING_S = 5  # an MT SMS reaches a reachable device a few seconds after submission
 SV = "01"
 I64 = np.ndarray[Any, np.dtype[np.int64]]
+# sessions handed together: start, duration, up, down, charging ids, going on at the period's end,
+# opening only as a context ending then is released, scans' bytes, the moves that cut them, closed
+# abnormally (lost)
+_Part = tuple[
+    I64, I64, I64, I64, I64, bool, npt.NDArray[np.bool_] | None, tuple[I64, I64] | None, tuple[int, ...], bool
+]
 HELD = 1 << 62  # the release of the NSAPI a persistent connection's context holds while it is open
 
 
@@ -304,7 +310,8 @@ class Device:
         cost this each in full; one an NSAPI wait pushes to the period's end is cut there as any
         attempt is (`Profile.attempts_cut`: what it sent by then, not a time share of its bytes).
         Those an NSAPI wait pushes to or past the next decision are played through the gateway
-        (`_play`): they open in the network and with the device of then."""
+        (`_play`): they open in the network and with the device of then; those it pushes to go on
+        across it are cut or ended there (`_pushed_across`)."""
         n = int(start.shape[0])
         if n == 0:
             return
@@ -326,7 +333,9 @@ class Device:
                 if n == 0:
                     return
         self.stats.data_sessions += n
-        parts = [(start, duration, up, down, charging, still_open, tight, scans)]
+        parts: list[_Part] = [
+            (start, duration, up, down, charging, still_open, tight, scans, moves, abnormal)
+        ]
         over = start + duration > self.T
         if over.any():
             cut, keep = self.T - start[over], ~over
@@ -350,6 +359,8 @@ class Device:
                     True,
                     None if tight is None else tight[over],
                     (s_up, s_down),
+                    moves,
+                    abnormal,
                 ),
                 (
                     start[keep],
@@ -360,13 +371,17 @@ class Device:
                     still_open,
                     None if tight is None else tight[keep],
                     None if scans is None else (scans[0][keep], scans[1][keep]),
+                    moves,
+                    abnormal,
                 ),
             ]
-        for st, du, u, w, c, going_on, ties, sc in parts:
+        if late is not None and not moves and attempt is None:
+            parts = [q for part in parts for q in self._pushed_across(part, late)]
+        for st, du, u, w, c, going_on, ties, sc, cut_at, lost in parts:
             if not st.shape[0]:
                 continue
-            if self.shard.per_call or moves:
-                self.env.process(self._play(st, du, u, w, c, abnormal, moves, going_on, ties, sc))
+            if self.shard.per_call or cut_at:
+                self.env.process(self._play(st, du, u, w, c, lost, cut_at, going_on, ties, sc))
                 continue
             if late is not None and bool((st >= late).any()):
                 # a wait for an NSAPI pushed these to or past the next decision (a move, a SIM
@@ -381,7 +396,7 @@ class Device:
                         u[then],
                         w[then],
                         c[then],
-                        abnormal,
+                        lost,
                         (),
                         going_on,
                         None if ties is None else ties[then],
@@ -391,7 +406,55 @@ class Device:
                 st, du, u, w, c = (x[~then] for x in (st, du, u, w, c))
                 if not st.shape[0]:
                     continue
-            self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, abnormal, going_on)
+            self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, lost, going_on)
+
+    def _pushed_across(self, part: _Part, late: int) -> list[_Part]:
+        """`part` split where its wait for a free NSAPI pushed some of its sessions to go on across the
+        next decision at `late` (opening before it): those are cut as a stretch's reports going on
+        across its end are, on both paths: at a roaming move or a clock change and at every move
+        after it while they last (`_play`: their bytes shared by time between the cuts), and ended
+        at a SIM swap or an outage's start (after those moves) as `_reports_ended` ends them: lost
+        at an area outage's (cause 4, the bytes of their time before), else with their bytes.
+        Before, they were billed whole in the network and with the device of before it in bulk
+        (played one by one, the gateway cut them at a move, their bytes all in the record after
+        it, and a SIM swap's attach closed them with none of their bytes)."""
+        st, du = part[0], part[1]
+        end = st + du
+        across = (st < late) & (end > late)
+        if not across.any():
+            return [part]
+        if self._moves_only_at(late):
+            moves, stop = self._moves_from(late, int(end[across].max()))
+        else:
+            moves, stop = (), late
+        ends = across & (end > stop) if stop is not None else np.zeros_like(across)
+        ties, sc = part[6], part[7]
+
+        def of(sel: npt.NDArray[np.bool_], cut_at: tuple[int, ...]) -> _Part:
+            return (
+                st[sel],
+                du[sel],
+                part[2][sel],
+                part[3][sel],
+                part[4][sel],
+                part[5],
+                None if ties is None else ties[sel],
+                None if sc is None else (sc[0][sel], sc[1][sel]),
+                cut_at,
+                part[9],
+            )
+
+        parts = [of(~across, part[8]), of(across & ~ends, moves)]
+        if stop is not None and ends.any():
+            e_st, e_du, up, down, c, _, e_ties, e_sc, _, abnormal = of(ends, moves)
+            lived = stop - e_st
+            if self._cell_goes_at(stop):  # lost with the radio bearer: what was sent by then
+                s_up, s_down = (np.zeros_like(lived), np.zeros_like(lived)) if e_sc is None else e_sc
+                up = time_share(up - s_up, lived, e_du) + s_up
+                down = time_share(down - s_down, lived, e_du) + s_down
+                abnormal = True
+            parts.append((e_st, lived, up, down, c, False, e_ties, e_sc, moves, abnormal))
+        return parts
 
     def _hold_nsapis(self, start: I64, duration: I64) -> tuple[I64, npt.NDArray[np.bool_]] | None:
         """Where sessions about to be handed open, in the order they are due: each takes one of the

@@ -485,3 +485,56 @@ def test_attempts_not_asked_for_are_stepped_through_when_one_is(tmp_path: Path) 
             if n in asked:
                 opens = dev._opens(failed, 15.0)
         assert opens == stepped and dev.nsapis == state
+
+
+@pytest.mark.parametrize(
+    ("decision", "records"),
+    [  # each record of the report: its seconds, its share of the bytes (thirds), its cause
+        pytest.param("move", [(1, 1, 24), (2, 2, 0)], id="move"),  # cut, going on in the new network
+        pytest.param("swap", [(1, 3, 0)], id="swap"),  # ended at the swap with its bytes
+        pytest.param("area", [(1, 1, 4)], id="area"),  # lost with the cell: the bytes of its second
+        pytest.param("server", [(1, 3, 0)], id="server"),  # ended with the server, with its bytes
+    ],
+)
+def test_a_report_its_wait_pushes_across_a_decision_meets_it_on_both_paths(
+    tmp_path: Path, decision: str, records: list[tuple[int, int, int]]
+) -> None:
+    """An hourly HTTPS reporter whose cell was out from 06:00:01 to 06:59:58, sent about 16
+    commands meanwhile: back at 07:00:00, it answers 11 at once, and its 07:00 report waits for
+    an NSAPI with the other answers until 07:00:03, going on across `decision` at 07:00:04.  In
+    bulk it was billed whole (3 s) in the old network with the old device; played one by one the
+    gateway cut it at a move, all its bytes after it, and the swap's attach closed it with none.
+    It now meets the decision as a stretch's report going on across it does, on both paths."""
+    d = doc(
+        devices=1,
+        schedule={"period": "1h", "align": "clock", "jitter": "none"},
+        application={"profile": "https-tls13", "payload": {"fixed": 53}},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400},
+    )
+    at = START + timedelta(hours=7, seconds=4)
+    outages: list[dict[str, Any]] = [
+        {"kind": "area", "start": "2026-03-01T06:00:01Z", "end": "2026-03-01T06:59:58Z"}
+    ]
+    if decision == "move":
+        trip = {"share": 1.0, "start": at.isoformat(), "end": (at + timedelta(hours=1)).isoformat()}
+        d["groups"][0]["mobility"] = {"trips": [{**trip, "plmn": "26201"}]}
+    elif decision == "swap":
+        d["groups"][0]["sim_swaps"] = [{"at": at.isoformat(), "share": 1.0}]
+    else:
+        outages.append({"kind": decision, "start": at.isoformat(), "duration": "10min"})
+    d["events"] = {"outages": outages}
+    played = {per_call: play(d, tmp_path / str(per_call), per_call) for per_call in (False, True)}
+    assert played[False].records == played[True].records
+    assert played[False].groups == played[True].groups
+    pushed = START + timedelta(hours=7, seconds=3)
+    rows = [x for x in played[False].rows if x["type"] == "data" and x["start"] == pushed]
+    report = max({x["charging_id"] for x in rows})  # (the stretch's report: after the answers' ids)
+    parts = sorted(
+        (x for x in played[False].rows if x["charging_id"] == report and x["type"] == "data"),
+        key=lambda x: x["sequence"],
+    )
+    assert [(x["duration_s"], x["bytes_up"], x["cause"]) for x in parts] == [
+        (seconds, REPORT.up * thirds // 3, cause) for seconds, thirds, cause in records
+    ]
+    assert parts[0]["start"] == pushed and parts[0]["serving_plmn"] == "20801"
+    assert [x["serving_plmn"] for x in parts[1:]] == ["26201"] * (len(parts) - 1)
