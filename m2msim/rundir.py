@@ -20,7 +20,7 @@
    written: a file edited or replaced since is one m2msim did not write) are replaced; anything
    else is refused unless `force`, and with `force` it is kept whole under a new name beside it (`NAME.kept-N`): m2msim never deletes or overwrites a file it did not write;
 4. it yields a fresh temporary folder beside `out` for the caller to fill, with the permissions
-   of the folder it replaces (`keep_mode`), marked unfinished
+   and group of the folder it replaces (`keep_folder_mode`), marked unfinished
    (`UNFINISHED`: the run's `out`, host and process, and the names it writes; a run killed by SIGKILL leaves the folder, and
    the readers refuse it, `unfinished_run`); on an exception (an interruption included) the files
    of that folder the run writes (`writes`, `.m2msim-*`) are removed, and the folder if nothing
@@ -28,7 +28,7 @@
    warning), and `out` is untouched;
 5. on success it writes the marker, gives each of its files the permissions of the file of the
    same name in the folder it replaces (`keep_mode`: the stricter, never more than written),
-   removes the unfinished mark, gives the new folder the permissions of the one it replaces, then
+   removes the unfinished mark, gives the new folder the mode and group of the one it replaces, then
    swaps it in:
    an atomic exchange of the two names (Linux `renameat2(RENAME_EXCHANGE)`), or where the file
    system cannot, two renames
@@ -943,6 +943,30 @@ def _keep_modes(old: Path, new: Path, files: Sequence[str]) -> None:
             keep_mode(old / rel, new / rel)
 
 
+def keep_folder_mode(old: Path, new: Path) -> None:
+    """Give the folder `new`, about to replace the folder `old`, the mode and group of `old` as they
+    are, as `cp` keeps those of a file it writes over: what a user set by hand on a run folder
+    (`chgrp team`, `chmod 2775`: a folder the group shares, its files made in it taking the group)
+    stays through the run that replaces it; the permissions, set-group-ID and sticky bits were kept
+    only as far as the umask's folder had them (2755 under umask 022), the group not at all.  Its
+    owner keeps read, write and search (m2msim writes in it and replaces it); set-user-ID, which
+    means nothing on a folder, is not given.  A group the user may not give stays the user's.
+    Nothing replaced (`old` missing, not a folder, or a link): `new` is left as made."""
+    try:
+        was, now = os.lstat(old), os.lstat(new)
+    except OSError:
+        return
+    if not stat_module.S_ISDIR(was.st_mode) or not stat_module.S_ISDIR(now.st_mode):
+        return
+    if was.st_gid != now.st_gid:  # (first: a change of group may clear the set-group-ID)
+        with contextlib.suppress(OSError):
+            os.chown(new, -1, was.st_gid, follow_symlinks=False)
+    keep = stat_module.S_ISGID | stat_module.S_ISVTX | 0o777
+    mode = stat_module.S_IMODE(was.st_mode) & keep | stat_module.S_IRWXU
+    with contextlib.suppress(OSError):
+        os.chmod(new, mode)
+
+
 def _remove_made(folders: list[Path]) -> None:
     """Remove the folders a run made for its `--out` (`_make_folders`), deepest first, those
     still empty: an interrupted or failed run left them (`--out runs/2026/03/r`: `runs/2026/03/`)."""
@@ -966,7 +990,7 @@ def swap_in(
     """Put the complete folder `new` in the place of `out` (see the module docstring); `exchange`
     swaps two names atomically or says it cannot (then two renames are used)."""
     old: Path | None = None
-    keep_mode(out, new)  # (a folder kept `chmod 750` stays so)
+    keep_folder_mode(out, new)  # (a folder kept `chmod 750` stays so)
     with deferred_signals():
         if keep_aside:
             os.rename(out, _kept_name(out))
@@ -1020,7 +1044,7 @@ def run_folder(
                 work.mkdir()
                 # the old folder's permissions from the start (given at the swap only, a folder
                 # kept `chmod 700` had its next run's files open to all while they were written)
-                keep_mode(final, work)
+                keep_folder_mode(final, work)
                 _mark_unfinished(work, final, writes)
                 yield work
                 files = [f for f in _files_under(work) if f not in (MARKER, UNFINISHED)]

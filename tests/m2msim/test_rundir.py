@@ -173,6 +173,37 @@ def test_a_run_folder_in_a_shared_folder_keeps_its_group_inheritance(tmp_path: P
     assert out.stat().st_mode & 0o7777 == 0o2750
 
 
+@pytest.mark.parametrize("exchange", [_exchange, lambda a, b: False], ids=["exchange", "two renames"])
+def test_a_run_folder_keeps_the_mode_and_group_set_on_it_by_hand(
+    tmp_path: Path, exchange: Callable[[Path, Path], bool]
+) -> None:
+    """A run folder a user gave to a group by hand (`chgrp team`, `chmod 2775`: the group writes
+    in it, what is made in it takes the group) came back from its next run as the umask's 0755 in
+    the user's own group: the set-group-ID, the group's write and the group were lost, and the
+    run's files, made in it, took the user's group."""
+    others = [g for g in os.getgroups() if g != os.getegid()]
+    if os.geteuid() != 0 and not others:
+        pytest.skip("needs a second group to give the folder")
+    team = others[0] if others else 4242
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.json": "old"})
+    os.chown(out, -1, team)
+    out.chmod(0o2775)
+    mask = os.umask(0o022)
+    try:
+        with run_folder(out, exchange=exchange) as work:
+            _fill(work, **{"invoice.json": "new", "usage/part-0.csv": "new"})
+            assert work.stat().st_mode & 0o7777 == 0o2775  # (before its files are written)
+            assert work.stat().st_gid == team
+    finally:
+        os.umask(mask)
+    assert _tree(out)["invoice.json"] == "new"
+    assert out.stat().st_mode & 0o7777 == 0o2775 and out.stat().st_gid == team
+    assert (out / "invoice.json").stat().st_gid == team
+    assert (out / "usage" / "part-0.csv").stat().st_gid == team
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
