@@ -866,39 +866,54 @@ def _made_as_strict(final: Path, tmp: Path) -> os.stat_result | None:
     `chmod a-w`).  A writer opening `tmp` to write truncates it and keeps that mode; `keep_mode`
     still applies at the rename.  Nothing replaced (or not a regular file): `tmp` is left for the
     writer to create (None).  The file made is given the time `_UNWRITTEN_NS`, which any write
-    changes, an empty one too (opening it to write truncates it, which sets its time to now): its
-    state is returned, to tell whether the writer wrote it (`_unwritten`)."""
+    changes, an empty one too (opening it to write truncates it, which sets its time to now); on a
+    file system that refuses to set it, the file holds `_UNWRITTEN_MARK` instead, which a writer's
+    truncation or bytes change (its time alone did not tell an empty write within the tick of the
+    file's making: the output was refused as not written).  Its state is returned, to tell whether
+    the writer wrote it (`_unwritten`)."""
     try:
         was = os.lstat(final)
     except OSError:
         return None
     if not stat.S_ISREG(was.st_mode):
         return None
-    os.close(
-        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(was.st_mode) & 0o777 | stat.S_IWUSR)
-    )
-    with contextlib.suppress(OSError):  # (a file system that cannot: a write within its tick is not told)
-        os.utime(tmp, ns=(_UNWRITTEN_NS, _UNWRITTEN_NS), follow_symlinks=False)
-    return os.lstat(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(was.st_mode) & 0o777 | stat.S_IWUSR)
+    try:
+        try:
+            os.utime(fd, ns=(_UNWRITTEN_NS, _UNWRITTEN_NS))
+        except OSError:
+            with contextlib.suppress(OSError):  # (a full disk: a write within the tick is not told)
+                os.write(fd, _UNWRITTEN_MARK)
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 # The time of a temporary file `_made_as_strict` made until its writer writes it (1 January 1970):
 # no write leaves it (a writer that made nothing left an empty file in place of the output)
 _UNWRITTEN_NS = 0
+# What that file holds where its time cannot be set (no writer's output is these bytes alone)
+_UNWRITTEN_MARK = b"\0m2msim: not written by its writer\0\n"
 
 
 def _unwritten(tmp: Path, made: os.stat_result | None) -> bool:
-    """Whether the writer of `tmp` wrote nothing: no file there, or the empty one `_made_as_strict`
-    made (`made`), as it was made (the same file, size and time)."""
+    """Whether the writer of `tmp` wrote nothing: no file there, or the file `_made_as_strict` made
+    (`made`) as it was made (the same file, size and time; and, holding `_UNWRITTEN_MARK`, those
+    bytes still)."""
     try:
         now = os.lstat(tmp)
     except FileNotFoundError:
         return True
-    return made is not None and (now.st_ino, now.st_size, now.st_mtime_ns) == (
+    if made is None or (now.st_ino, now.st_size, now.st_mtime_ns) != (
         made.st_ino,
         made.st_size,
         made.st_mtime_ns,
-    )
+    ):
+        return False
+    if made.st_size == 0:
+        return True
+    with open(tmp, "rb") as f:
+        return f.read(len(_UNWRITTEN_MARK) + 1) == _UNWRITTEN_MARK
 
 
 def keep_mode(old: Path, new: Path) -> None:

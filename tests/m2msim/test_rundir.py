@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -294,6 +295,35 @@ def test_an_atomic_block_that_writes_nothing_leaves_the_output_as_it_was(tmp_pat
     with m2msim.outputs.atomic_path(path) as tmp:
         tmp.write_bytes(b"")  # (an empty output, written)
     assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["invoice.txt"]
+
+
+def test_an_empty_write_is_told_where_the_file_system_refuses_to_set_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system that refuses `utime`, the temporary file made beforehand kept the time of
+    its making: a writer that wrote it empty within the same tick was taken as having written
+    nothing, its output refused.  The file's bytes tell instead; a block that writes nothing is
+    still refused, and a written output holds the writer's bytes alone."""
+    utime = os.utime
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "utime", refused)
+    path = tmp_path / "invoice.txt"
+    path.write_text("good")
+    with pytest.raises(OutputError, match="its writer wrote nothing"), m2msim.outputs.atomic_path(path):
+        pass
+    assert path.read_text() == "good" and sorted(p.name for p in tmp_path.iterdir()) == ["invoice.txt"]
+    with m2msim.outputs.atomic_path(path) as tmp:
+        made = os.stat(tmp)
+        tmp.write_bytes(b"")  # (an empty output, written within the tick of the file's making)
+        utime(tmp, ns=(made.st_atime_ns, made.st_mtime_ns))
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["invoice.txt"]
+    path.write_text("good")
+    with m2msim.outputs.atomic_path(path) as tmp:
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new"
 
 
 @pytest.fixture(params=["tmpfs", "bind"])
