@@ -84,6 +84,11 @@ class RunFiles:
     paths: dict[str, Path] = field(default_factory=dict)  # the file each document was read from, by kind
     # names of a usage file read under another (`m2msim.inputs.each_once`), each with why it is not read
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    # `rejected_rows`' answer and what it was of (`_rejects_key`): a page asks it up to 4 times, each
+    # 0.12 CPU-s with 100,000 rejects listed
+    _rejected: tuple[tuple[object, ...], tuple[list[tuple[str, int]], int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def source(self, kind: str) -> str:
         """The file the `kind` document ("summary", "invoice", ...) was read from, to name in an error
@@ -693,18 +698,41 @@ def rejected_rows(files: RunFiles) -> tuple[list[tuple[str, int]], int]:
     listing's limit, or naming a file that is not among the folder's usage files).
 
     The rating decides once which records it bills: the page reads its outcome, records the
-    invoice lists as rejected left out, so that its figures are those billed."""
+    invoice lists as rejected left out, so that its figures are those billed.  Worked out once for
+    the invoice and usage files `files` holds: asked again of the same (the same objects, the
+    rejects' lists of the same length, the same usage paths) it is the same answer; another
+    invoice, rejects list or usage list put in `files` is worked out anew (the page never edits the
+    documents it read, so a reject changed inside the same list is not looked for)."""
     inv = files.invoice
     if inv is None or not files.usage:
         return [], 0
     listed = inv.get("rejects") or []
     by_reason = inv.get("rejects_by_reason") or []
+    key: tuple[object, ...] = (inv, listed, by_reason, len(listed), len(by_reason), tuple(files.usage))
+    cached = files._rejected
+    if cached is None or not _same_key(cached[0], key):
+        cached = (key, _rejected_rows(listed, by_reason, files.usage))
+        files._rejected = cached
+    found, unlisted = cached[1]
+    return list(found), unlisted  # (a copy: the caller's to change)
+
+
+def _same_key(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Whether two `rejected_rows` keys are of the same documents: the same objects (`is`: an
+    equal invoice read again is another), the same lengths and usage paths."""
+    return all(x is y for x, y in zip(a[:3], b[:3], strict=True)) and a[3:] == b[3:]
+
+
+def _rejected_rows(
+    listed: list[Any], by_reason: list[Any], usage: list[Path]
+) -> tuple[list[tuple[str, int]], int]:
+    """`rejected_rows` worked out."""
     total = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(listed)
     from accounting.usage import ROW_REASONS
 
     split_not = ROW_REASONS["bad-row"][0]  # (a CSV row of other fields than the header's)
     by_name: dict[str, list[Path]] = {}
-    for path in files.usage:
+    for path in usage:
         by_name.setdefault(path.name, []).append(path)
     found: list[tuple[str, int, bool]] = []
     for r in listed:
@@ -713,9 +741,9 @@ def rejected_rows(files: RunFiles) -> tuple[list[tuple[str, int]], int]:
             r.get("file") if isinstance(r, dict) else None,
         )
         if name is None:
-            paths = files.usage[:1] if len(files.usage) == 1 else []
+            paths = usage[:1] if len(usage) == 1 else []
         else:
-            paths = [p for p in files.usage if str(p) == str(name)] or by_name.get(str(name), [])
+            paths = [p for p in usage if str(p) == str(name)] or by_name.get(str(name), [])
         if isinstance(row, int) and not isinstance(row, bool) and len(paths) == 1:
             found.append((str(paths[0]), row, str(r.get("reason", "")).startswith(split_not)))
     unsplit: dict[str, list[int]] = {}
