@@ -19,7 +19,8 @@ and one the change repeats (`2012-10-28 02:30 Europe/Paris`) was taken as the se
 a row's start moved by hours, into another day, billing month or tariff period, without a word.
 Such a start is now no start, a malformed value whose reason says why (`start_why`):
 an abbreviation (any name without a `/` but `UTC` and `GMT`, also `UTC+2`, whose sign POSIX
-reads the other way), a time that does not exist in its zone, a time it shows twice.
+reads the other way), a time that does not exist in its zone, a time it shows twice, a name that
+is no zone at all (`Europe/Pariss`: unknown zone, the time before it a time).
 
 `start_sql` is the DuckDB reading (the rating's scans, its listing of rejects, the report's
 `usage` view); `leap_second` the small Python reader's (`accounting.usage_small`), the same rule.
@@ -68,6 +69,13 @@ def _zone_checks(raw: str, ts: str) -> tuple[str, str, str, str]:
     return zone, abbreviation, gap, f"({fold})"
 
 
+def _local_time(raw: str, zone: str) -> str:
+    """SQL: the local time written before the zone's name `zone` of text `raw` (a second 60 read as
+    59.999999), NULL when that is no time: a start whose name alone the cast refused."""
+    local = f"rtrim(left({raw}, length({raw}) - length({zone})))"
+    return f"TRY_CAST(regexp_replace({local}, '{_LEAP_PATTERN}', '\\1:59.999999') AS TIMESTAMP)"
+
+
 def _read(raw: str, value: str | None = None) -> str:
     """SQL: DuckDB's cast of `value` (by default the text `raw`, its text; a date alone NULL), a
     leap second read as the rule says.  A typed value is cast as it is, not through its text: a
@@ -102,12 +110,15 @@ def start_sql(text: str) -> str:
 
 def start_why(raw: str) -> str:
     """SQL: why the start of text `raw` with a zone's name is no start (`''` for any other): an
-    abbreviation, a time that does not exist in its zone, a time it shows twice."""
+    unknown zone (a time before a name the cast knows no zone by), an abbreviation, a time that
+    does not exist in its zone, a time it shows twice."""
     read = _read(raw)
     zone, abbreviation, gap, fold = _zone_checks(raw, read)
     return (
         f"(CASE WHEN NOT regexp_matches({raw}, '{_NAMED}') OR {zone} = '' THEN '' "
-        f"WHEN {read} IS NULL THEN '' "
+        f"WHEN {read} IS NULL THEN CASE WHEN {_local_time(raw, zone)} IS NULL THEN '' ELSE "
+        f"': unknown zone ' || {zone} || ': no zone of that name (a misspelt name?): write the"
+        f" offset (+01:00) or an IANA zone name (Europe/Paris)' END "
         f"WHEN {abbreviation} THEN ': ambiguous zone abbreviation ' || {zone} || "
         f"': an abbreviation names several zones (IST: India, Israel, Ireland), write the offset"
         f" (India''s +05:30) or the IANA zone name (Asia/Kolkata)' "

@@ -83,6 +83,9 @@ REFUSED = [
     ("2012-10-31 22:00:00 UTC+2", "ambiguous zone abbreviation UTC+2: "),
     ("2012-10-28 02:30:00 Europe/Paris", "start is ambiguous in Europe/Paris: "),
     ("2012-03-25 02:30:00 Europe/Paris", "start does not exist in Europe/Paris: "),
+    # a misspelt IANA name, an abbreviation no zone database knows: named, not a bare "malformed"
+    ("2012-03-05 10:00:00 Europe/Pariss", "unknown zone Europe/Pariss: "),
+    ("2012-10-31 20:00:00 XYZ", "unknown zone XYZ: "),
 ]
 
 
