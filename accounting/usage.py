@@ -3016,6 +3016,8 @@ _INTEGER_TYPES = frozenset(("BIGINT",))  # read as they are; other types go thro
 _GROUPED_THOUSANDS = r"[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+(,[0-9]*)?"
 _SPACED_THOUSANDS = "[+-]?[0-9]{1,3}([ \u00a0\u202f\u2009'][0-9]{3})+([.,][0-9]*)?"
 _COMMA_COUNT = r".*[0-9].*,.*|.*,.*[0-9].*"
+# The whitespace DuckDB's cast to a number reads past, before or after it (`_separated`)
+_CAST_SPACE = r"[ \t\n\r\v\f]*"
 # Each with its reason, and the counts it is looked for in.
 _SEPARATED_FORMS = (
     (_GROUPED_THOUSANDS, GROUPED_THOUSANDS_WHY, NUMBER_COLUMNS),
@@ -3185,8 +3187,10 @@ def _value_of(code: str) -> str:
 
 
 def _separated(value: str, form: str) -> str:
-    """SQL true when the text `value` is written in `form` (`_SEPARATED_FORMS`)."""
-    return f"regexp_full_match(trim({value}), '{_sql_safe(form)}')"
+    """SQL true when the text `value` is written in `form` (`_SEPARATED_FORMS`), past the
+    whitespace around it that DuckDB's cast reads a number past (`\t60` is 60): a tab, a line
+    feed... as well as the spaces `trim` takes off."""
+    return f"regexp_full_match(trim({value}), '{_CAST_SPACE}(?:{_sql_safe(form)}){_CAST_SPACE}')"
 
 
 def number_text_sql(value: str, *, decimal_comma: bool = False, grouped: bool = False) -> str:

@@ -284,3 +284,48 @@ def test_the_report_view_reads_no_number_in_dotted_thousands(tmp_path: Path) -> 
     got = con.execute("SELECT duration_s, bytes_up, bytes_down FROM usage ORDER BY start").fetchall()
     con.close()
     assert got == [(0, 0, 0), (2, 2000, 0)]
+
+
+@pytest.mark.parametrize("space", ["\t", "\v", "\f", " \t"])
+def test_a_separated_number_after_or_before_whitespace_is_a_reject_saying_why(
+    tmp_path: Path, space: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB reads a number past whitespace around it (`\\t60` is 60): a thousands separator
+    behind a tab is one too, and says why as behind a space; `\\t3.600` was read 3.6 s, without a
+    word, and `\\t1 234` a bare malformed value.  Alike by DuckDB and with the pyarrow pass."""
+    start = "2026-03-02T{:02d}:00:00Z"
+    cases = [  # (duration, bytes_up, the reason's end)
+        (f"{space}1 234", "", "duration_s '" + space + "1 234': a space (or a no-break space"),
+        (f"1 234{space}", "", "duration_s '1 234" + space + "': a space (or a no-break space"),
+        (f"{space}3.600", "", "duration_s '" + space + "3.600': a dot before three digits"),
+        ("60", f"{space}1.000", "bytes_up '" + space + "1.000': a dot before three digits"),
+        ("60", f"{space}1,5", "bytes_up '" + space + "1,5': a count of octets is a whole number"),
+    ]
+    rows = [["V1", "voice", start.format(0), f"{space}60", "", "", "fr-mobile"]]
+    for i, (duration, up, _) in enumerate(cases, start=1):
+        type_ = "data" if up else "voice"
+        rows.append(["V1", type_, start.format(i), duration, up, up and "24", DESTS[type_]])
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    ratings = _by_duckdb_and_by_the_pass(usage, monkeypatch)
+    assert ratings[0] == ratings[1]
+    reasons = {r["row"]: r["reason"] for r in json.loads(ratings[0][0])["rejects"]}
+    assert set(reasons) == set(range(3, 3 + len(cases)))
+    for row, (*_, why) in enumerate(cases, start=3):
+        assert reasons[row].startswith("malformed value: " + why), reasons[row]
+
+
+def test_the_reports_view_reads_a_count_behind_a_tab_as_without_it(tmp_path: Path) -> None:
+    """The report's `usage` view reads a count as the rating does: `\t3.600` as `3.600` (dotted
+    thousands: no number there), where it was 3.6; `\t60` as 60."""
+    from reports.data import connect, find_files
+
+    rows = []
+    for hour, space in enumerate(["", "\t"]):
+        rows.append(["V1", "voice", f"2026-03-02T1{hour}:00:00Z", f"{space}3.600", "", "", "fr-mobile"])
+        rows.append(["V1", "data", f"2026-03-02T1{hour}:30:00Z", f"{space}60", f"{space}1.000", "24", ""])
+    usage = tmp_path / "usage.csv"
+    usage.write_text("\n".join(";".join(r) for r in [HEADER, *rows]) + "\n", encoding="utf-8")
+    con = connect(find_files(tmp_path))
+    found = con.execute("SELECT type, duration_s, bytes_up FROM usage ORDER BY start").fetchall()
+    assert found[:2] == found[2:]
