@@ -772,17 +772,6 @@ class UsageReader:
         commas, whose durations are read with their decimal comma (`number_text_sql`)."""
         return self.kind == "csv" and self._delimiter == ";"
 
-    def _no_number(self, text: str) -> str:
-        """SQL true when the text `text` of a count, which DuckDB may read as a number, is none:
-        one with an underscore (`number_text_sql`), or in a CSV separated by ';' with dots between
-        thousands (`1.500`, 1500 there, a reject, where DuckDB reads 1.5).  Each test a branch of
-        a CASE: DuckDB evaluates both sides of an AND on every row, a CASE's later branches only
-        on the rows the earlier ones left (the regular expression on a text with a dot alone)."""
-        if not self._decimal_commas:
-            return f"contains({text}, '_')"
-        dotted = _separated(text, _GROUPED_THOUSANDS)
-        return f"(CASE WHEN contains({text}, '_') THEN true WHEN NOT contains({text}, '.') THEN false ELSE {dotted} END)"
-
     def _number_text(self, name: str, value: str) -> str:
         """SQL: the value `value` of the count `name`, when text, as its number is read from it
         (`number_text_sql`: one with an underscore no number, a duration's decimal comma in a CSV
@@ -805,7 +794,7 @@ class UsageReader:
         if kind in _NARROW_INTEGER_TYPES:
             return f'CAST("{name}" AS BIGINT)'
         d = f'TRY_CAST("{name}" AS DOUBLE)'
-        digits = f"""NOT contains("{name}", '_') AND """ if kind == "VARCHAR" else ""  # (`number_text_sql`)
+        digits = f"""NOT {no_number_sql(f'"{name}"')} AND """ if kind == "VARCHAR" else ""
         return (
             f"(CASE WHEN {d} IS NULL THEN NULL WHEN NOT isfinite({d}) THEN -1 "
             f"WHEN {digits}{d} = trunc({d}) AND {d} BETWEEN -1e18 AND 1e18 THEN TRY_CAST({d} AS BIGINT) ELSE -1 END)"
@@ -1982,10 +1971,10 @@ class UsageReader:
                 whole = f"CASE WHEN {n} = trunc({n}) THEN CAST(CAST({n} AS HUGEINT) AS VARCHAR) END"
             number = f"CASE WHEN {exact} THEN {d} + 0 END"
             other = f"CASE WHEN {exact} THEN NULL ELSE COALESCE({whole}, {text}) END"
-            # A text that is no number though DuckDB reads one (`_no_number`): its text compared;
+            # A text that is no number though DuckDB reads one (`no_number_sql`): its text compared;
             # `hashed`: not looked for, the hash of its number coarser than the comparison.
             if kind == "VARCHAR" and not hashed:
-                no = self._no_number(text)
+                no = no_number_sql(text, grouped=self._decimal_commas)
                 number, other = (
                     f"CASE WHEN {no} THEN NULL ELSE {number} END",
                     f"CASE WHEN {no} THEN {text} ELSE {other} END",
@@ -3207,10 +3196,21 @@ def number_text_sql(value: str, *, decimal_comma: bool = False, grouped: bool = 
     separated by ';'): a text with dots between thousands (`1.500`: 1500, a reject, where DuckDB
     reads 1.5) is no number either."""
     text = decimal_comma_sql(value) if decimal_comma else value
-    if grouped:  # (the regular expression matched on a text with a dot alone: `_no_number`)
-        dotted = _separated(value, _GROUPED_THOUSANDS)
-        text = f"(CASE WHEN NOT contains({value}, '.') THEN {text} WHEN NOT {dotted} THEN {text} END)"
-    return f"(CASE WHEN NOT contains({value}, '_') THEN {text} END)"
+    return f"(CASE WHEN {no_number_sql(value, grouped=grouped)} THEN NULL ELSE {text} END)"
+
+
+def no_number_sql(value: str, *, grouped: bool = False) -> str:
+    """SQL true when the text `value` of a count, which DuckDB may read as a number, is none: one
+    with an underscore (`1_000`, 1000 to DuckDB); with `grouped` (a CSV separated by ';'), one
+    with dots between thousands (`1.500`, 1500 there, a reject, where DuckDB reads 1.5).  The one
+    rule of the rating's reading of a count (`number_text_sql`), its duplicate search
+    (`UsageReader._compared`) and the report's view.  Each test a branch of a CASE: DuckDB
+    evaluates both sides of an AND on every row, a CASE's later branches only on the rows the
+    earlier ones left (the regular expression on a text with a dot alone)."""
+    if not grouped:
+        return f"contains({value}, '_')"
+    dotted = _separated(value, _GROUPED_THOUSANDS)
+    return f"(CASE WHEN contains({value}, '_') THEN true WHEN NOT contains({value}, '.') THEN false ELSE {dotted} END)"
 
 
 def decimal_comma_sql(value: str) -> str:
