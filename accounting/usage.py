@@ -348,7 +348,7 @@ class UsageReader:
         if _is_arrow_table(source):
             _given_once(self.name, source.column_names)  # type: ignore[union-attr]
             arrow_scans()
-            self.con.register("usage_input", source)
+            self.con.register("usage_input", _durations_read(source, self.name))
             self.relation = "usage_input"
         elif source is None:
             import pyarrow as pa
@@ -2455,6 +2455,24 @@ def duration_refused(source: str, durations: Mapping[str, str]) -> UsageError | 
             f"seconds{example}: write it as a number of seconds (pandas: .dt.total_seconds())",
         )
     return None
+
+
+def _durations_read(table: pa.Table, source: str) -> pa.Table:
+    """An Arrow table given as usage, its counts typed as Arrow durations read as a Parquet file
+    of them is (`duration_refused`): `duration_s` of `duration[s]` as its whole number of seconds,
+    another unit or column refused.  DuckDB reads an Arrow duration as an INTERVAL, which the
+    rating refuses (`kind_refused`): a table was refused where the Parquet file written from it
+    was rated."""
+    import pyarrow as pa
+
+    units = {f.name: f.type.unit for f in table.schema if pa.types.is_duration(f.type)}
+    refused = duration_refused(source, units)
+    if refused is not None:
+        raise refused
+    if "duration_s" not in units:
+        return table
+    at = table.schema.get_field_index("duration_s")
+    return table.set_column(at, "duration_s", table.column(at).cast(pa.int64()))
 
 
 def kind_refused(

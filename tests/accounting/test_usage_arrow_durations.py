@@ -13,7 +13,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from accounting import inventory_from_dict, rate
+from accounting.errors import UsageError
 from accounting.parquet_small import arrow_durations, footer_arrow_durations
 from m2msim.cli import main
 
@@ -26,9 +29,9 @@ lines:
 CALL = timedelta(seconds=90, milliseconds=500)  # billed 91 s: 0.15 + 31 x 0.0025 = 0.2275 -> 0.23
 
 
-def _write(path: Path, unit: str, rows: int = 1) -> Path:
+def _calls(unit: str, rows: int = 1) -> pa.Table:
     start = datetime(2026, 3, 1, tzinfo=UTC)
-    table = pa.table(
+    return pa.table(
         {
             "line": ["D"] * rows,
             "type": ["voice"] * rows,
@@ -39,7 +42,10 @@ def _write(path: Path, unit: str, rows: int = 1) -> Path:
             "duration_s": pa.array([CALL] * rows, pa.duration(unit)),
         }
     )
-    pq.write_table(table, path)
+
+
+def _write(path: Path, unit: str, rows: int = 1) -> Path:
+    pq.write_table(_calls(unit, rows), path)
     return path
 
 
@@ -110,3 +116,22 @@ def test_the_footer_s_arrow_schema_names_each_duration_and_its_unit(tmp_path: Pa
     assert footer_arrow_durations(path.read_bytes()) == want
     assert arrow_durations(b"not base64!") == {} and arrow_durations(b"AAAA") == {}
     assert footer_arrow_durations(b"PAR1 not a footer PAR1") == {}
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_an_arrow_table_of_durations_is_read_as_its_parquet_file(tmp_path: Path, unit: str) -> None:
+    """A table given to `rate` (DuckDB reads its Arrow durations as INTERVALs) is read as the
+    Parquet file written from it: `duration[s]` its seconds, another unit refused naming the
+    column and the unit.  It was refused as `an INTERVAL` in every unit: the same calls rated from
+    the file and refused from the table."""
+    inventory = inventory_from_dict(yaml.safe_load(INVENTORY))
+
+    def rated(source: Path | pa.Table) -> str:
+        try:
+            return rate(inventory, source).to_json()
+        except UsageError as exc:
+            return "refused: " + exc.reason
+
+    got, expected = rated(_calls(unit, rows=3)), rated(_write(tmp_path / "usage.parquet", unit, 3))
+    assert got == expected
+    assert got.startswith("refused: column 'duration_s' is an Arrow duration[") == (unit != "s"), got
