@@ -1206,8 +1206,8 @@ class SessionTracker:
         Event-Timestamp (as its NAS wrote it, or none), and either that Event-Timestamp was read on a clock
         that is right (no NAS restarts twice in a second), or it was sent (seen less Acct-Delay-Time)
         within RESEND_SLACK_S of that one, or it is seen within the client's retry window of that one's
-        latest copy (`within_retry`: re-sent as it was, its Acct-Delay-Time not grown; the window then runs
-        from it).  A NAS without Event-Timestamp, or without a real-time clock (the same Event-Timestamp at
+        latest copy (`within_retry`: re-sent as it was, its Acct-Delay-Time not grown; the window runs from
+        every copy told, by either rule).  A NAS without Event-Timestamp, or without a real-time clock (the same Event-Timestamp at
         each boot), sends the same Accounting-On at each restart, its Identifier counted afresh: its same
         octets seen again later than that are a restart, as a capture's reader takes them."""
         seen = self.resets.get(req.client)
@@ -1218,9 +1218,13 @@ class SessionTracker:
         for reset in seen:
             if reset.status != req.status or reset.reset_id != req.reset_id or reset.said != said:
                 continue
-            if (reset.right and said is not None) or abs(sent - reset.sent) <= RESEND_SLACK_S:
-                return True
-            if within_retry(reset.latest, req.time_s):
+            if (
+                (reset.right and said is not None)
+                or abs(sent - reset.sent) <= RESEND_SLACK_S
+                or within_retry(reset.latest, req.time_s)
+            ):
+                # (the window runs from the latest copy however it was told: one with Acct-Delay-Time grown,
+                # re-sent as it was by a proxy, is a copy as a capture takes the same octets)
                 reset.latest = max(reset.latest, req.time_s)
                 return True
         return False

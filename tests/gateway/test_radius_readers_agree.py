@@ -32,6 +32,7 @@ class Sent:
     event: int | None = None  # its Event-Timestamp (None: none)
     st: int | None = None
     octets: tuple[int, int] | None = None
+    delay: int | None = None  # its Acct-Delay-Time (None: none)
 
 
 def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
@@ -60,6 +61,8 @@ def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
         ]
     if sent.status == 2:
         parts.append((attr(49, u32(1)), "Acct-Terminate-Cause = User-Request"))
+    if sent.delay is not None:
+        parts.append((attr(41, u32(sent.delay)), f"Acct-Delay-Time = {sent.delay}"))
     return parts
 
 
@@ -146,6 +149,27 @@ def test_the_same_accounting_on_re_sent_within_the_retry_window_is_a_copy_read_b
     spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, later)
     assert spans == [] and open_sessions == ["sess-1", "sess-2"] and retransmissions == 0
     assert rejects == {"Stop of a session never seen before": 1}
+
+
+def test_a_copy_of_an_accounting_on_re_sent_as_its_latest_copy_was_is_a_copy_read_both_ways(
+    tmp_path: Path,
+) -> None:
+    """The NAS restarted (Accounting-On, no Event-Timestamp), had no answer, and re-sent it 20 s later with
+    its Acct-Delay-Time grown (a new Identifier); a proxy re-sent that copy as it was 20 s after it. The
+    capture takes the last for a retransmission of the second (the same octets within the retry window);
+    the detail file ran the window from the first copy, 40 s before, not from the latest: another restart,
+    which ended the session opened between, its Stop a reject, 'never seen before', its usage lost."""
+    requests = [
+        Sent(0, 5, 1, "sess-1"),
+        Sent(1_000, 0, 7, delay=0),
+        Sent(1_005, 1, 1, "sess-2"),
+        Sent(1_020, 2, 7, delay=20),
+        Sent(1_040, 2, 7, delay=20),
+        Sent(1_600, 3, 2, "sess-2", st=595, octets=(100, 200)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("sess-2", 1_005, 595, 100, 200)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 2, {})
 
 
 # -- a NAS without a real-time clock restarting ------------------------------------------------------------
