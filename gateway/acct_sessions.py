@@ -1229,6 +1229,12 @@ class SessionTracker:
                 return True
         return False
 
+    def reset_copy_seen(self, req: AcctRequest) -> None:
+        """A copy of an Accounting-On/Off its reader told by itself (a capture: the same octets on the same
+        port and Identifier, not given to `request`): the client's retry window runs from it too
+        (`_reset_copy`)."""
+        self._reset_copy(req)
+
     def _client_restarted(self, req: AcctRequest) -> None:
         """Accounting-On/Off: the client's sessions opened before it are over, without a Stop (a request
         re-sent later, with its event's Event-Timestamp, leaves the sessions opened since alone).  The

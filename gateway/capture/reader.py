@@ -1171,6 +1171,7 @@ class _Decoder:
         ) and within_retry(self.request_seen.get(key, seen_s), seen_s):
             report.retransmissions += 1  # the same octets again, before or after the response
             self.request_seen[key] = max(self.request_seen.get(key, seen_s), seen_s)
+            self._reset_copy_seen(msg, nas, ts_us)
             return None
         self.request_seen[key] = seen_s
         self._await(n, key, msg[4:20])
@@ -1186,6 +1187,22 @@ class _Decoder:
         if req is None:
             return None  # others (Accounting-On/Off end the client's sessions) carry no usage
         return self.tracker.request(req, n)
+
+    def _reset_copy_seen(self, msg: bytes, nas: bytes, ts_us: int) -> None:
+        """A retransmission (the same octets) that is an Accounting-On/Off: the session tracker's retry window
+        for it runs from this copy too (`SessionTracker.reset_copy_seen`), as it does in a detail file, which
+        logs every copy. It ran from the copy the tracker had read: the same Accounting-On re-sent later on
+        another Identifier was a restart in a capture, a copy in the detail file."""
+        try:
+            req = self._acct_request(msg, nas, ts_us)
+        except _BadMessage:
+            return  # (so was the first copy: rejected)
+        if (
+            req is not None
+            and req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF)
+            and radius.request_authenticator_ok(msg, self.secret)
+        ):
+            self.tracker.reset_copy_seen(req)
 
     def _acct_request(self, msg: bytes, nas: bytes, ts_us: int) -> AcctRequest | None:
         # The attributes before the first Vendor-Specific are parsed every time (the counters are

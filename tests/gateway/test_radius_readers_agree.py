@@ -172,6 +172,27 @@ def test_a_copy_of_an_accounting_on_re_sent_as_its_latest_copy_was_is_a_copy_rea
     assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 2, {})
 
 
+def test_an_accounting_on_re_sent_on_its_identifier_then_on_another_is_a_copy_read_both_ways(
+    tmp_path: Path,
+) -> None:
+    """The NAS restarted (Accounting-On, no Event-Timestamp, no Acct-Delay-Time), re-sent it as it was 25 s
+    later on the same Identifier, then 25 s after that on another (the same attributes). The capture took
+    the second for a retransmission by its octets, but ran the retry window of the third from the first
+    (50 s before): another restart, which ended the session opened in between, its Stop a reject, 'never
+    seen before', its usage lost; the detail file, which logs every copy, ran it from the second."""
+    requests = [
+        Sent(0, 5, 1, "sess-1"),
+        Sent(1_000, 0, 7),
+        Sent(1_005, 1, 1, "sess-2"),
+        Sent(1_025, 0, 7),
+        Sent(1_050, 2, 7),
+        Sent(1_600, 3, 2, "sess-2", st=595, octets=(100, 200)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("sess-2", 1_005, 595, 100, 200)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 2, {})
+
+
 # -- a NAS without a real-time clock restarting ------------------------------------------------------------
 
 BOOT_DATE = 1_600_000_000  # 2020-09-13: where a NAS without a real-time clock starts its clock at each boot
