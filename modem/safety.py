@@ -284,7 +284,8 @@ Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<le
 # (ATS0=<n>, n > 0: the modem answers incoming calls by itself), "answer" (ATA: a call answered now)
 # "profile" (ATZ / AT&F, besides its "reset": the stored or factory profile back, its S0 too) or
 # "parameters" (AT+CSMP: "plain" when it gives both the first octet and the TP-PID, an SMS-SUBMIT
-# of a plain TP-PID; "" when it leaves one as the module has it)
+# of a plain TP-PID; "" when it leaves one as the module has it) or "charset" (AT+CSCS=<chset>: the
+# set named, upper-case)
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
@@ -391,8 +392,9 @@ _OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
 # AT+CSCS: the TE character set, in which a text-mode AT+CMGS number is written (27.005 §3.5.1,
 # 27.007 §5.5).  In these a digit, `+`, `*` and `#` are themselves; in "HEX" each character is two
 # hex digits ("3636" is the number 66) and in "UCS2" four ("0033" is 3): the number the module
-# reads is not the one the guard reads.  A module starts in one of these (IRA or GSM).
-_CSCS_SET = re.compile(r'\+CSCS=(?!\s*\?)\s*"?([^";]*)"?', re.IGNORECASE)  # (not the test command =?)
+# reads is not the one the guard reads.  A module starts in one of these (IRA or GSM).  A set is
+# read as the modem reads the line (`command_effects`: its "charset"), spaces and quoted strings
+# included, not found in the line as written.
 _CHARSET_READS = ("+CSCS?", "+CSCS?;")  # a line that only reads the character set
 # AT&W: the active settings stored in the profile that ATZ and a power-up bring back (V.250 6.1.2)
 _PROFILE_STORE = re.compile(r"&W", re.IGNORECASE)
@@ -640,7 +642,7 @@ def _dial(dial: str, voice: bool) -> Effect:
 
 # what a tail read as commands may do that the guard refuses or must follow (not an unknown letter,
 # nor ATA or a packet data dial, which go on their own line too)
-_TAIL_KINDS = frozenset({"refuse", "pdu", "auto-answer", "profile", "reset", "format", *ACTIONS})
+_TAIL_KINDS = frozenset({"refuse", "pdu", "auto-answer", "profile", "reset", "format", "charset", *ACTIONS})
 _VALUE = re.compile(r'\A(?:"[^"]*"|[0-9]*)')  # a V.250 string or numeric constant (§5.4.2)
 _HEX = re.compile(r"(?:0X)?[0-9][0-9A-F]*")  # a hexadecimal constant (§5.4.2.1), a whole parameter
 _HEX_0X = re.compile(r"0X[0-9A-F]+")
@@ -736,6 +738,12 @@ def _extended(name: str, args: str, restarts: Restarts) -> list[Effect]:
     sim_command = params[at] if len(params) > at else ""
     if name in ("+CRSM", "+CRLA") and kind == "set" and sim_command not in _CRSM_READS:
         return [("refuse", f"AT{name}{args} writes to the SIM")]
+    if name == "+CSCS" and kind == "set":  # (the set's name: a quoted string, or as some read it, not)
+        named = params[0].strip() if params else ""
+        return [
+            ("charset", named.removeprefix('"').removesuffix('"').strip().upper()),
+            *_listed(name, kind, params),
+        ]
     if name == "+CMGF":
         if kind == "set" and params in (["0"], ["1"]):
             return [("format", "pdu" if params == ["0"] else "text")]
@@ -1056,17 +1064,19 @@ class CommandGuard:
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
-            sms_format, parameters = self._sms_format, self._parameters
+            sms_format, parameters, charset = self._sms_format, self._parameters, self._charset
             for kind, value in effects:
                 if kind in ("format", "reset"):  # the rest of the line runs in a format not known
                     sms_format = None
                 parameters = _parameters_after(parameters, kind, value)
+                if kind == "charset":  # (a line not ASCII is read two ways: in which order, not known)
+                    charset = value if line.isascii() else ""
                 if kind == "sms":
-                    self._check_charset(line)
+                    self._check_charset(line, charset)
                 self._check(line, kind, value, data, sms_format, parameters)
         text = _outside_quotes(line)
-        sets_charset = _CSCS_SET.findall(line)
-        self._charset_after = sets_charset[-1].strip().upper() if sets_charset else None
+        sets_charset = [value for kind, value in effects if kind == "charset"]
+        self._charset_after = (sets_charset[-1] if line.isascii() else "") if sets_charset else None
         self._stores_profile = _PROFILE_STORE.search(text) is not None
         resets = any(kind == "reset" for kind, _ in effects)
         if sets_charset and resets:  # (set, then reset to the stored one, or the other way: not known)
@@ -1325,11 +1335,9 @@ class CommandGuard:
                 "address inside it, fax it or call: send AT+CSMP=17,167,0,0 (or read AT+CSMP?) just before",
             )
 
-    def _check_charset(self, line: str) -> None:
-        """A text-mode number goes only in a character set where it is written as itself: set on
-        the line (before the send), else as last set (`charset`)."""
-        on_line = _CSCS_SET.findall(line[: max(0, line.upper().find("+CMGS"))])
-        charset = on_line[-1].strip().upper() if on_line else self._charset
+    def _check_charset(self, line: str, charset: str | None) -> None:
+        """A text-mode number goes only in a character set where it is written as itself: `charset`,
+        set on the line before the send, else as last set (`charset`)."""
         if charset is None or charset in PLAIN_CHARSETS:
             return
         said = f'"{charset}"' if charset else f"not known ({self._charset_unknown})"

@@ -984,6 +984,43 @@ async def test_a_text_mode_number_goes_only_in_a_character_set_that_writes_it_as
     assert t.lines[-1] == 'AT+CMGS="3636"' and t.lines.count('AT+CMGS="3636"') == 1
 
 
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        ('AT+CSCS ="HEX"', 'AT+CMGS="3636"'),  # V.250 ignores spaces: the module is in "HEX"
+        ('AT + CSCS = "HEX"', 'AT+CMGS="3636"'),
+        ("at+cscs=hex", 'AT+CMGS="3636"'),
+        (None, 'AT+CSCS = "HEX";+CMGS="3636"'),
+        (None, 'AT+CSCS="HEX";+CM GS="3636"'),  # the send found where the modem reads it
+        (None, 'AT+CPMS="+CMGS";+CSCS="HEX";+CMGS="3636"'),  # not where a string names it
+        (None, 'AT+CSCS="HEX";+CPMS="+CSCS=IRA";+CMGS="3636"'),  # nor a set a string names
+    ],
+)
+async def test_a_character_set_is_read_where_the_modem_reads_it(setting: str | None, line: str) -> None:
+    # the set was found by a pattern on the line as written: with a space before its `=` (which a
+    # module skips) it was missed, and a set on the send's line counted up to the first "+CMGS" as
+    # written, so that a space in the send's name, or a quoted "+CMGS" before, let the short code
+    # 3636 go in "HEX", where the module texts 66
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        if setting is not None:
+            await c.command(setting)
+        await c.command(TEXT_MODE)
+        await c.command("AT+CREG?")
+        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is \"HEX\""):
+            await c.command_with_data(line, b"hi\x1a")
+    assert not [w for w in t.lines if "CM" in w and "GS" in w and "CPMS" not in w]
+
+
+def test_a_character_set_set_after_a_value_with_no_separator_is_refused() -> None:
+    # read as the modem reads the line, `AT+CSCS="IRA"+CSCS="HEX"` is one set and a tail that a
+    # lenient module runs as a second one: which set it is in, the guard would not know
+    assert "charset HEX" in (costly_command('AT+CSCS="IRA"+CSCS="HEX"') or "")
+    assert "charset HEX" in (costly_command('AT+CMGF=1+CSCS="HEX"') or "")
+    assert costly_command('AT+CSCS="IRA";+CSCS="HEX"') is None
+
+
 @pytest.mark.parametrize("reset", ["ATZ", "restart"])
 async def test_a_character_set_stored_with_at_w_is_the_one_after_a_reset(reset: str) -> None:
     # AT+CSCS="HEX" stored in the profile (AT&W), then "GSM" set: ATZ (or a reboot) brings "HEX"
