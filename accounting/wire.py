@@ -243,8 +243,9 @@ def measured_rto(srtt: float | None, rttvar: float, rtt: float) -> tuple[float, 
 def rides(due: float, left: float) -> bool:
     """A delayed ACK falling due at `due` rides on a segment its sender sends at `left` (data, its
     FIN): one that leaves after the data it acknowledges came (`due` - `ACK_DELAY_S`), before the
-    ACK's time; else the ACK went alone at `due`."""
-    return due - ACK_DELAY_S - 1e-9 <= left < due - 1e-9
+    ACK's time; else the ACK went alone at `due`.  `due` is kept to the microsecond (`TcpWire`
+    rounds it): a segment leaving as the data came (an echo) is within that of it."""
+    return due - ACK_DELAY_S - 1e-6 <= left < due - 1e-9
 
 
 @dataclass(slots=True)

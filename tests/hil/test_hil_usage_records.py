@@ -181,6 +181,28 @@ def test_a_delayed_ack_that_rides_leaves_nothing_owed_for_the_next_piece() -> No
     assert (net.up, net.down) == (wire.up, wire.down)
 
 
+def test_an_echo_leaving_as_its_piece_comes_carries_its_ack_whatever_the_rounding() -> None:
+    """Pieces written at once over a slow uplink, each echoed the moment it comes (the echo leaves
+    at the piece's arrival, 8.520389777999299 s here, as the bench's estimate plays an `nb-iot`
+    10 kB echo): the far end's delayed ACK of the first, due 0.2 s after it came, rides on that
+    echo, as the network bills it.  The ACK's time is kept to the microsecond (8.72039 s), so
+    the echo, 0.2 microseconds before that time less the delay, was taken to leave before the
+    piece came and the ACK billed alone, 40 B down more than the network (about one such time in
+    two)."""
+    came = 8.520389777999299
+    steps: Exchange = [
+        ("open", 0, 4.8, 4.8),
+        ("up", 1460, 4.8, came),
+        ("up", 1460, 4.801, 9.1),
+        ("down", 1460, came, 12.2),
+        ("down", 1460, 9.1, 13.4),
+        ("close up", 0, 14.0, 14.0),
+    ]
+    wire = play_exchange(steps)
+    # SYN-ACK, each echo carrying its piece's ACK, the FIN-ACK
+    assert wire.down == SYN + 2 * (1460 + HEADER) + HEADER
+
+
 def test_a_write_of_no_bytes_carries_no_delayed_ack() -> None:
     """A step of no bytes sends no segment: the device's delayed ACK of a first answer, due before
     the second crosses a slow downlink, goes alone, as without that step (it was taken to ride on
