@@ -49,20 +49,23 @@ The model (IPv4; every figure an IP packet's length):
   The PPP bearer's forwarder, which stands for the remote server of a device's
   own stack, ACKs by the same rule (`modem.virtual.ppp.forwarder.TcpFlow`): the same exchange
   costs the same bytes on either path (tests/modem/test_tcp_paths_billed.py).
-- The server's retransmission timer (RFC 6298, as a Linux server's and the PPP bearer's
-  forwarder's), once `open` is given the handshake's round trip (the virtual modem's link, the
+- The server's retransmission timer (RFC 6298, as the PPP bearer's forwarder's: a Linux server's
+  measures the handshake too, but goes down to the round trip and 200 ms, `tcp_rto_min`, where RFC
+  6298 keeps 1 s), once `open` is given the handshake's round trip (the virtual modem's link, the
   bench's connect): the timeout is the round trip measured (`measured_rto`: the smoothed round trip
-  and four times its variation, at least 1 s), and the first segment of what the server sends
-  while nothing of its own is timed is sent again each time the timer runs out (doubled on each
-  expiry) before the device's ACK of it is back, half the round trip after it left the device; the
-  timer runs from the segment's leaving, or from the last ACK's return when it waited behind
-  others.  The device ACKs each repeat at once (40 B up), as Linux's and lwIP's stacks ACK a
-  segment they already have.  Over the `gsm` link (9.6 kbit/s) a 1,460-byte segment takes 1.25 s
-  to cross, and its ACK, delayed 0.2 s, is not back within the 1 to 1.8 s the handshake's small
-  packets give: a 10 kB answer or a 1,460-byte echo goes twice once, 1,500 B down and 40 B up
+  and four times its variation, at least 1 s), and the first segment of what the server sends while
+  nothing of its own is timed is sent again each time the timer runs out (doubled on each expiry)
+  before the device's ACK of it is back, half the round trip after it left the device; the timer
+  runs from the segment's leaving, or from the last ACK's return when it waited behind others.  The
+  device ACKs each repeat at once (40 B up), as Linux's and lwIP's stacks ACK a segment they already
+  have, but the first repeat of a segment lost on the air (`send`'s `lost`, the virtual modem's
+  lossy links): that is the copy it gets, ACKed as new data (it was ACKed twice, 40 B up more than
+  over PPP: an MQTT loop over `gprs`).  Over the `gsm` link (9.6 kbit/s) a 1,460-byte segment takes
+  1.25 s to cross, and its ACK, delayed 0.2 s, is not back within the 1 to 1.8 s the handshake's
+  small packets give: a 10 kB answer or a 1,460-byte echo goes twice once, 1,500 B down and 40 B up
   more, as the forwarder sends it (the model sent it once).  Only the first segment of a burst is
-  timed (the forwarder's timeout, measured again on each ACK, grows with the queue behind it), and
-  a repeat is billed when the ACK it raced is put, not at its own time; the device's own
+  timed (the forwarder's timeout, measured again on each ACK, grows with the queue behind it), and a
+  repeat is billed when the ACK it raced is put, not at its own time; the device's own
   retransmissions are not modelled (the module's stack and its timer are not known).  Without a
   round trip (`play`, the simulator's profiles) no repeat is billed.
 - Close: the device's FIN rides on its last data segment when that segment has not left
@@ -273,7 +276,8 @@ class TcpWire:
     _rttvar: float = 0.0
     _rto: float = math.inf
     _back: float = 0.0  # an ACK's crossing back to the server: half the round trip
-    _timed: tuple[float, float, int] | None = None  # the segment timed: (left, arrives, bytes)
+    # the segment timed: (left, arrives, bytes, lost on the air: its first repeat is no duplicate)
+    _timed: tuple[float, float, int, bool] | None = None
     _restart: float = -math.inf  # when the device's last ACK got back: the timer runs from then
     _resent: tuple[int, int] | None = None  # a repeat's bytes (up, down) not returned yet (`ack_before`)
 
@@ -289,10 +293,11 @@ class TcpWire:
         server's segment timed, if that has reached it: the server's timer ran out before the ACK
         got back (`at` + half the round trip) once, twice (the timeout doubled on each expiry),
         or not at all; each expiry sends that segment again (the device ACKs the repeat at once,
-        as Linux's and lwIP's stacks do), else the round trip is measured (RFC 6298; Karn: not
-        after a repeat, the doubled timeout kept)."""
+        as Linux's and lwIP's stacks do, but for the first repeat of a segment lost on the air:
+        that is the copy it gets), else the round trip is measured (RFC 6298; Karn: not after a
+        repeat, the doubled timeout kept)."""
         assert self._timed is not None
-        left, arrives, size = self._timed
+        left, arrives, size, lost = self._timed
         if at is not None and at < arrives - 1e-9:
             return  # it left before that segment came: not its ACK
         self._timed = None
@@ -308,9 +313,10 @@ class TcpWire:
             rto = min(rto * 2, RTO_MAX_S)
             expires += rto
         if again:
+            dups = again - 1 if lost else again  # the repeats the device already had
             out[SERVER] += again * (size + HEADER)
-            out[DEVICE] += again * HEADER
-            self.packets += 2 * again
+            out[DEVICE] += dups * HEADER
+            self.packets += again + dups
             self._rto = rto
         else:
             self._srtt, self._rttvar, self._rto = measured_rto(self._srtt, self._rttvar, back - left)
@@ -398,13 +404,22 @@ class TcpWire:
         return self._total(out)
 
     def send(
-        self, side: int, n: int, at: float, arrives: float | None = None, peer_next: float = math.inf
+        self,
+        side: int,
+        n: int,
+        at: float,
+        arrives: float | None = None,
+        peer_next: float = math.inf,
+        lost: bool = False,
     ) -> tuple[int, int]:
         """`side` sends a message of `n` bytes at `at` (its time), reaching the other end at
         `arrives` (the other end's time; `at` when no link lies between).  `peer_next`: when the
         other end's next segment leaves, when known (an exchange played whole): the other end's
         delayed ACK falling due before this message comes rides on it if it leaves first (`rides`),
-        as the virtual modem counts it (`ack_before`), else it goes alone."""
+        as the virtual modem counts it (`ack_before`), else it goes alone.  `lost`: a packet of the
+        server's message was lost on the air (the virtual modem's link), its `arrives` that of the
+        copy sent again: the first repeat the server's timer sends reaches the device as new data
+        (no ACK at once of it)."""
         out = [0, 0]
         self._tick(at, out)
         peer = 1 - side
@@ -423,7 +438,7 @@ class TcpWire:
         self.packets += k - 1
         came = at if arrives is None else arrives
         if self._rto != math.inf and side == SERVER and self._timed is None:
-            self._timed = (at, came, min(n, MSS))  # its first segment timed (taken to come with the rest)
+            self._timed = (at, came, min(n, MSS), lost)  # its first segment timed (come with the rest)
         # the receiver ACKs at once once more than a full segment is unacknowledged (Linux's
         # __tcp_ack_snd_check, lwIP's every second segment), whatever message it came in: a first
         # segment that takes what it still owes an ACK for past one MSS is ACKed at once, then every

@@ -351,6 +351,7 @@ class Direction:
         "delay_min",
         "last_arrival",
         "loss",
+        "lost",
         "rate_bps",
         "rto",
     )
@@ -364,6 +365,7 @@ class Direction:
         self.last_arrival = -math.inf
         self.rate_bps = rate_bps
         self.delay_min = self.delay_max = self.loss = self.rto = 0.0
+        self.lost = 0  # packets of the last `send` lost on the air and sent again
         self.configure(rate_bps, rtt, loss)
 
     def configure(self, rate_bps: float | None, rtt: tuple[float, float], loss: float) -> None:
@@ -404,14 +406,17 @@ class Direction:
     def send(self, now: float, nbytes: int) -> float:
         """A stream's `nbytes` (IP bytes) handed to the link at `now`: when the last one arrives.
 
-        Lost packets are retransmitted: each costs its serialisation again and one `rto`.
+        Lost packets are retransmitted: each costs its serialisation again and one `rto` (`lost`:
+        how many were).
         """
         end = self._occupy(now, nbytes)
+        self.lost = 0
         if self.loss > 0.0 and nbytes > 0:
             packets = -(-nbytes // MTU)
             rng = self.rng
             for i in range(packets):
                 if rng.random() < self.loss:
+                    self.lost += 1
                     size = MTU if i < packets - 1 else nbytes - MTU * (packets - 1)
                     end = self._occupy(end + self.rto, size)
         return self._arrive(end + self._delay())

@@ -551,7 +551,8 @@ class TcpSockets:
             due = wire.ack_before(peer, m.now, arrives)
             if due is not None:  # the other end's delayed ACK of earlier data goes alone before this
                 self._ack_alone(sock, due, peer)
-            yield size, arrives, wire.send(side, size, m.now, arrives)
+            # a segment lost on the air comes as the server's repeat: new to the module, not twice
+            yield size, arrives, wire.send(side, size, m.now, arrives, lost=way.lost > 0)
 
     def _from_server(self, sock: Socket, n: int) -> float:
         """The remote end's `n` bytes leave it now: billed (`_cross`); when the last reaches the

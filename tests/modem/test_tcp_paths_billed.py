@@ -520,3 +520,22 @@ def test_a_modules_own_large_message_crosses_a_slow_link_segment_by_segment() ->
     assert (ppp_up + SYN_OPTIONS_NOT_SENT, ppp_down + SYN_OPTIONS_NOT_SENT) == billed
     # the server's ACK of each segment but the last (its ACK on the FIN), its SYN-ACK and FIN
     assert billed[1] == SYN + HEADER * (segments(10_000) - 1) + HEADER
+
+
+def test_a_segment_lost_on_the_air_is_sent_again_but_not_acked_twice() -> None:
+    """A server's 100 B answer lost once on the downlink (every packet lost once: it comes 1 s
+    late, after the link's own retransmission timeout) outlasts the server's timeout (1 s, from a
+    handshake that took no time): the server sends it again, billed (140 B down more), and that
+    repeat is the first copy to reach the module, which ACKs it once, delayed, as any new data.
+    The model took the repeat as a duplicate of what the module had and billed its ACK at once
+    too, 40 B up more than a device's stack sends (the PPP bearer over a lossy `gprs` link bills
+    no such ACK)."""
+    m, sock, ctx = _connected("full")
+    m.link.down.configure(None, (0.2, 0.2), 1.0)  # every packet lost once, then comes 1 s late
+    up0, down0 = ctx.bytes_up, ctx.bytes_down
+    io = m.tcp.io
+    assert isinstance(io, _Answering)
+    io.download(sock, 100)
+    m.take_output(m.now + 5.0)
+    assert sock.received == 100
+    assert (ctx.bytes_up - up0, ctx.bytes_down - down0) == (HEADER, 2 * (100 + HEADER))
