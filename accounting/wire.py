@@ -339,6 +339,8 @@ class TcpWire:
             return
         out[side] += size
         self.packets += 1
+        if side == DEVICE and self._timed is not None:  # the server's segment timed, if come by then
+            self._answered(at, out)
         self._came[side] = still
         self._unacked[side] = sum(n for _, n in still)
         self._due[side] = round(min(came for came, _ in still) + ACK_DELAY_S, 6)

@@ -10,6 +10,7 @@ no host's clock decides which ACK rides on which segment."""
 from __future__ import annotations
 
 import json
+import math
 
 import mqtt_packets as mq
 import numpy as np
@@ -301,3 +302,22 @@ def test_simcom_normal_mode_says_send_ok_once_the_server_has_acknowledged_the_da
     disconnect = mq.disconnect()
     assert typed(m, "AT+CIPSEND=2", disconnect) == b"\r\nDATA ACCEPT:2\r\n"  # quick send: at once
     assert m.now == t0 + ACK_DELAY_S
+
+
+def test_the_servers_timer_stops_on_a_devices_segment_that_acks_while_more_crosses() -> None:
+    """Over a slow link the server sends two small messages back to back (100 B each, there at
+    0.75 s and 0.9 s); the device's 50 B, leaving at 0.8 s between them, carry the first one's ACK,
+    back at the server by 0.9 s, within its timeout (1 s, from a 0.2 s handshake): nothing is sent
+    again.  That segment, with more of the server's data still crossing to it, was not taken as
+    acknowledging the first: the second's delayed ACK, alone at 1.1 s, was, too late, and a repeat
+    was billed, 140 B down and 40 B up more than the server sends."""
+    wire = TcpWire()
+    wire.open(rtt=0.2)
+    wire.send(SERVER, 100, 0.0, 0.75)
+    wire.send(SERVER, 100, 0.05, 0.9)
+    wire.send(DEVICE, 50, 0.8, 0.85)
+    wire.tick(math.inf)
+    # the 50 B, the second message's ACK alone at 1.1 s
+    assert wire.up == SYN + HEADER + (50 + HEADER) + HEADER
+    # the two messages, the server's ACK of the 50 B alone
+    assert wire.down == SYN + 2 * (100 + HEADER) + HEADER
