@@ -950,7 +950,10 @@ def keep_folder_mode(old: Path, new: Path) -> None:
     stays through the run that replaces it; the permissions, set-group-ID and sticky bits were kept
     only as far as the umask's folder had them (2755 under umask 022), the group not at all.  Its
     owner keeps read, write and search (m2msim writes in it and replaces it); set-user-ID, which
-    means nothing on a folder, is not given.  A group the user may not give stays the user's.
+    means nothing on a folder, is not given.  A group the user may not give stays the user's, and
+    then the group's bits and set-group-ID are no more than as made: those of `old` were granted to
+    its group (`chmod 2770` of a folder of group `team`), not to the user's own, which sharing
+    them opened the run to all of the user's group.
     Nothing replaced (`old` missing, not a folder, or a link): `new` is left as made."""
     try:
         was, now = os.lstat(old), os.lstat(new)
@@ -963,6 +966,11 @@ def keep_folder_mode(old: Path, new: Path) -> None:
             os.chown(new, -1, was.st_gid, follow_symlinks=False)
     keep = stat_module.S_ISGID | stat_module.S_ISVTX | 0o777
     mode = stat_module.S_IMODE(was.st_mode) & keep | stat_module.S_IRWXU
+    with contextlib.suppress(OSError):
+        if os.lstat(new).st_gid != was.st_gid:  # (the group could not be given: EPERM)
+            group = stat_module.S_IRWXG | stat_module.S_ISGID
+            made = stat_module.S_IMODE(now.st_mode)
+            mode = mode & ~group | mode & made & stat_module.S_IRWXG | made & stat_module.S_ISGID
     with contextlib.suppress(OSError):
         os.chmod(new, mode)
 

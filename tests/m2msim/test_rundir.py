@@ -205,6 +205,39 @@ def test_a_run_folder_keeps_the_mode_and_group_set_on_it_by_hand(
     assert (out / "usage" / "part-0.csv").stat().st_gid == team
 
 
+def test_a_run_folder_whose_group_cannot_be_given_keeps_the_groups_bits_from_the_users_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run folder of a group the user may not give (`chgrp` refused: not one of the user's groups)
+    came back from its next run in the user's own group with the old group's bits (`2770`: the
+    group writes) and set-group-ID: what was open to `team` was opened to the user's group, and the
+    run's files took that group."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.json": "old"})
+    team = os.getegid() + 4242
+    with contextlib.suppress(PermissionError):
+        os.chown(out, -1, team)
+    if out.stat().st_gid != team:
+        pytest.skip("needs a folder of another group than the user's")
+    out.chmod(0o2770)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chown", refused)
+    mask = os.umask(0o022)
+    try:
+        with run_folder(out) as work:
+            _fill(work, **{"invoice.json": "new"})
+            made = work.stat()
+            assert made.st_gid != team and made.st_mode & 0o7777 == 0o750  # (the umask's group bits)
+    finally:
+        os.umask(mask)
+    assert _tree(out)["invoice.json"] == "new"
+    assert out.stat().st_mode & 0o7777 == 0o750 and out.stat().st_gid != team
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
