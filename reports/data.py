@@ -84,7 +84,7 @@ class RunFiles:
     paths: dict[str, Path] = field(default_factory=dict)  # the file each document was read from, by kind
     # names of a usage file read under another (`m2msim.inputs.each_once`), each with why it is not read
     skipped: list[tuple[Path, str]] = field(default_factory=list)
-    # `rejected_rows`' answer and what it was of (`_rejects_key`): a page asks it up to 4 times, each
+    # `rejected_rows`' answer and what it was of (`_same_key`): a page asks it up to 4 times, each
     # 0.12 CPU-s with 100,000 rejects listed
     _rejected: tuple[tuple[object, ...], tuple[list[tuple[str, int]], int]] | None = field(
         default=None, init=False, repr=False, compare=False

@@ -782,15 +782,12 @@ def _report_of(invoice: Path, usage: Path, folder: Path) -> str:
     return (folder / "report.html").read_text(encoding="utf-8")
 
 
-def test_the_rejects_an_invoice_lists_are_worked_out_once_per_page(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_rejects_an_invoice_lists_are_worked_out_once_per_page(tmp_path: Path) -> None:
     """A page of a folder whose invoice lists rejects worked them out (file and row of each) up to
     4 times, 0.12 CPU-s each with 100,000 listed; once now, the same answer.  Another invoice,
     rejects list or usage list put in the folder's `RunFiles` is worked out anew."""
-    import reports.data
     from reports import render_report
-    from reports.data import RunFiles, rejected_rows
+    from reports.data import RunFiles, find_files, rejected_rows
 
     rows = [
         "A1,data,2026-03-05T10:00:00Z,60,1048576,1048576,fr,,,s1",
@@ -804,29 +801,39 @@ def test_the_rejects_an_invoice_lists_are_worked_out_once_per_page(
     invoice.write_text(run_cli(argv).out, encoding="utf-8")
     folder = tmp_path / "folder"
     _report_of(invoice, tmp_path / "usage.csv", folder)
-    worked = reports.data._rejected_rows
-    calls: list[int] = []
+    looked_up: list[int] = []  # (each time a listed reject's file is looked for among the usage files)
 
-    def counted(*args: Any) -> tuple[list[tuple[str, int]], int]:
-        calls.append(1)
-        return worked(*args)
+    class Reject(dict[str, Any]):
+        def get(self, key: str, default: Any = None) -> Any:
+            if key == "file":
+                looked_up.append(1)
+            return super().get(key, default)
 
-    monkeypatch.setattr(reports.data, "_rejected_rows", counted)
-    assert render_report(folder) == render_report(folder)
-    assert len(calls) == 2  # (once a page)
+    def counted(files: RunFiles) -> RunFiles:
+        assert files.invoice is not None
+        files.invoice["rejects"] = [Reject(r) for r in files.invoice["rejects"]]
+        return files
+
+    listed = len(json.loads(invoice.read_text(encoding="utf-8"))["rejects"])
+    assert listed == 3
+    page = render_report(folder)
+    assert render_report(folder, files=counted(find_files(folder))) == page
+    assert len(looked_up) == listed  # (once a page)
     usage = folder / "usage.csv"
-    files = RunFiles(folder, invoice=json.loads(invoice.read_text(encoding="utf-8")), usage=[usage])
+    files = counted(RunFiles(folder, invoice=json.loads(invoice.read_text(encoding="utf-8")), usage=[usage]))
     first = rejected_rows(files)
     # (rows 3 and 5 of the file; the row it could not split, 4, not in the view: 3 and 4 there)
     assert first == ([(str(usage), 3), (str(usage), 4)], 0) and rejected_rows(files) == first
-    assert len(calls) == 3
+    assert len(looked_up) == 2 * listed
+    first[0].clear()  # (the caller's copy)
+    assert rejected_rows(files) == ([(str(usage), 3), (str(usage), 4)], 0)
     files.usage = [usage, folder / "other.csv"]  # (the rows' file no longer told alone: not listed so)
     assert rejected_rows(files) == ([], 3)
     files.usage = [usage]
     assert files.invoice is not None
     files.invoice = {**files.invoice, "rejects": files.invoice["rejects"][:1]}
     assert rejected_rows(files) == ([(str(usage), 3)], 2)
-    assert len(calls) == 5
+    assert len(looked_up) == 3 * listed + 1
 
 
 def test_an_invoice_of_other_records_than_the_folders_usage_is_said_not_of_them(tmp_path: Path) -> None:
