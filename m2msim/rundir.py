@@ -954,6 +954,10 @@ def keep_folder_mode(old: Path, new: Path) -> None:
     then the group's bits and set-group-ID are no more than as made: those of `old` were granted to
     its group (`chmod 2770` of a folder of group `team`), not to the user's own, which sharing
     them opened the run to all of the user's group.
+    A folder given an access control list (`setfacl -m u:ana:rwx`) keeps it, and its default one
+    (what its files are made with): its mode's group bits are the list's mask, not its group's (kept
+    without the list, the group had what the mask let the users named in it have, and they lost it);
+    a list that cannot be given is as a group that cannot.
     Nothing replaced (`old` missing, not a folder, or a link): `new` is left as made."""
     try:
         was, now = os.lstat(old), os.lstat(new)
@@ -964,15 +968,36 @@ def keep_folder_mode(old: Path, new: Path) -> None:
     if was.st_gid != now.st_gid:  # (first: a change of group may clear the set-group-ID)
         with contextlib.suppress(OSError):
             os.chown(new, -1, was.st_gid, follow_symlinks=False)
+    listed = _keep_acls(old, new)
     keep = stat_module.S_ISGID | stat_module.S_ISVTX | 0o777
     mode = stat_module.S_IMODE(was.st_mode) & keep | stat_module.S_IRWXU
     with contextlib.suppress(OSError):
-        if os.lstat(new).st_gid != was.st_gid:  # (the group could not be given: EPERM)
+        if not listed or os.lstat(new).st_gid != was.st_gid:  # (the group could not be given: EPERM)
             group = stat_module.S_IRWXG | stat_module.S_ISGID
             made = stat_module.S_IMODE(now.st_mode)
             mode = mode & ~group | mode & made & stat_module.S_IRWXG | made & stat_module.S_ISGID
     with contextlib.suppress(OSError):
         os.chmod(new, mode)
+
+
+# a folder's access control lists (Linux): the one of the folder itself, and the one of what is made in it
+_ACLS = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def _keep_acls(old: Path, new: Path) -> bool:
+    """Give the folder `new` the access control lists `old` has (`_ACLS`); False when `old` has an
+    access list `new` could not be given (a file system without them, or refused)."""
+    given = True
+    for name in _ACLS:
+        try:
+            value = os.getxattr(old, name, follow_symlinks=False)
+        except OSError:
+            continue  # (none: ENODATA; or a file system without them)
+        try:
+            os.setxattr(new, name, value, follow_symlinks=False)
+        except OSError:
+            given = given and name != _ACLS[0]
+    return given
 
 
 def _remove_made(folders: list[Path]) -> None:

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import stat
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -236,6 +237,37 @@ def test_a_run_folder_whose_group_cannot_be_given_keeps_the_groups_bits_from_the
         os.umask(mask)
     assert _tree(out)["invoice.json"] == "new"
     assert out.stat().st_mode & 0o7777 == 0o750 and out.stat().st_gid != team
+
+
+def _acl(*entries: tuple[int, int, int]) -> bytes:
+    """A Linux access control list as its extended attribute holds it: (tag, permissions, id) each."""
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def test_a_run_folder_keeps_its_access_control_list(tmp_path: Path) -> None:
+    """A run folder a user opened to another user by an access control list (`setfacl -m
+    u:ana:rwx`: the mode's group bits are then the list's mask, `rwx`) came back from its next run
+    without the list and with the mask as its group's bits: the user named lost the folder, and its
+    group, given `r-x`, could write in it."""
+    out = tmp_path / "r"
+    with run_folder(out) as work:
+        _fill(work, **{"invoice.json": "old"})
+    anyone = 0xFFFFFFFF
+    listed = _acl((0x01, 7, anyone), (0x02, 7, 4242), (0x04, 5, anyone), (0x10, 7, anyone), (0x20, 0, anyone))
+    try:
+        os.setxattr(out, "system.posix_acl_access", listed)
+    except OSError:
+        pytest.skip("needs a file system with access control lists")
+    assert out.stat().st_mode & 0o7777 == 0o770  # (the group's bits are the mask's)
+    mask = os.umask(0o022)
+    try:
+        with run_folder(out) as work:
+            _fill(work, **{"invoice.json": "new"})
+            assert os.getxattr(work, "system.posix_acl_access") == listed  # (before its files are written)
+    finally:
+        os.umask(mask)
+    assert _tree(out)["invoice.json"] == "new"
+    assert os.getxattr(out, "system.posix_acl_access") == listed and out.stat().st_mode & 0o7777 == 0o770
 
 
 def _umask() -> int:
