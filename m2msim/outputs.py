@@ -898,8 +898,8 @@ _UNWRITTEN_MARK = b"\0m2msim: not written by its writer\0\n"
 
 def _unwritten(tmp: Path, made: os.stat_result | None) -> bool:
     """Whether the writer of `tmp` wrote nothing: no file there, or the file `_made_as_strict` made
-    (`made`) as it was made (the same file, size and time; and, holding `_UNWRITTEN_MARK`, those
-    bytes still)."""
+    (`made`) as it was made (the same file, size and time; and, holding `_UNWRITTEN_MARK` or the
+    part of it written, those bytes still)."""
     try:
         now = os.lstat(tmp)
     except FileNotFoundError:
@@ -912,8 +912,8 @@ def _unwritten(tmp: Path, made: os.stat_result | None) -> bool:
         return False
     if made.st_size == 0:
         return True
-    with open(tmp, "rb") as f:
-        return f.read(len(_UNWRITTEN_MARK) + 1) == _UNWRITTEN_MARK
+    with open(tmp, "rb") as f:  # (the mark as far as it was written: a write may stop short)
+        return f.read(made.st_size + 1) == _UNWRITTEN_MARK[: made.st_size]
 
 
 def keep_mode(old: Path, new: Path) -> None:

@@ -223,10 +223,7 @@ def test_a_run_folder_whose_group_cannot_be_given_keeps_the_groups_bits_from_the
         pytest.skip("needs a folder of another group than the user's")
     out.chmod(0o2770)
 
-    def refused(*args: object, **kwargs: object) -> None:
-        raise PermissionError(errno.EPERM, "Operation not permitted")
-
-    monkeypatch.setattr(os, "chown", refused)
+    monkeypatch.setattr(os, "chown", _refused)
     mask = os.umask(0o022)
     try:
         with run_folder(out) as work:
@@ -268,6 +265,11 @@ def test_a_run_folder_keeps_its_access_control_list(tmp_path: Path) -> None:
         os.umask(mask)
     assert _tree(out)["invoice.json"] == "new"
     assert os.getxattr(out, "system.posix_acl_access") == listed and out.stat().st_mode & 0o7777 == 0o770
+
+
+def _refused(*args: object, **kwargs: object) -> None:
+    """A call the system refuses (as `utime` or `chown` of a file system or a user that may not)."""
+    raise PermissionError(errno.EPERM, "Operation not permitted")
 
 
 def _umask() -> int:
@@ -362,19 +364,24 @@ def test_an_atomic_block_that_writes_nothing_leaves_the_output_as_it_was(tmp_pat
     assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["invoice.txt"]
 
 
+@pytest.mark.parametrize("short", [False, True], ids=["mark written", "mark written short"])
 def test_an_empty_write_is_told_where_the_file_system_refuses_to_set_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short: bool
 ) -> None:
     """On a file system that refuses `utime`, the temporary file made beforehand kept the time of
     its making: a writer that wrote it empty within the same tick was taken as having written
     nothing, its output refused.  The file's bytes tell instead; a block that writes nothing is
-    still refused, and a written output holds the writer's bytes alone."""
-    utime = os.utime
+    still refused, and a written output holds the writer's bytes alone.  Where the write of those
+    bytes stopped short (a network file system's short write), a block that wrote nothing was
+    taken as having written the file: the first bytes of m2msim's replaced the good output."""
+    utime, write = os.utime, os.write
 
-    def refused(*args: object, **kwargs: object) -> None:
-        raise PermissionError(errno.EPERM, "Operation not permitted")
+    def first_bytes(fd: int, data: bytes) -> int:
+        return write(fd, data[:10] if data == m2msim.outputs._UNWRITTEN_MARK else data)
 
-    monkeypatch.setattr(os, "utime", refused)
+    monkeypatch.setattr(os, "utime", _refused)
+    if short:
+        monkeypatch.setattr(os, "write", first_bytes)
     path = tmp_path / "invoice.txt"
     path.write_text("good")
     with pytest.raises(OutputError, match="its writer wrote nothing"), m2msim.outputs.atomic_path(path):
