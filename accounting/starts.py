@@ -69,11 +69,14 @@ def _zone_checks(raw: str, ts: str) -> tuple[str, str, str, str]:
     return zone, abbreviation, gap, f"({fold})"
 
 
-def _local_time(raw: str, zone: str) -> str:
-    """SQL: the local time written before the zone's name `zone` of text `raw` (a second 60 read as
-    59.999999), NULL when that is no time: a start whose name alone the cast refused."""
+def _unknown_zone(raw: str, zone: str) -> str:
+    """SQL true when the zone's name `zone` of text `raw` is no zone the cast knows (it refuses it
+    after an ordinary time) and the local time written before it is a time (a second 60 read as
+    59.999999): a start whose name alone the cast refused.  A time the cast refused with a known
+    name (a second 60 that is no leap second in that zone: 23:59:60 in Paris) is not the name's."""
     local = f"rtrim(left({raw}, length({raw}) - length({zone})))"
-    return f"TRY_CAST(regexp_replace({local}, '{_LEAP_PATTERN}', '\\1:59.999999') AS TIMESTAMP)"
+    timed = f"TRY_CAST(regexp_replace({local}, '{_LEAP_PATTERN}', '\\1:59.999999') AS TIMESTAMP)"
+    return f"(TRY_CAST('2000-01-01 00:00:00 ' || {zone} AS TIMESTAMPTZ) IS NULL AND {timed} IS NOT NULL)"
 
 
 def _read(raw: str, value: str | None = None) -> str:
@@ -116,7 +119,7 @@ def start_why(raw: str) -> str:
     zone, abbreviation, gap, fold = _zone_checks(raw, read)
     return (
         f"(CASE WHEN NOT regexp_matches({raw}, '{_NAMED}') OR {zone} = '' THEN '' "
-        f"WHEN {read} IS NULL THEN CASE WHEN {_local_time(raw, zone)} IS NULL THEN '' ELSE "
+        f"WHEN {read} IS NULL THEN CASE WHEN NOT {_unknown_zone(raw, zone)} THEN '' ELSE "
         f"': unknown zone ' || {zone} || ': no zone of that name (a misspelt name?): write the"
         f" offset (+01:00) or an IANA zone name (Europe/Paris)' END "
         f"WHEN {abbreviation} THEN ': ambiguous zone abbreviation ' || {zone} || "

@@ -118,3 +118,24 @@ def test_the_reports_view_reads_them_alike(tmp_path: Path) -> None:
         "SELECT bytes_up, strftime(start, '%Y-%m-%dT%H:%M:%S') FROM usage WHERE bytes_up IN (300000, 5) ORDER BY 1"
     ).fetchall()
     assert found == [(5, None), (300000, "2012-10-28T02:30:00")]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("path_", PATHS)
+def test_a_second_60_that_is_no_leap_second_in_a_known_zone_is_not_an_unknown_zone(
+    tmp_path: Path, suffix: str, path_: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """23:59:60 in Paris is 22:59:60 UTC, no leap second: the same malformed value as with its
+    offset, the zone's name not blamed (it was `unknown zone Europe/Paris`, a name that is one);
+    a misspelt name there is still named."""
+    reasons = []
+    for start in [
+        "2012-10-31T23:59:60+01:00",
+        "2012-10-31 23:59:60 Europe/Paris",
+        "2012-10-31 23:59:60 Europe/Pariss",
+    ]:
+        _, rejects = _rated(_write(tmp_path / f"usage{suffix}", _rows(start)), path_, monkeypatch)
+        assert [r.row for r in rejects] == [3]
+        reasons.append(rejects[0].reason.replace(start, "<start>"))
+    assert reasons[0] == reasons[1] == "malformed value: start '<start>'"
+    assert reasons[2].startswith("malformed value: start '<start>': unknown zone Europe/Pariss: "), reasons[2]
