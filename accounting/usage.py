@@ -3032,8 +3032,9 @@ _SEPARATED_FORMS = (
     (_COMMA_COUNT, COMMA_COUNT_WHY, ("bytes_up", "bytes_down")),
 )
 # A number written with a decimal comma (`60,5`, `,5`, `1,5E+03`), as a spreadsheet of a locale of
-# decimal commas writes one in a CSV separated by ';' (`number_text_sql`).
-_DECIMAL_COMMA = r"\s*[+-]?([0-9]+,[0-9]*|,[0-9]+)([eE][+-]?[0-9]+)?\s*"
+# decimal commas writes one in a CSV separated by ';' (`number_text_sql`), within the whitespace
+# DuckDB's cast reads past (a `\s` has no vertical tab: `\v60,5` was malformed where `\v60.5` is 60.5).
+_DECIMAL_COMMA = _CAST_SPACE + r"[+-]?([0-9]+,[0-9]*|,[0-9]+)([eE][+-]?[0-9]+)?" + _CAST_SPACE
 _BAD_DURATION = f"has_dur AND (dur IS NULL OR NOT isfinite(dur) OR NOT (dur BETWEEN 0 AND {MAX_SECONDS}))"
 _NARROW_INTEGER_TYPES = usage_arrow.COUNT_TYPES - _INTEGER_TYPES  # each value exact as a BIGINT: cast
 _CALL_TYPES = frozenset(("voice", "csd"))

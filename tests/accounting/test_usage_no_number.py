@@ -49,3 +49,19 @@ def test_a_count_is_read_as_its_number_exactly_where_the_rule_says_it_is_one(
         assert unread == (text is None or bool(no_number)), repr(text)
     known = {text: (no, no_grouped) for text, no, no_grouped in KNOWN}
     assert {x: bool(no) for x, no, _ in got if x in known} == {x: pair[grouped] for x, pair in known.items()}
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\v", "\f", "\r", "\n"])
+def test_a_decimal_comma_is_read_past_the_whitespace_duckdb_reads_a_number_past(space: str) -> None:
+    """`\\v60,5` is read as `\\v60.5` is (60.5), as `\\t60,5` was: the decimal comma's form took
+    the whitespace of a regular expression's `\\s`, which has no vertical tab, and left the text a
+    bare malformed value."""
+    con = duckdb.connect()
+    for text in (f"{space}60,5", f"60,5{space}", f"{space}60,5{space}"):
+        point = text.replace(",", ".")
+        got = con.execute(
+            f"SELECT TRY_CAST({number_text_sql('x', decimal_comma=True, grouped=True)} AS DOUBLE), "
+            "TRY_CAST(y AS DOUBLE) FROM (SELECT ?::VARCHAR AS x, ?::VARCHAR AS y)",
+            [text, point],
+        ).fetchone()
+        assert got == (60.5, 60.5), repr(text)
