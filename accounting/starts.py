@@ -20,7 +20,8 @@ a row's start moved by hours, into another day, billing month or tariff period, 
 Such a start is now no start, a malformed value whose reason says why (`start_why`):
 an abbreviation (any name without a `/` but `UTC` and `GMT`, also `UTC+2`, whose sign POSIX
 reads the other way), a time that does not exist in its zone, a time it shows twice, a name that
-is no zone at all (`Europe/Pariss`: unknown zone, the time before it a time).
+is no zone at all (`Europe/Pariss`: unknown zone, the time before it a time; also `Etc/Unknown`,
+the name ICU gives a zone it could not tell, which the cast read as UTC).
 
 `start_sql` is the DuckDB reading (the rating's scans, its listing of rejects, the report's
 `usage` view); `leap_second` the small Python reader's (`accounting.usage_small`), the same rule.
@@ -44,6 +45,8 @@ _LEAP_PATTERN = r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60(\.\d+)?"
 _NAMED = r"[A-Za-z][^:]*[A-Za-z0-9]$|[A-Ya-y]$"
 # The zone's name after the time (`''` when the text has no such form)
 _ZONE = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s?([A-Za-z][A-Za-z0-9_/+\-]*)$"
+# ICU's name of a zone it could not tell (CLDR's, no IANA zone), which DuckDB's cast reads as UTC
+_NO_ZONE = "etc/unknown"
 
 
 def _zone_checks(raw: str, ts: str) -> tuple[str, str, str, str]:
@@ -76,7 +79,8 @@ def _unknown_zone(raw: str, zone: str) -> str:
     name (a second 60 that is no leap second in that zone: 23:59:60 in Paris) is not the name's."""
     local = f"rtrim(left({raw}, length({raw}) - length({zone})))"
     timed = f"TRY_CAST(regexp_replace({local}, '{_LEAP_PATTERN}', '\\1:59.999999') AS TIMESTAMP)"
-    return f"(TRY_CAST('2000-01-01 00:00:00 ' || {zone} AS TIMESTAMPTZ) IS NULL AND {timed} IS NOT NULL)"
+    known = f"(TRY_CAST('2000-01-01 00:00:00 ' || {zone} AS TIMESTAMPTZ) IS NOT NULL AND lower({zone}) != '{_NO_ZONE}')"
+    return f"(NOT {known} AND {timed} IS NOT NULL)"
 
 
 def _read(raw: str, value: str | None = None) -> str:
@@ -107,7 +111,10 @@ def start_sql(text: str) -> str:
     read = _read(raw, text)
     zone, abbreviation, gap, fold = _zone_checks(raw, read)
     # (in this order: a name the cast did not read is never given to `timezone`, which refuses it)
-    named = f"CASE WHEN {zone} = '' OR {abbreviation} OR {read} IS NULL OR {gap} OR {fold} THEN NULL ELSE {read} END"
+    named = (
+        f"CASE WHEN {zone} = '' OR {abbreviation} OR lower({zone}) = '{_NO_ZONE}' OR {read} IS NULL "
+        f"OR {gap} OR {fold} THEN NULL ELSE {read} END"
+    )
     return f"CASE WHEN regexp_matches({raw}, '{_NAMED}') THEN {named} ELSE {read} END"
 
 
@@ -119,7 +126,7 @@ def start_why(raw: str) -> str:
     zone, abbreviation, gap, fold = _zone_checks(raw, read)
     return (
         f"(CASE WHEN NOT regexp_matches({raw}, '{_NAMED}') OR {zone} = '' THEN '' "
-        f"WHEN {read} IS NULL THEN CASE WHEN NOT {_unknown_zone(raw, zone)} THEN '' ELSE "
+        f"WHEN {read} IS NULL OR lower({zone}) = '{_NO_ZONE}' THEN CASE WHEN NOT {_unknown_zone(raw, zone)} THEN '' ELSE "
         f"': unknown zone ' || {zone} || ': no zone of that name (a misspelt name?): write the"
         f" offset (+01:00) or an IANA zone name (Europe/Paris)' END "
         f"WHEN {abbreviation} THEN ': ambiguous zone abbreviation ' || {zone} || "

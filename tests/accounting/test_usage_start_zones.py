@@ -86,6 +86,8 @@ REFUSED = [
     # a misspelt IANA name, an abbreviation no zone database knows: named, not a bare "malformed"
     ("2012-03-05 10:00:00 Europe/Pariss", "unknown zone Europe/Pariss: "),
     ("2012-10-31 20:00:00 XYZ", "unknown zone XYZ: "),
+    # the name ICU gives a zone it could not tell (no IANA zone), which DuckDB's cast read as UTC
+    ("2012-10-31 20:00:00 Etc/Unknown", "unknown zone Etc/Unknown: "),
 ]
 
 
