@@ -572,6 +572,10 @@ class _Decoder:
         # the same -> when that request's latest copy was seen (s): the same octets again are a retransmission
         # within the client's retry window of it (`within_retry`), a new request later (a NAS rebooted)
         self.request_seen: dict[tuple[bytes, int, int], int] = {}
+        # accounting clients some response to which was paired: the capture holds the server's answers to
+        # them, so a request of theirs still awaiting one had none (`request`: its copy is re-sent, at any
+        # distance in time); for others (a capture of one direction) an answer may have gone unseen
+        self.answers_seen: set[bytes] = set()
         self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
         # the same -> a response without its request yet (packet, file, message), oldest first
         self.early_responses: dict[tuple[bytes, int, int], tuple[int, str | None, bytes]] = {}
@@ -1112,6 +1116,7 @@ class _Decoder:
         if status_auth is not None and radius.response_authenticator_ok(msg, status_auth, self.secret):
             del self.status_pending[key]  # the answer to a Status-Server: no accounting
             self.answered[key] = msg[4:20]  # (a copy of it is a duplicate response)
+            self.answers_seen.add(nas)
             return
         self.report.accounting_responses += 1
         request_auth = self.pending.pop(key, None)
@@ -1134,6 +1139,7 @@ class _Decoder:
         else:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth
+            self.answers_seen.add(nas)
 
     def _await(self, n: int, key: tuple[bytes, int, int], auth: bytes) -> None:
         """A request (`key`: its client's address, port and Identifier) awaits its response; one read just
@@ -1147,6 +1153,7 @@ class _Decoder:
             del self.pending[key]
             self.answered[key] = msg[4:20]
             self.answered_request[key] = auth
+            self.answers_seen.add(key[0])
         else:
             self._without_request(*early)
 
@@ -1165,10 +1172,16 @@ class _Decoder:
         key = (nas, port, msg[1])
         auth = msg[4:20]
         seen_s = ts_us // 1_000_000
+        pending = self.pending.get(key)
         if (
-            self.pending.get(key) == auth
-            or (key not in self.pending and self.answered_request.get(key) == auth)
-        ) and within_retry(self.request_seen.get(key, seen_s), seen_s):
+            # unanswered where the capture holds the server's answers to its client: re-sent until answered
+            # (RFC 2866 2), whatever the backoff between copies
+            (pending == auth and nas in self.answers_seen)
+            or (
+                (pending == auth or (pending is None and self.answered_request.get(key) == auth))
+                and within_retry(self.request_seen.get(key, seen_s), seen_s)
+            )
+        ):
             report.retransmissions += 1  # the same octets again, before or after the response
             self.request_seen[key] = max(self.request_seen.get(key, seen_s), seen_s)
             self._reset_copy_seen(msg, nas, ts_us)

@@ -33,6 +33,7 @@ class Sent:
     st: int | None = None
     octets: tuple[int, int] | None = None
     delay: int | None = None  # its Acct-Delay-Time (None: none)
+    answered: bool = True  # the server's Accounting-Response to it is in the capture
 
 
 def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
@@ -66,15 +67,17 @@ def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
     return parts
 
 
-def both_ways(tmp_path: Path, requests: list[Sent]) -> tuple[Path, Path]:
-    """The requests as a capture (each answered 1 ms later) and as the detail file its server wrote."""
+def both_ways(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -> tuple[Path, Path]:
+    """The requests as a capture (each `answered` 1 ms later; none if not `responses`: a capture of one
+    direction) and as the detail file its server wrote."""
     frames, blocks = [], []
     for sent in requests:
         parts = _attributes(sent)
         msg = request(sent.ident, b"".join(octets for octets, _ in parts))
         ts_us = (T0 + sent.t) * 1_000_000
         frames.append((ts_us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))))
-        frames.append((ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
+        if responses and sent.answered:
+            frames.append((ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
         when = datetime.fromtimestamp(T0 + sent.t, UTC)
         lines = [when.strftime("%a %b %e %H:%M:%S %Y"), *(f"\t{line}" for _, line in parts)]
         blocks.append("\n".join([*lines, f"\tTimestamp = {T0 + sent.t}"]) + "\n\n")
@@ -83,10 +86,10 @@ def both_ways(tmp_path: Path, requests: list[Sent]) -> tuple[Path, Path]:
     return write_pcap(tmp_path / "c.pcap", 1, frames), detail
 
 
-def read_both(tmp_path: Path, requests: list[Sent]) -> list[tuple[object, ...]]:
-    """What each reader gives (records, sessions, sessions without a Stop, retransmissions, rejects),
-    asserted the same; returns it."""
-    pcap, detail = both_ways(tmp_path, requests)
+def read_each(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -> list[tuple[object, ...]]:
+    """What each reader gives (records, sessions, sessions without a Stop, retransmissions, rejects): the
+    capture's, then the detail file's."""
+    pcap, detail = both_ways(tmp_path, requests, responses=responses)
     captured, logged = ReadReport(), LogReport()
     got = []
     for report, records in (
@@ -100,6 +103,12 @@ def read_both(tmp_path: Path, requests: list[Sent]) -> list[tuple[object, ...]]:
         got.append(
             (spans, report.sessions, report.open_sessions, report.retransmissions, dict(report.reasons))
         )
+    return got
+
+
+def read_both(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -> tuple[object, ...]:
+    """What each reader gives, asserted the same; returns it."""
+    got = read_each(tmp_path, requests, responses=responses)
     assert got[0] == got[1]
     return got[0]
 
@@ -191,6 +200,31 @@ def test_an_accounting_on_re_sent_on_its_identifier_then_on_another_is_a_copy_re
     spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
     assert spans == [("sess-2", 1_005, 595, 100, 200)]
     assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 2, {})
+
+
+def test_an_unanswered_accounting_on_re_sent_past_the_retry_window_is_a_copy_where_responses_show(
+    tmp_path: Path,
+) -> None:
+    """The NAS restarted (Accounting-On, no Event-Timestamp, no Acct-Delay-Time), had no answer and re-sent
+    it as it was 45 s later (its backoff grown past the retry window), after its new session's Start. The
+    capture, whose requests it saw answered, took the copy for another restart: it ended the session opened
+    in between, its Stop a reject, 'never seen before', its usage lost. A request unanswered is re-sent
+    until answered: a retransmission, whatever the time between. A detail file holds no responses, nor does
+    a capture of one direction: both keep to the retry window (a restart), alike."""
+    requests = [
+        Sent(0, 5, 1, "sess-1"),
+        Sent(1_000, 0, 7, answered=False),
+        Sent(1_005, 1, 1, "sess-2"),
+        Sent(1_045, 0, 7, answered=False),
+        Sent(1_600, 3, 2, "sess-2", st=595, octets=(100, 200)),
+    ]
+    captured, logged = read_each(tmp_path, requests)
+    assert captured == ([("sess-2", 1_005, 595, 100, 200)], 2, ["sess-1"], 1, {})
+    restart = ([], 2, ["sess-1", "sess-2"], 0, {"Stop of a session never seen before": 1})
+    assert logged == restart
+    assert read_both(tmp_path, requests, responses=False) == restart
+    answered = [sent if sent.status != 7 else Sent(sent.t, 0, 7) for sent in requests]
+    assert read_both(tmp_path, answered) == restart  # answered, then the same octets: a restart
 
 
 # -- a NAS without a real-time clock restarting ------------------------------------------------------------
