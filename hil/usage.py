@@ -101,9 +101,10 @@ def timed_exchange(
     `banner`: the far end spoke first (an SMTP or FTP greeting): its first `banner` bytes, sent
     once the connection was open on its side (`one_way` after `opened`), came by the read that
     completed them; what came back after them is the echo or the answer above."""
-    sent, received = sum(n for _, n in writes), sum(n for _, n in reads) - banner
-    if not 0 <= banner <= received + banner:
-        raise ValueError(f"a banner of {banner} bytes, {received + banner} read")
+    sent, read_in_all = sum(n for _, n in writes), sum(n for _, n in reads)
+    if not 0 <= banner <= read_in_all:
+        raise ValueError(f"a banner of {banner} bytes, {read_in_all} read")
+    received = read_in_all - banner  # (what came after the banner)
     timed: list[tuple[float, int, tuple[str, int, float, float]]] = []
     echo = bool(sent) and received == sent
     times = sorted(at for at, _ in writes)
