@@ -917,13 +917,14 @@ def _unwritten(tmp: Path, made: os.stat_result | None) -> bool:
 
 
 def keep_mode(old: Path, new: Path) -> None:
-    """Give `new` (an output's temporary file or folder, about to replace `old`) the permissions of
-    `old`, when `old` is a file or folder of that kind (not a link): an invoice kept `chmod 600`, a
-    run folder kept `chmod 750`, was replaced by one the umask made readable by all (0644, 0755).
-    Never more than `new` has: a writer's own restriction stays (`modem serve`'s address file, made
-    0600 under `umask 077`: its token was readable by all when it replaced a file of 0644).  One
-    nobody may write (`chmod a-w`, replaced only with `--force`) gives it its owner's write.  Its
-    own set-user/group-ID and sticky bits stay (a folder made in a `chmod g+s` one)."""
+    """Give `new` (an output's temporary file, or a run's file in its temporary folder, about to
+    replace `old`) the permissions of `old`, when `old` is of the same kind (not a link): an
+    invoice kept `chmod 600` was replaced by one the umask made readable by all (0644).  Never
+    more than `new` has: a writer's own restriction stays (`modem serve`'s address file, made 0600
+    under `umask 077`: its token was readable by all when it replaced a file of 0644).  One nobody
+    may write (`chmod a-w`, replaced only with `--force`) gives it its owner's write.  Its own
+    set-user/group-ID and sticky bits stay.  A run folder itself is given the mode, group and
+    access control lists of the one it replaces by `m2msim.rundir.keep_folder_mode`."""
     try:
         was, now = os.lstat(old), os.lstat(new)
     except OSError:
