@@ -150,7 +150,7 @@ def _checks_stored(url: str, replaying: ReplayTransport | None, read: str) -> bo
     return safety.is_physical(url)
 
 
-def refuse_unchecked_replay(url: str, recording: Recording) -> None:
+def _refuse_unchecked_replay(url: str, recording: Recording) -> None:
     """`ReplayError` for a replay told to skip the forwarding check (`--no-forwarding-check`) of a
     recording that made it: the replay follows its recording, which goes on with the check's reads,
     and would fail at the next command, not saying why."""
@@ -531,7 +531,7 @@ async def run_bench(
         if timeout is None and recording.timeout is not None:
             timeout = recording.timeout  # a command that timed out then times out as soon again
         if not check_forwarding:
-            refuse_unchecked_replay(url, recording)
+            _refuse_unchecked_replay(url, recording)
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
     values = bench_script.resolve(given)
