@@ -375,7 +375,7 @@ class Device:
                     abnormal,
                 ),
             ]
-        if late is not None and not moves and attempt is None:
+        if late is not None and attempt is None:
             parts = [q for part in parts for q in self._pushed_across(part, late)]
         for st, du, u, w, c, going_on, ties, sc, cut_at, lost in parts:
             if not st.shape[0]:
@@ -409,28 +409,29 @@ class Device:
             self.shard.batcher.add(self.stretch(), self.gi, st, du, u, w, c, lost, going_on)
 
     def _pushed_across(self, part: _Part, late: int) -> list[_Part]:
-        """`part` split where its wait for a free NSAPI pushed some of its sessions to go on across the
-        next decision at `late` (opening before it): those are cut as a stretch's reports going on
-        across its end are, on both paths: at a roaming move or a clock change and at every move
-        after it while they last (`_play`: their bytes shared by time between the cuts), and ended
-        at a SIM swap or an outage's start (after those moves) as `_reports_ended` ends them: lost
-        at an area outage's (cause 4, the bytes of their time before), else with their bytes.
-        Before, they were billed whole in the network and with the device of before it in bulk
-        (played one by one, the gateway cut them at a move, their bytes all in the record after
-        it, and a SIM swap's attach closed them with none of their bytes)."""
+        """`part` split where its wait for a free NSAPI pushed some of its sessions to go on across a
+        decision: each of those that end after the next decision at `late` meets the decisions of its
+        own time once pushed (`_cut_of`: after its opening), as a stretch's reports going on across
+        its end do, on both paths: cut at a roaming move or a clock change and at every move after it
+        while it lasts (`_play`: its bytes shared by time between the cuts), and ended at a SIM swap
+        or an outage's start (after those moves) as `_reports_ended` ends them: lost at an area
+        outage's (cause 4, the bytes of its time before), else with its bytes.  The cuts it was
+        handed with (`moves`) were those of its time before the wait.  Before, they were billed
+        whole in the network and with the device of before the decision in bulk (played one by one,
+        the gateway cut them at a move, their bytes all in the record after it, and a SIM swap's
+        attach closed them with none of their bytes); one pushed to open at or past a move, or past
+        the moves it was handed with, was still played so across the decision after them."""
         st, du = part[0], part[1]
         end = st + du
-        across = (st < late) & (end > late)
-        if not across.any():
+        reach = end > late
+        if not reach.any():
             return [part]
-        if self._moves_only_at(late):
-            moves, stop = self._moves_from(late, int(end[across].max()))
-        else:
-            moves, stop = (), late
-        ends = across & (end > stop) if stop is not None else np.zeros_like(across)
+        cuts: dict[tuple[tuple[int, ...], int | None], list[int]] = {}
+        for k in np.flatnonzero(reach).tolist():
+            cuts.setdefault(self._cut_of(int(st[k]), int(end[k]), outages=True), []).append(k)
         ties, sc = part[6], part[7]
 
-        def of(sel: npt.NDArray[np.bool_], cut_at: tuple[int, ...]) -> _Part:
+        def of(sel: npt.NDArray[np.bool_] | list[int], cut_at: tuple[int, ...]) -> _Part:
             return (
                 st[sel],
                 du[sel],
@@ -444,9 +445,12 @@ class Device:
                 part[9],
             )
 
-        parts = [of(~across, part[8]), of(across & ~ends, moves)]
-        if stop is not None and ends.any():
-            e_st, e_du, up, down, c, _, e_ties, e_sc, _, abnormal = of(ends, moves)
+        parts = [of(~reach, part[8])]
+        for (moves, stop), sel in cuts.items():
+            if stop is None:
+                parts.append(of(sel, moves))
+                continue
+            e_st, e_du, up, down, c, _, e_ties, e_sc, _, abnormal = of(sel, moves)
             lived = stop - e_st
             if self._cell_goes_at(stop):  # lost with the radio bearer: what was sent by then
                 s_up, s_down = (np.zeros_like(lived), np.zeros_like(lived)) if e_sc is None else e_sc

@@ -538,3 +538,52 @@ def test_a_report_its_wait_pushes_across_a_decision_meets_it_on_both_paths(
     ]
     assert parts[0]["start"] == pushed and parts[0]["serving_plmn"] == "20801"
     assert [x["serving_plmn"] for x in parts[1:]] == ["26201"] * (len(parts) - 1)
+
+
+@pytest.mark.parametrize(
+    ("move_s", "decision", "record"),
+    [  # the report's record: its seconds, its share of the bytes (thirds), its cause
+        pytest.param(3, "swap", (2, 3, 0), id="opening-at-a-move-then-a-swap"),
+        pytest.param(3, "area", (2, 2, 4), id="opening-at-a-move-then-the-cell-lost"),
+        pytest.param(3, "server", (2, 3, 0), id="opening-at-a-move-then-the-server-down"),
+        pytest.param(2, "swap", (2, 3, 0), id="pushed-past-its-move-then-a-swap"),
+        pytest.param(2, "area", (2, 2, 4), id="pushed-past-its-move-then-the-cell-lost"),
+    ],
+)
+def test_a_report_its_wait_pushes_past_a_move_meets_the_decision_after_it(
+    tmp_path: Path, move_s: int, decision: str, record: tuple[int, int, int]
+) -> None:
+    """As above, the 07:00 report's wait for an NSAPI ends at 07:00:03, but past a roaming move
+    (at 07:00:03, or at 07:00:02 inside the report as it was due), and it goes on across a SIM swap
+    or an outage's start at 07:00:05.  It was played with the cuts of its time before the wait, so
+    not ended there: the swap's attach closed it with none of its bytes, and across the cell's
+    loss or the server's outage it was billed whole (3 s, cause 0), on both paths."""
+    d = doc(
+        devices=1,
+        schedule={"period": "1h", "align": "clock", "jitter": "none"},
+        application={"profile": "https-tls13", "payload": {"fixed": 53}},
+        mt_sms={"sender": "20500", "text": "LOCATE", "rate_per_day": 400},
+    )
+    move, at = START + timedelta(hours=7, seconds=move_s), START + timedelta(hours=7, seconds=5)
+    trip = {"share": 1.0, "start": move.isoformat(), "end": (move + timedelta(hours=1)).isoformat()}
+    d["groups"][0]["mobility"] = {"trips": [{**trip, "plmn": "26201"}]}
+    outages: list[dict[str, Any]] = [
+        {"kind": "area", "start": "2026-03-01T06:00:01Z", "end": "2026-03-01T06:59:58Z"}
+    ]
+    if decision == "swap":
+        d["groups"][0]["sim_swaps"] = [{"at": at.isoformat(), "share": 1.0}]
+    else:
+        outages.append({"kind": decision, "start": at.isoformat(), "duration": "10min"})
+    d["events"] = {"outages": outages}
+    played = {per_call: play(d, tmp_path / str(per_call), per_call) for per_call in (False, True)}
+    assert played[False].records == played[True].records
+    pushed = START + timedelta(hours=7, seconds=3)
+    rows = [x for x in played[False].rows if x["type"] == "data" and x["start"] == pushed]
+    report = min(x["charging_id"] for x in rows)  # (the stretch's report: before the answers waiting with it)
+    parts = [
+        (x["duration_s"], x["bytes_up"], x["cause"], x["serving_plmn"])
+        for x in rows
+        if x["charging_id"] == report
+    ]
+    seconds, thirds, cause = record
+    assert parts == [(seconds, REPORT.up * thirds // 3, cause, "26201")]
