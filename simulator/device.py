@@ -1060,13 +1060,15 @@ class Device:
 
     def _cell_gone_again(self, t: float, failed: list[int]) -> Generator[simpy.Event, Any, Outage | None]:
         """Wait, after an area outage, until `t` (the device's next try once the cell is back and
-        found) unless another area outage of the device's starts before it (or already has) and is
-        not over, its cell found again, by then: the wait stops at its start and it is returned
-        (taken: the device, not registered yet, rides it out).  One over by then goes unnoticed.
-        Before, the device registered at `t` with the cell gone, and answered the commands held
-        meanwhile: contexts opened and billed with no cell."""
+        found) unless another area outage of the device's starts by then (at `t` too: the cell is out
+        from its start's second) or already has, and is not over, its cell found again, by then: the
+        wait stops at its start and it is returned (taken: the device, not registered yet, rides it
+        out).  One over by then goes unnoticed.  Before, the device registered at `t` with the cell
+        gone, and answered the commands held meanwhile: contexts opened and billed with no cell (one
+        starting at `t` itself was met only after that registration and those answers)."""
         start = self.shard.scenario.start
-        while (cell := (yield from self._until(t, failed, False, cell_outage_before=t))) is not None:
+        # (decisions fall on whole seconds: those before `t + 1` not after `t` are those up to `t`)
+        while (cell := (yield from self._until(t, failed, False, cell_outage_before=t + 1))) is not None:
             o: Outage = self.decisions[cell][3]
             if (o.end - start).total_seconds() + self.group.network_search_s > t:
                 return o

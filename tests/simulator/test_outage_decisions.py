@@ -202,6 +202,13 @@ def test_a_cell_outage_with_no_report_due_in_it_still_takes_the_device_off_the_a
         pytest.param(
             ("10:00", "12:00"), ("11:00", "13:00"), {"schedule": {"period": "1d"}}, id="overlapping"
         ),
+        # gone again at the very second the module would have found it (its 60-s search) and registered
+        pytest.param(
+            ("09:00", "10:00"),
+            ("10:01", "10:30"),
+            {"schedule": {"period": "1d"}, "network_search": "60s"},
+            id="at-the-registration",
+        ),
     ],
 )
 def test_a_cell_gone_again_before_the_device_registers_keeps_it_off_the_air(
