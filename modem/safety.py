@@ -446,8 +446,9 @@ def _hex_text(text: str, charset: str) -> str:
 
 
 def te_number(text: str, charset: str | None) -> str:
-    """A number as a module writes it in the TE character set `charset` (27.007 §5.5; None: the
-    module's own, IRA or GSM), read; ValueError when it cannot be read for sure in that set."""
+    """A number written in the TE character set `charset` (27.007 §5.5; None: the module's own, IRA
+    or GSM), read: as a module answers it, or as the TE sends it (the virtual modem's +CCFC, +CSCA,
+    <da>); ValueError when it cannot be read for sure in that set."""
     if charset is None or charset in PLAIN_CHARSETS or not text:
         return text
     if charset not in _HEX_WIDTH:

@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from modem.safety import te_number
 from modem.virtual.registry import StatefulSet
 from modem.virtual.results import CmeError, Final
-from modem.virtual.sms import from_te, te_text
+from modem.virtual.sms import te_text
 from modem.virtual.syntax import Cmd, Op
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def ccfc(m: VirtualModem, c: Cmd) -> Final | None:
     reason = c.int_at(0, None, 0, 5)
     mode = c.int_at(1, None, 0, 4)
     try:  # (in the TE character set, 27.007 §7.11: UCS2 hex in "UCS2")
-        number = from_te(c.str_at(2, ""), m.settings.cscs)
+        number = te_number(c.str_at(2, ""), m.settings.cscs)
     except ValueError:
         raise CmeError(50) from None
     toa = c.int_at(3, 145 if number.startswith("+") else 129, 0, 255)

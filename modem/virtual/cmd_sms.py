@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modem.safety import te_number
 from modem.sms import Alphabet, Direction, SmsCodecError, SmsDeliver, SmsSubmit, decode_pdu
 from modem.sms.dcs import DataCoding
 from modem.virtual.registry import CommandSet
@@ -15,7 +16,6 @@ from modem.virtual.sms import (
     STO_SENT,
     STO_UNSENT,
     Stored,
-    from_te,
     header_fields,
     te_data,
     te_text,
@@ -241,7 +241,7 @@ def _from_te(m: VirtualModem, text: bytes) -> str | bytes:
 def _from_te_address(m: VirtualModem, raw: str) -> str:
     """A <da> as the TE writes it (27.005: in the +CSCS set): UCS2 hex in "UCS2", CMS 305 if not."""
     try:
-        return from_te(raw, m.settings.cscs)
+        return te_number(raw, m.settings.cscs)
     except ValueError:
         raise CmsError(305) from None
 

@@ -612,16 +612,6 @@ def te_text(text: str, cscs: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-def from_te(text: str, cscs: str) -> str:
-    """A string the TE wrote in its character set (+CSCS, `te_text`'s other way): UCS2 hex decoded;
-    ValueError when it is not UCS2 hex (four hex digits a character)."""
-    if cscs != "UCS2" or not text:
-        return text
-    if len(text) % 4 or not all(ch in "0123456789ABCDEFabcdef" for ch in text):
-        raise ValueError(f"{text!r} is not UCS2 hex")
-    return bytes.fromhex(text).decode("utf-16-be")  # (a lone surrogate: UnicodeDecodeError, a ValueError)
-
-
 def te_data(msg: SmsDeliver | SmsSubmit, cscs: str) -> str:
     """A message's <data> in text mode (27.005 3.1): GSM 7-bit text in the TE character set; 8-bit
     or UCS2 user data, or user data with a header, as the hex of its octets."""
