@@ -478,6 +478,11 @@ def parse_charset(lines: list[str]) -> str | None:
     return named
 
 
+def _charset_not_ascii(line: str) -> str:
+    """Why the set `line` names is not known: the line is not ASCII (`_seven_bit`)."""
+    return f"{line!r} is not ASCII: a module that drops the parity bit reads another set's name in it, or not"
+
+
 def _seven_bit(text: str) -> str:
     """The line as a modem that drops the parity bit reads it (each byte & 0x7F)."""
     return bytes(b & 0x7F for b in text.encode("utf-8", "surrogateescape")).decode("ascii")
@@ -1066,14 +1071,15 @@ class CommandGuard:
             if data is not None:
                 self._check_data(line, data)
             sms_format, parameters, charset = self._sms_format, self._parameters, self._charset
+            unknown = self._charset_unknown
             for kind, value in effects:
                 if kind in ("format", "reset"):  # the rest of the line runs in a format not known
                     sms_format = None
                 parameters = _parameters_after(parameters, kind, value)
                 if kind == "charset":  # (a line not ASCII is read two ways: in which order, not known)
-                    charset = value if line.isascii() else ""
+                    charset, unknown = (value, "") if line.isascii() else ("", _charset_not_ascii(line))
                 if kind == "sms":
-                    self._check_charset(line, charset)
+                    self._check_charset(line, charset, unknown)
                 self._check(line, kind, value, data, sms_format, parameters)
         text = _outside_quotes(line)
         sets_charset = [value for kind, value in effects if kind == "charset"]
@@ -1137,8 +1143,10 @@ class CommandGuard:
             self._charset, self._charset_after = self._charset_after, None
             if not self._charset:
                 self._charset_unknown = (
-                    f"{line!r} sets it and resets the module on one line: which one the module did "
-                    "last is not known"
+                    _charset_not_ascii(line)
+                    if not line.isascii()
+                    else f"{line!r} sets it and resets the module on one line: which one the module "
+                    "did last is not known"
                 )
         elif self._resets_charset:  # the stored profile's (after AT&F too: refused until set, if not plain)
             self._charset = self._stored_charset
@@ -1336,12 +1344,13 @@ class CommandGuard:
                 "address inside it, fax it or call: send AT+CSMP=17,167,0,0 (or read AT+CSMP?) just before",
             )
 
-    def _check_charset(self, line: str, charset: str | None) -> None:
+    def _check_charset(self, line: str, charset: str | None, unknown: str) -> None:
         """A text-mode number goes only in a character set where it is written as itself: `charset`,
-        set on the line before the send, else as last set (`charset`)."""
+        the one the send runs in (set on the line before it, else as last set); "" not known, for
+        the reason `unknown`."""
         if charset is None or charset in PLAIN_CHARSETS:
             return
-        said = f'"{charset}"' if charset else f"not known ({self._charset_unknown})"
+        said = f'"{charset}"' if charset else f"not known ({unknown})"
         raise self._refuse(
             line,
             f"the TE character set (AT+CSCS) is {said}: the module reads the quoted number in it "

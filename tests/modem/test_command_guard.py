@@ -1001,6 +1001,11 @@ async def test_a_character_set_is_read_where_the_modem_reads_it(setting: str | N
     # module skips) it was missed, and a set on the send's line counted up to the first "+CMGS" as
     # written, so that a space in the send's name, or a quoted "+CMGS" before, let the short code
     # 3636 go in "HEX", where the module texts 66
+    await _short_code_refused(setting, line, r"character set \(AT\+CSCS\) is \"HEX\"")
+
+
+async def _short_code_refused(setting: str | None, line: str, why: str) -> None:
+    """The allowed short code 3636 texted at home by `line` (after `setting`) is refused, saying `why`."""
     t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
     async with modem_on(t, AllowList(["3636"])) as modem:
         c = modem.client
@@ -1008,7 +1013,7 @@ async def test_a_character_set_is_read_where_the_modem_reads_it(setting: str | N
             await c.command(setting)
         await c.command(TEXT_MODE)
         await c.command("AT+CREG?")
-        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\) is \"HEX\""):
+        with pytest.raises(SafetyError, match=why):
             await c.command_with_data(line, b"hi\x1a")
     assert not [w for w in t.lines if "CM" in w and "GS" in w and "CPMS" not in w]
 
@@ -1264,3 +1269,16 @@ async def test_a_profile_s_restart_is_a_restart_to_costly_command_and_the_guard_
     # listed or not, as the common restarts: on its own line, unlisted, it is not known to be safe
     assert costly_command("AT#REBOOT", allow_commands=(), restarts=profile.restarts) is not None
     assert costly_command("AT#REBOOT", allow_commands=["#REBOOT"], restarts=profile.restarts) is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        (None, 'AT+CSCS="GSM\u00e9";+CMGS="3636"'),  # set on the send's line
+        ('AT+CSCS="GSM\u00e9"', 'AT+CMGS="3636"'),  # set before, answered OK
+    ],
+)
+async def test_a_character_set_not_known_for_a_line_not_ascii_says_so(setting: str | None, line: str) -> None:
+    # a set named on a line not ASCII is not known (a module may drop the parity bit): the refusal
+    # gave an empty reason, "not known ()", or said the line reset the module, which it did not
+    await _short_code_refused(setting, line, r"is not known \('AT\+CSCS=\"GSM\u00e9\".*' is not ASCII")
