@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -165,13 +164,12 @@ def _refuse_unchecked_replay(url: str, recording: Recording) -> None:
 
 
 def _charset_read_recorded(recording: Recording) -> bool:
-    """Whether the recording's stored-settings step read the TE character set (`AT+CSCS?` just
-    before its first forwarding or SMS centre read): one made before it did not."""
+    """Whether the recording's stored-settings step read the TE character set (`AT+CSCS?` before its
+    first forwarding or SMS centre read, wherever before it: other commands may come between, as
+    the sets' list, `AT+CSCS=?`): one made before it did not."""
     commands = [e.command.upper() for e in recording.exchanges]
-    return any(
-        first == stored.CHARSET_READ and then in (stored.FORWARDS_READ, stored.CENTRE_READ)
-        for first, then in itertools.pairwise(commands)
-    )
+    first = next((at for at, c in enumerate(commands) if c in (stored.FORWARDS_READ, stored.CENTRE_READ)), 0)
+    return stored.CHARSET_READ in commands[:first]
 
 
 async def no_auto_answer(ctx: BenchContext) -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from accounting.records import Zone
 from hil.allowlist import allow_list_from_numbers
-from hil.bench import BenchContext, run_bench
+from hil.bench import BenchContext, _charset_read_recorded, run_bench
 from hil.delivery import StatusReports
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
-from hil.replay import ReplayError
+from hil.replay import Exchange, Recording, ReplayError
 from hil.result import BenchResult
 from hil.scripts import BenchScript
 from hil.stored import ForwardNotAllowed
@@ -527,6 +527,23 @@ async def test_a_recording_with_the_forwarding_check_replays_it_as_recorded(
     lines = [c["command"] for c in replayed.transcript.commands]
     assert ("AT+CSCS?" in lines) is not before, lines
     assert "AT+CCFC=0,2" in lines
+
+
+@pytest.mark.parametrize(
+    ("commands", "read"),
+    [
+        (["AT+CSCS?", "AT+CCFC=0,2"], True),
+        (["AT+CSCS?", "AT+CSCS=?", "AT+CCFC=0,2"], True),  # a command between: it was not seen
+        (["AT+CSCS?", "AT+CMEE=2", "AT+CSCS=?", "AT+CSCA?"], True),
+        (["AT+CCFC=0,2", "AT+CSCS?"], False),  # a script's read after the check: the check read none
+        (["AT+COPS?", "AT+CCFC=0,2"], False),
+    ],
+)
+def test_the_charset_read_is_found_wherever_the_recording_has_it_before_the_check(
+    commands: list[str], read: bool
+) -> None:
+    exchanges = [Exchange(command, line, b"\r\nOK\r\n", 0.0) for line, command in enumerate(commands)]
+    assert _charset_read_recorded(Recording("run.jsonl", exchanges, [])) is read
 
 
 def test_a_recording_with_the_forwarding_check_is_not_replayed_without_it(
