@@ -163,13 +163,13 @@ def _refuse_unchecked_replay(url: str, recording: Recording) -> None:
         )
 
 
-def _charset_read_recorded(recording: Recording) -> bool:
-    """Whether the recording's stored-settings step read the TE character set (`AT+CSCS?` before its
-    first forwarding or SMS centre read, wherever before it: other commands may come between, as
-    the sets' list, `AT+CSCS=?`): one made before it did not."""
+def _charset_read_recorded(recording: Recording, read: str = stored.CHARSET_READ) -> bool:
+    """Whether the recording's stored-settings step read the TE character set (`read`: `AT+CSCS?`, or
+    the sets' list `AT+CSCS=?`, before its first forwarding or SMS centre read, wherever before it:
+    other commands may come between): one made before it did not."""
     commands = [e.command.upper() for e in recording.exchanges]
     first = next((at for at, c in enumerate(commands) if c in (stored.FORWARDS_READ, stored.CENTRE_READ)), 0)
-    return stored.CHARSET_READ in commands[:first]
+    return read in commands[:first]
 
 
 async def no_auto_answer(ctx: BenchContext) -> None:
@@ -283,6 +283,9 @@ class BenchContext:
     forwarding_check: bool = False
     sms_centre_check: bool = False
     charset_read: bool = True  # the TE character set read first (`AT+CSCS?`); a replay as recorded
+    charsets_listed: bool = (
+        True  # the sets listed (`AT+CSCS=?`) when the read names none; a replay as recorded
+    )
     stored_checked: bool = False
 
     @property
@@ -455,6 +458,7 @@ class BenchContext:
                 forwarding=self.forwarding_check,
                 centre=self._checks_centre,
                 charset=self.charset_read,
+                charsets=self.charsets_listed,
                 info=info,
             )
         # only once passed: a script that caught the refusal still has its SMS and calls refused
@@ -595,6 +599,9 @@ async def run_bench(
         ctx.forwarding_check = check_forwarding and _checks_stored(url, replaying, stored.FORWARDS_READ)
         ctx.sms_centre_check = _checks_stored(url, replaying, stored.CENTRE_READ)
         ctx.charset_read = replaying is None or _charset_read_recorded(replaying.recording)
+        ctx.charsets_listed = replaying is None or _charset_read_recorded(
+            replaying.recording, stored.CHARSETS_TEST
+        )
         if ctx.checks_stored and isinstance(client.guard, safety.CommandGuard):
             client.guard.hold(stored.NOT_CHECKED)
         status, error, error_type = "passed", None, None

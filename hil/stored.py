@@ -26,7 +26,7 @@ from hil.allowlist import BenchAllowList, spellings_of
 from modem import safety
 from modem.at import grammar
 from modem.at.client import ATClient
-from modem.at.errors import ModemError
+from modem.at.errors import CommandError, ModemError
 
 # 27.007 §7.11 <reason>: those a query names (4 "all" and 5 "all conditional" only set or erase)
 FORWARD_REASONS: dict[int, str] = {0: "unconditional", 1: "busy", 2: "no reply", 3: "not reachable"}
@@ -44,6 +44,7 @@ SKIP_OPTION = "--no-forwarding-check"
 FORWARDS_READ = "AT+CCFC=0,2"  # the first query (a replay checks when its recording did)
 CENTRE_READ = "AT+CSCA?"
 CHARSET_READ = "AT+CSCS?"  # before the others: the set their numbers are written in
+CHARSETS_TEST = "AT+CSCS=?"  # the sets the module has, when the read tells none
 # why the command guard refuses an SMS or a call before the check (`hil.bench.BenchContext.checks_stored`)
 NOT_CHECKED = (
     "the SIM's call forwarding (and the allow-list's sms_centre) must be read before the run's first "
@@ -81,32 +82,52 @@ class Forward:
         return f"{FORWARD_REASONS[self.reason]} ({what}) to {self.number}"
 
 
-async def read_charset(client: ATClient, read: bool = True) -> str | None:
+async def read_charset(client: ATClient, read: bool = True, listed: bool = True) -> str | None:
     """The TE character set the module writes numbers in: read (`AT+CSCS?`) when `read`; when not,
     or when the module does not answer it OK or names no set, as the command guard knows it (set by
-    the run; None: the module's own, IRA or GSM).  `SafetyError` when neither tells (an answer that
-    cannot be read, a set not answered OK)."""
+    the run).  When neither tells and `read` and `listed` (a replay whose recording did not: as
+    recorded), the sets the module has (`AT+CSCS=?`): a module with
+    none (ERROR, no +CSCS line) or only sets in which a number's characters are themselves writes it
+    as it is (None); one that has another ("HEX", "UCS2": "3636" may be 66) may be in it, and is refused.
+    `SafetyError` when the set is not known so (an answer that cannot be read, a set not answered
+    OK, a module that has a set hiding digits)."""
     why = "is not known"
     if read:
         try:
             named = safety.parse_charset(list((await client.command(CHARSET_READ)).lines))
             if named is not None:
                 return named
-            why = f"was not named by the module ({CHARSET_READ} answered no +CSCS line) and is not known"
+            why = f"was not named by the module ({CHARSET_READ} answered no +CSCS line)"
         except ValueError as exc:
             raise _charset_unread(client, f"could not be read ({CHARSET_READ}: {exc})") from None
         except ModemError as exc:
-            why = f"could not be read ({CHARSET_READ}: {exc}) and is not known"
+            why = f"could not be read ({CHARSET_READ}: {exc})"
     known = client.guard.charset if isinstance(client.guard, safety.CommandGuard) else None
     if known == "":
-        raise _charset_unread(client, why)
-    return known
+        raise _charset_unread(client, why if not read else f"{why} and is not known")
+    if known is not None or not (read and listed):
+        return known
+    try:
+        sets = safety.parse_charsets(list((await client.command(CHARSETS_TEST)).lines))
+    except CommandError:
+        return None  # no character sets (ERROR to both): the module writes a number as it is
+    except ModemError as exc:
+        raise _charset_unread(client, f"{why}, nor its sets listed ({CHARSETS_TEST}: {exc})") from None
+    if sets is None or (sets and sets <= safety.PLAIN_CHARSETS):
+        return None  # none listed, or only sets where a number's characters are themselves
+    has = f"lists {', '.join(sorted(sets))}" if sets else "answered a +CSCS line naming no set"
+    raise _charset_unread(
+        client,
+        f"{why}, and the module ({CHARSETS_TEST}) {has}: it may be in a set that writes a number's "
+        'digits otherwise (in "HEX", "3636" is 66)',
+        '; have the script set AT+CSCS="IRA" (or "GSM") before it registers, texts or calls',
+    )
 
 
-def _charset_unread(client: ATClient, why: str) -> safety.SafetyError:
+def _charset_unread(client: ATClient, why: str, way_out: str = "") -> safety.SafetyError:
     return safety.SafetyError(
         f"{client.url}: the TE character set (AT+CSCS), in which the SIM's call forwarding and SMS "
-        f"centre numbers are written, {why}: they cannot be checked"
+        f"centre numbers are written, {why}: they cannot be checked{way_out}"
     )
 
 
@@ -209,20 +230,22 @@ async def check_stored(
     forwarding: bool = True,
     centre: bool | None = None,
     charset: bool = True,
+    charsets: bool = True,
     info: dict[str, Any] | None = None,
 ) -> None:
     """Read and check what the SIM and module hold (`read_forwards` and `check_forwards` unless not
     `forwarding`; `check_sms_centre` when `centre`, by default when the allow-list names one), the
     modem registered; then let the client's command guard text and call (`CommandGuard.release`).
     Their numbers are read in the TE character set, read first (`read_charset`) unless not
-    `charset` (a replay whose recording did not: then as the command guard knows it).
+    `charset` (a replay whose recording did not: then as the command guard knows it); the sets
+    listed when the read names none unless not `charsets` (likewise).
     `info` gets what was read (`charset`, `forwards`, `sms_centre`)."""
     info = {} if info is None else info
     if centre is None:
         centre = allow_list is not None and bool(allow_list.sms_centre)
     chset = None
     if forwarding or centre:
-        chset = info["charset"] = await read_charset(client, charset)
+        chset = info["charset"] = await read_charset(client, charset, charsets)
     if forwarding:
         forwards = await read_forwards(client, chset)
         info["forwards"] = [str(f) for f in forwards]

@@ -483,6 +483,17 @@ def _charset_not_ascii(line: str) -> str:
     return f"{line!r} is not ASCII: a module that drops the parity bit reads another set's name in it, or not"
 
 
+def parse_charsets(lines: list[str]) -> frozenset[str] | None:
+    """The sets an `AT+CSCS=?` answer lists (`+CSCS: ("IRA","GSM","UCS2")`, or unquoted), upper-case
+    as written (a name written in another set is none of PLAIN_CHARSETS); None when it has no +CSCS
+    line (the module lists none)."""
+    answers = [line.split(":", 1)[1] for line in lines if grammar.prefix_of(line) == "+CSCS"]
+    if not answers:
+        return None
+    names = (grammar.unquote(name.strip()).strip() for text in answers for name in re.split(r"[(),]", text))
+    return frozenset(name.upper() for name in names if name)
+
+
 def _seven_bit(text: str) -> str:
     """The line as a modem that drops the parity bit reads it (each byte & 0x7F)."""
     return bytes(b & 0x7F for b in text.encode("utf-8", "surrogateescape")).decode("ascii")

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from accounting.records import Zone
-from hil.allowlist import allow_list_from_numbers
+from hil.allowlist import BenchAllowList, allow_list_from_numbers
 from hil.bench import BenchContext, _charset_read_recorded, run_bench
 from hil.delivery import StatusReports
-from hil.fakemodem import REGISTERED, Answer, AnsweringTransport
+from hil.fakemodem import REGISTERED, Answer, AnsweringTransport, AnswerSpec
 from hil.replay import Exchange, Recording, ReplayError
 from hil.result import BenchResult
 from hil.scripts import BenchScript
@@ -506,6 +506,87 @@ async def test_a_number_that_cannot_be_read_in_the_character_set_is_refused(cscs
     assert result.error is not None and cscs in result.error
 
 
+def _fake_unread(read: AnswerSpec, test: AnswerSpec, forward: str = "3636") -> AnsweringTransport:
+    """A module whose `AT+CSCS?` answers `read` (no set named) and `AT+CSCS=?` `test`, forwarding
+    every voice call to `forward` as it writes it."""
+    answers = {
+        **REGISTERED,
+        "AT+CSCS?": read,
+        "AT+CSCS=?": test,
+        "AT+CCFC=0,2": f'+CCFC: 1,1,"{forward}",129',
+    }
+    return AnsweringTransport(answers, url="/dev/ttyUSB7")
+
+
+SHORT_CODE = allow_list_from_numbers({"3636": "bench short code"})
+
+
+@pytest.mark.parametrize(
+    ("read", "test"),
+    [
+        (Answer(final="ERROR"), '+CSCS: ("IRA","GSM","HEX")'),
+        ("", '+CSCS: ("IRA","GSM","UCS2")'),  # OK with no +CSCS line
+        (Answer(final="+CME ERROR: 4"), "+CSCS: (IRA,GSM,HEX)"),  # names unquoted
+        (Answer(final="ERROR"), "+CSCS: ()"),  # a list that names nothing readable
+    ],
+)
+async def test_a_module_whose_set_cannot_be_read_but_may_hide_digits_is_refused(
+    read: AnswerSpec, test: AnswerSpec
+) -> None:
+    # AT+CSCS? not answered with a set on a module that has "HEX": its forward "3636" was read as
+    # written, the allowed short code 3636, where the module may mean 66 (the run set no set)
+    fake = _fake_unread(read, test)
+    result = await run_bench("register", fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert (result.status, result.error_type) == ("refused", "SafetyError"), result.error
+    assert result.error is not None and "AT+CSCS=?" in result.error and 'set AT+CSCS="IRA"' in result.error
+    assert "AT+CCFC=0,2" not in fake.lines
+
+
+@pytest.mark.parametrize(
+    "test", [Answer(final="ERROR"), "", '+CSCS: ("IRA","GSM")', '+CSCS: ("IRA","8859-1","UTF-8")']
+)
+async def test_a_module_with_no_set_hiding_digits_has_its_numbers_read_as_written(test: AnswerSpec) -> None:
+    # ERROR to both forms (no character sets at all), or only sets where digits are themselves
+    fake = _fake_unread(Answer(final="ERROR"), test)
+    result = await run_bench("register", fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert result.status == "passed", result.error
+    fake = _fake_unread(Answer(final="ERROR"), test, forward="66")
+    result = await run_bench("register", fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert (result.status, result.error_type) == ("refused", "ForwardNotAllowed"), result.error
+
+
+async def test_a_set_the_script_set_is_the_one_read_where_the_module_names_none() -> None:
+    # the way out the refusal names: the set the run set (answered OK) is known, nothing more asked
+    fake = _fake_unread(Answer(final="ERROR"), '+CSCS: ("IRA","HEX")', forward=b"3636".hex())
+
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        await bench.modem.client.command('AT+CSCS="HEX"')
+        await bench.registered(5.0)
+        return {}
+
+    script = BenchScript(name="direct", description="sets its character set", run=run, params={})
+    result = await run_bench(script, fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert result.status == "passed", result.error
+    assert "AT+CSCS=?" not in fake.lines
+
+
+async def _replayed_lines(tmp_path: Path, port: Any, allow: BenchAllowList, dropped: str | None) -> list[str]:
+    """The lines a replay sends of the `register` run recorded on `port`, its `dropped` command taken
+    out of the recording first (as one made before the bench sent it)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    recorded = await run_bench("register", port.url, transport=port, allow_list=allow, out=out, timeout=1.0)
+    assert recorded.status == "passed", recorded.error
+    path = out / "transcript.jsonl"
+    if dropped is not None:
+        kept = [line for line in path.read_text().splitlines() if f'"command": "{dropped}"' not in line]
+        assert len(kept) < len(path.read_text().splitlines())
+        path.write_text("\n".join(kept) + "\n")
+    replayed = await run_bench("register", f"replay://{path}?scale=0")
+    assert replayed.status == "passed", replayed.error
+    return [c["command"] for c in replayed.transcript.commands]
+
+
 @pytest.mark.parametrize("before", [False, True], ids=["recorded now", "recorded before the charset read"])
 async def test_a_recording_with_the_forwarding_check_replays_it_as_recorded(
     tmp_path: Path, before: bool
@@ -513,18 +594,7 @@ async def test_a_recording_with_the_forwarding_check_replays_it_as_recorded(
     # a recording made before the check read the TE character set has no AT+CSCS? before its
     # AT+CCFC=0,2: its replay sends none (as recorded), one made now sends it where it came
     port, _ = await _forwarded("+33612345678")
-    out = tmp_path / "run"
-    out.mkdir()
-    recorded = await run_bench("register", port.url, transport=port, allow_list=NUMBERS, out=out, timeout=1.0)
-    assert recorded.status == "passed", recorded.error
-    path = out / "transcript.jsonl"
-    if before:
-        kept = [line for line in path.read_text().splitlines() if '"command": "AT+CSCS?"' not in line]
-        assert len(kept) < len(path.read_text().splitlines())
-        path.write_text("\n".join(kept) + "\n")
-    replayed = await run_bench("register", f"replay://{path}?scale=0")
-    assert replayed.status == "passed", replayed.error
-    lines = [c["command"] for c in replayed.transcript.commands]
+    lines = await _replayed_lines(tmp_path, port, NUMBERS, "AT+CSCS?" if before else None)
     assert ("AT+CSCS?" in lines) is not before, lines
     assert "AT+CCFC=0,2" in lines
 
@@ -544,6 +614,17 @@ def test_the_charset_read_is_found_wherever_the_recording_has_it_before_the_chec
 ) -> None:
     exchanges = [Exchange(command, line, b"\r\nOK\r\n", 0.0) for line, command in enumerate(commands)]
     assert _charset_read_recorded(Recording("run.jsonl", exchanges, [])) is read
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["recorded now", "recorded before the sets' list"])
+async def test_a_recording_of_a_module_naming_no_set_replays_its_sets_list_as_recorded(
+    tmp_path: Path, before: bool
+) -> None:
+    # the check's AT+CSCS? and AT+CSCS=? before its AT+CCFC=0,2: the replay saw no charset read
+    # (a command between) and failed with UnmatchedCommand; one recorded before the list sends none
+    fake = _fake_unread(Answer(final="ERROR"), Answer(final="ERROR"))
+    lines = await _replayed_lines(tmp_path, fake, SHORT_CODE, "AT+CSCS=?" if before else None)
+    assert "AT+CSCS?" in lines and ("AT+CSCS=?" in lines) is not before, lines
 
 
 def test_a_recording_with_the_forwarding_check_is_not_replayed_without_it(
