@@ -2692,9 +2692,10 @@ def _footer_claims(
 
     (the latest end of a record, start + duration_s, over every file; or None when some file
     does not say); each file's (run, shard) when the records are unique by construction (else an
-    empty list): every file says so, for its own run and shard, no (run, shard) comes twice (the
-    same part given twice is checked like any file) and each file holds the number of rows its
-    footer counted; and the number of rows
+    empty list): every file says so, for its own run and shard, every file of one run (parts of
+    two runs may repeat each other's records), no (run, shard) comes twice (the same part given
+    twice is checked like any file) and each file holds the number of rows its footer counted;
+    and the number of rows
     of the files.  A file that is not Parquet, or is truncated, is refused here.  The footers are
     read by DuckDB; pyarrow reads again only those holding a claim, for their layout.
     """
@@ -2724,6 +2725,7 @@ def _footer_claims(
     unique = bool(files)
     origins: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
+    runs: set[str] = set()  # the runs the claims name: one run's shards alone are unique together
     for path in files:
         num_rows = footers[str(path)][0]
         doc = claims[str(path)]
@@ -2733,7 +2735,10 @@ def _footer_claims(
             files = []  # nothing more to learn: one file without a claim settles both answers
             break
         key = (str(doc.get("run")), str(doc.get("shard")))
-        if key in seen or doc.get("unique") is not True:
+        runs.add(key[0])
+        # (two runs' parts may hold the same records: the same devices, seed and scenario under
+        # another name, or cut into other shards; each file's claim says nothing of another run's)
+        if key in seen or len(runs) > 1 or doc.get("unique") is not True:
             unique = False
         seen.add(key)
         origins.append(key)

@@ -419,6 +419,8 @@ class PartAggregates:
             )
             and None not in origins
             and len(set(origins)) == len(origins)
+            # (one run's shards: another run's parts may repeat their records, `_footer_claims`)
+            and len({o[0] for o in origins if o is not None}) == 1
         )
 
     def aggregate(

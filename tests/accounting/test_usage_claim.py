@@ -43,14 +43,14 @@ def _rows() -> list[dict[str, Any]]:
     return [*data, call]
 
 
-def _part(path: Path, rows: list[dict[str, Any]]) -> None:
+def _part(path: Path, rows: list[dict[str, Any]], run: str = "r", shard: int = 0) -> None:
     """A part as the simulator writes it (its dictionaries, options and required columns)."""
     with UsageWriter(
         path,
         dictionary_columns=DICTIONARY_COLUMNS,
         parquet_options=PART_PARQUET_OPTIONS,
         required_columns=REQUIRED_COLUMNS,
-        origin={"run": "r", "shard": 0},
+        origin={"run": run, "shard": shard},
     ) as w:
         names = {k for r in rows for k in r}
         w.write_columns({c: [r.get(c) for r in rows] for c in names})
@@ -177,3 +177,29 @@ def test_a_runs_parts_keep_the_fast_path(
         and doc["rows_read"] == 9
         and doc["rejects"] == []
     )
+
+
+@pytest.mark.parametrize("shards", [(0, 0), (0, 1)])
+def test_two_runs_parts_are_searched_for_duplicates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shards: tuple[int, int]
+) -> None:
+    """Each part's claim vouches for its own run: the parts of two runs given together (the same
+    scenario and seed under another name holds the same records) were taken for one run's shards,
+    not searched, and every record billed twice without a word."""
+    usage = tmp_path / "usage"
+    usage.mkdir()
+    _part(usage / "part-00000.parquet", _rows(), run="meters seed 5", shard=shards[0])
+    _part(usage / "part-00001.parquet", _rows(), run="meters again seed 5", shard=shards[1])
+    assert not UsageReader(usage).claims_unique
+    doc, _ = _rate(usage, capsys)
+    assert doc["rows_read"] == 8
+    assert [r["reason"] for r in doc["rejects"]] == [
+        f"duplicate record: identical in every field to part-00000.parquet:{row}" for row in range(2, 6)
+    ]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for part in sorted(usage.iterdir()):
+        pq.write_table(pq.read_table(part).replace_schema_metadata(None), plain / part.name)
+    assert {k: v for k, v in doc.items() if k != "rejects"} == {
+        k: v for k, v in _rate(plain, capsys)[0].items() if k != "rejects"
+    }

@@ -83,14 +83,17 @@ def test_summed_parts_equal_the_files_read_as_one(tmp_path: Path) -> None:
     assert rate_run(inv, files, reader=parts).invoice.to_json() == rate_run(inv, files).invoice.to_json()
 
 
-@pytest.mark.parametrize("case", ["same shard twice", "other month", "no claim"])
+@pytest.mark.parametrize("case", ["same shard twice", "other month", "no claim", "two runs"])
 def test_parts_that_cannot_be_summed_are_read_as_one(tmp_path: Path, case: str) -> None:
     periods = load_catalog().first_periods()
     a = write_part(tmp_path / "a.parquet", ["A"], shard=0, seed=1)
     # the same records under another name: duplicates across the files, which only the files read
-    # as one can find (the same shard twice), or a copy without the footer's claim
+    # as one can find (the same shard twice), or a copy without the footer's claim, or the same
+    # records as another run's shard (its scenario under another name, or cut into other shards)
     b = tmp_path / "b.parquet"
-    if case == "no claim":
+    if case == "two runs":
+        write_part(b, ["A"], shard=1, seed=1, run="r again seed 1")
+    elif case == "no claim":
         import pyarrow.parquet as pq
 
         pq.write_table(pq.read_table(a), b)
