@@ -236,6 +236,12 @@ def carried_abroad(record: UsageRecord) -> bool:
     return record.zone != Zone.FR
 
 
+def run_name(scenario: Scenario) -> str:
+    """The run its parts' footers name: the scenario's name and seed, and the run's id."""
+    name = f"{scenario.name} seed {scenario.seed}"
+    return f"{name} run {scenario.run_id}" if scenario.run_id else name
+
+
 class Shard:
     """The state shared by the devices of one shard."""
 
@@ -282,8 +288,10 @@ class Shard:
                 parquet_options=PART_PARQUET_OPTIONS,
                 required_columns=REQUIRED_COLUMNS,
                 # The footer names the run and shard: the rating then trusts the records to be
-                # unique (a session's charging id and sequence number make each data record so).
-                origin={"run": f"{scenario.name} seed {scenario.seed}", "shard": index},
+                # unique (a session's charging id and sequence number make each data record so),
+                # among one run's parts: the run's own id, as another run of the same scenario and
+                # seed cut into other shards repeats the records under other shard numbers.
+                origin={"run": run_name(scenario), "shard": index},
                 tally=None if self.part_sums is None else self.part_sums.add,
                 parents=False,
                 run_columns=RUN_COLUMNS,

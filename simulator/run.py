@@ -75,7 +75,7 @@ from simulator.engine import (
     run_shard,
     shard_ranges,
 )
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, run_digest
 from simulator.stats import GroupStats
 
 log = logging.getLogger(__name__)
@@ -449,6 +449,10 @@ def run_shards(
     they are waited for before the results are returned.
     """
     ranges = shard_ranges(scenario)
+    # the run in its parts' footers: a part of another run (this scenario cut into other shards,
+    # another fleet or period under the same name) is not taken for one of this run's
+    # (`accounting.usage`); the scenario as run, so that running it again writes the same bytes
+    scenario = dataclasses.replace(scenario, run_id=run_digest(scenario))
     # absolute: a worker of a cluster runs in a working directory of its own
     folder = str(Path(out_dir).absolute())
     tasks = [(scenario, i, a, b, folder, csv, capture, rating) for i, (a, b) in enumerate(ranges)]

@@ -219,6 +219,9 @@ class Scenario:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     # `--max-lines`: (lines the scenario writes, lines kept) when it kept fewer, else None
     capped: tuple[int, int] | None = None
+    # the run its parts' footers name (`run_digest`, set by `simulator.run.run_shards`), so that
+    # parts of two runs are never taken for one run's (`UsageWriter`'s claim)
+    run_id: str = field(default="", compare=False)
 
     @property
     def duration_s(self) -> int:
@@ -236,6 +239,15 @@ class Scenario:
     def to_yaml(self) -> str:
         """The scenario as run (with its seed and any override applied), to replay it bit for bit."""
         return yaml.safe_dump(_plain(self.raw), sort_keys=False, allow_unicode=True)
+
+
+def run_digest(scenario: Scenario) -> str:
+    """A digest of the scenario as run: its YAML with every override, and the fleet's cut into
+    shards, period and cap (the records its parts hold follow from them)."""
+    import hashlib
+
+    said = f"{scenario.to_yaml()}\n{scenario.shard_devices} {scenario.start} {scenario.end} {scenario.capped}"
+    return hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
 
 
 def _plain(value: Any) -> Any:

@@ -718,3 +718,46 @@ def test_an_unassigned_mcc_is_refused_naming_file_line_and_key(tmp_path: Path) -
         f"m2msim run: {path}:{line}: groups[0].mobility.trips[0].plmn: MCC 267 of '26701' is not an assigned"
     ), result
     assert not out.exists()
+
+
+def test_parts_of_one_scenario_cut_into_other_shards_are_not_one_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A device's records do not depend on its shard: the scenario run again with other
+    `--shard-devices` writes them in another shard's part.  Both parts' footers named the run by the
+    scenario's name and seed alone, so a part of each given together was taken for two shards of one
+    run, not searched for duplicates, and every record of the second billed twice."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    doc = base()
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(doc["inventory"], sort_keys=False), encoding="utf-8")
+    for devices in (13, 7, 13):
+        out = tmp_path / f"run{devices}" if not (tmp_path / f"run{devices}").exists() else tmp_path / "again"
+        args = ["run", str(path), "--days", "1", "--shard-devices", str(devices), "--no-invoice"]
+        assert m2msim([*args, "--out", str(out)]) == 0
+    capsys.readouterr()
+    # (the same scenario run again writes the same bytes, its footers too)
+    part = Path("usage") / "part-00000.parquet"
+    assert (tmp_path / "again" / part).read_bytes() == (tmp_path / "run13" / part).read_bytes()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "part-00000.parquet").write_bytes((tmp_path / "run13" / part).read_bytes())
+    second = tmp_path / "run7" / "usage" / "part-00001.parquet"
+    (mixed / "part-00001.parquet").write_bytes(second.read_bytes())
+
+    def rate(usage: Path) -> dict[str, Any]:
+        assert m2msim(["rate", str(inventory), str(usage), "--json"]) == 0
+        rated: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return rated
+
+    whole, mix = rate(tmp_path / "run13" / "usage"), rate(mixed)
+    copies = pq.read_metadata(second).num_rows
+    assert copies and mix["rows_read"] == whole["rows_read"] + copies
+    assert len(mix["rejects"]) == copies
+    assert {r["reason"].split(":")[0] for r in mix["rejects"]} == {"duplicate record"}
+    assert mix["total_ht"] == whole["total_ht"]
