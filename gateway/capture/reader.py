@@ -1136,6 +1136,7 @@ class _Decoder:
             early[key] = (n, self.report.current_file, msg)
         elif not radius.response_authenticator_ok(msg, request_auth, self.secret):
             self.report.reject(n, "bad Response Authenticator", f"identifier {msg[1]}")
+            self.pending[key] = request_auth  # its client drops it (RFC 2865 3): still unanswered, re-sent
         else:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth

@@ -34,6 +34,7 @@ class Sent:
     octets: tuple[int, int] | None = None
     delay: int | None = None  # its Acct-Delay-Time (None: none)
     answered: bool = True  # the server's Accounting-Response to it is in the capture
+    answer_secret: bytes = SECRET  # the secret its Response Authenticator is made with
 
 
 def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
@@ -77,7 +78,12 @@ def both_ways(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -
         ts_us = (T0 + sent.t) * 1_000_000
         frames.append((ts_us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))))
         if responses and sent.answered:
-            frames.append((ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
+            frames.append(
+                (
+                    ts_us + 1_000,
+                    ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg, sent.answer_secret)))),
+                )
+            )
         when = datetime.fromtimestamp(T0 + sent.t, UTC)
         lines = [when.strftime("%a %b %e %H:%M:%S %Y"), *(f"\t{line}" for _, line in parts)]
         blocks.append("\n".join([*lines, f"\tTimestamp = {T0 + sent.t}"]) + "\n\n")
@@ -304,3 +310,27 @@ def test_detail_an_accounting_on_dated_in_a_named_zone_is_placed_as_the_starts_a
     ]
     assert report.sessions == 1 and report.open_sessions == [] and report.retransmissions == 1
     assert report.rejected == 0
+
+
+def test_a_request_whose_response_fails_its_authenticator_stays_unanswered_and_its_copy_is_one(
+    tmp_path: Path,
+) -> None:
+    """The server's answer to an Accounting-On failed its Response Authenticator (another secret): the NAS
+    drops it (RFC 2865 3) and re-sends the request as it was 45 s later, answered then. The capture took the
+    request as answered by the bad response, so the copy was another restart, ending the session opened in
+    between, its usage lost. It still awaits its answer: the copy is a copy."""
+    requests = [
+        Sent(0, 5, 1, "sess-1"),
+        Sent(1_000, 0, 7, answer_secret=b"another secret"),
+        Sent(1_005, 1, 1, "sess-2"),
+        Sent(1_045, 0, 7),
+        Sent(1_600, 3, 2, "sess-2", st=595, octets=(100, 200)),
+    ]
+    captured, _ = read_each(tmp_path, requests)
+    assert captured == (
+        [("sess-2", 1_005, 595, 100, 200)],
+        2,
+        ["sess-1"],
+        1,
+        {"bad Response Authenticator": 1},
+    )
