@@ -53,6 +53,7 @@ from accounting.usage import (
     RejectedKey,
     UsageReader,
     UsageSource,
+    file_identity,
     month_bounds,
 )
 from m2msim.gcpause import paused_gc
@@ -510,6 +511,8 @@ def _rate_run(
         if early_listed:
             listed = _merged(reader.files, listed, early_listed, max_rejects)
         invoice.rejects = [Reject(row, reason, file) for file, row, reason in listed]
+    if reader.files:  # (before the check: a file changed while it is hashed is then said changed)
+        invoice.usage_files = [file_identity(path) for path in reader.files]
     reader.check_unchanged()  # (the invoice of a file changed while it was read is not given)
     t3 = time.perf_counter()
     timings = {"aggregate": t1 - t0, "price": t2 - t1, "rejects": t3 - t2}

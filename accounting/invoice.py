@@ -316,6 +316,9 @@ class Invoice:
     rejects: list[Reject] = field(default_factory=list)
     reject_summary: list[RejectSummary] = field(default_factory=list)
     rows_read: int = 0
+    # each usage file rated, as `accounting.usage.file_identity` tells it (none for records not read
+    # from files): a report checks the usage files beside the invoice are these
+    usage_files: list[dict[str, Any]] | None = None
     coverage: UsageCoverage | None = None  # set when the usage covers part of the month only
 
     def projection(self) -> Projection | None:
@@ -418,6 +421,7 @@ class Invoice:
             "rejects": [r.to_dict() for r in self.rejects] if lines else [],
             "rejects_by_reason": [{"reason": s.reason, "count": s.count} for s in self.reject_summary],
             "rows_read": self.rows_read,
+            **({"usage_files": self.usage_files} if self.usage_files is not None else {}),
             **self._coverage_dict(),
         }
 

@@ -18,6 +18,7 @@ import statistics
 import time
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from accounting import inventory_from_dict, load_catalog
@@ -35,6 +36,7 @@ class Aggregated:
     """A reader whose month is already aggregated."""
 
     first_starts = None  # (no row read: none before a line's activation within the month)
+    files: tuple[Path, ...] = ()  # (no file read: the invoice tells none)
 
     def __init__(self, groups: list[Group]) -> None:
         self.groups = groups

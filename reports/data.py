@@ -756,15 +756,104 @@ def _rejected_rows(
     return out, max(total - len(found), 0)
 
 
-def _check_invoice_of(files: RunFiles, con: duckdb.DuckDBPyConnection, view: str) -> None:
+_COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")  # a usage file compressed since it was rated
+
+
+def _usage_file_of(files: RunFiles, name: str) -> tuple[Path | None, bool]:
+    """The file of the folder an invoice's `usage_files` entry names, and whether the page reads
+    it: by its path (as given, or under the folder when relative), else its name among the usage
+    files the page reads, or that name compressed since (`usage.csv.gz`); else a file of the
+    folder by that relative path (a run's `usage/part-*.parquet`, which its `usage.parquet`, the
+    file the page reads, merges)."""
+    given = Path(name)
+    base = given.name
+    paths = [p for p in files.usage if str(p) == name or p == files.folder / given]
+    paths = paths or [p for p in files.usage if p.name == base]
+    paths = paths or [p for p in files.usage if p.name in [base + end for end in _COMPRESSED_SUFFIXES]]
+    if len(paths) == 1:
+        return paths[0], True
+    if not given.is_absolute() and (files.folder / given).is_file():
+        return files.folder / given, False
+    return None, False
+
+
+def check_invoice_files(files: RunFiles) -> str | None:
+    """`ReportError` naming the invoice and the file when the usage files beside it are not those
+    it rated, as its `usage_files` tells them (`accounting.usage.file_identity`: each file's size
+    and a hash of its ends, its Parquet footer; not its time of change, which a copy changes): a
+    file rated missing, one of another size or content, or a usage file it did not rate. The rows
+    it lists as rejected are left out by file and row: in other records they are other rows.
+    None when the files were so checked; else why they were not (an invoice of an older m2msim, no
+    file rated here by its name: a run's `usage.parquet` copied without the parts it merges, a
+    file compressed since it was rated), and its `rows_read` is what they are checked against."""
+    inv = files.invoice or {}
+    recorded = inv.get("usage_files")
+    if not files.usage:
+        return None
+    if not isinstance(recorded, list):
+        return "no usage_files (an invoice of an older m2msim)"
+    from accounting.usage import file_identity
+
+    source = files.source("invoice")
+
+    def refuse(path: Path | str, why: str) -> ReportError:
+        return ReportError(
+            f"{source}: usage_files: {path}: {why}: the invoice is not of these records (rated "
+            "before they were changed, or of other data), and the rows it lists as rejected cannot "
+            "be told in them; rate them again"
+        )
+
+    seen: set[Path] = set()
+    compressed: list[Path] = []
+    missing: list[str] = []
+    for entry in recorded:
+        name = str(entry.get("name")) if isinstance(entry, dict) else ""
+        path, read = _usage_file_of(files, name)
+        if path is None:
+            missing.append(name)
+            continue
+        if read:
+            seen.add(path)
+        if path.name != Path(name).name:  # (its bytes are not those rated: the records may be)
+            compressed.append(path)
+            continue
+        try:
+            now = file_identity(path)
+        except OSError as exc:
+            raise refuse(path, f"cannot be read: {exc.strerror or exc}") from None
+        if now["bytes"] != entry.get("bytes"):
+            raise refuse(path, f"{entry.get('bytes')} bytes when rated, {now['bytes']:,} now")
+        if now["sampled_sha256"] != entry.get("sampled_sha256"):
+            raise refuse(path, "other content than when rated (its sampled_sha256 differs)")
+    if missing and not seen:  # (a run's usage.parquet copied without the parts rated, or renamed)
+        return f"the files it rated are not here by name ({missing[0]})"
+    if missing:
+        raise refuse(missing[0], "rated, but not in this folder")
+    for path in files.usage if seen else ():  # (none seen: the run's parts, merged in what is read)
+        if path not in seen:
+            raise refuse(path, "a usage file the invoice did not rate")
+    if compressed:
+        return f"{compressed[0]}: compressed since it was rated"
+    return None
+
+
+def _check_invoice_of(files: RunFiles, con: duckdb.DuckDBPyConnection, view: str, unchecked: str) -> None:
     """`ReportError` naming the invoice when it did not read the rows of the folder's usage files:
     its `rows_read` (the rows the rating read, those it could not split counted) against the rows
     the files hold now. The rejects it lists are left out by file and row: an invoice of other data
-    (another day's records, the usage replaced or cut after rating) left out other rows silently."""
+    (another day's records, the usage replaced or cut after rating) left out other rows silently.
+    Made when the invoice does not tell the files it rated (`check_invoice_files`: `unchecked`
+    says why), and said on stderr: other records can be as many."""
     inv = files.invoice or {}
     read = inv.get("rows_read")
     if not isinstance(read, int) or isinstance(read, bool) or read <= 0:
         return  # (a document that does not say: nothing to check against)
+    log.warning(
+        "%s: %s: the usage files here are checked against its rows_read alone, a count other "
+        "records can have too",
+        files.source("invoice"),
+        unchecked,
+    )
     from accounting.usage import ROW_REASONS
 
     split_not = ROW_REASONS["bad-row"][0]
@@ -799,10 +888,13 @@ def connect(
         if not statistics_believed(con, files.usage):
             disable_optimizers(con, *STATISTICS_OPTIMIZERS)
     rejected = rejected_rows(files)[0] if billed else []
+    # (the files the invoice rated, when it tells them; else its rows_read, when rows are left out)
+    unchecked = check_invoice_files(files) if billed else None
     try:
         view = _usage_sql(files, con, numbered=bool(rejected))
         if rejected:
-            _check_invoice_of(files, con, view)
+            if unchecked is not None:
+                _check_invoice_of(files, con, view, unchecked)
             table = pa.table(
                 {"f": [f for f, _ in rejected], "r": [r for _, r in rejected]},
                 schema=pa.schema([("f", pa.string()), ("r", pa.int64())]),

@@ -964,6 +964,10 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Seque
     reader = PartAggregates(aggregated) if parts and len(aggregated) == len(parts) else None
     run = rate_run(inventory, parts or None, reader=reader)
     invoice = run.invoice
+    for entry in invoice.usage_files or ():  # (named in the run folder: this one is swapped in for it)
+        entry["name"] = Path(
+            os.path.relpath(os.path.abspath(entry["name"]), os.path.abspath(out_dir))
+        ).as_posix()
     # the report's offer comparison re-prices these aggregates: the month is read and rated once
     result.comparison = compare(run)
     invoice.coverage = usage_coverage(scenario)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from invoice_docs import bill_of
 
 from accounting import load_inventory, rate
 from tests.accounting.test_usage_column_kinds import INVENTORY  # (line D, March 2026)
@@ -47,7 +48,7 @@ def test_one_row_row_groups_are_rated_as_one_row_group_reading_the_footer_once(
     pq.write_table(table, whole)
     pq.write_table(table, split, row_group_size=1)
     assert pq.ParquetFile(split).metadata.num_row_groups == 300
-    expected = rate(inventory, str(whole)).to_json()
+    expected = bill_of(rate(inventory, str(whole)))
 
     opened: list[str] = []
     real = pq.ParquetFile
@@ -58,5 +59,5 @@ def test_one_row_row_groups_are_rated_as_one_row_group_reading_the_footer_once(
             super().__init__(source, *args, **kwargs)
 
     monkeypatch.setattr(pq, "ParquetFile", Counted)
-    assert rate(inventory, str(split)).to_json() == expected
+    assert bill_of(rate(inventory, str(split))) == expected
     assert opened.count(str(split)) <= 1, len(opened)

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from invoice_docs import billed
 
 from accounting.usage import UsageReader
 from accounting.usage_writer import FOOTER_KEY, UsageWriter
@@ -61,7 +62,7 @@ def _rate(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any
     out = capsys.readouterr()
     assert rc == 0, out.err
     doc: dict[str, Any] = json.loads(out.out)
-    return doc, out.err
+    return billed(doc), out.err  # (the bill: each file rated is its own, `usage_files`)
 
 
 def _plain(tmp_path: Path, table: pa.Table, name: str) -> Path:

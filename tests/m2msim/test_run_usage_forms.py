@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fuzzing import assert_cli_contract, run_cli
+from invoice_docs import billed
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "default.yaml"
@@ -58,7 +59,7 @@ def test_every_form_of_run_folder_is_read_as_its_usage(
     inventory, out = runs
     run, merged = out[form], out["merged"]
     bill = json.loads(_ok(["rate", "--json", str(inventory), str(run)]))
-    assert bill == json.loads(_ok(["rate", "--json", str(inventory), str(merged)]))
+    assert billed(bill) == billed(json.loads(_ok(["rate", "--json", str(inventory), str(merged)])))
     written = json.loads((merged / "invoice.json").read_text())  # (the run's own: a projection more)
     assert bill["total_ht"] == written["total_ht"] and bill["lines"] == written["lines"]
     compared = _ok(["compare", "--json", str(inventory), str(run)])

@@ -302,7 +302,11 @@ def test_the_rate_and_compare_outputs_of_a_partial_run_say_its_days(storm_run: P
     assert m2msim(["compare", *args, "--json", "--out", str(both / "comparison.json")]) == 0
     assert m2msim(["compare", *args, "--json", "--out", str(alone / "comparison.json")]) == 0
     invoice = json.loads((both / "invoice.json").read_text())
-    assert invoice == json.loads((storm_run / "invoice.json").read_text())  # (the run's own)
+    own = json.loads((storm_run / "invoice.json").read_text())
+    # (the files rated: the run's usage.parquet, the run's own of its parts as they were written)
+    assert [f["name"] for f in invoice.pop("usage_files")] == [str(storm_run / "usage.parquet")]
+    assert [f["name"] for f in own.pop("usage_files")] == ["usage/part-00000.parquet"]
+    assert invoice == own  # (the run's own)
     comparison = json.loads((both / "comparison.json").read_text())
     assert comparison["usage_covers"] == invoice["usage_covers"]
     del comparison["usage_covers"]

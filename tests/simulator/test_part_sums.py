@@ -204,7 +204,7 @@ def test_the_sums_of_generated_parts_equal_the_files_read_back(tmp_path: Path, s
     inv = inventory()
     with_sums = rate_run(inv, files, reader=PartAggregates(summed)).invoice
     whole = rate_run(inv, files).invoice
-    assert with_sums.to_json() == whole.to_json()
+    assert with_sums.to_json() == whole.to_json()  # (the same files rated: their usage_files too)
     assert with_sums.render_text() == whole.render_text()
 
 
