@@ -10,6 +10,7 @@ from typing import Any
 
 from accounting import Comparison, compare_month
 from accounting.db import duckdb
+from accounting.engine import MAX_LISTED_REJECTS
 from accounting.errors import AccountingError
 from reports import svg
 from reports.data import RunFiles, rejected_rows
@@ -330,8 +331,8 @@ def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming sh
     lists as rejected (a duplicate, a line with an inventory error or unknown, a record outside the
     month, a bad value, a service the offer refuses) left out (`reports.data.rejected_rows`) and
     counted beside them, so that they agree with the invoice's figures (ko invoiced, SMS and seconds
-    billed, cost); those the invoice counts but does not list (past its listing's limit) are said
-    counted in them."""
+    billed, cost); those the invoice counts but does not say where they are in the files read
+    (past its listing's limit, or in a file not read here) are said counted in them, and why."""
     inv = files.invoice
     if inv is None:
         return f'<p class="muted">{what} count the usage records read (no invoice in this folder).</p>'
@@ -339,7 +340,9 @@ def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming sh
     rejected = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(inv.get("rejects") or [])
     unlisted = rejected_rows(files)[1] if files.usage else 0
     kept = (
-        f" <b>{unlisted:,} of them, not listed by the invoice, are counted</b> here all the same."
+        f" <b>{unlisted:,} of them are counted</b> here all the same: the invoice does not say which "
+        f"rows they are in these files (it lists {MAX_LISTED_REJECTS:,} rejects at most, or names a "
+        "file not read here), so they cannot be told from the records billed."
         if unlisted
         else ""
     )
