@@ -691,6 +691,13 @@ STATISTICS_OPTIMIZERS = (
 )
 
 
+def records_counted(files: RunFiles) -> str:
+    """Which usage records the page's figures drawn from them count, in the words of its labels:
+    "billed" when the folder has an invoice (those it lists as rejected are left out, `connect`),
+    else "read" (every record)."""
+    return "billed" if files.invoice is not None else "read"
+
+
 def rejected_rows(files: RunFiles) -> tuple[list[tuple[str, int]], int]:
     """The records the folder's invoice lists as rejected by the rating, each as (its usage file,
     its row as the `usage` view numbers it: a CSV's rows the reader could not split, not in the

@@ -13,7 +13,7 @@ from accounting.db import duckdb
 from accounting.engine import MAX_LISTED_REJECTS
 from accounting.errors import AccountingError
 from reports import svg
-from reports.data import RunFiles, rejected_rows
+from reports.data import RunFiles, records_counted, rejected_rows
 from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import CENT, FLEET_GROUP, MO, TOP_LINES, amount, mo
 
@@ -270,7 +270,7 @@ def groups_section(
     )
     vol_chart = svg.bar_chart(
         "plot-group-volume",
-        "Data volume per device group (Mo, records read)",
+        f"Data volume per device group (Mo, records {records_counted(files)})",
         cats,
         [
             svg.Series(

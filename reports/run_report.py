@@ -31,6 +31,7 @@ from reports.data import (
     damaged_usage,
     failed_sql,
     find_files,
+    records_counted,
     rejected_rows,
     unbilled_lines,
 )
@@ -361,7 +362,11 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     # (the records' figures are known when the folder holds them, or the run handed over their sums)
     read = bool(files.usage) or calls is None
     page.add("groups", "Cost and volume per device group", groups_section(files, con, hourly, cur, read))
-    page.add("traffic", "Volume and sessions over time", traffic_section(period, hourly, groups, bands))
+    page.add(
+        "traffic",
+        "Volume and sessions over time",
+        traffic_section(period, hourly, groups, bands, records_counted(files)),
+    )
     if files.summary is not None:
         page.add("storm", "Outages and retry storms", storm_section(files, con, cur))
     page.add("alarms", "Alarms", alarms_section(con, period))

@@ -9,7 +9,7 @@ from typing import Any
 
 from accounting.db import duckdb
 from reports import svg
-from reports.data import RunFiles, failed_sql
+from reports.data import RunFiles, failed_sql, records_counted
 from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import HOURLY_UP_TO_DAYS, MO, RECORD_GROUP_SQL, Period, parse_time
 from reports.run_cost import records_read_note
@@ -79,8 +79,14 @@ def every_bucket(period: Period | None, seen: set[float], bucket_s: int, origin:
 
 
 def traffic_section(
-    period: Period | None, hourly: list[tuple[Any, ...]], groups: list[str], bands: list[svg.Band]
+    period: Period | None,
+    hourly: list[tuple[Any, ...]],
+    groups: list[str],
+    bands: list[svg.Band],
+    counted: str = "read",
 ) -> str:
+    """Volume and sessions per day and hour per group; `counted`: which records the sums are of
+    (`reports.data.records_counted`)."""
     if not hourly:
         return '<p class="muted">No usage records in this folder.</p>'
     out = []
@@ -110,7 +116,7 @@ def traffic_section(
             ("volume", 2, MO, f"Mo per {span} (up + down)", tip_mo),
             ("sessions", 4, 1, f"sessions per {span}", tip_n),
         ):
-            title = f"Data {what} per {span}, per device group (records read)"
+            title = f"Data {what} per {span}, per device group (records {counted})"
             out.append(
                 svg.line_chart(
                     f"plot-{kind}-{what}",
@@ -226,7 +232,7 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
                 "outage (window: 30 min before to 3 h after, or to the next outage)",
                 "reconnection records",
                 "failed sessions",
-                "ko of the retry records read",
+                f"ko of the retry records {records_counted(files)}",
             ],
             rows,
             numeric=[1, 2, 3],
@@ -303,6 +309,7 @@ def sms_calls_section(
 ) -> str:
     """SMS and calls: the run's totals, a table per device group, type and destination (`calls`:
     as `run_report.record_sums` summed them, else asked of the records here), per day of `period`."""
+    counted = records_counted(files)
     parts = []
     t = (files.summary or {}).get("totals")
     if t:
@@ -381,7 +388,7 @@ def sms_calls_section(
             )
         parts.append(
             table(
-                ["device group", "type", "destination", "records read", "seconds read"],
+                ["device group", "type", "destination", f"records {counted}", f"seconds {counted}"],
                 cells,
                 numeric=[3, 4],
             )
@@ -409,7 +416,7 @@ def sms_calls_section(
         parts.append(
             svg.line_chart(
                 "plot-sms-calls",
-                f"SMS and calls per {span} (all groups, records read)",
+                f"SMS and calls per {span} (all groups, records {counted})",
                 series,
                 y_label=f"records per {span}",
                 steps=True,

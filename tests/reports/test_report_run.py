@@ -517,7 +517,7 @@ def test_the_retry_storms_billed_ko_are_the_invoices(storm_doc: dict[str, Any], 
     assert rs["billable_ko"] == 0 and rs["records_ko"] >= rs["sessions"]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "summary:retry_storm.billable_ko" in check_numbers(html, out)
-    assert "ko of the retry records read" in html
+    assert "ko of the retry records billed" in html
 
 
 def _page_of_a_copy(
