@@ -485,9 +485,15 @@ def _charset_not_ascii(line: str) -> str:
 
 def parse_charsets(lines: list[str]) -> frozenset[str] | None:
     """The sets an `AT+CSCS=?` answer lists (`+CSCS: ("IRA","GSM","UCS2")`, or unquoted), upper-case
-    as written (a name written in another set is none of PLAIN_CHARSETS); None when it has no +CSCS
-    line (the module lists none)."""
-    answers = [line.split(":", 1)[1] for line in lines if grammar.prefix_of(line) == "+CSCS"]
+    as written (a name written in another set is none of PLAIN_CHARSETS); None when it has neither a
+    +CSCS line nor a bare one (the module lists none).  A bare line is read as part of the list (a
+    list carried on to a next line, `"UCS2")`, or one written without its prefix): a set on it is
+    the module's as much as one on the +CSCS line."""
+    answers = [
+        line.split(":", 1)[1] if grammar.prefix_of(line) else line
+        for line in lines
+        if grammar.prefix_of(line) in ("+CSCS", None) and line.strip()
+    ]
     if not answers:
         return None
     names = (grammar.unquote(name.strip()).strip() for text in answers for name in re.split(r"[(),]", text))

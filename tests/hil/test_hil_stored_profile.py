@@ -528,6 +528,9 @@ SHORT_CODE = allow_list_from_numbers({"3636": "bench short code"})
         ("", '+CSCS: ("IRA","GSM","UCS2")'),  # OK with no +CSCS line
         (Answer(final="+CME ERROR: 4"), "+CSCS: (IRA,GSM,HEX)"),  # names unquoted
         (Answer(final="ERROR"), "+CSCS: ()"),  # a list that names nothing readable
+        # a list carried on to a next line: the set on it was dropped, "IRA", "GSM" alone read plain
+        (Answer(final="ERROR"), '+CSCS: ("IRA","GSM",\r\n"UCS2")'),
+        (Answer(final="ERROR"), '("IRA","GSM","HEX")'),  # a list written without its prefix
     ],
 )
 async def test_a_module_whose_set_cannot_be_read_but_may_hide_digits_is_refused(
