@@ -87,11 +87,12 @@ async def read_charset(client: ATClient, read: bool = True, listed: bool = True)
     or when the module does not answer it OK or names no set, as the command guard knows it (set by
     the run).  When neither tells and `read` and `listed` (a replay whose recording did not: as
     recorded), the sets the module has (`AT+CSCS=?`): a module with
-    none (ERROR, no +CSCS line) or only sets in which a number's characters are themselves writes it
+    none (ERROR to the read and to the list, or a list with no +CSCS line) or only sets in which a number's characters are themselves writes it
     as it is (None); one that has another ("HEX", "UCS2": "3636" may be 66) may be in it, and is refused.
     `SafetyError` when the set is not known so (an answer that cannot be read, a set not answered
     OK, a module that has a set hiding digits)."""
     why = "is not known"
+    refused = False  # the read answered ERROR (a module with no character sets does)
     if read:
         try:
             named = safety.parse_charset(list((await client.command(CHARSET_READ)).lines))
@@ -102,6 +103,7 @@ async def read_charset(client: ATClient, read: bool = True, listed: bool = True)
             raise _charset_unread(client, f"could not be read ({CHARSET_READ}: {exc})") from None
         except ModemError as exc:
             why = f"could not be read ({CHARSET_READ}: {exc})"
+            refused = isinstance(exc, CommandError)
     known = client.guard.charset if isinstance(client.guard, safety.CommandGuard) else None
     if known == "":
         raise _charset_unread(client, why if not read else f"{why} and is not known")
@@ -109,8 +111,11 @@ async def read_charset(client: ATClient, read: bool = True, listed: bool = True)
         return known
     try:
         sets = safety.parse_charsets(list((await client.command(CHARSETS_TEST)).lines))
-    except CommandError:
-        return None  # no character sets (ERROR to both): the module writes a number as it is
+    except CommandError as exc:
+        if refused:
+            return None  # no character sets (ERROR to both): the module writes a number as it is
+        # the read answered OK, or timed out: the module may have sets, in one that hides digits
+        raise _charset_unread(client, f"{why}, nor its sets listed ({CHARSETS_TEST}: {exc})") from None
     except ModemError as exc:
         raise _charset_unread(client, f"{why}, nor its sets listed ({CHARSETS_TEST}: {exc})") from None
     if sets is None or (sets and sets <= safety.PLAIN_CHARSETS):

@@ -545,6 +545,16 @@ async def test_a_module_whose_set_cannot_be_read_but_may_hide_digits_is_refused(
     assert "AT+CCFC=0,2" not in fake.lines
 
 
+async def test_a_module_that_answers_its_set_s_read_ok_but_not_its_list_is_refused() -> None:
+    # AT+CSCS? answered OK (the command is there) with no set named, AT+CSCS=? ERROR: not a module
+    # with no sets (ERROR to both), one that told neither; its "3636" was read as written
+    fake = _fake_unread("", Answer(final="ERROR"))
+    result = await run_bench("register", fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert (result.status, result.error_type) == ("refused", "SafetyError"), result.error
+    assert result.error is not None and "nor its sets listed (AT+CSCS=?" in result.error
+    assert "AT+CCFC=0,2" not in fake.lines
+
+
 @pytest.mark.parametrize(
     "test", [Answer(final="ERROR"), "", '+CSCS: ("IRA","GSM")', '+CSCS: ("IRA","8859-1","UTF-8")']
 )
