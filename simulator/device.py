@@ -972,15 +972,17 @@ class Device:
             # has found the cell again and registered (its network search, as when a report is due)
             back = min(float(t_end) + self.group.network_search_s, float(self.T))
             again = yield from self._cell_gone_again(back, [])
-            if again is not None:  # gone again before the module found it: off the air through that one
-                return (yield from self._outage(again, None, failed))
+            # a report due in the search waits for the registration (held, not skipped)
+            held = has_data and not self.persistent and self._due_between(t_end, self.env.now)
+            if again is not None:  # gone again before the module found it: off the air through that one,
+                # trying the report it holds from there (before, counted from that one's start: lost)
+                return (yield from self._outage(again, float(self.env.now) if held else None, failed))
             self.area_down = False
             if self.env.now >= self.T:
                 return False
             self.attach()  # on the network and with the device of now (a trip, a SIM swap meanwhile)
             self.deliver_mt()
-            # a report due in the search waits for the registration
-            return has_data and not self.persistent and self._due_between(t_end, self.env.now)
+            return held
         prof = self.profile
         rc = self.group.reconnect
         t = first

@@ -18,6 +18,7 @@ import pytest
 from accounting.records import USAGE_SCHEMA, ClosingCause, is_retry_charging
 from simulator.run import RunResult, simulate
 from simulator.scenario import parse_scenario
+from tests.simulator.test_nsapi_limit import play
 
 TRACKERS = 2
 TRIP_START = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -277,3 +278,32 @@ def test_an_attempt_in_progress_at_the_periods_end_is_cut_there(tmp_path: Path) 
     assert at_end and {r["cause"] for r in at_end} == {int(ClosingCause.MANAGEMENT_INTERVENTION)}
     before = [r for r in retries if r not in at_end]
     assert before and {r["cause"] for r in before} == {int(ClosingCause.NORMAL)}
+
+
+def test_a_report_due_in_the_search_is_held_when_the_cell_goes_again_before_registration(
+    tmp_path: Path,
+) -> None:
+    """Hourly reports on the hour; the cell out 10:59:00-10:59:30 (no report due in it), the module's
+    search for it 5 min, and the cell out again 11:02-11:10 before it registered.  The 11:00 report,
+    due in the search, was dropped: the device counted its next report from the second outage's start
+    (12:00), as if none were held, and sent nothing between.  A module holds a report whose timer
+    fires while it searches: it tries in the second outage (no coverage) and sends it once back."""
+    day = "2026-03-10T"
+    d = doc(
+        (f"{day}10:59:00Z", f"{day}10:59:30Z"),
+        BACKOFF,
+        schedule={"period": "1h", "align": "clock"},
+        network_search="5min",
+    )
+    del d["groups"][0]["mobility"]
+    d["events"]["outages"][0]["kind"] = "area"
+    d["events"]["outages"].append({"kind": "area", "start": f"{day}11:02:00Z", "end": f"{day}11:10:00Z"})
+    result, rows = run(tmp_path, d)
+    back, next_report = datetime(2026, 3, 10, 11, 10, tzinfo=UTC), datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert not [r for r in rows if datetime(2026, 3, 10, 10, 59, tzinfo=UTC) <= r["start"] < back]
+    held = [r for r in rows if r["type"] == "data" and back <= r["start"] < next_report]
+    assert sorted(r["line"] for r in held) == [f"TRK{k}" for k in range(1, TRACKERS + 1)]
+    assert result.groups["trackers"].no_coverage_attempts >= TRACKERS
+    bulk, one = play(d, tmp_path / "bulk", per_call=False), play(d, tmp_path / "one", per_call=True)
+    assert bulk.records == one.records
+    assert bulk.stats == one.stats
