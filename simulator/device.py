@@ -63,6 +63,16 @@ _Part = tuple[
 HELD = 1 << 62  # the release of the NSAPI a persistent connection's context holds while it is open
 
 
+def _sent_by_cut(
+    up: I64, down: I64, scans: tuple[I64, I64] | None, lived: I64, duration: I64
+) -> tuple[I64, I64]:
+    """What sessions lost with the radio bearer `lived` s into their `duration` had sent (cause 4):
+    their bytes shared by time (`time_share`), their scans' bytes (`scans`, drawn over that time)
+    whole."""
+    s_up, s_down = (np.zeros_like(lived), np.zeros_like(lived)) if scans is None else scans
+    return time_share(up - s_up, lived, duration) + s_up, time_share(down - s_down, lived, duration) + s_down
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     line: str
@@ -453,9 +463,7 @@ class Device:
             e_st, e_du, up, down, c, _, e_ties, e_sc, _, abnormal = of(sel, moves)
             lived = stop - e_st
             if self._cell_goes_at(stop):  # lost with the radio bearer: what was sent by then
-                s_up, s_down = (np.zeros_like(lived), np.zeros_like(lived)) if e_sc is None else e_sc
-                up = time_share(up - s_up, lived, e_du) + s_up
-                down = time_share(down - s_down, lived, e_du) + s_down
+                up, down = _sent_by_cut(up, down, e_sc, lived, e_du)
                 abnormal = True
             parts.append((e_st, lived, up, down, c, False, e_ties, e_sc, moves, abnormal))
         return parts
@@ -753,8 +761,7 @@ class Device:
                 continue
             up, down, s_up, s_down = s.up[sel], s.down[sel], s.scan_up[sel], s.scan_down[sel]
             if abnormal:  # what was sent by the cut
-                up = time_share(up - s_up, lived[sel], s.duration[sel]) + s_up
-                down = time_share(down - s_down, lived[sel], s.duration[sel]) + s_down
+                up, down = _sent_by_cut(up, down, (s_up, s_down), lived[sel], s.duration[sel])
             self.sessions(
                 s.start[sel],
                 lived[sel],
