@@ -49,6 +49,7 @@ from gateway.acct_sessions import (
     HOLD_S,
     LATE_COPY_KEPT,
     MAX_GIGAWORDS,
+    RETRY_WINDOW_S,
     STATUS_ACCOUNTING_OFF,
     STATUS_ACCOUNTING_ON,
     AcctRequest,
@@ -106,6 +107,13 @@ FRAGMENT_TIMEOUT_S = 30
 # captures merged by mergecap, put packets out of order by up to this much; and at most this many wait
 REORDER_S = 60
 REORDER_LIMIT = 65_536
+# how long (capture time, s, after its latest copy) a client's port and Identifier are remembered: an
+# answered request for twice the retry window (a copy or the server's repeated answer past it is a new
+# event; the margin covers packets of another interface handled late), an unanswered one for hours (a copy
+# at any distance is re-sent, but no client re-sends for hours): a NAS with a new port per request made
+# the maps grow without end
+ANSWERED_KEPT_S = 2 * RETRY_WINDOW_S
+UNANSWERED_KEPT_S = 6 * 3600
 MAX_EARLY_RESPONSES = 4_096  # responses awaiting a request read after them; the oldest is a reject past it
 
 LINKTYPE_NULL = 0
@@ -576,6 +584,10 @@ class _Decoder:
         # them, so a request of theirs still awaiting one had none (`request`: its copy is re-sent, at any
         # distance in time); for others (a capture of one direction) an answer may have gone unseen
         self.answers_seen: set[bytes] = set()
+        # client's address -> (latest copy's time, key) in time order, to forget those keys (`_forget`)
+        # once ANSWERED_KEPT_S, then UNANSWERED_KEPT_S have passed on that client's clock
+        self.seen_order: dict[bytes, tuple[deque[tuple[int, tuple[bytes, int, int]]], ...]] = {}
+        self.unanswered_forgotten = 0
         self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
         # the same -> a response without its request yet (packet, file, message), oldest first
         self.early_responses: dict[tuple[bytes, int, int], tuple[int, str | None, bytes]] = {}
@@ -1158,6 +1170,37 @@ class _Decoder:
         else:
             self._without_request(*early)
 
+    def _seen(self, key: tuple[bytes, int, int], seen_s: int) -> None:
+        """A request on `key` seen at `seen_s` (its latest copy): remembered, and the client's keys whose
+        time has passed forgotten (amortised O(1): each time is queued once and taken off once)."""
+        self.request_seen[key] = seen_s
+        order = self.seen_order.get(key[0])
+        if order is None:
+            order = self.seen_order[key[0]] = (deque(), deque())
+        order[0].append((seen_s, key))
+        now_s = max(seen_s, self.handled_us.get(key[0], 0) // 1_000_000)
+        answered_window, unanswered_window = order
+        seen = self.request_seen
+        while answered_window and answered_window[0][0] < now_s - ANSWERED_KEPT_S:
+            t, old = answered_window.popleft()
+            if seen.get(old) != t:
+                continue  # seen again since: queued again
+            if old in self.pending:
+                unanswered_window.append((t, old))  # kept for hours
+            else:
+                self._forget(old)
+        while unanswered_window and unanswered_window[0][0] < now_s - UNANSWERED_KEPT_S:
+            t, old = unanswered_window.popleft()
+            if seen.get(old) == t:
+                if self.pending.pop(old, None) is not None:
+                    self.unanswered_forgotten += 1
+                self._forget(old)
+
+    def _forget(self, key: tuple[bytes, int, int]) -> None:
+        self.request_seen.pop(key, None)
+        self.answered.pop(key, None)
+        self.answered_request.pop(key, None)
+
     def _without_request(self, n: int, file: str | None, msg: bytes) -> None:
         report = self.report
         reading, report.current_file = report.current_file, file
@@ -1184,10 +1227,11 @@ class _Decoder:
             )
         ):
             report.retransmissions += 1  # the same octets again, before or after the response
-            self.request_seen[key] = max(self.request_seen.get(key, seen_s), seen_s)
+            if seen_s > self.request_seen.get(key, seen_s - 1):
+                self._seen(key, seen_s)
             self._reset_copy_seen(msg, nas, ts_us)
             return None
-        self.request_seen[key] = seen_s
+        self._seen(key, seen_s)
         self._await(n, key, msg[4:20])
         if not radius.request_authenticator_ok(msg, self.secret):
             report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")
@@ -1360,7 +1404,7 @@ class _Decoder:
         for early in self.early_responses.values():
             self._without_request(*early)
         self.early_responses = {}
-        self.report.unanswered_requests = len(self.pending)
+        self.report.unanswered_requests = len(self.pending) + self.unanswered_forgotten
         given_up = [
             *(
                 (n, head, "fragmented RADIUS message longer than 65,535 octets", "dropped")

@@ -334,3 +334,44 @@ def test_a_request_whose_response_fails_its_authenticator_stays_unanswered_and_i
         1,
         {"bad Response Authenticator": 1},
     )
+
+
+def test_a_nas_with_a_new_port_per_request_is_read_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NAS sends each request from a new source port (8,000 requests, one each 5 s, every tenth
+    unanswered): the reader remembered every port and Identifier to the end (750,000 of them took 350 MB).
+    It forgets an answered one once twice the retry window has passed, an unanswered one after hours, and
+    reads the same: every session billed, every unanswered request counted."""
+    import gateway.capture.reader as reader
+
+    sizes: dict[str, int] = {}
+    finish = reader._Decoder.finish
+
+    def measured(self: reader._Decoder) -> list[object]:
+        for name in ("pending", "answered", "answered_request", "request_seen"):
+            sizes[name] = len(getattr(self, name))
+        return finish(self)
+
+    monkeypatch.setattr(reader._Decoder, "finish", measured)
+    frames = []
+    for i in range(8_000):
+        session = f"s{i // 2}"
+        sent = (
+            Sent(i * 5, i % 256, 2, session, st=5, octets=(100, 200))
+            if i % 2
+            else Sent(i * 5, i % 256, 1, session)
+        )
+        msg = request(sent.ident, b"".join(octets for octets, _ in _attributes(sent)))
+        ts_us, port = (T0 + sent.t) * 1_000_000, 1_024 + i
+        frames.append((ts_us, ethernet(ipv4(GGSN, AAA, udp(port, 1813, msg)))))
+        if i % 10 != 9:
+            frames.append((ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, port, response(msg))))))
+    report = ReadReport()
+    records = list(records_from_pcap(write_pcap(tmp_path / "c.pcap", 1, frames), SECRET, report))
+    assert len(records) == 4_000 and {r.bytes_up for r in records} == {100}
+    assert report.unanswered_requests == 800 and report.rejected == 0 and report.retransmissions == 0
+    kept_s = reader.UNANSWERED_KEPT_S
+    assert sizes["pending"] <= kept_s // 50 + 1 < 800
+    assert max(sizes["answered"], sizes["answered_request"]) <= 2 * reader.ANSWERED_KEPT_S // 5 + 1
+    assert sizes["request_seen"] <= sizes["pending"] + 2 * reader.ANSWERED_KEPT_S // 5 + 1
