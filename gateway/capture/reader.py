@@ -1178,7 +1178,9 @@ class _Decoder:
         if order is None:
             order = self.seen_order[key[0]] = (deque(), deque())
         order[0].append((seen_s, key))
-        now_s = max(seen_s, self.handled_us.get(key[0], 0) // 1_000_000)
+        # on this packet's own time: by the client's latest one (a packet dated later, read before it), a
+        # request read out of order forgot itself as it was read, and a copy of it was a new request
+        now_s = seen_s
         answered_window, unanswered_window = order
         seen = self.request_seen
         while answered_window and answered_window[0][0] < now_s - ANSWERED_KEPT_S:

@@ -375,3 +375,27 @@ def test_a_nas_with_a_new_port_per_request_is_read_in_bounded_memory(
     assert sizes["pending"] <= kept_s // 50 + 1 < 800
     assert max(sizes["answered"], sizes["answered_request"]) <= 2 * reader.ANSWERED_KEPT_S // 5 + 1
     assert sizes["request_seen"] <= sizes["pending"] + 2 * reader.ANSWERED_KEPT_S // 5 + 1
+
+
+def test_a_request_read_after_a_later_dated_packet_of_its_client_keeps_its_copies_known(
+    tmp_path: Path,
+) -> None:
+    """A capture host's clock stepped back (or another interface's, merged): a client's garbled request dated
+    an hour later is read before its requests dated now. Those requests and their copies are the same as
+    ever: forgetting keys went by the client's latest time, so a request read then forgot itself as it was
+    read, then again at its answered copy, and its third copy was read as a new request (its answer as a
+    duplicate lost, the session's stop twice)."""
+    stop = Sent(10, 4, 2, "s0", st=5, octets=(100, 200))
+    msg = request(4, b"".join(octets for octets, _ in _attributes(stop)))
+    frames = [
+        ((T0 + 3_600) * 1_000_000, ethernet(ipv4(GGSN, AAA, udp(1_025, 1813, b"\x04\x01\x00\x14garbled")))),
+        ((T0 + 3_700) * 1_000_000, ethernet(ipv4("192.0.2.2", AAA, udp(1_026, 1813, b"\x04\x01\x00\x14")))),
+    ]
+    for t in (10, 12, 14):
+        ts_us = (T0 + t) * 1_000_000
+        frames.append((ts_us, ethernet(ipv4(GGSN, AAA, udp(2_000, 1813, msg)))))
+        frames.append((ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 2_000, response(msg))))))
+    report = ReadReport()
+    list(records_from_pcap(write_pcap(tmp_path / "c.pcap", 1, frames), SECRET, report))
+    assert report.accounting_requests == 3 and report.retransmissions == 2
+    assert report.duplicate_responses == 2 and report.unanswered_requests == 0
