@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from invoice_docs import bill_of
 
 from accounting import load_catalog, usage_arrow, usage_csv_arrow
 from accounting.engine import rate_run
@@ -62,11 +63,12 @@ def _write(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-def _rated(path: Path, small: bool) -> tuple[str, list[Any]]:
+def _rated(path: Path, small: bool) -> tuple[dict[str, Any], list[Any]]:
+    """The invoice's bill (its twin is another file in usage_files) and its rejects."""
     reader = small_reader(path) if small else None
     assert (reader is not None) is small
     invoice = rate_run(INVENTORY, path, load_catalog(), reader=reader).invoice
-    return invoice.to_json(), invoice.rejects
+    return bill_of(invoice), invoice.rejects
 
 
 PATHS = ["small", "duckdb", "pyarrow pass"]
