@@ -7,11 +7,11 @@ them as one guess each and moved the row's start by hours, here across the month
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from invoice_docs import bill_of
 
 from accounting import load_catalog
 from accounting.engine import rate_run
@@ -45,15 +45,15 @@ def _rows(start: str) -> list[list[str]]:
     ]
 
 
-def _rated(path: Path, path_: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[Any]]:
-    """The invoice's JSON and rejects by that reader path (the pass: told it read the file)."""
+def _rated(path: Path, path_: str, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], list[Any]]:
+    """The invoice's bill (each file compared is its own in usage_files) and rejects by that reader path (the pass: told it read the file)."""
     passes = by_the_pass(monkeypatch, path.suffix) if path_ == "pyarrow pass" else []
     reader = small_reader(path) if path_ == "small" else None
     invoice = rate_run(INVENTORY, path, load_catalog(), reader=reader).invoice
     monkeypatch.undo()
     if path_ == "pyarrow pass":
         assert passes == [True]
-    return invoice.to_json(), invoice.rejects
+    return bill_of(invoice), invoice.rejects
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -99,15 +99,11 @@ def test_an_abbreviation_a_gap_or_a_fold_is_a_reject_saying_why(
 ) -> None:
     """Listed with its row and reason, the rest of the file billed as without it."""
     rows = _rows(start)
-    expected_json, _ = _rated(_write(tmp_path / f"twin{suffix}", [rows[0], rows[2]]), "duckdb", monkeypatch)
-    got_json, rejects = _rated(_write(tmp_path / f"usage{suffix}", rows), path_, monkeypatch)
+    expected, _ = _rated(_write(tmp_path / f"twin{suffix}", [rows[0], rows[2]]), "duckdb", monkeypatch)
+    billed, rejects = _rated(_write(tmp_path / f"usage{suffix}", rows), path_, monkeypatch)
     assert [r.row for r in rejects] == [3]
     assert rejects[0].reason.startswith(f"malformed value: start '{start}': {why}"), rejects[0].reason
-    billed = json.loads(got_json)
-    assert (billed["lines"], billed["total_ht"]) == (
-        json.loads(expected_json)["lines"],
-        json.loads(expected_json)["total_ht"],
-    )
+    assert (billed["lines"], billed["total_ht"]) == (expected["lines"], expected["total_ht"])
 
 
 def test_the_reports_view_reads_them_alike(tmp_path: Path) -> None:
