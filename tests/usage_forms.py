@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from invoice_docs import bill_of
 
 from accounting import inventory_from_dict, rate
 from accounting.errors import UsageError
@@ -249,15 +251,16 @@ def write_parquet(path: Path, table: pa.Table, rnd: random.Random) -> Path:
 
 
 def rating(source: Any, threads: int = 2) -> tuple[Any, ...]:
-    """The aggregates of `source` (normalised), its invoice text and JSON; or the refusal's
-    message when the file is refused."""
+    """The aggregates of `source` (normalised), its invoice text and bill (its JSON text without the
+    files rated, `invoice_docs.bill_of`: another file of the same records is another file); or the
+    refusal's message when the file is refused."""
     try:
         groups = UsageReader(source, connect(threads=threads)).aggregate(*MONTH, PERIODS)
         invoice = rate(INV, source)
     except UsageError as exc:
         return (str(exc),)
     plain = sorted(((*g[:9], sorted(g.beyond.items())) for g in groups), key=repr)
-    return plain, invoice.render_text(), invoice.to_json()
+    return plain, invoice.render_text(), json.dumps(bill_of(invoice), indent=2)
 
 
 def key_listings(monkeypatch: Any) -> list[bool]:
