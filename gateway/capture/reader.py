@@ -1080,7 +1080,9 @@ class _Decoder:
                 else:
                     self.handled_us[src] = ts_us
             if kind == _CUT_REQUEST:
-                self._await(n, (src, sport, payload[1]), payload[4:20])
+                key = (src, sport, payload[1])
+                self._seen(key, ts_us // 1_000_000)  # (forgotten in time as any request)
+                self._await(n, key, payload[4:20])
                 continue
             got = self._handle(n, src, dst, sport, dport, payload, ts_us)
             if got:
@@ -1098,7 +1100,7 @@ class _Decoder:
         if sport in ports and code == b"\x05":
             self.response(n, dst, dport, payload)
         elif dport in ports and code == b"\x0c":
-            self.status_server(n, src, sport, payload)
+            self.status_server(n, src, sport, payload, ts_us)
         return None
 
     def _message(self, n: int, payload: bytes) -> bytes | None:
@@ -1111,13 +1113,16 @@ class _Decoder:
             return None
         return payload[:length]
 
-    def status_server(self, n: int, nas: bytes, port: int, payload: bytes) -> None:
+    def status_server(self, n: int, nas: bytes, port: int, payload: bytes, ts_us: int) -> None:
         """A Status-Server to an accounting port (RFC 5997 4: a proxy checking that its home server is
-        alive): no accounting, but the server answers it with an Accounting-Response, paired here."""
+        alive): no accounting, but the server answers it with an Accounting-Response, paired here.  Its
+        key is forgotten in time as a request's (`_seen`)."""
         msg = self._message(n, payload)
         if msg is not None:
             self.report.status_server += 1
-            self.status_pending[(nas, port, msg[1])] = msg[4:20]
+            key = (nas, port, msg[1])
+            self.status_pending[key] = msg[4:20]
+            self._seen(key, ts_us // 1_000_000)
 
     def response(self, n: int, nas: bytes, port: int, payload: bytes) -> None:
         msg = self._message(n, payload)
@@ -1187,7 +1192,7 @@ class _Decoder:
             t, old = answered_window.popleft()
             if seen.get(old) != t:
                 continue  # seen again since: queued again
-            if old in self.pending:
+            if old in self.pending or old in self.status_pending:
                 unanswered_window.append((t, old))  # kept for hours
             else:
                 self._forget(old)
@@ -1196,6 +1201,7 @@ class _Decoder:
             if seen.get(old) == t:
                 if self.pending.pop(old, None) is not None:
                     self.unanswered_forgotten += 1
+                self.status_pending.pop(old, None)
                 self._forget(old)
 
     def _forget(self, key: tuple[bytes, int, int]) -> None:

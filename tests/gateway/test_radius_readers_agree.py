@@ -5,6 +5,7 @@ places."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,7 +90,7 @@ def both_ways(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -
         blocks.append("\n".join([*lines, f"\tTimestamp = {T0 + sent.t}"]) + "\n\n")
     detail = tmp_path / "detail-20260301"
     detail.write_text("".join(blocks))
-    return write_pcap(tmp_path / "c.pcap", 1, frames), detail
+    return write_pcap(tmp_path / "c.pcap", 1, sorted(frames, key=lambda frame: frame[0])), detail
 
 
 def read_each(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -> list[tuple[object, ...]]:
@@ -399,3 +400,70 @@ def test_a_request_read_after_a_later_dated_packet_of_its_client_keeps_its_copie
     list(records_from_pcap(write_pcap(tmp_path / "c.pcap", 1, frames), SECRET, report))
     assert report.accounting_requests == 3 and report.retransmissions == 2
     assert report.duplicate_responses == 2 and report.unanswered_requests == 0
+
+
+def _status_server(ident: int, nonce: int) -> bytes:
+    """A Status-Server (RFC 5997) with its Message-Authenticator (not checked by the reader)."""
+    attributes = attr(80, bytes(16))
+    return (
+        bytes((12, ident))
+        + (20 + len(attributes)).to_bytes(2, "big")
+        + nonce.to_bytes(16, "big")
+        + attributes
+    )
+
+
+def _cut_pcap(path: Path, frames: list[tuple[int, bytes, int]]) -> Path:
+    """A classic pcap of Ethernet frames (microseconds, frame, octets captured of it)."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262_144, 1)]
+    for ts_us, frame, kept in frames:
+        head = struct.pack("<IIII", ts_us // 1_000_000, ts_us % 1_000_000, min(kept, len(frame)), len(frame))
+        out.append(head + frame[:kept])
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def test_status_servers_and_cut_requests_on_new_ports_are_read_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy checks its home server with a Status-Server every 10 s, each from a new source port, every
+    other one unanswered (the server down), and a NAS's requests are cut by the snapshot length (`-s 70`),
+    every tenth unanswered: the reader remembered every such port and Identifier to the end (a day of them
+    grew without bound). They are forgotten as requests are: an answered one after twice the retry window,
+    an unanswered one after hours; the answers still pair and the unanswered cut requests still count."""
+    import gateway.capture.reader as reader
+
+    sizes: dict[str, int] = {}
+    finish = reader._Decoder.finish
+
+    def measured(self: reader._Decoder) -> list[object]:
+        for name in ("pending", "answered", "answered_request", "request_seen", "status_pending"):
+            sizes[name] = len(getattr(self, name))
+        return finish(self)
+
+    monkeypatch.setattr(reader._Decoder, "finish", measured)
+    frames: list[tuple[int, bytes, int]] = []
+    count, step = 4_000, 10
+    for i in range(count):
+        ts_us, port = (T0 + i * step) * 1_000_000, 1_024 + i
+        probe = _status_server(i % 256, i)
+        frames.append((ts_us, ethernet(ipv4("192.0.2.7", AAA, udp(port, 1813, probe))), 1_000))
+        if i % 2:
+            answer = ethernet(ipv4(AAA, "192.0.2.7", udp(1813, port, response(probe))))
+            frames.append((ts_us + 1_000, answer, 1_000))
+        sent = Sent(i * step, i % 256, 1, f"s{i}")
+        msg = request(sent.ident, b"".join(octets for octets, _ in _attributes(sent)))
+        frames.append((ts_us + 2_000, ethernet(ipv4(GGSN, AAA, udp(port, 1813, msg))), 70))
+        if i % 10 != 9:
+            answer = ethernet(ipv4(AAA, GGSN, udp(1813, port, response(msg))))
+            frames.append((ts_us + 3_000, answer, 1_000))
+    report = ReadReport()
+    list(records_from_pcap(_cut_pcap(tmp_path / "c.pcap", frames), SECRET, report))
+    assert report.status_server == count and report.unanswered_requests == count // 10
+    assert report.reasons == {"packet cut by the capture's snapshot length": count}
+    kept_s = reader.UNANSWERED_KEPT_S
+    answered_kept = 2 * reader.ANSWERED_KEPT_S // step + 2
+    assert sizes["pending"] <= kept_s // (10 * step) + 2 < count // 10
+    assert sizes["status_pending"] <= kept_s // (2 * step) + 2 < count // 2
+    assert max(sizes["answered"], sizes["answered_request"]) <= answered_kept
+    assert sizes["request_seen"] <= sizes["pending"] + sizes["status_pending"] + answered_kept
