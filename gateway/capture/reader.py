@@ -580,9 +580,10 @@ class _Decoder:
         # the same -> when that request's latest copy was seen (s): the same octets again are a retransmission
         # within the client's retry window of it (`within_retry`), a new request later (a NAS rebooted)
         self.request_seen: dict[tuple[bytes, int, int], int] = {}
-        # accounting clients some response to which was paired: the capture holds the server's answers to
-        # them, so a request of theirs still awaiting one had none (`request`: its copy is re-sent, at any
-        # distance in time); for others (a capture of one direction) an answer may have gone unseen
+        # accounting clients some response to which was read (`_radius`: up to REORDER_S before the requests
+        # handled now): the capture holds the server's answers to them, so a request of theirs still awaiting
+        # one had none (`request`: its copy is re-sent, at any distance in time); for others (a capture of
+        # one direction) an answer may have gone unseen
         self.answers_seen: set[bytes] = set()
         # client's address -> (latest copy's time, key) in time order, to forget those keys (`_forget`)
         # once ANSWERED_KEPT_S, then UNANSWERED_KEPT_S have passed on that client's clock
@@ -1029,6 +1030,10 @@ class _Decoder:
     ) -> list[UsageRecord] | None:
         """Queue a datagram of the accounting ports; returns the records of those whose wait is over."""
         if dport in self.ports or sport in self.ports:
+            if sport in self.ports and payload[:1] == b"\x05":
+                # (as it is read: a server answering late, or only once back, answers its client within the
+                # time requests wait to be handled in order, and the requests re-sent meanwhile are copies)
+                self.answers_seen.add(dst)
             return self._queue(n, ts_us, _RADIUS, (src, dst, sport, dport, payload))
         return None
 
@@ -1133,7 +1138,6 @@ class _Decoder:
         if status_auth is not None and radius.response_authenticator_ok(msg, status_auth, self.secret):
             del self.status_pending[key]  # the answer to a Status-Server: no accounting
             self.answered[key] = msg[4:20]  # (a copy of it is a duplicate response)
-            self.answers_seen.add(nas)
             return
         self.report.accounting_responses += 1
         request_auth = self.pending.pop(key, None)
@@ -1157,7 +1161,6 @@ class _Decoder:
         else:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth
-            self.answers_seen.add(nas)
 
     def _await(self, n: int, key: tuple[bytes, int, int], auth: bytes) -> None:
         """A request (`key`: its client's address, port and Identifier) awaits its response; one read just
@@ -1171,7 +1174,6 @@ class _Decoder:
             del self.pending[key]
             self.answered[key] = msg[4:20]
             self.answered_request[key] = auth
-            self.answers_seen.add(key[0])
         else:
             self._without_request(*early)
 

@@ -36,6 +36,7 @@ class Sent:
     delay: int | None = None  # its Acct-Delay-Time (None: none)
     answered: bool = True  # the server's Accounting-Response to it is in the capture
     answer_secret: bytes = SECRET  # the secret its Response Authenticator is made with
+    answer_after_us: int = 1_000  # when its Accounting-Response is seen, after it
 
 
 def _attributes(sent: Sent) -> list[tuple[bytes, str]]:
@@ -81,7 +82,7 @@ def both_ways(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -
         if responses and sent.answered:
             frames.append(
                 (
-                    ts_us + 1_000,
+                    ts_us + sent.answer_after_us,
                     ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg, sent.answer_secret)))),
                 )
             )
@@ -232,6 +233,46 @@ def test_an_unanswered_accounting_on_re_sent_past_the_retry_window_is_a_copy_whe
     assert read_both(tmp_path, requests, responses=False) == restart
     answered = [sent if sent.status != 7 else Sent(sent.t, 0, 7) for sent in requests]
     assert read_both(tmp_path, answered) == restart  # answered, then the same octets: a restart
+
+
+SLOW = 40_000_000  # a server answering 40 s late
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        pytest.param(
+            [
+                Sent(1_000, 0, 7, answer_after_us=SLOW),
+                Sent(1_005, 1, 1, "sess-2", answer_after_us=SLOW),
+                Sent(1_035, 0, 7, answered=False),
+                Sent(1_600, 2, 2, "sess-2", st=595, octets=(100, 200), answer_after_us=SLOW),
+            ],
+            id="server answering late",
+        ),
+        pytest.param(
+            [
+                Sent(1_000, 0, 7, answered=False),
+                Sent(1_005, 1, 1, "sess-2", answered=False),
+                Sent(1_045, 0, 7),
+                Sent(1_046, 1, 1, "sess-2"),
+                Sent(1_600, 2, 2, "sess-2", st=595, octets=(100, 200)),
+            ],
+            id="capture begun while the server was down",
+        ),
+    ],
+)
+def test_an_accounting_on_re_sent_before_its_clients_first_answer_is_a_copy(
+    tmp_path: Path, requests: list[Sent]
+) -> None:
+    """The capture holds the server's answers, but none to this client yet: the server answers 40 s late,
+    or was down when the capture began and answers the NAS's copies 45 s on. The NAS re-sent its
+    Accounting-On (no Event-Timestamp, no Acct-Delay-Time) past the retry window meanwhile: the capture,
+    having paired no answer to the client so far, took the copy for a restart, which ended the session
+    opened in between, its Stop a reject, 'never seen before', its usage lost. The answers read within the
+    time requests wait to be handled in order show the capture holds them: the copy is a copy."""
+    captured, _ = read_each(tmp_path, requests)
+    assert captured == ([("sess-2", 1_005, 595, 100, 200)], 1, [], 1 + (len(requests) == 5), {})
 
 
 # -- a NAS without a real-time clock restarting ------------------------------------------------------------
