@@ -590,6 +590,8 @@ class _Decoder:
         self.seen_order: dict[bytes, tuple[deque[tuple[int, tuple[bytes, int, int]]], ...]] = {}
         self.unanswered_forgotten = 0
         self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
+        # the same, of a request seen only cut by the snapshot length so far (awaiting its answer, in `pending`)
+        self.cut: set[tuple[bytes, int, int]] = set()
         # the same -> a response without its request yet (packet, file, message), oldest first
         self.early_responses: dict[tuple[bytes, int, int], tuple[int, str | None, bytes]] = {}
         self.fragments = _Fragments()
@@ -1085,9 +1087,12 @@ class _Decoder:
                 else:
                     self.handled_us[src] = ts_us
             if kind == _CUT_REQUEST:
-                key = (src, sport, payload[1])
+                key, auth = (src, sport, payload[1]), payload[4:20]
+                if self.pending.get(key) == auth or self.answered_request.get(key) == auth:
+                    continue  # a cut copy of a request read (a mirror's truncated copy, seen after it)
+                self.cut.add(key)  # (its copy seen whole is the request: `_whole_of_cut`)
                 self._seen(key, ts_us // 1_000_000)  # (forgotten in time as any request)
-                self._await(n, key, payload[4:20])
+                self._await(n, key, auth)
                 continue
             got = self._handle(n, src, dst, sport, dport, payload, ts_us)
             if got:
@@ -1207,6 +1212,7 @@ class _Decoder:
                 self._forget(old)
 
     def _forget(self, key: tuple[bytes, int, int]) -> None:
+        self.cut.discard(key)
         self.request_seen.pop(key, None)
         self.answered.pop(key, None)
         self.answered_request.pop(key, None)
@@ -1227,6 +1233,7 @@ class _Decoder:
         auth = msg[4:20]
         seen_s = ts_us // 1_000_000
         pending = self.pending.get(key)
+        whole_of_cut = False
         if (
             # unanswered where the capture holds the server's answers to its client: re-sent until answered
             # (RFC 2866 2), whatever the backoff between copies
@@ -1236,13 +1243,16 @@ class _Decoder:
                 and within_retry(self.request_seen.get(key, seen_s), seen_s)
             )
         ):
-            report.retransmissions += 1  # the same octets again, before or after the response
-            if seen_s > self.request_seen.get(key, seen_s - 1):
-                self._seen(key, seen_s)
-            self._reset_copy_seen(msg, nas, ts_us)
-            return None
+            whole_of_cut = bool(self.cut) and self._whole_of_cut(key)
+            if not whole_of_cut:
+                report.retransmissions += 1  # the same octets again, before or after the response
+                if seen_s > self.request_seen.get(key, seen_s - 1):
+                    self._seen(key, seen_s)
+                self._reset_copy_seen(msg, nas, ts_us)
+                return None
         self._seen(key, seen_s)
-        self._await(n, key, msg[4:20])
+        if not whole_of_cut:  # (that one awaits, or had, its answer already)
+            self._await(n, key, auth)
         if not radius.request_authenticator_ok(msg, self.secret):
             report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")
             return None
@@ -1255,6 +1265,14 @@ class _Decoder:
         if req is None:
             return None  # others (Accounting-On/Off end the client's sessions) carry no usage
         return self.tracker.request(req, n)
+
+    def _whole_of_cut(self, key: tuple[bytes, int, int]) -> bool:
+        """Whether the request on `key` was seen only cut by the snapshot length so far (a reject, read
+        no further): a copy of it seen whole is the request, read then (once)."""
+        if key not in self.cut:
+            return False
+        self.cut.discard(key)
+        return True
 
     def _reset_copy_seen(self, msg: bytes, nas: bytes, ts_us: int) -> None:
         """A retransmission (the same octets) that is an Accounting-On/Off: the session tracker's retry window

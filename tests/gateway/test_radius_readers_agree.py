@@ -508,3 +508,32 @@ def test_status_servers_and_cut_requests_on_new_ports_are_read_in_bounded_memory
     assert sizes["status_pending"] <= kept_s // (2 * step) + 2 < count // 2
     assert max(sizes["answered"], sizes["answered_request"]) <= answered_kept
     assert sizes["request_seen"] <= sizes["pending"] + sizes["status_pending"] + answered_kept
+
+
+@pytest.mark.parametrize("cut_after_us", [-50, 2_000])
+def test_a_request_cut_by_the_snapshot_length_then_seen_whole_is_billed(
+    tmp_path: Path, cut_after_us: int
+) -> None:
+    """A probe sees each request twice: as a mirror port's copy that the mirror session truncates (ERSPAN's
+    `mtu`, a capture's `-s`) and whole on its own link. The cut copy is a reject, and it awaited its answer:
+    the whole copy seen after it, the same octets on the same port and Identifier, was taken for its
+    retransmission and dropped, the session's Stop lost (listed without a Stop). It is the request: read.
+    A cut copy seen after the whole one and its answer awaited an answer again: counted unanswered."""
+    frames: list[tuple[int, bytes, int]] = []
+    for sent in (Sent(0, 1, 1, "sess-1"), Sent(600, 2, 2, "sess-1", st=600, octets=(100, 200))):
+        msg = request(sent.ident, b"".join(octets for octets, _ in _attributes(sent)))
+        ts_us = (T0 + sent.t) * 1_000_000
+        frame = ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))
+        frames += [
+            (ts_us, frame, len(frame)),
+            (ts_us + cut_after_us, frame, 70),
+            (ts_us + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg)))), 1_000),
+        ]
+    frames.sort(key=lambda frame: frame[0])
+    report = ReadReport()
+    records = list(records_from_pcap(_cut_pcap(tmp_path / "c.pcap", frames), SECRET, report))
+    assert [(r.session, int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up) for r in records] == [
+        ("sess-1", 0, 600, 100)
+    ]
+    assert report.open_sessions == [] and report.retransmissions == 0 and report.unanswered_requests == 0
+    assert report.reasons == {"packet cut by the capture's snapshot length": 2}
