@@ -944,7 +944,7 @@ class SessionTracker:
         key = (req.client, req.session_id)
         timed_by = None
         if req.status != STATUS_START and (req.session_time is None or self.clock_timed):
-            timed_by = self._session_time_from_clock(key, req)
+            timed_by = self._session_time_from_clock(key, req, where)
         sig = _signature(req)
         if timed_by is not None and any(
             (sig[0], (req.session_time or 0) + slack, *sig[2:]) in timed_by
@@ -1178,7 +1178,7 @@ class SessionTracker:
         return True
 
     def _session_time_from_clock(
-        self, key: tuple[object, str], req: AcctRequest
+        self, key: tuple[object, str], req: AcctRequest, where: int
     ) -> set[tuple[object, ...]] | None:
         """An Interim-Update or Stop without Acct-Session-Time (RFC 2866 5.7 names it for a Stop only; a
         client may leave it out of its Interims) of a session known: its session time is the time of its
@@ -1195,10 +1195,31 @@ class SessionTracker:
         if state is not None and state.clock_times:
             req.session_time = when - state.start_s  # (before the baseline: an Interim delivered late)
         elif req.session_time is None and state is not None:
+            if req.event_time is not None and self._clock_went_back(state, req, when):
+                sent = req.time_s - (req.delay or 0)
+                self.report.clock_said(where, req.session_id, req.event_time, sent)
+                req.event_time, req.event_said, when = None, req.event_time, sent
             req.session_time = max(0, when - state.start_s)
         else:
             return None
         return state.seen  # (the session's requests: a copy of one is dated within a second of it)
+
+    def _clock_went_back(self, state: _Session, req: AcctRequest, when: int) -> bool:
+        """With `check_clock`: an Interim-Update or Stop without Acct-Session-Time whose Event-Timestamp
+        (`when`) is before its session's latest request, though it was sent (seen less Acct-Delay-Time) after
+        that, its counters no lower: its NAS's clock was set back since (an NTP step), by less than
+        CLOCK_SLACK_S.  Its time is no event's: an Interim delivered late was sent before (re-sent with
+        Acct-Delay-Time), and counts less.  Taken for one, it cut the session's held records, its counters
+        above the next request's a 32-bit wrap: 4 GiB billed."""
+        if not (self.check_clock and req.time_sure):
+            return False
+        latest = state.start_s + state.last_time
+        if not when < latest < req.time_s - (req.delay or 0):
+            return False
+        for lo, gw, last in ((req.in_lo, req.in_gw, state.last_in), (req.out_lo, req.out_gw, state.last_out)):
+            if lo is None or (lo + (gw << 32) < last if gw is not None else lo < last & 0xFFFFFFFF):
+                return False
+        return True
 
     def _reset_copy(self, req: AcctRequest) -> bool:
         """An Accounting-On/Off that is a copy of one its client sent (`resets`: RFC 2866 5.2, re-sent until

@@ -537,3 +537,32 @@ def test_a_request_cut_by_the_snapshot_length_then_seen_whole_is_billed(
     ]
     assert report.open_sessions == [] and report.retransmissions == 0 and report.unanswered_requests == 0
     assert report.reasons == {"packet cut by the capture's snapshot length": 2}
+
+
+def test_an_ntp_step_back_without_acct_session_time_is_no_late_interim_nor_a_wrap(tmp_path: Path) -> None:
+    """A NAS sends Interim-Updates every 300 s without Acct-Session-Time (RFC 2866 5.7 names it for a Stop
+    only) nor Gigawords; NTP steps its clock back 400 s (less than the 10 minutes a clock is taken as right
+    within). Its next Interim, sent at 600 s, is dated 200 s: taken for an Interim delivered late, it cut the
+    first record, and its counters above the held one's were a 32-bit wrap: 4 GiB billed, the records out of
+    order. Sent after the session's last request, its counters no lower, it is no late Interim: its clock
+    went back, and it is dated when it was sent (listed as a clock that is wrong), both ways."""
+    requests = [
+        Sent(0, 1, 1, "s1", event=T0),
+        Sent(300, 2, 3, "s1", event=T0 + 300, octets=(10, 20)),
+        Sent(600, 3, 3, "s1", event=T0 + 200, octets=(30, 40)),
+        Sent(900, 4, 3, "s1", event=T0 + 500, octets=(50, 60)),
+        Sent(1_200, 5, 2, "s1", event=T0 + 800, st=1_200, octets=(70, 80)),
+    ]
+    pcap, detail = both_ways(tmp_path, requests)
+    captured, logged = ReadReport(), LogReport()
+    for report, records in (
+        (captured, list(records_from_pcap(pcap, SECRET, captured))),
+        (logged, list(records_from_radius_detail(detail, logged))),
+    ):
+        assert [(int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up, r.bytes_down) for r in records] == [
+            (0, 300, 10, 20),
+            (300, 300, 20, 20),
+            (600, 300, 20, 20),
+            (900, 300, 20, 20),
+        ]
+        assert report.clock_wrong == 2 and report.counter_wraps == 0 and report.rejected == 0
