@@ -962,6 +962,7 @@ class SessionTracker:
         report = self.report
         if state is not None and _copy_of_start(req, sig, state.seen):
             report.retransmissions += 1
+            self._keep_copy_sent(state, req)
             return []
         if state is not None and _same_start(state, req):
             report.retransmissions += 1
@@ -1010,6 +1011,7 @@ class SessionTracker:
                 and not (req.status == STATUS_START and _new_start(req, closed_entry[2], closed_entry[3]))
             ) or (closed_entry is not None and _copy_of_start(req, sig, closed_entry[0])):
                 report.retransmissions += 1
+                self._keep_copy_sent(closed_entry[4], req)
                 return []
             if closed_entry is not None and _same_start(closed_entry[4], req):
                 report.retransmissions += 1
@@ -1136,6 +1138,21 @@ class SessionTracker:
             or (closed is not None and not closed[4].reset and seen in closed[0])  # (its NAS since reset)
             or (stopped is not None and stopped.start_event == said)
         )
+
+    def _keep_copy_sent(self, state: _Session, req: AcctRequest) -> None:
+        """A copy of the session's Start by its Event-Timestamp (`_copy_of_start`), of a session dated when
+        its Start was sent (its NAS's clock wrong): kept as a possible new session's Start dated when it was
+        sent (`_keep_copy`), as a Start without Event-Timestamp is.  A NAS without a real-time clock that
+        restarts without Accounting-On dates its new session's Start as the old one's, and gives it the old
+        id: its next request, begun when that copy was sent, opens the new session from it
+        (`_restarted`).  It was merged into the old session, dated there, its first record's octets lost."""
+        if (
+            self.check_clock
+            and req.status == STATUS_START
+            and not state.start_on_nas_clock
+            and req.event_time is not None
+        ):
+            _keep_copy(state, replace(req, event_time=None, event_said=req.event_time))
 
     def _held_back(self, clock: _NasClock, req: AcctRequest, said: int, sent: int) -> bool:
         """A request whose Event-Timestamp `said` is more than CLOCK_SLACK_S before it was `sent`, and

@@ -566,3 +566,41 @@ def test_an_ntp_step_back_without_acct_session_time_is_no_late_interim_nor_a_wra
             (900, 300, 20, 20),
         ]
         assert report.clock_wrong == 2 and report.counter_wraps == 0 and report.rejected == 0
+
+
+@pytest.mark.parametrize(("first_ends", "boot"), [(3, 5_000), (2, 1_000)])
+def test_a_nas_without_a_clock_rebooting_into_the_same_id_without_accounting_on_opens_a_new_session(
+    tmp_path: Path, first_ends: int, boot: int
+) -> None:
+    """A NAS without a real-time clock (its Event-Timestamps from 2020 at each boot: a clock that is wrong,
+    its requests dated when sent) reboots without Accounting-On and gives the old id to its new session,
+    whose Start carries the old Start's Event-Timestamp (the first session open, or stopped 400 s before).
+    That Start was a copy of the old one: the new session was merged into it, dated there, its first
+    record's octets lost (open), or all its requests rejects, 'request after the session's Stop'. Its next
+    request began when that Start was sent: the new session's, opened from it, both ways. A copy of the
+    Start re-sent as it was during the session (a proxy) is still a copy."""
+    requests = [
+        Sent(0, 1, 1, "s1", event=BOOT_DATE + 100),
+        Sent(600, 2, first_ends, "s1", event=BOOT_DATE + 700, st=600, octets=(10, 20)),
+        Sent(boot, 1, 1, "s1", event=BOOT_DATE + 100),
+        Sent(boot + 600, 2, 3, "s1", event=BOOT_DATE + 700, st=600, octets=(30, 40)),
+        Sent(boot + 1_200, 3, 2, "s1", event=BOOT_DATE + 1_300, st=1_200, octets=(50, 60)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("s1", 0, 600, 10, 20), ("s1", boot, 600, 30, 40), ("s1", boot + 600, 600, 20, 20)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (
+        2,
+        ["s1"] if first_ends == 3 else [],
+        0,
+        {},
+    )
+    if first_ends == 3:
+        proxied = [
+            *requests[:2],
+            Sent(900, 7, 1, "s1", event=BOOT_DATE + 100),
+            Sent(1_200, 3, 3, "s1", event=BOOT_DATE + 1_300, st=1_200, octets=(30, 40)),
+            Sent(1_800, 4, 2, "s1", event=BOOT_DATE + 1_900, st=1_800, octets=(50, 60)),
+        ]
+        spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, proxied)
+        assert spans == [("s1", 0, 600, 10, 20), ("s1", 600, 600, 20, 20), ("s1", 1_200, 600, 20, 20)]
+        assert (sessions, open_sessions, retransmissions, rejects) == (1, [], 1, {})
