@@ -113,6 +113,7 @@ REORDER_LIMIT = 65_536
 # at any distance is re-sent, but no client re-sends for hours): a NAS with a new port per request made
 # the maps grow without end
 ANSWERED_KEPT_S = 2 * RETRY_WINDOW_S
+SUPERSEDED_KEPT = 4  # the earlier copies of a request re-sent on its Identifier whose answers are told
 UNANSWERED_KEPT_S = 6 * 3600
 MAX_EARLY_RESPONSES = 4_096  # responses awaiting a request read after them; the oldest is a reject past it
 
@@ -592,6 +593,9 @@ class _Decoder:
         self.status_pending: dict[tuple[bytes, int, int], bytes] = {}  # Status-Servers (RFC 5997) the same
         # the same, of a request seen only cut by the snapshot length so far (awaiting its answer, in `pending`)
         self.cut: set[tuple[bytes, int, int]] = set()
+        # the same -> the Request Authenticators of the copies before the one awaiting its answer there, when
+        # the client re-sent it with other octets (Acct-Delay-Time grown): the answer to one is no bad answer
+        self.superseded: dict[tuple[bytes, int, int], list[bytes]] = {}
         # the same -> a response without its request yet (packet, file, message), oldest first
         self.early_responses: dict[tuple[bytes, int, int], tuple[int, str | None, bytes]] = {}
         self.fragments = _Fragments()
@@ -1147,7 +1151,7 @@ class _Decoder:
         self.report.accounting_responses += 1
         request_auth = self.pending.pop(key, None)
         if request_auth is None:
-            if self.answered.get(key) == msg[4:20]:
+            if self.answered.get(key) == msg[4:20] or self._answers_superseded(key, msg):
                 self.report.duplicate_responses += 1
                 return
             # its request may come next: dated a little later, by another interface's or probe's clock
@@ -1161,11 +1165,21 @@ class _Decoder:
                 self._without_request(*early.pop(next(iter(early))))
             early[key] = (n, self.report.current_file, msg)
         elif not radius.response_authenticator_ok(msg, request_auth, self.secret):
-            self.report.reject(n, "bad Response Authenticator", f"identifier {msg[1]}")
             self.pending[key] = request_auth  # its client drops it (RFC 2865 3): still unanswered, re-sent
+            if self._answers_superseded(key, msg):
+                self.report.duplicate_responses += 1  # (the answer to a copy before the one awaiting)
+            else:
+                self.report.reject(n, "bad Response Authenticator", f"identifier {msg[1]}")
         else:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth
+
+    def _answers_superseded(self, key: tuple[bytes, int, int], msg: bytes) -> bool:
+        """Whether the response `msg` answers a request its client re-sent on the same Identifier with other
+        octets since (`superseded`): the server answered both copies, the first late."""
+        return any(
+            radius.response_authenticator_ok(msg, auth, self.secret) for auth in self.superseded.get(key, ())
+        )
 
     def _await(self, n: int, key: tuple[bytes, int, int], auth: bytes) -> None:
         """A request (`key`: its client's address, port and Identifier) awaits its response; one read just
@@ -1213,6 +1227,7 @@ class _Decoder:
 
     def _forget(self, key: tuple[bytes, int, int]) -> None:
         self.cut.discard(key)
+        self.superseded.pop(key, None)
         self.request_seen.pop(key, None)
         self.answered.pop(key, None)
         self.answered_request.pop(key, None)
@@ -1252,6 +1267,12 @@ class _Decoder:
                 return None
         self._seen(key, seen_s)
         if not whole_of_cut:  # (that one awaits, or had, its answer already)
+            if pending is not None and pending != auth:
+                # re-sent on its Identifier with its octets changed (Acct-Delay-Time grown), or another
+                # request: an answer to the copy before, seen after this, is no bad one
+                earlier = self.superseded.setdefault(key, [])
+                earlier[: max(0, len(earlier) - SUPERSEDED_KEPT + 1)] = []
+                earlier.append(pending)
             self._await(n, key, auth)
         if not radius.request_authenticator_ok(msg, self.secret):
             report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")

@@ -604,3 +604,42 @@ def test_a_nas_without_a_clock_rebooting_into_the_same_id_without_accounting_on_
         spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, proxied)
         assert spans == [("s1", 0, 600, 10, 20), ("s1", 600, 600, 20, 20), ("s1", 1_200, 600, 20, 20)]
         assert (sessions, open_sessions, retransmissions, rejects) == (1, [], 1, {})
+
+
+@pytest.mark.parametrize("first_answer_after_us", [3_500_000, 3_700_000])
+def test_the_answer_to_a_copy_re_sent_on_its_identifier_with_acct_delay_time_is_no_bad_answer(
+    tmp_path: Path, first_answer_after_us: int
+) -> None:
+    """A NAS re-sends its Stop 3 s later on the same Identifier with Acct-Delay-Time 3 (new octets, a new
+    Request Authenticator: the Identifier is the only link), and the server, slow, answers both copies. The
+    answer to the first copy, seen after the second, was checked against the second's authenticator: a
+    reject, 'bad Response Authenticator' (a wrong secret, said the summary), or, seen after the second's
+    answer, one 'without a request'. It answers the copy before: a duplicate response, no reject."""
+    stop = Sent(600, 2, 2, "s1", st=600, octets=(100, 200), delay=0)
+    copies = [
+        request(2, b"".join(octets for octets, _ in _attributes(sent)))
+        for sent in (stop, Sent(603, 2, 2, "s1", st=600, octets=(100, 200), delay=3))
+    ]
+    start = request(1, b"".join(octets for octets, _ in _attributes(Sent(0, 1, 1, "s1"))))
+    us = 1_000_000
+
+    def answer(msg: bytes) -> bytes:
+        return ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))
+
+    frames = [
+        (T0 * us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, start)))),
+        (T0 * us + 1_000, answer(start)),
+        ((T0 + 600) * us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, copies[0])))),
+        ((T0 + 603) * us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, copies[1])))),
+        ((T0 + 600) * us + first_answer_after_us, answer(copies[0])),
+        ((T0 + 603) * us + 600_000, answer(copies[1])),
+    ]
+    report = ReadReport()
+    records = list(
+        records_from_pcap(
+            write_pcap(tmp_path / "c.pcap", 1, sorted(frames, key=lambda f: f[0])), SECRET, report
+        )
+    )
+    assert [(r.session, r.duration_s, r.bytes_up) for r in records] == [("s1", 600, 100)]
+    assert report.reasons == {} and report.duplicate_responses == 1 and report.unanswered_requests == 0
+    assert report.retransmissions == 1
