@@ -202,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     elif report.no_usable_requests is not None:  # (an empty output: done, but nothing to bill)
         print(f"{PROG}: warning: {report.no_usable_requests}", file=sys.stderr)
         status = 1
+    elif report.radius_tcp:  # (the records of the UDP accounting: that over TCP is in none)
+        print(f"{PROG}: warning: {report.radius_tcp_said()}", file=sys.stderr)
     summary = _summary(report, totals, args.out)
     summary["skipped_files"] = [str(s.path) for s in skipped]
     summary["skipped_reasons"] = {str(s.path): s.reason for s in skipped}
@@ -298,6 +300,8 @@ def _print_summary(
         print(f"  {report.counter_wraps} 32-bit octet counters wrapped without Gigawords (2^32 added)")
     if report.fragments:
         print(f"  {report.fragments} IP fragments ({report.reassembled} RADIUS messages reassembled)")
+    if report.radius_tcp and report.no_usable_requests is None:
+        print(f"  warning: {report.radius_tcp_said()}")
     for port, count in sorted(report.other_ports.items()):
         print(
             f"  {count} datagrams to UDP port {port} look like Accounting-Requests: add --radius-port {port}?"

@@ -96,6 +96,8 @@ __all__ = [
 
 FDS_SPARE = 64  # the interpreter, imports, the output, its temporary file...
 ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accounting port
+RADSEC_PORT = 2083  # RADIUS over TLS (RFC 6614)
+IP_TCP = 6
 MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
 MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
@@ -230,6 +232,9 @@ class ReadReport(Rejects):
         self.out_of_order_first: dict[str, object] | None = None  # the first: packet, file, seconds late
         self.gtp_c = 0  # GTP-C datagrams seen (UDP 2123): no usage in them
         self.gtp_u = 0  # GTP-U datagrams seen (UDP 2152): user packets, no count of them
+        # TCP segments to or from the accounting ports or RadSec's (RADIUS over TCP or TLS, RFC 6613/6614):
+        # not read, their accounting in no record
+        self.radius_tcp = 0
 
     @property
     def no_usable_requests(self) -> str | None:
@@ -250,12 +255,22 @@ class ReadReport(Rejects):
                 said += f"; {count} datagrams to UDP port {port} look like some: add --radius-port {port}?"
             if self.gtp_c or self.gtp_u:
                 said += f"; {self._gtp_said()}"
+            if self.radius_tcp:
+                said += f"; {self.radius_tcp_said()}"
             return said
         listed = (
             (f"{r.file} packet {r.packet}" if r.file else f"packet {r.packet}", r.reason)
             for r in self.rejects
         )
         return said + main_reject_said(self.reasons, "packets", listed)
+
+    def radius_tcp_said(self) -> str:
+        """What the TCP segments on RADIUS ports seen (`radius_tcp`) mean."""
+        ports = ", ".join(str(p) for p in sorted({*self.ports, RADSEC_PORT}))
+        return (
+            f"{self.radius_tcp} TCP segments to or from port {ports}: RADIUS over TCP or TLS (RFC 6613, "
+            "6614) is not read, the accounting they carry is in no record"
+        )
 
     def _gtp_said(self) -> str:
         """Why the GTP of a capture gives no record."""
@@ -307,6 +322,7 @@ class ReadReport(Rejects):
             "cut_short": list(self.cut_short),
             "gtp_c": self.gtp_c,
             "gtp_u": self.gtp_u,
+            "radius_tcp": self.radius_tcp,
             "out_of_order": self.out_of_order,
             "out_of_order_first": self.out_of_order_first,
             "clock_wrong": self.clock_wrong,
@@ -569,6 +585,7 @@ class _Decoder:
         self.secret = secret
         self.report = report
         self.ports = ports
+        self.tcp_ports = ports | {RADSEC_PORT}
         self.line_from = line_from
         self.tracker = SessionTracker(
             report, hold_s=HOLD_S, check_clock=check_clock, late_copies_kept=late_copies
@@ -825,11 +842,13 @@ class _Decoder:
             ihl = (data[off] & 0x0F) * 4
             return self._gre(n, data, off + ihl, off + _U16.unpack_from(data, off + 2)[0])
         frag = _U16.unpack_from(data, off + 6)[0]
+        ihl = (data[off] & 0x0F) * 4
         if data[off + 9] != 17:
             if frag & 0x3FFF:  # (a fragment of other traffic: TCP, ICMP, GRE fragmented on its way)
                 self.report.fragments += 1
+            elif data[off + 9] == IP_TCP:
+                self._tcp(data, off + ihl)
             return None
-        ihl = (data[off] & 0x0F) * 4
         src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
         if frag & 0x3FFF:
             total = _U16.unpack_from(data, off + 2)[0]
@@ -875,6 +894,8 @@ class _Decoder:
         if next_header == IP_GRE:
             return self._gre(n, data, pos, end)
         if next_header != 17:
+            if next_header == IP_TCP:
+                self._tcp(data, pos)
             return None
         return self._datagram(n, src, dst, data, pos)
 
@@ -982,6 +1003,13 @@ class _Decoder:
             self.report.gtp_u += 1
         elif dport == GTPC_PORT or sport == GTPC_PORT:
             self.report.gtp_c += 1
+
+    def _tcp(self, data: bytes, at: int) -> None:
+        """Count a TCP segment to or from the accounting ports or RadSec's (`ReadReport.radius_tcp`)."""
+        if len(data) >= at + 4:
+            sport, dport = _U16.unpack_from(data, at)[0], _U16.unpack_from(data, at + 2)[0]
+            if sport in self.tcp_ports or dport in self.tcp_ports:
+                self.report.radius_tcp += 1
 
     def _other_port(self, data: bytes, udp: int, dport: int) -> None:
         """Count a datagram to another port that looks like an Accounting-Request (code 4, Length fits)."""

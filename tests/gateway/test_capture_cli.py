@@ -329,3 +329,57 @@ def test_a_capture_of_gtp_alone_says_what_it_saw_and_why_no_record(
     assert main(["records-from-pcap", str(both), "--secret", "cli-secret", "--json"]) == 0  # (counted)
     summary = json.loads(capsys.readouterr().out)
     assert (summary["gtp_c"], summary["gtp_u"], summary["warning"]) == (gtp_c, gtp_u, None)
+
+
+def test_radius_over_tcp_or_tls_is_said_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A NAS sending its accounting over TCP (RFC 6613, port 1813) and a proxy over TLS (RadSec, RFC 6614,
+    port 2083), beside a NAS over UDP: the TCP segments were passed over without a word, exit 0, the
+    records those of the UDP NAS alone as if they were all. They are counted (`radius_tcp`), and a warning
+    says their accounting is in no record; a capture of them alone says so in its 'no usable' warning."""
+    from handmade_pcap import SECRET, acct, request, response
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    t0, MAC = 1_772_360_000, "02:00:00:00:00:01"  # (MACs given: scapy looks none up)
+    start, stop = request(1, acct(1, event=t0)), request(2, acct(2, event=t0 + 600, st=600, octets=(5, 6)))
+    udp_nas = []
+    for t, msg in ((0, start), (600, stop)):
+        for frame, dt in (
+            (IP(src="192.0.2.1", dst="192.0.2.10") / UDP(sport=32_768, dport=1813) / Raw(msg), 0.0),
+            (
+                IP(src="192.0.2.10", dst="192.0.2.1") / UDP(sport=1813, dport=32_768) / Raw(response(msg)),
+                0.001,
+            ),
+        ):
+            packet = Ether(src=MAC, dst=MAC) / frame
+            packet.time = t0 + t + dt
+            udp_nas.append(packet)
+    tcp = []
+    for i, (ip, port) in enumerate(
+        [(IP(src="192.0.2.2", dst="192.0.2.10"), 1813), (IPv6(src="2001:db8::3", dst="2001:db8::10"), 2083)]
+    ):
+        packet = Ether(src=MAC, dst=MAC) / ip / TCP(sport=40_000, dport=port, flags="PA") / Raw(start)
+        packet.time = t0 + 1 + i
+        tcp.append(packet)
+    mixed, alone = tmp_path / "mixed.pcap", tmp_path / "tcp.pcap"
+    wrpcap(str(mixed), sorted(udp_nas + tcp, key=lambda p: p.time))
+    wrpcap(str(alone), tcp)
+    said = (
+        "2 TCP segments to or from port 1646, 1813, 2083: RADIUS over TCP or TLS (RFC 6613, 6614) is not "
+        "read, the accounting they carry is in no record"
+    )
+    secret = SECRET.decode()
+    assert main(["records-from-pcap", str(mixed), "--secret", secret, "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert (summary["records"], summary["radius_tcp"]) == (1, 2)
+    assert captured.err == f"m2msim records-from-pcap: warning: {said}\n"
+    assert main(["records-from-pcap", str(alone), "--secret", secret]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"m2msim records-from-pcap: warning: {alone}: no usable Accounting-Request, no records: none among "
+        f"its 2 packets (UDP ports 1646, 1813); {said}\n"
+    )
