@@ -364,6 +364,10 @@ class Rejects:
         self.clock_held = 0
         self.clock_held_first: list[dict[str, object]] = []
         self.clock_held_s: tuple[int, int] | None = None
+        # requests whose Acct-Delay-Time would have them sent before 2000 (a NAS's -1, damage): dated as
+        # without it, counted, the first named (`at`, `file`, `session`, `delay`)
+        self.delay_wrong = 0
+        self.delay_wrong_first: dict[str, object] | None = None
 
     def start_copies(self) -> dict[str, object]:
         """The Start copies counted (`start_copies_*`, `*_forgotten`), as both readers' summaries give them."""
@@ -474,6 +478,30 @@ class Rejects:
                     "off_s": said - sent,
                 }
             )
+
+    def delay_said(self, where: int, session: str, delay: int) -> None:
+        """A request whose Acct-Delay-Time `delay` would have it sent before 2000: dated as without it."""
+        self.delay_wrong += 1
+        if self.delay_wrong_first is None:
+            self.delay_wrong_first = {
+                "at": where,
+                "file": self.current_file,
+                "session": session,
+                "delay": delay,
+            }
+
+    def delay_wrong_said(self, unit: str) -> str | None:
+        """The warning line of the requests whose Acct-Delay-Time was left out (`delay_said`); None if none."""
+        first = self.delay_wrong_first
+        if first is None:
+            return None
+        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
+        return (
+            f"{self.delay_wrong} requests whose Acct-Delay-Time would have them sent before 2000 (a NAS "
+            f"sending -1, or damage) dated as without it, when seen; the first: {where}, {what}, "
+            f"Acct-Delay-Time {first['delay']}"
+        )
 
     def clock_wrong_said(self, unit: str) -> str | None:
         """The warning line of the requests dated by the reader's clock, naming the first; None if none."""
@@ -854,6 +882,10 @@ class SessionTracker:
         self.nas_clocks: dict[object, _NasClock] = {}  # accounting client -> what its clock said
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
+        if req.delay and req.time_s - req.delay < CLOCK_FLOOR_S:
+            # no delay: a session without Event-Timestamp was dated by it in 1889 (-1 read as 2^32 - 1 s)
+            self.report.delay_said(where, req.session_id, req.delay)
+            req.delay = None
         self._date(req, where)  # (once: `_request` may read the request again, `_reopen`)
         records = self._request(req, where)
         if not self.hold_s:

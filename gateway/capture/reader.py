@@ -327,6 +327,8 @@ class ReadReport(Rejects):
             "out_of_order_first": self.out_of_order_first,
             "clock_wrong": self.clock_wrong,
             "clock_wrong_first": list(self.clock_wrong_first),
+            "delay_wrong": self.delay_wrong,
+            "delay_wrong_first": self.delay_wrong_first,
             "clock_held": self.clock_held,
             "clock_held_first": list(self.clock_held_first),
             "rejects": [

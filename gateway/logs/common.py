@@ -77,6 +77,8 @@ class LogReport(Rejects):
             "counter_wraps": self.counter_wraps,
             "clock_wrong": self.clock_wrong,
             "clock_wrong_first": list(self.clock_wrong_first),
+            "delay_wrong": self.delay_wrong,
+            "delay_wrong_first": self.delay_wrong_first,
             "clock_held": self.clock_held,
             "clock_held_first": list(self.clock_held_first),
             "open_sessions": list(self.open_sessions),

@@ -643,3 +643,24 @@ def test_the_answer_to_a_copy_re_sent_on_its_identifier_with_acct_delay_time_is_
     assert [(r.session, r.duration_s, r.bytes_up) for r in records] == [("s1", 600, 100)]
     assert report.reasons == {} and report.duplicate_responses == 1 and report.unanswered_requests == 0
     assert report.retransmissions == 1
+
+
+def test_an_acct_delay_time_of_minus_one_dates_nothing_before_2000(tmp_path: Path) -> None:
+    """A NAS sends Acct-Delay-Time -1 (4294967295 as RFC 2866's unsigned 32 bits) in a Start without
+    Event-Timestamp: the session was dated when it was 'sent', 136 years before, in 1889, and every record
+    with it, without a word. A delay that would have a request sent before 2000 is none: the Start is
+    dated when seen, counted and named in the summary, both ways."""
+    requests = [
+        Sent(0, 1, 1, "s1", delay=(1 << 32) - 1),
+        Sent(600, 2, 2, "s1", st=600, octets=(10, 20)),
+    ]
+    pcap, detail = both_ways(tmp_path, requests)
+    captured, logged = ReadReport(), LogReport()
+    for report, records, unit in (
+        (captured, list(records_from_pcap(pcap, SECRET, captured)), "packet 1"),
+        (logged, list(records_from_radius_detail(detail, logged)), "line 1"),
+    ):
+        assert [(int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up) for r in records] == [(0, 600, 10)]
+        assert report.delay_wrong == 1 and report.rejected == 0
+        said = report.delay_wrong_said(unit.split()[0])
+        assert said is not None and said.endswith(f"{unit}, session 's1', Acct-Delay-Time 4294967295")
