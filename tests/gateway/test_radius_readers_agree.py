@@ -664,3 +664,23 @@ def test_an_acct_delay_time_of_minus_one_dates_nothing_before_2000(tmp_path: Pat
         assert report.delay_wrong == 1 and report.rejected == 0
         said = report.delay_wrong_said(unit.split()[0])
         assert said is not None and said.endswith(f"{unit}, session 's1', Acct-Delay-Time 4294967295")
+
+
+def test_an_acct_session_time_of_minus_one_is_a_reject_not_136_years_of_records(tmp_path: Path) -> None:
+    """An Interim-Update carries Acct-Session-Time 4294967295 (a NAS sending -1): it gave 99,421 records of
+    12 hours up to the year 2162, the Interim's octets spread over them, and the session's Stop was a
+    reject, 'counters went backwards', the session listed without a Stop. It is a malformed request, a
+    reject naming the attribute; the Stop bills the session, both ways."""
+    requests = [
+        Sent(0, 1, 1, "s1", event=T0),
+        Sent(600, 2, 3, "s1", event=T0 + 600, st=(1 << 32) - 1, octets=(10, 20)),
+        Sent(1_200, 3, 2, "s1", event=T0 + 1_200, st=1_200, octets=(30, 40)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("s1", 0, 1_200, 30, 40)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (
+        1,
+        [],
+        0,
+        {"malformed Accounting-Request": 1},
+    )
