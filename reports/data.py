@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pyarrow as pa
@@ -84,11 +84,6 @@ class RunFiles:
     paths: dict[str, Path] = field(default_factory=dict)  # the file each document was read from, by kind
     # names of a usage file read under another (`m2msim.inputs.each_once`), each with why it is not read
     skipped: list[tuple[Path, str]] = field(default_factory=list)
-    # `rejected_rows`' answer and what it was of (`_same_key`): a page asks it up to 4 times, each
-    # 0.12 CPU-s with 100,000 rejects listed
-    _rejected: tuple[tuple[object, ...], tuple[list[tuple[str, int]], int]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     def source(self, kind: str) -> str:
         """The file the `kind` document ("summary", "invoice", ...) was read from, to name in an error
@@ -698,61 +693,64 @@ def records_counted(files: RunFiles) -> str:
     return "billed" if files.invoice is not None else "read"
 
 
-def rejected_rows(files: RunFiles) -> tuple[list[tuple[str, int]], int]:
-    """The records the folder's invoice lists as rejected by the rating, each as (its usage file,
-    its row as the `usage` view numbers it: a CSV's rows the reader could not split, not in the
-    view, are not counted), and how many rejected records the invoice does not list so (past its
-    listing's limit, or naming a file that is not among the folder's usage files).
+@dataclass(frozen=True)
+class Rejects:
+    """The records an invoice lists as rejected by the rating, placed in the usage files the page
+    reads (`rejects_of`), worked out once per page and handed to what draws from the records.
+
+    `rows`: each as (its usage file read, its row as the `usage` view numbers it: a CSV's rows the
+    reader could not split, not in the view, are not counted); `unplaced`: how many rejected
+    records the invoice counts but does not place so (past its listing's limit, or naming a file
+    that is not among those read); `unchecked`: why the usage files were not checked against the
+    invoice's `usage_files` (`check_invoice_files`), its `rows_read` then the only check; None when
+    they were."""
+
+    rows: tuple[tuple[str, int], ...] = ()
+    unplaced: int = 0
+    unchecked: str | None = None
+
+
+NO_REJECTS = Rejects()
+
+
+def rejects_of(files: RunFiles) -> Rejects:
+    """The rejects of the folder's invoice in the usage files read (`Rejects`), once the files were
+    checked to be those it rated (`check_invoice_files`: `ReportError` when they are not).
 
     The rating decides once which records it bills: the page reads its outcome, records the
-    invoice lists as rejected left out, so that its figures are those billed.  Worked out once for
-    the invoice and usage files `files` holds: asked again of the same (the same objects, the
-    rejects' lists of the same length, the same usage paths) it is the same answer; another
-    invoice, rejects list or usage list put in `files` is worked out anew (the page never edits the
-    documents it read, so a reject changed inside the same list is not looked for)."""
+    invoice lists as rejected left out, so that its figures are those billed."""
     inv = files.invoice
     if inv is None or not files.usage:
-        return [], 0
-    listed = inv.get("rejects") or []
-    by_reason = inv.get("rejects_by_reason") or []
-    key: tuple[object, ...] = (inv, listed, by_reason, len(listed), len(by_reason), tuple(files.usage))
-    cached = files._rejected
-    if cached is None or not _same_key(cached[0], key):
-        cached = (key, _rejected_rows(listed, by_reason, files.usage))
-        files._rejected = cached
-    found, unlisted = cached[1]
-    return list(found), unlisted  # (a copy: the caller's to change)
+        return NO_REJECTS
+    unchecked, where = check_invoice_files(files)
+    rows, unplaced = _rejected_rows(inv.get("rejects") or [], inv.get("rejects_by_reason") or [], where)
+    return Rejects(tuple(rows), unplaced, unchecked)
 
 
-def _same_key(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
-    """Whether two `rejected_rows` keys are of the same documents: the same objects (`is`: an
-    equal invoice read again is another), the same lengths and usage paths."""
-    return all(x is y for x, y in zip(a[:3], b[:3], strict=True)) and a[3:] == b[3:]
+# where the rows of a file an invoice names are read: its name (as its `usage_files` or its
+# rejects give it; None: the one file rated) -> (the file read, how many of its rows come first)
+_Where = dict[str | None, tuple[str, int]]
 
 
 def _rejected_rows(
-    listed: list[Any], by_reason: list[Any], usage: list[Path]
+    listed: list[Any], by_reason: list[Any], where: _Where
 ) -> tuple[list[tuple[str, int]], int]:
-    """`rejected_rows` worked out."""
+    """The rejects `listed` placed in the files read (`where`) and how many of those counted
+    (`by_reason`) are not (`Rejects`)."""
     total = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(listed)
     from accounting.usage import ROW_REASONS
 
     split_not = ROW_REASONS["bad-row"][0]  # (a CSV row of other fields than the header's)
-    by_name: dict[str, list[Path]] = {}
-    for path in usage:
-        by_name.setdefault(path.name, []).append(path)
     found: list[tuple[str, int, bool]] = []
     for r in listed:
         row, name = (
             r.get("row") if isinstance(r, dict) else None,
             r.get("file") if isinstance(r, dict) else None,
         )
-        if name is None:
-            paths = usage[:1] if len(usage) == 1 else []
-        else:
-            paths = [p for p in usage if str(p) == str(name)] or by_name.get(str(name), [])
-        if isinstance(row, int) and not isinstance(row, bool) and len(paths) == 1:
-            found.append((str(paths[0]), row, str(r.get("reason", "")).startswith(split_not)))
+        place = where.get(None if name is None else str(name))
+        if isinstance(row, int) and not isinstance(row, bool) and place is not None:
+            read, before = place
+            found.append((read, before + row, str(r.get("reason", "")).startswith(split_not)))
     unsplit: dict[str, list[int]] = {}
     for f, row, bad in found:
         if bad:
@@ -763,44 +761,71 @@ def _rejected_rows(
     return out, max(total - len(found), 0)
 
 
+def _named(names: list[str | None], reads: list[tuple[str, int]]) -> _Where:
+    """`_Where` of files named `names` (paths as given), each read as `reads` says: by its name,
+    by its file name where no other has it (as a reject names a file), and None for one alone."""
+    where: _Where = {}
+    bases = [None if n is None else PurePath(n).name for n in names]
+    for name, base, read in zip(names, bases, reads, strict=True):
+        where[name] = read
+        if base is not None and bases.count(base) == 1:
+            where.setdefault(base, read)
+    if len(names) == 1:
+        where[None] = reads[0]
+    return where
+
+
 _COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")  # a usage file compressed since it was rated
 
 
-def _usage_file_of(files: RunFiles, name: str) -> tuple[Path | None, bool]:
-    """The file of the folder an invoice's `usage_files` entry names, and whether the page reads
-    it: by its path (as given, or under the folder when relative), else its name among the usage
-    files the page reads, or that name compressed since (`usage.csv.gz`); else a file of the
-    folder by that relative path (a run's `usage/part-*.parquet`, which its `usage.parquet`, the
-    file the page reads, merges)."""
+def _same_name(path: Path, name: str, folder: Path) -> bool:
+    """Whether the file `path` of `folder` is the one a `usage_files` entry names (as given, from
+    wherever the rating ran; a run's relative to its folder): its path, else its file name."""
     given = Path(name)
-    base = given.name
-    paths = [p for p in files.usage if str(p) == name or p == files.folder / given]
-    paths = paths or [p for p in files.usage if p.name == base]
-    paths = paths or [p for p in files.usage if p.name in [base + end for end in _COMPRESSED_SUFFIXES]]
-    if len(paths) == 1:
-        return paths[0], True
-    if not given.is_absolute() and (files.folder / given).is_file():
-        return files.folder / given, False
-    return None, False
+    return str(path) == name or path == folder / given or path.name == given.name
 
 
-def check_invoice_files(files: RunFiles) -> str | None:
-    """`ReportError` naming the invoice and the file when the usage files beside it are not those
-    it rated, as its `usage_files` tells them (`accounting.usage.file_identity`: each file's size
-    and a hash of its ends, its Parquet footer; not its time of change, which a copy changes): a
-    file rated missing, one of another size or content, or a usage file it did not rate. The rows
-    it lists as rejected are left out by file and row: in other records they are other rows.
-    None when the files were so checked; else why they were not (an invoice of an older m2msim, no
-    file rated here by its name: a run's `usage.parquet` copied without the parts it merges, a
-    file compressed since it was rated), and its `rows_read` is what they are checked against."""
-    inv = files.invoice or {}
-    recorded = inv.get("usage_files")
-    if not files.usage:
-        return None
-    if not isinstance(recorded, list):
-        return "no usage_files (an invoice of an older m2msim)"
+def _identity_of(path: Path, refuse: Callable[[Path | str, str], ReportError]) -> tuple[int, str]:
+    """A usage file's size and `sampled_sha256`; `refuse(path, why)` when it cannot be read."""
     from accounting.usage import file_identity
 
+    try:
+        now = file_identity(path)
+    except OSError as exc:
+        raise refuse(path, f"cannot be read: {exc.strerror or exc}") from None
+    return now["bytes"], now["sampled_sha256"]
+
+
+def _other(path: Path, size: Any, now: int) -> str:
+    """Why a file of a rated file's name is not the file rated (`check_invoice_files`)."""
+    if now != size:
+        return f"{size} bytes when rated, {now:,} now"
+    return "other content than when rated (its sampled_sha256 differs)"
+
+
+def check_invoice_files(files: RunFiles) -> tuple[str | None, _Where]:
+    """Whether the usage files the page reads are those the invoice rated, as its `usage_files`
+    tells them (`accounting.usage.file_identity`): a file is known by its size and `sampled_sha256`
+    (a hash of its ends, its Parquet footer), not by its name, which is the path the rating was
+    given from wherever it ran (`rate inv usage.csv` and `rate inv /data/F/usage.csv` name one file
+    two ways), nor its time of change (a copy changes it).  A run's `usage.parquet` stands for the
+    parts it merges (`usage/part-*.parquet`, those rated) when its footer is theirs, row group by
+    row group (`_merge_of`).
+
+    `ReportError` naming the invoice and the file when they are not: a file read that it did not
+    rate (one of its names with other content or size says so), one it rated missing, a run's
+    `usage.parquet` that is not the merge of its parts.  The rows it lists as rejected are left out
+    by file and row: in other records they are other rows.
+
+    Returns why the files were not so checked, None when they were (an invoice of an older m2msim,
+    the files it rated not here, by content nor by name: a run's `usage.parquet` copied without
+    its parts, or compressed since, `usage.csv.gz`; its `rows_read` is then what they are checked
+    against), and where the rows of each file it names are read (`_Where`)."""
+    inv = files.invoice or {}
+    recorded = inv.get("usage_files")
+    folder = files.folder
+    if not isinstance(recorded, list):
+        return "no usage_files (an invoice of an older m2msim)", _by_name(files)
     source = files.source("invoice")
 
     def refuse(path: Path | str, why: str) -> ReportError:
@@ -810,38 +835,169 @@ def check_invoice_files(files: RunFiles) -> str | None:
             "be told in them; rate them again"
         )
 
-    seen: set[Path] = set()
-    compressed: list[Path] = []
-    missing: list[str] = []
-    for entry in recorded:
-        name = str(entry.get("name")) if isinstance(entry, dict) else ""
-        path, read = _usage_file_of(files, name)
-        if path is None:
-            missing.append(name)
-            continue
-        if read:
-            seen.add(path)
-        if path.name != Path(name).name:  # (its bytes are not those rated: the records may be)
-            compressed.append(path)
-            continue
-        try:
-            now = file_identity(path)
-        except OSError as exc:
-            raise refuse(path, f"cannot be read: {exc.strerror or exc}") from None
-        if now["bytes"] != entry.get("bytes"):
-            raise refuse(path, f"{entry.get('bytes')} bytes when rated, {now['bytes']:,} now")
-        if now["sampled_sha256"] != entry.get("sampled_sha256"):
-            raise refuse(path, "other content than when rated (its sampled_sha256 differs)")
-    if missing and not seen:  # (a run's usage.parquet copied without the parts rated, or renamed)
-        return f"the files it rated are not here by name ({missing[0]})"
-    if missing:
-        raise refuse(missing[0], "rated, but not in this folder")
-    for path in files.usage if seen else ():  # (none seen: the run's parts, merged in what is read)
-        if path not in seen:
-            raise refuse(path, "a usage file the invoice did not rate")
-    if compressed:
-        return f"{compressed[0]}: compressed since it was rated"
-    return None
+    entries = [
+        (str(e.get("name")), e.get("bytes"), e.get("sampled_sha256"))
+        if isinstance(e, dict)
+        else ("", None, None)
+        for e in recorded
+    ]
+    rated = [(size, digest) for _, size, digest in entries]
+    read = {path: _identity_of(path, refuse) for path in files.usage}
+    # each file read taken for an entry of its content, that of its name first
+    taken: dict[int, Path] = {}
+    stray: list[Path] = []
+    for path, ident in read.items():
+        free = [i for i, r in enumerate(rated) if r == ident and i not in taken]
+        named = [i for i in free if _same_name(path, entries[i][0], folder)]
+        if free:
+            taken[(named or free)[0]] = path
+        else:
+            stray.append(path)
+    missing = [i for i in range(len(entries)) if i not in taken]
+    if not stray and not missing:
+        return None, _named([entries[i][0] for i in taken], [(str(p), 0) for p in taken.values()])
+    if not taken and (merged := _merged_parts(files, entries, rated, refuse)) is not None:
+        return None, merged
+    for path in stray if not taken else ():  # (its bytes are not those rated: the records may be)
+        if any(
+            path.name in [Path(entries[i][0]).name + end for end in _COMPRESSED_SUFFIXES] for i in missing
+        ):
+            return f"{path}: compressed since it was rated", _by_name(files)
+    for path in stray:
+        for i in missing:
+            name, size, _ = entries[i]
+            if _same_name(path, name, folder):
+                raise refuse(path, _other(path, size, read[path][0]))
+    if not taken and not _rated_here(files, entries, rated, refuse):
+        # (a run's usage.parquet copied without the parts rated, or a file renamed and changed)
+        return f"the files it rated are not here ({entries[0][0] if entries else 'none'})", _by_name(files)
+    if stray:
+        raise refuse(stray[0], "a usage file the invoice did not rate")
+    raise refuse(entries[missing[0]][0], "rated, but not in this folder")
+
+
+def _by_name(files: RunFiles) -> _Where:
+    """`_Where` of the files read, by their paths and names alone (an invoice that does not tell
+    the files it rated: its rejects' files are looked up among those read)."""
+    return _named([str(p) for p in files.usage], [(str(p), 0) for p in files.usage])
+
+
+def _in_folder(files: RunFiles, name: str) -> list[Path]:
+    """The files of the folder a `usage_files` entry may be (its path relative to the folder, a
+    run's `usage/part-00000.parquet`; its file name there or in `usage/`)."""
+    given = Path(name)
+    out = [files.folder / given] if not given.is_absolute() and ".." not in given.parts else []
+    out += [files.folder / given.name, files.folder / "usage" / given.name]
+    return [p for p in dict.fromkeys(out) if p.is_file()]
+
+
+def _rated_here(
+    files: RunFiles,
+    entries: list[tuple[str, Any, Any]],
+    rated: list[tuple[Any, Any]],
+    refuse: Callable[[Path | str, str], ReportError],
+) -> bool:
+    """Whether a file the invoice rated is in the folder, though not read (a run's parts beside
+    the `usage.parquet` read; a `usage.csv` beside another `usage.parquet`)."""
+    return any(
+        _identity_of(path, refuse) == ident
+        for (name, _, _), ident in zip(entries, rated, strict=True)
+        for path in _in_folder(files, name)
+    )
+
+
+def _merged_parts(
+    files: RunFiles,
+    entries: list[tuple[str, Any, Any]],
+    rated: list[tuple[Any, Any]],
+    refuse: Callable[[Path | str, str], ReportError],
+) -> _Where | None:
+    """`_Where` of a run's parts read in the `usage.parquet` that merges them, in shard order
+    (`simulator.run.UsageMerger`), when the invoice rated them and they are in the folder as rated:
+    each part's rows there after those of the parts before it.  `ReportError` when that
+    `usage.parquet` is not their merge (replaced, its parts kept). None when the file read is not a
+    run's `usage.parquet`, or the parts rated are not all there."""
+    merged = files.folder / "usage.parquet"
+    if files.usage != [merged] or not entries:
+        return None
+    parts: list[Path] = []
+    for (name, size, _), ident in zip(entries, rated, strict=True):
+        there = [p for p in _in_folder(files, name) if p.parent.name == "usage"]
+        if not there:
+            return None
+        now = [_identity_of(p, refuse) for p in there]
+        if ident not in now:  # (a part rated, changed since)
+            raise refuse(there[0], _other(there[0], size, now[0][0]))
+        parts.append(there[now.index(ident)])
+    why = _merge_of(merged, parts)
+    if why is not None:
+        raise refuse(
+            merged,
+            f"not the merge of the parts it rated ({Path(entries[0][0]).parent.as_posix() or '.'}/"
+            f"part-*.parquet, as they are here): {why}",
+        )
+    import pyarrow.parquet as pq
+
+    before, reads = 0, []
+    for part in parts:
+        reads.append((str(merged), before))
+        before += pq.read_metadata(part).num_rows
+    return _named([name for name, _, _ in entries], reads)
+
+
+def _merge_of(merged: Path, parts: list[Path]) -> str | None:
+    """Why the Parquet file `merged` is not `parts` one after the other, as its footer tells: each
+    part's row groups, in order, with their row counts and each column's statistics (min, max,
+    nulls) where a row group is written whole; None when it is.  A change that keeps every row
+    group's counts and statistics (two values exchanged) is not told, as a CSV changed in its
+    middle at its size is not by `sampled_sha256`."""
+    import pyarrow.parquet as pq
+
+    try:
+        whole = pq.read_metadata(merged)
+        metas = [pq.read_metadata(p) for p in parts]
+    except (OSError, pa.ArrowException) as exc:
+        return f"its footer cannot be read: {str(exc).splitlines()[0]}"
+    rows = sum(m.num_rows for m in metas)
+    if whole.num_rows != rows:
+        return f"{whole.num_rows:,} records, its parts {rows:,}"
+    k = 0
+    for meta in metas:
+        for g in range(meta.num_row_groups):
+            want = meta.row_group(g)
+            if k >= whole.num_row_groups:
+                return "fewer row groups than its parts"
+            got = whole.row_group(k)
+            k += 1
+            if got.num_rows == want.num_rows:
+                if _statistics(got) != _statistics(want):
+                    return f"row group {k - 1} holds other values than its part's"
+                continue
+            left = want.num_rows - got.num_rows  # (a part's row group written in several)
+            while left > 0 and k < whole.num_row_groups:
+                left -= whole.row_group(k).num_rows
+                k += 1
+            if left != 0:
+                return f"row group {k - 1} is not of its parts' rows"
+    return None if k == whole.num_row_groups else "more row groups than its parts"
+
+
+def _statistics(group: Any) -> list[tuple[Any, ...]]:
+    """Each column's statistics in a Parquet row group's footer (`_merge_of`)."""
+    out = []
+    for c in range(group.num_columns):
+        column = group.column(c)
+        s = column.statistics
+        stated = s is not None and s.has_min_max
+        out.append(
+            (
+                column.path_in_schema,
+                s.min if stated else None,
+                s.max if stated else None,
+                s.null_count if s is not None else None,
+            )
+        )
+    return out
 
 
 def _check_invoice_of(files: RunFiles, con: duckdb.DuckDBPyConnection, view: str, unchecked: str) -> None:
@@ -879,11 +1035,11 @@ def _check_invoice_of(files: RunFiles, con: duckdb.DuckDBPyConnection, view: str
 
 
 def connect(
-    files: RunFiles, threads: int | None = None, *, billed: bool = False
+    files: RunFiles, threads: int | None = None, *, rejects: Rejects = NO_REJECTS
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the documented views over the folder's files; `billed`
-    (the page's): the `usage` view without the records the invoice lists as rejected
-    (`rejected_rows`)."""
+    """An in-memory DuckDB connection with the documented views over the folder's files; `rejects`
+    (the page's, `rejects_of`): the `usage` view without the records the invoice lists as
+    rejected."""
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
@@ -894,9 +1050,9 @@ def connect(
 
         if not statistics_believed(con, files.usage):
             disable_optimizers(con, *STATISTICS_OPTIMIZERS)
-    rejected = rejected_rows(files)[0] if billed else []
+    rejected = rejects.rows
     # (the files the invoice rated, when it tells them; else its rows_read, when rows are left out)
-    unchecked = check_invoice_files(files) if billed else None
+    unchecked = rejects.unchecked
     try:
         view = _usage_sql(files, con, numbered=bool(rejected))
         if rejected:

@@ -13,7 +13,7 @@ from accounting.db import duckdb
 from accounting.engine import MAX_LISTED_REJECTS
 from accounting.errors import AccountingError
 from reports import svg
-from reports.data import RunFiles, records_counted, rejected_rows
+from reports.data import Rejects, RunFiles, records_counted
 from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import CENT, FLEET_GROUP, MO, TOP_LINES, amount, mo
 
@@ -161,11 +161,12 @@ def groups_section(
     con: duckdb.DuckDBPyConnection,
     hourly: list[tuple[Any, ...]],
     cur: str,
+    rejects: Rejects,
     read: bool = True,
 ) -> str:
     """Per device group: devices, what its usage records hold (`read`: whether the records are known:
-    a folder without its usage files shows none, not zero sessions against the summary's count),
-    the ko invoiced, its cost."""
+    a folder without its usage files shows none, not zero sessions against the summary's count;
+    `rejects`: the invoice's, left out of them), the ko invoiced, its cost."""
     cost = dict(
         con.execute(
             "SELECT l.device_group, sum(i.total_ht) FROM invoice_lines i JOIN lines l USING (line) GROUP BY 1"
@@ -198,7 +199,7 @@ def groups_section(
     summary_groups = {g["name"]: g for g in (files.summary or {}).get("groups", [])}
     # (the summary's data sessions are its records', rejected ones too: the page's are those billed
     # when the invoice lists rejects, not the summary's figure)
-    rejects_left_out = bool(files.usage) and bool(rejected_rows(files)[0])
+    rejects_left_out = bool(files.usage) and bool(rejects.rows)
     # (a run's inventory lines that no device group uses are billed too: listed after the groups)
     names = list(summary_groups) + sorted((set(cost) | set(agg) | set(n_lines)) - set(summary_groups))
     rows = []
@@ -282,7 +283,7 @@ def groups_section(
         width=430,
         height=280,
     )
-    note = records_read_note(files) if read else _NO_RECORDS
+    note = records_read_note(files, rejects) if read else _NO_RECORDS
     return note + tbl + f'<div class="cols">{cost_chart}{vol_chart if read else ""}</div>'
 
 
@@ -326,10 +327,12 @@ _NO_RECORDS = (
 )
 
 
-def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming share and the charts") -> str:
+def records_read_note(
+    files: RunFiles, rejects: Rejects, what: str = "Sessions, volume, roaming share and the charts"
+) -> str:
     """What the figures drawn from the usage records count: the records billed, those the invoice
     lists as rejected (a duplicate, a line with an inventory error or unknown, a record outside the
-    month, a bad value, a service the offer refuses) left out (`reports.data.rejected_rows`) and
+    month, a bad value, a service the offer refuses) left out (`rejects`, `reports.data.rejects_of`) and
     counted beside them, so that they agree with the invoice's figures (ko invoiced, SMS and seconds
     billed, cost); those the invoice counts but does not say where they are in the files read
     (past its listing's limit, or in a file not read here) are said counted in them, and why."""
@@ -338,7 +341,7 @@ def records_read_note(files: RunFiles, what: str = "Sessions, volume, roaming sh
         return f'<p class="muted">{what} count the usage records read (no invoice in this folder).</p>'
     by_reason = inv.get("rejects_by_reason") or []
     rejected = sum(int(r.get("count", 0)) for r in by_reason) if by_reason else len(inv.get("rejects") or [])
-    unlisted = rejected_rows(files)[1] if files.usage else 0
+    unlisted = rejects.unplaced if files.usage else 0
     kept = (
         f" <b>{unlisted:,} of them are counted</b> here all the same: the invoice does not say which "
         f"rows they are in these files (it lists {MAX_LISTED_REJECTS:,} rejects at most, or names a "

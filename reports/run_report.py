@@ -25,6 +25,7 @@ from accounting.usage import disable_optimizers
 from gateway.plmn import default_table
 from reports import svg
 from reports.data import (
+    Rejects,
     ReportError,
     RunFiles,
     connect,
@@ -32,7 +33,7 @@ from reports.data import (
     failed_sql,
     find_files,
     records_counted,
-    rejected_rows,
+    rejects_of,
     unbilled_lines,
 )
 from reports.hourly import HourlyUsage
@@ -299,14 +300,15 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
     wrote the records (`m2msim run`); else the page aggregates the records itself.
     """
     check_documents(files)
-    con = connect(files, threads, billed=True)
+    rejects = rejects_of(files)  # (once a page: 100,000 listed cost 0.12 CPU-s)
+    con = connect(files, threads, rejects=rejects)
     # The page's joins are the records against the small `lines` table, written so. DuckDB knows
     # no row count of a CSV and chose to build its hash table on the records (30 M CSV rows: 2.9
     # GB and 10.8 s for one join, against 261 MB and 6.3 s as written).
     with contextlib.suppress(duckdb.Error):  # (a DuckDB before 1.1 has no such step: its own choice)
         disable_optimizers(con, "build_side_probe_side")  # (beside those `connect` turned off)
     try:
-        return _render(files, con, hourly)
+        return _render(files, con, hourly, rejects)
     except duckdb.Error as exc:
         raise damaged_usage(files) or ReportError(
             f"{files.folder}: cannot aggregate the records: {str(exc).splitlines()[0]}"
@@ -315,7 +317,9 @@ def render_files(files: RunFiles, *, threads: int | None = None, hourly: HourlyU
         con.close()
 
 
-def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage | None) -> str:
+def _render(
+    files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage | None, rejects: Rejects
+) -> str:
     period = _period(files, con)
     s = files.summary or {}
     inv = files.invoice or {}
@@ -339,7 +343,7 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
         or files.folder.name
     )
     calls = None  # (a run's tally has no destinations: `sms_calls_section` asks the records)
-    if tally is None or rejected_rows(files)[0]:
+    if tally is None or rejects.rows:
         # (a run's tally counted every record its shards wrote, those the invoice rejects too: a
         # line with an inventory error drew its sessions and roaming beside its bill of nothing)
         tally, calls = record_sums(con)
@@ -361,7 +365,9 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
         page.add("offers", "Cost per offer and plan", offers_section(cmp, _covers(files, period)))
     # (the records' figures are known when the folder holds them, or the run handed over their sums)
     read = bool(files.usage) or calls is None
-    page.add("groups", "Cost and volume per device group", groups_section(files, con, hourly, cur, read))
+    page.add(
+        "groups", "Cost and volume per device group", groups_section(files, con, hourly, cur, rejects, read)
+    )
     page.add(
         "traffic",
         "Volume and sessions over time",
@@ -372,7 +378,7 @@ def _render(files: RunFiles, con: duckdb.DuckDBPyConnection, tally: HourlyUsage 
     page.add("alarms", "Alarms", alarms_section(con, period))
     page.add("lines", "Costliest lines", costliest_section(files, con, cur))
     page.add("problems", "Rejects and inventory errors", problems_section(files, cur))
-    page.add("sms", "SMS and calls", sms_calls_section(files, hourly, groups, con, calls, period))
+    page.add("sms", "SMS and calls", sms_calls_section(files, hourly, groups, con, rejects, calls, period))
     page.add("scenario", "The scenario as run", _scenario(files))
     page.footer = (
         f"Made by m2msim from {e(_sources(files))}; amounts in {e(cur)} HT as invoiced. The same data "

@@ -9,7 +9,7 @@ from typing import Any
 
 from accounting.db import duckdb
 from reports import svg
-from reports.data import RunFiles, failed_sql, records_counted
+from reports.data import Rejects, RunFiles, failed_sql, records_counted
 from reports.page import count, e, kpi, money, num, table, td, tr
 from reports.run_common import HOURLY_UP_TO_DAYS, MO, RECORD_GROUP_SQL, Period, parse_time
 from reports.run_cost import records_read_note
@@ -304,6 +304,7 @@ def sms_calls_section(
     hourly: list[tuple[Any, ...]],
     groups: list[str],
     con: duckdb.DuckDBPyConnection,
+    rejects: Rejects,
     calls: list[tuple[str, str, str | None, int, int]] | None = None,
     period: Period | None = None,
 ) -> str:
@@ -358,7 +359,7 @@ def sms_calls_section(
         parts.append(_billed_table(files, con))
         return "".join(parts)
     if rows:
-        parts.append(records_read_note(files, "This table and the chart"))
+        parts.append(records_read_note(files, rejects, "This table and the chart"))
         shown, left = _most_records(rows)
         cells = [
             tr(

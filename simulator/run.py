@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 from accounting import Comparison, compare, inventory_from_dict, load_catalog, rate, rate_run
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
-from accounting.usage import month_bounds
+from accounting.usage import ROW_REASONS, month_bounds
 from accounting.usage_arrow import huge_pages
 from accounting.usage_parts import PartAggregates, before_workers, prepare_worker
 from m2msim.rundir import run_folder
@@ -964,10 +964,7 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Seque
     reader = PartAggregates(aggregated) if parts and len(aggregated) == len(parts) else None
     run = rate_run(inventory, parts or None, reader=reader)
     invoice = run.invoice
-    for entry in invoice.usage_files or ():  # (named in the run folder: this one is swapped in for it)
-        entry["name"] = Path(
-            os.path.relpath(os.path.abspath(entry["name"]), os.path.abspath(out_dir))
-        ).as_posix()
+    _name_in_run(invoice, parts, out_dir)
     # the report's offer comparison re-prices these aggregates: the month is read and rated once
     result.comparison = compare(run)
     invoice.coverage = usage_coverage(scenario)
@@ -989,6 +986,29 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Seque
             calm_path.unlink(missing_ok=True)
         result.retry_cost = invoice.total - calm.total
         result.retry_ko = sum(invoiced_ko(invoice).values()) - sum(invoiced_ko(calm).values())
+
+
+def _name_in_run(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> None:
+    """The files the run's invoice names, the parts it rated (`usage_files`) and those of its
+    rejects (and of a duplicate's first copy), by their names in the run folder,
+    `usage/part-00002.parquet`: they were rated in the run's temporary folder, swapped in for it,
+    and the rejects named them as the rating was given them (`part-00002.parquet`), a name the
+    report found in none of the files it reads."""
+    root = os.path.abspath(out_dir)
+    named: dict[str, str] = {}
+    for path in parts:
+        name = Path(os.path.relpath(os.path.abspath(path), root)).as_posix()
+        named[str(path)] = named[path.name] = name
+    for entry in invoice.usage_files or ():
+        entry["name"] = Path(os.path.relpath(os.path.abspath(entry["name"]), root)).as_posix()
+    first = ROW_REASONS["duplicate"][1] + " "
+    rejects = []
+    for r in invoice.rejects:
+        reason = r.reason
+        if reason.startswith(first) and (f := reason[len(first) :].rpartition(":")[0]) in named:
+            reason = first + named[f] + reason[len(first) + len(f) :]
+        rejects.append(dataclasses.replace(r, reason=reason, file=named.get(r.file or "", r.file)))
+    invoice.rejects = rejects
 
 
 def usage_coverage(scenario: Scenario) -> UsageCoverage | None:

@@ -287,7 +287,7 @@ def test_the_rating_report_reads_a_csvs_records_once_joined_to_the_small_lines_t
     monkeypatch.setattr(
         run_report,
         "connect",
-        lambda files, threads=None, billed=False: Watched(real(files, threads, billed=billed)),
+        lambda files, threads=None, **views: Watched(real(files, threads, **views)),
     )
     # More lines than records, as a fleet's first exports have: DuckDB's guess of the CSV's rows
     # is then the smaller side, and its join was turned around (the lines probing the records).

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -133,3 +134,137 @@ def test_an_older_invoice_without_usage_files_is_checked_by_its_rows_and_says_so
     fewer = _usage(tmp_path / "b" / "usage.csv", OTHER[:2])
     r = run_cli(["report", str(_folder(tmp_path / "fewer", invoice, fewer))])
     assert r.rc == 2 and "rows_read: 3 usage rows rated, but the usage files here hold 2" in r.err, str(r)
+
+
+def _rejects_note(html: str) -> str:
+    """The page's note on the records it counts (those billed, the rejects left out)."""
+    groups = html[html.index('id="groups"') : html.index('id="traffic"')]
+    return re.sub(r"<[^>]+>", "", groups[groups.index("count the usage records") :].split("</p>", 1)[0])
+
+
+def test_the_files_rated_are_known_by_content_not_by_the_name_given(tmp_path: Path) -> None:
+    """The parts of a folder rated (`part-00000.parquet`, `part-00001.parquet`), copied into
+    another folder's `usage/` under each other's names: each is a file rated, by its size and
+    sampled hash, and the invoice's reject (row 4 of the first) is left out of the file that holds
+    it. Looked up by its name, the first was said to be of other content and the page refused."""
+    rated = tmp_path / "rated"
+    rated.mkdir()
+    _usage(rated / "part-00000.parquet", RATED)
+    _usage(rated / "part-00001.parquet", OTHER)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY, encoding="utf-8")
+    r = run_cli(["rate", str(inventory), str(rated), "--json"])
+    assert r.rc == 0, str(r)
+    invoice = json.loads(r.out)
+    assert [(x["file"], x["row"]) for x in invoice["rejects"]] == [("part-00000.parquet", 4)]
+    folder = tmp_path / "copy"
+    (folder / "usage").mkdir(parents=True)
+    (folder / "invoice.json").write_text(json.dumps(invoice), encoding="utf-8")
+    shutil.copy(rated / "part-00000.parquet", folder / "usage" / "part-00001.parquet")
+    shutil.copy(rated / "part-00001.parquet", folder / "usage" / "part-00000.parquet")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and not r.err, str(r)
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
+
+
+def test_a_usage_file_read_beside_the_file_rated_is_refused(tmp_path: Path) -> None:
+    """A folder of `rate --json --out` beside the CSV rated and a `usage.parquet` of other records
+    (which the page reads before a CSV): the CSV, found by its name, passed the check, and the page
+    drew the other records, the invoice's reject (row 4) left out of them."""
+    (tmp_path / "a").mkdir()
+    rated = _usage(tmp_path / "a" / "usage.csv", RATED)
+    folder = _folder(tmp_path / "f", _invoice(tmp_path, rated), rated)
+    _usage(folder / "usage.parquet", OTHER)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 2 and f"{folder / 'usage.parquet'}: a usage file the invoice did not rate" in r.err, str(r)
+
+
+def test_a_file_rated_under_another_name_is_checked_by_its_content(tmp_path: Path) -> None:
+    """The file rated as `march.csv`, in the folder as `usage.csv`: the same bytes, checked as such;
+    it was "not here by name", checked by its row count alone with a warning."""
+    march = _usage(tmp_path / "march.csv", RATED)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "invoice.json").write_text(json.dumps(_invoice(tmp_path, march)), encoding="utf-8")
+    shutil.copy(march, folder / "usage.csv")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and not r.err, str(r)
+
+
+@pytest.fixture(scope="module")
+def shards_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The storm run in 3 shards, its trackers (the third shard) with an inventory error: their 48
+    records are rejects of `usage/part-00002.parquet`, which the run's `usage.parquet` merges."""
+    from conftest import _storm_doc
+
+    from simulator.run import simulate
+    from simulator.scenario import parse_scenario
+
+    doc = _storm_doc()
+    doc["run"] = {"shard_devices": 3}
+    doc["inventory"]["lines"][1].update(offer="intense", plan="optima", commitment=24)
+    out = tmp_path_factory.mktemp("shards") / "run"
+    simulate(parse_scenario(doc, "storm-unit.yaml"), out)
+    return out
+
+
+def _trackers(html: str) -> list[str]:
+    groups = html[html.index('id="groups"') : html.index('id="traffic"')]
+    row = re.search(r"<tr><td>trackers</td>(.*?)</tr>", groups)
+    assert row, groups
+    return re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))[:3]
+
+
+def test_a_runs_page_leaves_out_the_rejects_of_its_parts(shards_run: Path, tmp_path: Path) -> None:
+    """A run of several shards: its invoice named its rejects `part-00002.parquet`, as the rating was
+    given the parts in the run's temporary folder, and its page, which reads the `usage.parquet`
+    merging them, found no such file: the trackers' 48 rejected records were drawn as 48 data
+    sessions and a roaming share beside a bill of nothing ("counted here all the same")."""
+    invoice = json.loads((shards_run / "invoice.json").read_text(encoding="utf-8"))
+    assert {r["file"] for r in invoice["rejects"]} == {"usage/part-00002.parquet"}
+    assert sum(r["count"] for r in invoice["rejects_by_reason"]) == len(invoice["rejects"]) == 48
+    assert "usage/part-00002.parquet:2: line not billed" in (shards_run / "invoice.txt").read_text("utf-8")
+    copy = tmp_path / "copy"
+    shutil.copytree(shards_run, copy)
+    assert run_cli(["report", str(copy)]).rc == 0
+    for page in (shards_run / "report.html", copy / "report.html"):
+        html = page.read_text(encoding="utf-8")
+        assert _trackers(html) == ["2", "0", "0.0 Mo"], page
+        note = _rejects_note(html)
+        assert "48 rejected" in note and "counted here all the same" not in note, note
+
+
+def test_a_runs_usage_parquet_replaced_while_its_parts_stay_is_refused(
+    shards_run: Path, tmp_path: Path
+) -> None:
+    """The run's `usage.parquet` replaced by other records (a byte count changed) at the size its
+    marker records, its parts as rated: the invoice's files were found, the parts, and the page drew
+    the other records of the file it reads."""
+    import pyarrow as pa
+
+    from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS
+
+    run = tmp_path / "run"
+    shutil.copytree(shards_run, run)
+    assert run_cli(["report", str(run)]).rc == 0
+    merged = run / "usage.parquet"
+    f = pq.ParquetFile(merged, read_dictionary=DICTIONARY_COLUMNS)
+    staged = tmp_path / "usage.parquet"
+    with pq.ParquetWriter(staged, f.schema_arrow, store_schema=False, **PART_PARQUET_OPTIONS) as w:
+        for g in range(f.num_row_groups):
+            t = f.read_row_group(g)
+            if g == 0:  # (a record's bytes_up, the row group's largest, one more)
+                k = t.schema.get_field_index("bytes_up")
+                values = t["bytes_up"].to_pylist()
+                values[values.index(max(values))] += 1
+                t = t.set_column(k, t.schema.field(k), pa.array(values, t.schema.field(k).type))
+            w.write_table(t)
+    staged.replace(merged)
+    marker = json.loads((run / ".m2msim-run.json").read_text(encoding="utf-8"))
+    st = merged.stat()  # (a file of the size the run wrote: the marker's check is passed)
+    marker["written"]["usage.parquet"] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    (run / ".m2msim-run.json").write_text(json.dumps(marker), encoding="utf-8")
+    r = run_cli(["report", str(run)])
+    assert r.rc == 2 and r.err.count("\n") == 1, str(r)
+    assert f"usage_files: {merged}: not the merge of the parts it rated (usage/part-*.parquet" in r.err, r.err

@@ -789,10 +789,10 @@ def _report_of(invoice: Path, usage: Path, folder: Path) -> str:
 
 def test_the_rejects_an_invoice_lists_are_worked_out_once_per_page(tmp_path: Path) -> None:
     """A page of a folder whose invoice lists rejects worked them out (file and row of each) up to
-    4 times, 0.12 CPU-s each with 100,000 listed; once now, the same answer.  Another invoice,
-    rejects list or usage list put in the folder's `RunFiles` is worked out anew."""
+    4 times, 0.12 CPU-s each with 100,000 listed; once now (`rejects_of`, handed down), the same
+    answer."""
     from reports import render_report
-    from reports.data import RunFiles, find_files, rejected_rows
+    from reports.data import Rejects, RunFiles, find_files, rejects_of
 
     rows = [
         "A1,data,2026-03-05T10:00:00Z,60,1048576,1048576,fr,,,s1",
@@ -825,20 +825,12 @@ def test_the_rejects_an_invoice_lists_are_worked_out_once_per_page(tmp_path: Pat
     assert render_report(folder, files=counted(find_files(folder))) == page
     assert len(looked_up) == listed  # (once a page)
     usage = folder / "usage.csv"
-    files = counted(RunFiles(folder, invoice=json.loads(invoice.read_text(encoding="utf-8")), usage=[usage]))
-    first = rejected_rows(files)
+    files = RunFiles(folder, invoice=json.loads(invoice.read_text(encoding="utf-8")), usage=[usage])
     # (rows 3 and 5 of the file; the row it could not split, 4, not in the view: 3 and 4 there)
-    assert first == ([(str(usage), 3), (str(usage), 4)], 0) and rejected_rows(files) == first
-    assert len(looked_up) == 2 * listed
-    first[0].clear()  # (the caller's copy)
-    assert rejected_rows(files) == ([(str(usage), 3), (str(usage), 4)], 0)
-    files.usage = [usage, folder / "other.csv"]  # (the rows' file no longer told alone: not listed so)
-    assert rejected_rows(files) == ([], 3)
-    files.usage = [usage]
+    assert rejects_of(files) == Rejects(((str(usage), 3), (str(usage), 4)), 0, None)
     assert files.invoice is not None
     files.invoice = {**files.invoice, "rejects": files.invoice["rejects"][:1]}
-    assert rejected_rows(files) == ([(str(usage), 3)], 2)
-    assert len(looked_up) == 3 * listed + 1
+    assert rejects_of(files) == Rejects(((str(usage), 3),), 2, None)
 
 
 def test_an_invoice_of_other_records_than_the_folders_usage_is_said_not_of_them(tmp_path: Path) -> None:
