@@ -486,12 +486,21 @@ def problems_section(files: RunFiles, cur: str) -> str:
             )
         )
     if rejects:
+        # (the rows of several files, a run's parts, each with its file: "row 2" said nothing of which)
+        shown = [r if isinstance(r, dict) else {} for r in rejects[:LISTED]]
+        named = any(r.get("file") is not None for r in shown)
         parts.append(
             f"<details><summary>the first {min(len(rejects), LISTED):,} rejected rows of {n_rej:,}</summary>"
             + table(
-                ["row", "reason"],
-                [tr([num(str(r.get("row"))), td(r.get("reason"))]) for r in rejects[:LISTED]],
-                numeric=[0],
+                ["file", "row", "reason"] if named else ["row", "reason"],
+                [
+                    tr(
+                        ([td(r.get("file") or "")] if named else [])
+                        + [num(str(r.get("row"))), td(r.get("reason"))]
+                    )
+                    for r in shown
+                ],
+                numeric=[1] if named else [0],
             )
             + "</details>"
         )

@@ -268,3 +268,14 @@ def test_a_runs_usage_parquet_replaced_while_its_parts_stay_is_refused(
     r = run_cli(["report", str(run)])
     assert r.rc == 2 and r.err.count("\n") == 1, str(r)
     assert f"usage_files: {merged}: not the merge of the parts it rated (usage/part-*.parquet" in r.err, r.err
+
+
+def test_the_rejected_rows_of_several_files_are_listed_with_their_file(shards_run: Path) -> None:
+    """The page's list of rejected rows gave a row number alone: "2" of which of the run's parts?
+    Rows of several files (the invoice's `file`) are listed with it."""
+    html = (shards_run / "report.html").read_text(encoding="utf-8")
+    problems = html[html.index('id="problems"') :].split("</section>", 1)[0]
+    listed = problems[problems.index("rejected rows of 48") :]
+    assert '<th>file</th><th class="num">row</th><th>reason</th>' in listed
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">(\d+)</td>", listed)
+    assert rows[:2] == [("usage/part-00002.parquet", "2"), ("usage/part-00002.parquet", "3")], rows[:3]
