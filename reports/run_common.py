@@ -29,6 +29,9 @@ RECORD_GROUP_SQL = (
 class Period:
     start: datetime
     end: datetime
+    # (the records' first and last times, a second past the last: a folder of usage records alone,
+    # which cannot tell the period they cover, a run's of part of the month or not)
+    from_records: bool = False
 
     @property
     def days(self) -> float:

@@ -257,17 +257,22 @@ def groups_section(
         numeric=range(1, 8),
     )
     cats = [n for n in names]
-    cost_chart = svg.bar_chart(
-        "plot-group-cost",
-        f"Cost per device group ({cur} HT)",
-        cats,
-        [svg.Series("cost HT", [(i, float(cost.get(n, 0) or 0)) for i, n in enumerate(cats)])],
-        y_label=f"{cur} HT",
-        x_label="device group",
-        y_fmt=lambda v: f"{v:,.0f}",
-        tip_fmt=amount(cur),  # (a bar's exact amount: it was rounded to the unit, as the axis is)
-        width=430,
-        height=280,
+    # (no invoice: no cost is known, "–" in the table; the chart drew each group at 0.00)
+    cost_chart = (
+        ""
+        if not invoiced
+        else svg.bar_chart(
+            "plot-group-cost",
+            f"Cost per device group ({cur} HT)",
+            cats,
+            [svg.Series("cost HT", [(i, float(cost.get(n, 0) or 0)) for i, n in enumerate(cats)])],
+            y_label=f"{cur} HT",
+            x_label="device group",
+            y_fmt=lambda v: f"{v:,.0f}",
+            tip_fmt=amount(cur),  # (a bar's exact amount: it was rounded to the unit, as the axis is)
+            width=430,
+            height=280,
+        )
     )
     vol_chart = svg.bar_chart(
         "plot-group-volume",

@@ -65,7 +65,9 @@ def _period(files: RunFiles, con: duckdb.DuckDBPyConnection) -> Period | None:
         return Period(start, start + timedelta(days=calendar.monthrange(y, m)[1]))
     row = con.execute("SELECT min(start), max(start) FROM usage").fetchone()
     if row and row[0] is not None:
-        return Period(row[0].astimezone(UTC), row[1].astimezone(UTC) + timedelta(seconds=1))
+        return Period(
+            row[0].astimezone(UTC), row[1].astimezone(UTC) + timedelta(seconds=1), from_records=True
+        )
     return None
 
 
@@ -113,10 +115,32 @@ def _covers(files: RunFiles, period: Period | None) -> tuple[str, int] | None:
     return None
 
 
+def _fleet_known(files: RunFiles) -> bool:
+    """Whether the folder tells the fleet's lines (a run's summary, an inventory, an invoice or a
+    comparison): usage records alone do not (they said "0 devices")."""
+    return bool(files.summary or files.inventory or files.invoice is not None or files.comparison is not None)
+
+
 def _headline(files: RunFiles, period: Period | None, devices: int, currency: str) -> str:
     s, inv = files.summary or {}, files.invoice
-    cards = [kpi("fleet", f"{devices:,} devices", key="summary:devices" if s else None)]
-    if period is not None:
+    cards = [
+        kpi("fleet", f"{devices:,} devices", key="summary:devices" if s else None)
+        if _fleet_known(files)
+        else kpi("fleet", "not known", "no inventory, run summary nor invoice here")
+    ]
+    if period is not None and period.from_records:
+        # (usage records alone: their first and last times are not the period they cover, which a
+        # run of part of the month says in its summary.json; it said "period 0.997847 days")
+        last = period.end - timedelta(seconds=1)
+        cards.append(
+            kpi(
+                "records dated",
+                f"{period.start:%d %b %Y %H:%M} – {last:%d %b %Y %H:%M} UTC",
+                "the first and last records' starts; the period they cover is not known here "
+                "(a run's summary.json or an invoice says it)",
+            )
+        )
+    elif period is not None:
         cards.append(
             kpi(
                 "period",
@@ -358,7 +382,10 @@ def _render(
         for o in s.get("outages") or []
     ]
     when = f"{period.start:%d %b %Y} – {period.end:%d %b %Y}" if period else ""
-    page = Page(f"m2msim report: {name}", f"{devices:,} devices · {when}")
+    if period is not None and period.from_records:
+        when = f"records dated {when}"
+    fleet = f"{devices:,} devices" if _fleet_known(files) else "devices not known"
+    page = Page(f"m2msim report: {name}", f"{fleet} · {when}")
     page.add("headline", "Headline", _headline(files, period, devices, cur))
     cmp = comparison(files, con)
     if cmp is not None:

@@ -792,3 +792,29 @@ def test_rate_of_a_partial_run_whose_usage_was_replaced_projects_nothing(
     out = capsys.readouterr()
     assert "usage_covers" not in json.loads(out.out) and "projected_month" not in json.loads(out.out)
     assert "usage.parquet is not the run's as it wrote it" in caplog.text
+
+
+def test_a_partial_runs_usage_file_alone_is_said_to_tell_no_period_nor_fleet(
+    storm_run: Path, tmp_path: Path
+) -> None:
+    """The `usage.parquet` of a one-day run, alone in a folder: the headline said "period 0.997847
+    days" (its records' first and last starts, not the days the run covered, which its summary.json
+    says), "0 devices" of a fleet it cannot tell, and the chart of the cost per device group drew
+    each group at 0.00 where the table said "–" (no invoice)."""
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    (folder / "usage.parquet").write_bytes((storm_run / "usage.parquet").read_bytes())
+    html = render_run_report(folder)
+    headline = html[html.index('id="headline"') :].split("</section>", 1)[0]
+    cards = [
+        re.sub(r"<[^>]+>", " ", c) for c in re.findall(r'<div class="kpi">(.*?)</div>\s*</div>', headline)
+    ]
+    text = " ".join(" ".join(cards).split())
+    assert "period 0" not in text and " days" not in text and "0 devices" not in text, text
+    assert "fleet not known" in text and "records dated 01 Mar 2026 00:" in text, text
+    assert "the period they cover is not known here" in text
+    assert "devices not known · records dated 01 Mar 2026" in html
+    assert 'id="plot-group-cost"' not in html
+    # (a run's folder: its period and its fleet, the cost chart)
+    run = render_run_report(storm_run)
+    assert "records dated" not in run and "8 devices" in run and 'id="plot-group-cost"' in run
