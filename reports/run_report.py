@@ -398,7 +398,7 @@ def _render(
     page.add(
         "traffic",
         "Volume and sessions over time",
-        traffic_section(period, hourly, groups, bands, records_counted(files)),
+        traffic_section(period, hourly, groups, bands, records_counted(files), read=read),
     )
     if files.summary is not None:
         page.add("storm", "Outages and retry storms", storm_section(files, con, cur))

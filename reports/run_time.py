@@ -84,9 +84,19 @@ def traffic_section(
     groups: list[str],
     bands: list[svg.Band],
     counted: str = "read",
+    read: bool = False,
 ) -> str:
     """Volume and sessions per day and hour per group; `counted`: which records the sums are of
-    (`reports.data.records_counted`)."""
+    (`reports.data.records_counted`); `read`: whether the folder's usage records were read (a
+    folder without them has none to draw)."""
+    if not hourly and read:
+        # (a usage file of no record, or of rejects alone: it said there was no usage file here)
+        if counted == "billed":
+            return (
+                '<p class="muted">No usage record billed: the usage files here hold none that the '
+                "invoice bills (see Rejects and inventory errors).</p>"
+            )
+        return '<p class="muted">The usage files here hold no records.</p>'
     if not hourly:
         return '<p class="muted">No usage records in this folder.</p>'
     out = []
@@ -428,9 +438,10 @@ def sms_calls_section(
         )
         parts.append(_not_drawn(period, hourly, {"SMS": (6, 1), "calls": (7, 1)}))
     elif not t:
-        parts.append('<p class="muted">No SMS or call records.</p>')
+        # (records read, none billed: an invoice rejecting every SMS said there were none)
+        parts.append(f'<p class="muted">No SMS or call records {counted}.</p>')
     else:
-        parts.append('<p class="muted">No SMS or call records in this period.</p>')
+        parts.append(f'<p class="muted">No SMS or call records {counted} in this period.</p>')
     return "".join(parts)
 
 

@@ -279,3 +279,23 @@ def test_the_rejected_rows_of_several_files_are_listed_with_their_file(shards_ru
     assert '<th>file</th><th class="num">row</th><th>reason</th>' in listed
     rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">(\d+)</td>", listed)
     assert rows[:2] == [("usage/part-00002.parquet", "2"), ("usage/part-00002.parquet", "3")], rows[:3]
+
+
+@pytest.mark.parametrize("rows", [[], OTHER[1:2]], ids=["empty", "rejects only"])
+def test_a_usage_file_of_no_record_billed_is_not_said_to_be_missing(tmp_path: Path, rows: list[str]) -> None:
+    """A usage file holding no record, or only records the rating rejects (of a line not in the
+    inventory): the page said "No usage records in this folder" beside the file, and of an SMS it
+    rejected, "No SMS or call records"."""
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY, encoding="utf-8")
+    usage = _usage(tmp_path / "usage.csv", [r.replace("A1,", "X9,") for r in rows])
+    folder = tmp_path / "f"
+    folder.mkdir()
+    r = run_cli(["rate", str(inventory), str(usage), "--json", "--out", str(folder / "invoice.json")])
+    assert r.rc == 0, str(r)
+    shutil.copy(usage, folder / "usage.csv")
+    assert run_cli(["report", str(folder)]).rc == 0
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "No usage records in this folder" not in html
+    assert "No usage record billed: the usage files here hold none that the invoice bills" in html
+    assert "No SMS or call records billed." in html
