@@ -961,25 +961,25 @@ def _merge_of(merged: Path, parts: list[Path]) -> str | None:
     rows = sum(m.num_rows for m in metas)
     if whole.num_rows != rows:
         return f"{whole.num_rows:,} records, its parts {rows:,}"
+    # (row groups of no row, an empty shard's, written or not alike)
+    wanted = [m.row_group(g) for m in metas for g in range(m.num_row_groups) if m.row_group(g).num_rows]
+    got = [whole.row_group(k) for k in range(whole.num_row_groups) if whole.row_group(k).num_rows]
     k = 0
-    for meta in metas:
-        for g in range(meta.num_row_groups):
-            want = meta.row_group(g)
-            if k >= whole.num_row_groups:
-                return "fewer row groups than its parts"
-            got = whole.row_group(k)
+    for want in wanted:
+        if k >= len(got):
+            return "fewer row groups than its parts"
+        if got[k].num_rows == want.num_rows:
+            if _statistics(got[k]) != _statistics(want):
+                return f"a row group ({k + 1} of {len(got)}) holds other values than its part's"
             k += 1
-            if got.num_rows == want.num_rows:
-                if _statistics(got) != _statistics(want):
-                    return f"row group {k - 1} holds other values than its part's"
-                continue
-            left = want.num_rows - got.num_rows  # (a part's row group written in several)
-            while left > 0 and k < whole.num_row_groups:
-                left -= whole.row_group(k).num_rows
-                k += 1
-            if left != 0:
-                return f"row group {k - 1} is not of its parts' rows"
-    return None if k == whole.num_row_groups else "more row groups than its parts"
+            continue
+        left = want.num_rows  # (a part's row group written in several)
+        while left > 0 and k < len(got):
+            left -= got[k].num_rows
+            k += 1
+        if left != 0:
+            return f"a row group ({k} of {len(got)}) is not of its parts' rows"
+    return None if k == len(got) else "more row groups than its parts"
 
 
 def _statistics(group: Any) -> list[tuple[Any, ...]]:
