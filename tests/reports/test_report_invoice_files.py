@@ -299,3 +299,26 @@ def test_a_usage_file_of_no_record_billed_is_not_said_to_be_missing(tmp_path: Pa
     assert "No usage records in this folder" not in html
     assert "No usage record billed: the usage files here hold none that the invoice bills" in html
     assert "No SMS or call records billed." in html
+
+
+def test_a_merge_is_told_by_its_row_groups_those_of_no_row_aside(tmp_path: Path) -> None:
+    """An empty shard's part (a row group of no row) and a merge written without it: the same
+    records; a merge of other values, or of the parts in another order, is not their merge."""
+    import pyarrow as pa
+
+    from reports.data import _merge_of
+
+    a, empty, b = tmp_path / "a.parquet", tmp_path / "e.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"x": [1, 2, 3]}), a)
+    pq.write_table(pa.table({"x": pa.array([], pa.int64())}), empty)
+    pq.write_table(pa.table({"x": [7, 8]}), b)
+    merged = tmp_path / "m.parquet"
+    for tables, why in (
+        ([[1, 2, 3], [7, 8]], None),
+        ([[1, 2, 4], [7, 8]], "a row group (1 of 2) holds other values than its part's"),
+        ([[7, 8], [1, 2, 3]], "a row group (2 of 2) is not of its parts' rows"),
+    ):
+        with pq.ParquetWriter(merged, pa.schema([("x", pa.int64())])) as w:
+            for t in tables:
+                w.write_table(pa.table({"x": t}))
+        assert _merge_of(merged, [a, empty, b]) == why
