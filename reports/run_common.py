@@ -19,9 +19,13 @@ MO = 1_048_576
 # fleet), one of a line the inventory does not hold is not in the inventory (rejected). The fleet's
 # SMS Internet messages were listed as records of lines not in the inventory, beside their bill.
 FLEET_GROUP = "(fleet services, no line)"
+UNKNOWN_LINE_GROUP = "(not in the inventory)"
+# (a folder of usage records alone: no inventory to hold a line or not; its records' lines were
+# said "not in the inventory", a group of 0 devices)
+NO_INVENTORY_GROUP = "(no inventory here)"
 RECORD_GROUP_SQL = (
     "coalesce(l.device_group, CASE WHEN coalesce(u.line, '') = '' "
-    f"THEN '{FLEET_GROUP}' ELSE '(not in the inventory)' END)"
+    f"THEN '{FLEET_GROUP}' ELSE '{UNKNOWN_LINE_GROUP}' END)"
 )
 
 

@@ -15,7 +15,7 @@ from accounting.errors import AccountingError
 from reports import svg
 from reports.data import Rejects, RunFiles, records_counted
 from reports.page import count, e, kpi, money, num, table, td, tr
-from reports.run_common import CENT, FLEET_GROUP, MO, TOP_LINES, amount, mo
+from reports.run_common import CENT, FLEET_GROUP, MO, NO_INVENTORY_GROUP, TOP_LINES, amount, mo
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,9 @@ def groups_section(
             tr(
                 [
                     td(name),
-                    num(count(devices), f"{k}.devices" if k else None),
+                    num(count(devices), f"{k}.devices" if k else None)
+                    if name != NO_INVENTORY_GROUP
+                    else num("–"),
                     num(
                         count(a.get("sessions", 0)),
                         f"{k}.data_sessions" if k and not rejects_left_out else None,

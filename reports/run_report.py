@@ -38,7 +38,15 @@ from reports.data import (
 )
 from reports.hourly import HourlyUsage
 from reports.page import Page, count, e, kpi, money, table, td, tr
-from reports.run_common import CENT, RECORD_GROUP_SQL, Period, mo, parse_time
+from reports.run_common import (
+    CENT,
+    NO_INVENTORY_GROUP,
+    RECORD_GROUP_SQL,
+    UNKNOWN_LINE_GROUP,
+    Period,
+    mo,
+    parse_time,
+)
 from reports.run_cost import comparison, costliest_section, groups_section, offers_section, problems_section
 from reports.run_time import alarms_section, sms_calls_section, storm_section, traffic_section
 from reports.shapes import check_documents
@@ -119,6 +127,12 @@ def _fleet_known(files: RunFiles) -> bool:
     """Whether the folder tells the fleet's lines (a run's summary, an inventory, an invoice or a
     comparison): usage records alone do not (they said "0 devices")."""
     return bool(files.summary or files.inventory or files.invoice is not None or files.comparison is not None)
+
+
+def _no_inventory(group: str) -> str:
+    """A records' group where the folder holds no inventory (`_fleet_known`): its lines are in
+    none, not "not in the inventory"."""
+    return NO_INVENTORY_GROUP if group == UNKNOWN_LINE_GROUP else group
 
 
 def _headline(files: RunFiles, period: Period | None, devices: int, currency: str) -> str:
@@ -372,6 +386,9 @@ def _render(
         # line with an inventory error drew its sessions and roaming beside its bill of nothing)
         tally, calls = record_sums(con)
     hourly = tally.rows()
+    if not _fleet_known(files):
+        hourly = [(r[0], _no_inventory(r[1]), *r[2:]) for r in hourly]
+        calls = calls and [(_no_inventory(r[0]), *r[1:]) for r in calls]
     groups = [g["name"] for g in s.get("groups", [])] or sorted({r[1] for r in hourly})
     bands = [
         svg.Band(

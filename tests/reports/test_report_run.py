@@ -799,7 +799,8 @@ def test_a_partial_runs_usage_file_alone_is_said_to_tell_no_period_nor_fleet(
 ) -> None:
     """The `usage.parquet` of a one-day run, alone in a folder: the headline said "period 0.997847
     days" (its records' first and last starts, not the days the run covered, which its summary.json
-    says), "0 devices" of a fleet it cannot tell, and the chart of the cost per device group drew
+    says), "0 devices" of a fleet it cannot tell, its records' lines a group "(not in the inventory)"
+    of 0 devices where there is none, and the chart of the cost per device group drew
     each group at 0.00 where the table said "–" (no invoice)."""
     folder = tmp_path / "alone"
     folder.mkdir()
@@ -815,6 +816,9 @@ def test_a_partial_runs_usage_file_alone_is_said_to_tell_no_period_nor_fleet(
     assert "the period they cover is not known here" in text
     assert "devices not known · records dated 01 Mar 2026" in html
     assert 'id="plot-group-cost"' not in html
+    assert "(not in the inventory)" not in html  # (of no inventory: a group of "0" devices)
+    groups = html[html.index('id="groups"') : html.index('id="traffic"')]
+    assert re.search(r"<tr><td>\(no inventory here\)</td><td class=\"num\">–</td><td[^>]*>[1-9]", groups)
     # (a run's folder: its period and its fleet, the cost chart)
     run = render_run_report(storm_run)
     assert "records dated" not in run and "8 devices" in run and 'id="plot-group-cost"' in run

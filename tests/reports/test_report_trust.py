@@ -321,7 +321,7 @@ def test_a_usage_file_over_many_years_makes_a_bounded_page(tmp_path: Path, start
     vols = [
         float(t.split(": ")[1].split()[0].replace(",", ""))
         for t in re.findall(
-            r"<title>\(not in the inventory\), ([^<]*)</title>", _figure(html, "plot-daily-volume")
+            r"<title>\(no inventory here\), ([^<]*)</title>", _figure(html, "plot-daily-volume")
         )
     ]
     assert abs(sum(vols) - 2 * 1_000_000 / 1_048_576) < 0.01
