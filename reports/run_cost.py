@@ -244,13 +244,14 @@ def groups_section(
         rows += _total_rows(
             files.invoice, con, sum((v for v in cost.values() if v is not None), Decimal(0)), cur, fleet_read
         )
+    counted = records_counted(files)  # (beside an invoice, the records billed: they said "read")
     tbl = table(
         [
             "device group",
             "devices",
-            "data sessions read",
-            "volume read",
-            "roaming (read)",
+            f"data sessions {counted}",
+            f"volume {counted}",
+            f"roaming ({counted})",
             "ko invoiced",
             "cost HT",
             "cost per device",

@@ -21,6 +21,9 @@ LABELS = (
     "(all groups, records {w})",
     '<th class="num">records {w}</th>',
     '<th class="num">seconds {w}</th>',
+    '<th class="num">data sessions {w}</th>',
+    '<th class="num">volume {w}</th>',
+    '<th class="num">roaming ({w})</th>',
 )
 
 
