@@ -979,6 +979,8 @@ class _Decoder:
         if len(data) < udp + 8:  # not even a UDP header: nothing says it is accounting, unless cut short
             if len(data) < udp + 4 or not self.ports.isdisjoint(_UDP_PORTS.unpack_from(data, udp)):
                 self._cut_before_ports(n, data)
+            else:  # (cut after its ports, which say what it is: GTP counted as such)
+                self._gtp(*_UDP_PORTS.unpack_from(data, udp))
             return None
         sport, dport, ulen = _UDP.unpack_from(data, udp)
         if dport not in self.ports and sport not in self.ports:

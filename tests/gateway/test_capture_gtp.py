@@ -1,0 +1,220 @@
+"""The capture reader on a GGSN's Gn traffic (GTPv1-C and GTP-U, TS 29.060) captured with its RADIUS
+accounting: GTP is counted, never billed nor taken for accounting, whatever its messages say, and a
+GTP packet the snapshot length cut is counted as what its captured headers show, not rejected as
+possible accounting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from handmade_pcap import ethernet, sll, sll2, udp, write_pcap, write_pcapng
+from scapy.contrib.gtp import (
+    IE_NSAPI,
+    IE_TEICP,
+    IE_TEIDI,
+    GTP_PDCP_PDU_ExtensionHeader,
+    GTP_U_Header,
+    GTPCreatePDPContextRequest,
+    GTPCreatePDPContextResponse,
+    GTPDeletePDPContextRequest,
+    GTPDeletePDPContextResponse,
+    GTPEchoRequest,
+    GTPEchoResponse,
+    GTPHeader,
+    GTPUpdatePDPContextRequest,
+    GTPUpdatePDPContextResponse,
+    IE_Cause,
+    IE_QoS,
+    IE_Teardown,
+)
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet, Raw, raw
+from test_capture_reader_foreign import T0, exchange, expected, read, rows, session_messages, v4
+
+from accounting.records import UsageRecord
+from gateway.capture import ReadReport
+
+SGSN, NEW_SGSN, GGSN_GN = "10.0.0.1", "10.0.0.2", "10.0.0.9"
+_Frame = tuple[int, bytes, str]  # (microseconds, IPv4 packet, "gtp-c" / "gtp-u" / "radius" / "fragment")
+
+
+def _c(src: str, dst: str, message: Packet, *, sport: int = 2123, dport: int = 2123) -> bytes:
+    return raw(IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / message)
+
+
+def _u(src: str, dst: str, message: Packet) -> bytes:
+    return raw(IP(src=src, dst=dst) / UDP(sport=2152, dport=2152) / message)
+
+
+def _gtpc(seq: int, teid: int = 0, **kw: object) -> Packet:
+    return GTPHeader(S=1, seq=seq, teid=teid, **kw)
+
+
+def gn_traffic() -> list[tuple[bytes, str]]:
+    """A GGSN's Gn packets over a session's life, as SGSNs and GGSNs send them (TS 29.060)."""
+    create = GTPCreatePDPContextRequest(
+        IE_list=[IE_TEIDI(TEIDI=0x1111), IE_TEICP(TEICI=0x2222), IE_NSAPI(NSAPI=5)]
+    )
+    accepted = GTPCreatePDPContextResponse(
+        IE_list=[IE_Cause(CauseValue=128), IE_TEIDI(TEIDI=0x3333), IE_TEICP(TEICI=0x4444)]
+    )
+    inner4 = raw(IP(src="100.64.0.1", dst="198.51.100.10") / UDP(sport=5684, dport=5684) / Raw(bytes(100)))
+    inner6 = raw(IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=5684, dport=5684) / Raw(bytes(50)))
+    # a device's own RADIUS accounting to its company's server, carried in its tunnel: user traffic
+    tunnelled = raw(IP(src="100.64.0.1", dst="203.0.113.5") / Raw(udp(40000, 1813, session_messages()[1])))
+    return [
+        # a Create re-sent (same sequence number) and its response re-sent; the sequence wraps
+        (_c(SGSN, GGSN_GN, _gtpc(65535) / create), "gtp-c"),
+        (_c(SGSN, GGSN_GN, _gtpc(65535) / create), "gtp-c"),
+        (_c(GGSN_GN, SGSN, _gtpc(65535, 0x2222) / accepted), "gtp-c"),
+        (_c(GGSN_GN, SGSN, _gtpc(65535, 0x2222) / accepted), "gtp-c"),
+        # a Create refused (no resources, 199), then tried again; a Create whose response was lost
+        (_c(SGSN, GGSN_GN, _gtpc(0) / create), "gtp-c"),
+        (
+            _c(
+                GGSN_GN,
+                SGSN,
+                _gtpc(0, 0x2222) / GTPCreatePDPContextResponse(IE_list=[IE_Cause(CauseValue=199)]),
+            ),
+            "gtp-c",
+        ),
+        (_c(SGSN, GGSN_GN, _gtpc(1) / create), "gtp-c"),
+        # a secondary context (NSAPI 6 linked to 5), Echo, Version Not Supported
+        (
+            _c(SGSN, GGSN_GN, _gtpc(2, 0x4444) / GTPCreatePDPContextRequest(IE_list=[IE_NSAPI(NSAPI=6)])),
+            "gtp-c",
+        ),
+        (_c(SGSN, GGSN_GN, _gtpc(3) / GTPEchoRequest()), "gtp-c"),
+        (_c(GGSN_GN, SGSN, _gtpc(3) / GTPEchoResponse()), "gtp-c"),
+        (_c(GGSN_GN, SGSN, _gtpc(4, gtp_type=3)), "gtp-c"),
+        # GTP-U: plain, S/PN flags with zero values, a PDCP PDU number extension header, IPv6 inside,
+        # RADIUS inside, an Error Indication (the context gone on one side)
+        (_u(SGSN, GGSN_GN, GTP_U_Header(teid=0x3333) / Raw(inner4)), "gtp-u"),
+        (_u(SGSN, GGSN_GN, GTP_U_Header(teid=0x3333, S=1, PN=1, seq=0, npdu=0) / Raw(inner4)), "gtp-u"),
+        (
+            _u(
+                SGSN,
+                GGSN_GN,
+                GTP_U_Header(teid=0x3333, E=1, next_ex=0xC0)
+                / GTP_PDCP_PDU_ExtensionHeader(pdcp_pdu=7, next_ex=0)
+                / Raw(inner4),
+            ),
+            "gtp-u",
+        ),
+        (_u(GGSN_GN, SGSN, GTP_U_Header(teid=0x1111) / Raw(inner6)), "gtp-u"),
+        (_u(SGSN, GGSN_GN, GTP_U_Header(teid=0x3333) / Raw(tunnelled)), "gtp-u"),
+        (_u(GGSN_GN, SGSN, GTP_U_Header(gtp_type=26, teid=0)), "gtp-u"),
+        # an inter-SGSN routing area update (new SGSN, its own port), a GGSN's QoS change
+        (_c(NEW_SGSN, GGSN_GN, _gtpc(9, 0x4444) / GTPUpdatePDPContextRequest(), sport=41000), "gtp-c"),
+        (_c(GGSN_GN, NEW_SGSN, _gtpc(9, 0x2222) / GTPUpdatePDPContextResponse(), dport=41000), "gtp-c"),
+        (_c(GGSN_GN, NEW_SGSN, _gtpc(5, 0x2222) / GTPUpdatePDPContextRequest(IE_list=[IE_QoS()])), "gtp-c"),
+        (_c(NEW_SGSN, GGSN_GN, _gtpc(5, 0x4444) / GTPUpdatePDPContextResponse()), "gtp-c"),
+        # Delete with Teardown, answered 'Non-existent'; one by the GGSN never answered; the TEID
+        # used again by a new context
+        (
+            _c(
+                NEW_SGSN,
+                GGSN_GN,
+                _gtpc(10, 0x4444) / GTPDeletePDPContextRequest(IE_list=[IE_Teardown(), IE_NSAPI(NSAPI=5)]),
+                sport=41000,
+            ),
+            "gtp-c",
+        ),
+        (
+            _c(
+                GGSN_GN,
+                NEW_SGSN,
+                _gtpc(10, 0x2222) / GTPDeletePDPContextResponse(IE_list=[IE_Cause(CauseValue=192)]),
+                dport=41000,
+            ),
+            "gtp-c",
+        ),
+        (
+            _c(GGSN_GN, NEW_SGSN, _gtpc(6, 0x2222) / GTPDeletePDPContextRequest(IE_list=[IE_NSAPI(NSAPI=6)])),
+            "gtp-c",
+        ),
+        (_c(SGSN, GGSN_GN, _gtpc(11) / create), "gtp-c"),
+        (_u(SGSN, GGSN_GN, GTP_U_Header(teid=0x3333) / Raw(inner4)), "gtp-u"),
+    ]
+
+
+def with_accounting(gn: list[tuple[bytes, str]]) -> list[_Frame]:
+    """The session's RADIUS exchange (`session_messages`) with `gn` spread over its life."""
+    radius = [(ts, v4(m, r), "radius") for ts, m, r in exchange(session_messages())]
+    step = 900_000_000 // len(gn)
+    gtp = [(T0 * 1_000_000 + 1_000_000 + i * step, ip, kind) for i, (ip, kind) in enumerate(gn)]
+    return sorted(radius + gtp)
+
+
+def read_frames(
+    path: Path, linktype: int, link: Callable[[bytes], bytes], frames: list[_Frame], **kw: int
+) -> tuple[list[UsageRecord], ReadReport]:
+    return read(write_pcap(path, linktype, [(ts, link(ip)) for ts, ip, _ in frames], **kw))
+
+
+LINKS: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
+    "ethernet": (1, ethernet),
+    "vlan": (1, lambda ip: ethernet(ip, vlans=[100])),
+    "qinq": (1, lambda ip: ethernet(ip, vlans=[10, 200])),
+    "linux-cooked-v1": (113, sll),
+    "linux-cooked-v2": (276, sll2),
+}
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_gn_traffic_is_counted_and_bills_nothing(tmp_path: Path, link: str) -> None:
+    """Whatever the GTP says (a Create re-sent, refused, unanswered; Updates from a new SGSN and from
+    the GGSN; Deletes with Teardown, 'Non-existent', unanswered; TEIDs and sequence numbers used
+    again; G-PDUs with extension headers, IPv6 or RADIUS inside; Error Indication), the records are
+    the RADIUS accounting's, each GTP datagram counted once, none a reject."""
+    frames = with_accounting(gn_traffic())
+    records, report = read_frames(tmp_path / "gn.pcap", *LINKS[link], frames)
+    kinds = [kind for _, _, kind in frames]
+    assert rows(records) == expected()
+    assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u"))
+    assert report.rejected == 0 and report.accounting_requests == 3 and report.other_ports == {}
+
+
+def test_gn_traffic_on_interfaces_of_several_link_types(tmp_path: Path) -> None:
+    """A pcapng of a Gn interface (Linux cooked v2) and a Gi one (Ethernet, VLAN): the same."""
+    frames = with_accounting(gn_traffic())
+    blocks = [
+        (0, ts, sll2(ip)) if kind != "radius" else (1, ts, ethernet(ip, vlans=[30]))
+        for ts, ip, kind in frames
+    ]
+    records, report = read(write_pcapng(tmp_path / "gn.pcapng", [276, 1], blocks))
+    kinds = [kind for _, _, kind in frames]
+    assert rows(records) == expected() and report.rejected == 0
+    assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u"))
+
+
+def _gn_and_gi(
+    tmp_path: Path, gn: list[tuple[bytes, str]], snaplen: int
+) -> tuple[list[UsageRecord], ReadReport]:
+    """The Gn packets captured by a probe keeping `snaplen` octets of each (Ethernet), the Gi's
+    accounting by another keeping them whole, read together."""
+    frames = with_accounting(gn)
+    gn_path = write_pcap(
+        tmp_path / "gn.pcap",
+        1,
+        [(ts, ethernet(ip)) for ts, ip, kind in frames if kind != "radius"],
+        snaplen=snaplen,
+    )
+    gi_path = write_pcap(
+        tmp_path / "gi.pcap", 1, [(ts, ethernet(ip)) for ts, ip, kind in frames if kind == "radius"]
+    )
+    return read([gn_path, gi_path])
+
+
+def test_gtp_cut_within_its_udp_header_is_counted(tmp_path: Path) -> None:
+    """A Gn probe keeping 40 octets of each frame (Ethernet, IPv4, the UDP ports and length): each
+    datagram's ports say GTP-C or GTP-U, not accounting. They were neither counted nor rejected:
+    'gtp_c 0, gtp_u 0' for a capture of 26 GTP packets."""
+    gn = gn_traffic()
+    records, report = _gn_and_gi(tmp_path, gn, 14 + 20 + 6)
+    kinds = [kind for _, kind in gn]
+    assert rows(records) == expected() and report.rejected == 0
+    assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u"))
