@@ -516,6 +516,25 @@ class _Fragments:
         self.too_long: list[tuple[int, bytes | None]] = []
         # key -> (time, pieces by offset) of the datagrams put together lately
         self.done: dict[_Key, tuple[int, Mapping[int, bytes]]] = {}
+        # key -> time of the first fragment of datagrams whose first fragment said they are other
+        # traffic (GTP-U over a path of too small an MTU...): their other fragments are not kept
+        self.others: dict[_Key, int] = {}
+
+    def other(self, key: _Key, ts_us: int) -> bool:
+        """Whether `key` names a datagram of other traffic (its first fragment said so) at `ts_us`."""
+        seen = self.others.get(key)
+        return seen is not None and ts_us - seen <= FRAGMENT_TIMEOUT_S * 1_000_000
+
+    def mark_other(self, key: _Key, ts_us: int) -> bool:
+        """Remember that the datagram `key` at `ts_us` is other traffic's; False when it already was
+        (a copy of its first fragment)."""
+        if self.other(key, ts_us):
+            return False
+        self.others.pop(key, None)
+        if len(self.others) >= MAX_FRAGMENTED_DATAGRAMS:
+            del self.others[next(iter(self.others))]
+        self.others[key] = ts_us
+        return True
 
     def _given_up(self, datagram: Unfinished[_Key]) -> None:
         # the identification used again (it wraps at 65,536): those pieces were another datagram's,
@@ -854,11 +873,11 @@ class _Decoder:
         src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
         if frag & 0x3FFF:
             total = _U16.unpack_from(data, off + 2)[0]
+            key = (src, dst, 17, _U16.unpack_from(data, off + 4)[0])
             if self.orig > len(data):  # a fragment cut short cannot be reassembled
                 first = None if frag & 0x1FFF else (17, off + ihl)  # (the first: its ports say)
-                self._cut_fragment(n, data, first)
+                self._cut_fragment(n, data, first, key)
                 return None
-            key = (src, dst, 17, _U16.unpack_from(data, off + 4)[0])
             return self._fragment(
                 n, key, (frag & 0x1FFF) * 8, bool(frag & 0x2000), data[off + ihl : off + total]
             )
@@ -881,12 +900,12 @@ class _Decoder:
                 if inner != 17 and inner not in _IPV6_EXTENSIONS:  # (UDP, or headers before it)
                     self.report.fragments += 1
                     return None
+                key = (src, dst, inner, ident)
                 if self.orig > len(data):  # a fragment cut short cannot be reassembled
                     # (the first: what it carries past its extension headers says)
                     first = None if offset_flags & 0xFFF8 else _past_extensions(data, pos + 8, inner)
-                    self._cut_fragment(n, data, first)
+                    self._cut_fragment(n, data, first, key)
                     return None
-                key = (src, dst, inner, ident)
                 return self._fragment(
                     n, key, offset_flags & 0xFFF8, bool(offset_flags & 1), data[pos + 8 : end]
                 )
@@ -950,21 +969,45 @@ class _Decoder:
             self.orig, self.outer = outer_orig, outer
             self.tunnels -= 1
 
-    def _cut_fragment(self, n: int, data: bytes, first: tuple[int, int] | None) -> None:
+    def _cut_fragment(self, n: int, data: bytes, first: tuple[int, int] | None, key: _Key) -> None:
         """A fragment the snapshot length cut, which cannot be reassembled: a reject, unless it is the
         first (`first`: the protocol it carries and where) and that, or its UDP ports, say it is other
-        traffic's, then counted as such."""
-        if first is not None and (
-            first[0] != 17
-            or (len(data) >= first[1] + 4 and self.ports.isdisjoint(_UDP_PORTS.unpack_from(data, first[1])))
-        ):
+        traffic's, then counted as such (a GTP one as GTP), and so are its datagram's next fragments."""
+        if first is None:
+            if self.fragments.other(key, self.now_us):
+                self.report.fragments += 1
+            else:
+                self._truncated(n, data, "")
+            return
+        ports = (
+            _UDP_PORTS.unpack_from(data, first[1]) if first[0] == 17 and len(data) >= first[1] + 4 else None
+        )
+        if first[0] != 17 or (ports is not None and self.ports.isdisjoint(ports)):
             self.report.fragments += 1
+            if self.fragments.mark_other(key, self.now_us) and ports is not None:
+                self._gtp(*ports)
         else:
             self._truncated(n, data, "")
 
     def _fragment(self, n: int, key: _Key, offset: int, more: bool, part: bytes) -> Udp | None:
+        """A fragment not cut: put together with its datagram's others, unless its datagram is other
+        traffic's (its first fragment's ports say so: counted, a GTP one as GTP, none of it kept)."""
         self.report.fragments += 1
-        whole = self.fragments.add(n, self.now_us, key, offset, more, part)
+        fragments = self.fragments
+        if offset == 0:
+            start = _udp_start(part, key[2])
+            if start is not None and len(part) >= start + 8:
+                sport, dport = _UDP_PORTS.unpack_from(part, start)
+                if sport in self.ports or dport in self.ports or dport in _TUNNEL_PORTS:
+                    fragments.others.pop(key, None)  # (its identification used again: this one is read)
+                else:
+                    if fragments.mark_other(key, self.now_us):
+                        self._other_port(part, start, dport)
+                        self._gtp(sport, dport)
+                    return None
+        elif fragments.other(key, self.now_us):
+            return None
+        whole = fragments.add(n, self.now_us, key, offset, more, part)
         if whole is None:
             return None
         start = _udp_start(whole, key[2])

@@ -29,7 +29,7 @@ from scapy.contrib.gtp import (
     IE_QoS,
     IE_Teardown,
 )
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw, raw
 from test_capture_reader_foreign import T0, exchange, expected, read, rows, session_messages, v4
@@ -218,3 +218,37 @@ def test_gtp_cut_within_its_udp_header_is_counted(tmp_path: Path) -> None:
     kinds = [kind for _, kind in gn]
     assert rows(records) == expected() and report.rejected == 0
     assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u"))
+
+
+def _fragmented_gpdus(count: int) -> list[tuple[bytes, str]]:
+    """G-PDUs of full-size user packets (1,500 octets) that the Gn's MTU of 1,500 cuts in two."""
+    out: list[tuple[bytes, str]] = []
+    for i in range(count):
+        inner = raw(
+            IP(src="100.64.0.1", dst="198.51.100.10") / UDP(sport=5684, dport=5684) / Raw(bytes(1472))
+        )
+        outer = (
+            IP(src=SGSN, dst=GGSN_GN, id=1000 + i)
+            / UDP(sport=2152, dport=2152)
+            / GTP_U_Header(teid=0x3333)
+            / Raw(inner)
+        )
+        out += [(raw(part), "fragment") for part in fragment(outer, 1480)]
+    return out
+
+
+@pytest.mark.parametrize("snaplen", [262_144, 128, 96, 40])
+def test_fragmented_gtp_u_cut_by_the_snapshot_length_is_counted_not_rejected(
+    tmp_path: Path, snaplen: int
+) -> None:
+    """A header-only Gn capture (`tcpdump -s 96`) of G-PDUs the path's MTU fragments: the first
+    fragment's ports say GTP-U, so the next fragments of its datagram (same addresses, protocol and
+    identification), cut too, are its: fragments counted, each datagram one GTP-U. Each later
+    fragment was a reject, 'packet cut by the capture's snapshot length' (it may be accounting),
+    and no fragmented G-PDU counted in gtp_u."""
+    gn = [*gn_traffic(), *_fragmented_gpdus(20)]
+    records, report = _gn_and_gi(tmp_path, gn, snaplen)
+    kinds = [kind for _, kind in gn]
+    assert rows(records) == expected() and report.rejected == 0
+    assert report.fragments == kinds.count("fragment") == 40
+    assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u") + 20)
