@@ -89,10 +89,11 @@ class Reassembly(Generic[K]):
     - Bounds: a datagram is given up `timeout` after its first fragment (the caller's time: a
       fragment of its key coming later starts another datagram, as an identification used again);
       at most `max_datagrams` are put together at once (past it, a new one's fragment is refused,
-      or with `evict_oldest` the oldest datagram is forgotten) and `max_pieces` fragments each
+      or with `evict_oldest` the oldest datagram is given up) and `max_pieces` fragments each
       (past it, refused); a fragment that would make the datagram longer than 65,535 octets (its
       header's, or the first fragment's) is refused and the datagram dropped.  `refused` counts
-      the fragments refused; `on_given_up` hears of each datagram given up for its time, and
+      the fragments refused; `on_given_up` hears of each datagram given up for its time (or pushed
+      out by a newer one), and
       `on_too_long` of each dropped for its length.
     """
 
@@ -138,7 +139,7 @@ class Reassembly(Generic[K]):
                 if not self.evict_oldest:
                     self.refused += 1
                     return None
-                del self._open[next(iter(self._open))]
+                self._give_up(next(iter(self._open)))
             partial = self._open[key] = _Partial(tag, now + self.timeout)
         elif (offset, data) in partial.pieces:
             return None  # a copy

@@ -537,10 +537,13 @@ class _Fragments:
         return True
 
     def _given_up(self, datagram: Unfinished[_Key]) -> None:
-        # the identification used again (it wraps at 65,536): those pieces were another datagram's,
-        # whose other fragments never came
-        if len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
-            self.expired.append((datagram.tag, _udp_head(datagram)))
+        # the identification used again (it wraps at 65,536), or pushed out by a newer datagram past
+        # MAX_FRAGMENTED_DATAGRAMS: those pieces were another datagram's, whose other fragments never
+        # came. Only one whose first fragment came can be told as accounting (a reject at the end):
+        # those without fill no place (later fragments of G-PDUs whose first the probe never saw)
+        head = _udp_head(datagram)
+        if head is not None and len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
+            self.expired.append((datagram.tag, head))
 
     def _too_long(self, datagram: Unfinished[_Key]) -> None:
         if len(self.too_long) < MAX_FRAGMENTED_DATAGRAMS:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from handmade_pcap import ethernet, sll, sll2, udp, write_pcap, write_pcapng
+from handmade_pcap import ethernet, fragments4, sll, sll2, udp, write_pcap, write_pcapng
 from scapy.contrib.gtp import (
     IE_NSAPI,
     IE_TEICP,
@@ -252,3 +252,25 @@ def test_fragmented_gtp_u_cut_by_the_snapshot_length_is_counted_not_rejected(
     assert rows(records) == expected() and report.rejected == 0
     assert report.fragments == kinds.count("fragment") == 40
     assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u") + 20)
+
+
+def test_a_radius_datagram_pushed_out_of_reassembly_by_gtp_fragments_is_a_reject(tmp_path: Path) -> None:
+    """A probe on one link of a load-shared Gn sees G-PDUs' later fragments alone (their first,
+    hashed on its UDP ports, takes the other link): each waits 30 s for a first fragment that never
+    comes. Past 4,096 such datagrams the oldest in reassembly is dropped; an Accounting-Request whose
+    last fragment was lost, dropped so, is a reject ('incomplete fragmented RADIUS message') as one
+    given up for its time is. It went without a word, as did one given up after 4,096 others."""
+    first, _last = fragments4("192.0.2.1", "192.0.2.10", udp(32_768, 1813, session_messages()[1]), 7, 64)[:2]
+    lone = [
+        raw(IP(src=SGSN, dst=GGSN_GN, id=i & 0xFFFF, proto=17, frag=185, flags=0) / Raw(bytes(60)))
+        for i in range(2 * 4_200)
+    ]
+    # (the first 4,200 given up when pushed out, before the request's first fragment comes)
+    packets = [*lone[:4_200], first, *lone[4_200:]]
+    t0 = T0 * 1_000_000
+    records, report = read(
+        write_pcap(tmp_path / "gn.pcap", 1, [(t0 + i, ethernet(p)) for i, p in enumerate(packets)])
+    )
+    assert records == [] and report.fragments == len(packets)
+    assert report.reasons == {"incomplete fragmented RADIUS message": 1}
+    assert [r.packet for r in report.rejects] == [4_201]

@@ -99,10 +99,11 @@ def test_too_many_fragments_or_datagrams_are_refused_or_the_oldest_forgotten() -
     other = [(KEY[0], KEY[1], 17, ident) for ident in (1, 2)]
     assert parts.add(other[0], 0, 0, True, b"o" * 8) is None and len(parts) == 2
     assert parts.add(other[1], 0, 0, True, b"p" * 8) is None and parts.refused == 2 and len(parts) == 2
-    parts, _ = _parts(datagrams=2, evict=1)
+    parts, given_up = _parts(datagrams=2, evict=1)
     for key in (KEY, *other):
         assert parts.add(key, 0, 0, True, b"o" * 8) is None
-    assert [u.key for u in parts.unfinished()] == other  # the oldest went, without a word
+    assert [u.key for u in parts.unfinished()] == other
+    assert [(u.key, u.head) for u in given_up] == [(KEY, b"o" * 8)]  # the oldest given up, its caller told
     assert parts.refused == 0
 
 
