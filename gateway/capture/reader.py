@@ -1193,6 +1193,8 @@ class _Decoder:
             self.response(n, dst, dport, payload)
         elif dport in ports and code == b"\x0c":
             self.status_server(n, src, sport, payload, ts_us)
+        else:  # (no RADIUS: GTP whose other side took an accounting port as its own, counted so)
+            self._gtp(sport, dport)
         return None
 
     def _message(self, n: int, payload: bytes) -> bytes | None:

@@ -274,3 +274,17 @@ def test_a_radius_datagram_pushed_out_of_reassembly_by_gtp_fragments_is_a_reject
     assert records == [] and report.fragments == len(packets)
     assert report.reasons == {"incomplete fragmented RADIUS message": 1}
     assert [r.packet for r in report.rejects] == [4_201]
+
+
+def test_gtp_c_on_a_port_of_accounting_is_counted_as_gtp(tmp_path: Path) -> None:
+    """An SGSN whose stack takes source ports from 1024-5000 (old BSD and Windows ephemeral ranges)
+    may send GTP-C from 1646 or 1813, the accounting ports: its requests to 2123 and the GGSN's
+    responses back are GTP-C, counted so, and no accounting. They were counted nowhere."""
+    create = GTPCreatePDPContextRequest(IE_list=[IE_TEIDI(TEIDI=0x1111), IE_NSAPI(NSAPI=5)])
+    accepted = GTPCreatePDPContextResponse(IE_list=[IE_Cause(CauseValue=128)])
+    gn = [(_c(SGSN, GGSN_GN, _gtpc(1) / create, sport=port), "gtp-c") for port in (1646, 1813)] + [
+        (_c(GGSN_GN, SGSN, _gtpc(1, 0x2222) / accepted, dport=port), "gtp-c") for port in (1646, 1813)
+    ]
+    records, report = read_frames(tmp_path / "gn.pcap", 1, ethernet, with_accounting(gn))
+    assert rows(records) == expected() and report.rejected == 0
+    assert (report.gtp_c, report.gtp_u, report.accounting_requests) == (4, 0, 3)
