@@ -64,7 +64,9 @@ def gn_traffic() -> list[tuple[bytes, str]]:
     inner4 = raw(IP(src="100.64.0.1", dst="198.51.100.10") / UDP(sport=5684, dport=5684) / Raw(bytes(100)))
     inner6 = raw(IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=5684, dport=5684) / Raw(bytes(50)))
     # a device's own RADIUS accounting to its company's server, carried in its tunnel: user traffic
-    tunnelled = raw(IP(src="100.64.0.1", dst="203.0.113.5") / Raw(udp(40000, 1813, session_messages()[1])))
+    tunnelled = raw(
+        IP(src="100.64.0.1", dst="203.0.113.5", proto=17) / Raw(udp(40000, 1813, session_messages()[1]))
+    )
     return [
         # a Create re-sent (same sequence number) and its response re-sent; the sequence wraps
         (_c(SGSN, GGSN_GN, _gtpc(65535) / create), "gtp-c"),
@@ -288,3 +290,35 @@ def test_gtp_c_on_a_port_of_accounting_is_counted_as_gtp(tmp_path: Path) -> None
     records, report = read_frames(tmp_path / "gn.pcap", 1, ethernet, with_accounting(gn))
     assert rows(records) == expected() and report.rejected == 0
     assert (report.gtp_c, report.gtp_u, report.accounting_requests) == (4, 0, 3)
+
+
+def test_gn_captures_whose_clock_goes_back_between_files(tmp_path: Path) -> None:
+    """Two Gn captures, the second's clock an hour behind the first's, read with the Gi's: GTP's
+    time order is nothing to the reader (no out_of_order, no warning), each datagram counted once."""
+    gn = gn_traffic()
+    frames = [f for f in with_accounting(gn) if f[2] != "radius"]
+    half = len(frames) // 2
+    first = write_pcap(tmp_path / "gn-1.pcap", 1, [(ts, ethernet(ip)) for ts, ip, _ in frames[:half]])
+    second = write_pcap(
+        tmp_path / "gn-2.pcap", 1, [(ts - 3_600_000_000, ethernet(ip)) for ts, ip, _ in frames[half:]]
+    )
+    radius = [(ts, ethernet(ip)) for ts, ip, kind in with_accounting(gn) if kind == "radius"]
+    records, report = read([first, second, write_pcap(tmp_path / "gi.pcap", 1, radius)])
+    kinds = [kind for _, kind in gn]
+    assert rows(records) == expected() and report.rejected == 0 and report.out_of_order == 0
+    assert (report.gtp_c, report.gtp_u) == (kinds.count("gtp-c"), kinds.count("gtp-u"))
+
+
+def test_a_secondary_context_is_billed_by_its_own_accounting_session(tmp_path: Path) -> None:
+    """A secondary context (NSAPI 6, linked to the primary's 5) whose GGSN opens it a RADIUS session
+    of its own, both deleted by one Delete with the Teardown Indicator: each session's records, the
+    teardown billing nothing more."""
+    gn = gn_traffic()
+    # (each request sent 100 s after the primary's, the same Event-Timestamp: the same start)
+    secondary = [(ts + 100_000_000, m, r) for ts, m, r in exchange(session_messages("sess-2"))]
+    frames = sorted(
+        [*with_accounting(gn), *((ts, v4(m, r), "radius") for ts, m, r in secondary)], key=lambda f: f[0]
+    )
+    records, report = read_frames(tmp_path / "gn.pcap", 1, ethernet, frames)
+    assert sorted(rows(records)) == sorted([*expected(), *expected("sess-2")]) and report.rejected == 0
+    assert report.sessions == 2 and report.open_sessions == []
