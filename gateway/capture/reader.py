@@ -1023,10 +1023,11 @@ class _Decoder:
 
     def _datagram(self, n: int, src: bytes, dst: bytes, data: bytes, udp: int) -> Udp | None:
         if len(data) < udp + 8:  # not even a UDP header: nothing says it is accounting, unless cut short
-            if len(data) < udp + 4 or not self.ports.isdisjoint(_UDP_PORTS.unpack_from(data, udp)):
-                self._cut_before_ports(n, data)
+            ports = _UDP_PORTS.unpack_from(data, udp) if len(data) >= udp + 4 else None
+            if ports is None or not self.ports.isdisjoint(ports) or ports[1] in _TUNNEL_PORTS:
+                self._cut_before_ports(n, data)  # (accounting, or a mirror's tunnel that may carry it)
             else:  # (cut after its ports, which say what it is: GTP counted as such)
-                self._gtp(*_UDP_PORTS.unpack_from(data, udp))
+                self._gtp(*ports)
             return None
         sport, dport, ulen = _UDP.unpack_from(data, udp)
         if dport not in self.ports and sport not in self.ports:
