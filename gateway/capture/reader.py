@@ -975,7 +975,8 @@ class _Decoder:
     def _cut_fragment(self, n: int, data: bytes, first: tuple[int, int] | None, key: _Key) -> None:
         """A fragment the snapshot length cut, which cannot be reassembled: a reject, unless it is the
         first (`first`: the protocol it carries and where) and that, or its UDP ports, say it is other
-        traffic's, then counted as such (a GTP one as GTP), and so are its datagram's next fragments."""
+        traffic's, then counted as such (a GTP one as GTP), and so are its datagram's next fragments; a
+        mirror's tunnel (VXLAN, Geneve) may carry accounting: a reject."""
         if first is None:
             if self.fragments.other(key, self.now_us):
                 self.report.fragments += 1
@@ -985,7 +986,9 @@ class _Decoder:
         ports = (
             _UDP_PORTS.unpack_from(data, first[1]) if first[0] == 17 and len(data) >= first[1] + 4 else None
         )
-        if first[0] != 17 or (ports is not None and self.ports.isdisjoint(ports)):
+        if first[0] != 17 or (
+            ports is not None and self.ports.isdisjoint(ports) and ports[1] not in _TUNNEL_PORTS
+        ):
             self.report.fragments += 1
             if self.fragments.mark_other(key, self.now_us) and ports is not None:
                 self._gtp(*ports)

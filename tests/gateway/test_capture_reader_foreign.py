@@ -2273,3 +2273,19 @@ def test_fragments_of_other_traffic_are_counted_whatever_they_carry(tmp_path: Pa
     assert report.fragments == 14
     assert report.reasons == {"packet cut by the capture's snapshot length": 1}
     assert [r.packet for r in report.rejects] == [12]
+
+
+@pytest.mark.parametrize("way", ["vxlan", "geneve"])
+def test_a_mirrors_tunnel_fragmented_and_cut_is_a_reject(tmp_path: Path, way: str) -> None:
+    """Mirrored accounting in VXLAN or Geneve whose outer datagram was fragmented on its way to the
+    probe, the probe keeping 80 octets of each frame: the first fragment's ports name the tunnel,
+    which may carry accounting, so the datagram that cannot be put together is a reject, as one cut
+    whole is. It was counted as other traffic's fragment, the accounting lost without a word."""
+    frames = []
+    for ts, m, r in exchange(session_messages()):
+        outer = MIRRORED[way](ethernet(v4(m, r)))[14:]  # (the mirror's IPv4 datagram)
+        for i, part in enumerate(fragments4(SPAN_SOURCE, SPAN_PROBE, outer[20:], ts % 65_536, 64)):
+            frames.append((ts + i, ethernet(part)))
+    records, report = read(write_pcap(tmp_path / "c.pcap", 1, frames, snaplen=80))
+    cut = [frame for _, frame in frames if len(frame) > 80]  # (each datagram's last fragment is whole)
+    assert records == [] and report.reasons == {"packet cut by the capture's snapshot length": len(cut)}
