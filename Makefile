@@ -36,10 +36,12 @@ test: lint typecheck pytest
 
 # The reliability suite at length: 1000 damaged inputs per reader (make test runs 25); a test of
 # 1000 examples runs longer than the suite's 300 s timeout per test.
-# Then every writing command interrupted at 300 seeded events (make test: each command once).
+# Then every writing command interrupted at 300 seeded events (make test: each command once),
+# and the further seeds and cases of the tests marked `long` (make test runs their first ones).
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/fuzz -q --timeout 7200
 	HUNT_CASES=300 $(BIN)/python -m pytest tests/m2msim/test_interrupt_hunt.py -q --timeout 7200
+	M2MSIM_LONG=1 $(BIN)/python -m pytest -m long -n $(TEST_WORKERS) --dist loadfile -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -29,6 +29,27 @@ def pytest_configure(config: object) -> None:
 _made: list[str] = []
 
 
+def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
+    """Tests marked `long` (the further seeds and cases of a test whose first ones `make test`
+    runs) are left out of the run unless M2MSIM_LONG=1 (`make fuzz`) or `-m` names the mark: the
+    suite stays within its time on two cores, the longer target replays them all."""
+    import os
+
+    import pytest
+
+    assert isinstance(config, pytest.Config)
+    if os.environ.get("M2MSIM_LONG") == "1" or "long" in (config.option.markexpr or ""):
+        return
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        assert isinstance(item, pytest.Item)
+        (left if item.get_closest_marker("long") else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
 def pytest_unconfigure(config: object) -> None:
     """The cache folder this run made goes with it."""
     import shutil

@@ -12,6 +12,8 @@
   exactly one line; no traceback anywhere.
 - `FUZZ`: the suite's hypothesis settings: derandomized (every run replays), `FUZZ_EXAMPLES`
   examples per test (25 by default, as `make test` runs it; `make fuzz` runs 1000).
+- `first_then_long(values, keep)`: parameters of which `make test` runs the first `keep`, the
+  others marked `long` (run by `make fuzz`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,34 @@ import logging
 import os
 import re
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+
+
+def first_then_long(values: Iterable[Any], keep: int = 1) -> list[Any]:
+    """`values` as pytest parameters: the first `keep` as they are, the others marked `long`
+    (tests/conftest.py leaves them to `make fuzz`).  A tuple is the values of several argument
+    names; a value that is already a `pytest.param` keeps its id and marks."""
+    import pytest
+
+    out: list[Any] = []
+    for i, value in enumerate(values):
+        if i < keep:
+            out.append(value)
+        elif isinstance(value, type(pytest.param(None))):
+            out.append(pytest.param(*value.values, id=value.id, marks=(*value.marks, pytest.mark.long)))
+        else:
+            values = value if isinstance(value, tuple) else (value,)
+            out.append(pytest.param(*values, marks=pytest.mark.long))
+    return out
+
 
 FUZZ = settings(
     max_examples=FUZZ_EXAMPLES,

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fuzzing import first_then_long
 from invoice_docs import billed
 from usage_forms import INV as FORMS_INV
 from usage_forms import KEPT, TYPED_FORMS, as_one_file, as_table, csv_file, every_form
@@ -182,7 +183,7 @@ def _written_otherwise(field: str, value: str, rnd: random.Random) -> str:
     return value
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", first_then_long(range(3)))
 def test_a_seeded_month_with_copies_written_otherwise_is_rated_alike_in_every_form(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
@@ -519,7 +520,7 @@ def _proven_forms(text: str, folder: Path, patch: pytest.MonkeyPatch, inventory:
 _REFUSED = {"mars": "99901"}  # (the seeded month's refused zone: a network of no assigned MCC)
 
 
-@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("seed", first_then_long(range(2)))
 def test_a_zone_read_from_serving_plmn_takes_the_pyarrow_passes_and_rates_alike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
