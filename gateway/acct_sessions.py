@@ -118,10 +118,6 @@ MAX_LISTED_CLOCKS = 1_000
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
 # Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
 RESEND_SLACK_S = 1
-# An Acct-Session-Time that puts its request's event (the session's start plus it) more than this after the
-# request was seen and after its Event-Timestamp is no session's time (4294967295: a NAS sending -1): the
-# request is a reject.  It gave a record every 12 hours for 136 years, the session's usage spread over them
-SESSION_TIME_AHEAD_S = 86_400
 # A client re-sends a request it had no answer to within seconds (RFC 2866 5.2; RFC 5080 2.2.1: at most 16 s,
 # MRT, between two copies, 30 s here with room for a capture's clocks): the same request seen again within this
 # of its latest copy is a retransmission (`within_retry`); later, it is a new event (a NAS rebooted hours later
@@ -1791,6 +1787,19 @@ class SessionTracker:
             ]
             self.report.reject(where, "malformed Accounting-Request", f"missing {', '.join(missing)}")
             return None
+        # (by when it was seen and by when it says it was: a NAS clock ahead, trusted, dates its events ahead)
+        latest = max(req.time_s, _event_time(req))
+        if latest >= CLOCK_FLOOR_S and latest - req.session_time < CLOCK_FLOOR_S:
+            # no session's time (4294967295: a NAS sending -1), as an Acct-Delay-Time sending it before 2000:
+            # it gave a record every 12 hours for 136 years from the session's Start, and a session joined
+            # at it began in 1889, its later requests rejects ('counters went backwards')
+            self.report.reject(
+                where,
+                "malformed Accounting-Request",
+                f"session {req.session_id!r}: Acct-Session-Time {req.session_time} would have it begun "
+                "before 2000 (a NAS sending -1, or damage)",
+            )
+            return None
         octets = []
         wraps = 0
         for name, lo, gw, last in (
@@ -1845,16 +1854,6 @@ class SessionTracker:
                 "malformed Accounting-Request",
                 f"session {req.session_id!r}: Acct-Session-Time {session_time} from its start "
                 f"({state.start_s} s since 1970) is out of range (outside the years 1 to 9999)",
-            )
-            return []
-        # (after the request was seen and after it was dated: a NAS clock ahead, trusted, dates both ahead)
-        ahead = state.start_s + session_time - max(req.time_s, _event_time(req))
-        if ahead > SESSION_TIME_AHEAD_S and not state.clock_times:
-            self.report.reject(
-                where,
-                "malformed Accounting-Request",
-                f"session {req.session_id!r}: Acct-Session-Time {session_time} puts its event {ahead} s after "
-                "the request was seen and dated (a NAS sending -1, or damage)",
             )
             return []
         self.report.counter_wraps += wraps  # (those of a request refused above were never added)

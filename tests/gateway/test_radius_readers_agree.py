@@ -684,3 +684,46 @@ def test_an_acct_session_time_of_minus_one_is_a_reject_not_136_years_of_records(
         0,
         {"malformed Accounting-Request": 1},
     )
+
+
+def test_an_acct_session_time_of_minus_one_in_the_first_request_seen_dates_no_session_in_1889(
+    tmp_path: Path,
+) -> None:
+    """The capture (or detail file) begins during a session, and the first request seen of it, an
+    Interim-Update, carries Acct-Session-Time 4294967295 (a NAS sending -1): the session was joined there,
+    begun 136 years before, in 1889, and each later request of it a reject, 'counters went backwards', its
+    usage lost. It is a malformed request as it is in a session whose Start was seen: the session is
+    joined at its next Interim-Update, which the Stop bills from, both ways."""
+    requests = [
+        Sent(600, 2, 3, "s1", event=T0 + 600, st=(1 << 32) - 1, octets=(10, 20)),
+        Sent(1_200, 3, 3, "s1", event=T0 + 1_200, st=1_200, octets=(30, 40)),
+        Sent(1_800, 4, 2, "s1", event=T0 + 1_800, st=1_800, octets=(50, 70)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("s1", 1_200, 600, 20, 30)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (
+        1,
+        [],
+        0,
+        {"malformed Accounting-Request": 1},
+    )
+
+
+def test_a_session_dated_by_a_nas_clock_ahead_taken_as_written_keeps_its_usage(tmp_path: Path) -> None:
+    """With `--event-time trust`, a NAS whose clock is two days ahead dates its Start by it, and its Stop
+    carries Acct-Session-Time and no Event-Timestamp: the session's end, two days after the Stop was seen,
+    was taken for no session's time, the Stop a reject and the session's usage lost. A session time is
+    refused only when it would have the session begun before 2000: the Stop bills it, both ways."""
+    ahead = 2 * 86_400
+    requests = [
+        Sent(0, 1, 1, "s1", event=T0 + ahead),
+        Sent(90_000, 2, 2, "s1", st=90_000, octets=(10, 20)),
+    ]
+    pcap, detail = both_ways(tmp_path, requests)
+    captured, logged = ReadReport(), LogReport()
+    for report, records in (
+        (captured, list(records_from_pcap(pcap, SECRET, captured, event_time="trust"))),
+        (logged, list(records_from_radius_detail(detail, logged, event_time="trust"))),
+    ):
+        assert sum(r.bytes_up for r in records) == 10 and sum(r.duration_s for r in records) == 90_000
+        assert records[0].start.timestamp() == T0 + ahead and report.rejected == 0
