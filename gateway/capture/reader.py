@@ -1357,6 +1357,7 @@ class _Decoder:
                 earlier = self.superseded.setdefault(key, [])
                 earlier[: max(0, len(earlier) - SUPERSEDED_KEPT + 1)] = []
                 earlier.append(pending)
+            self.cut.discard(key)  # (a request seen whole awaits there now: its copies are retransmissions)
             self._await(n, key, auth)
         if not radius.request_authenticator_ok(msg, self.secret):
             report.reject(n, "bad Request Authenticator", "wrong shared secret or altered message")

@@ -727,3 +727,35 @@ def test_a_session_dated_by_a_nas_clock_ahead_taken_as_written_keeps_its_usage(t
     ):
         assert sum(r.bytes_up for r in records) == 10 and sum(r.duration_s for r in records) == 90_000
         assert records[0].start.timestamp() == T0 + ahead and report.rejected == 0
+
+
+def test_a_request_after_a_cut_one_on_its_identifier_is_read_once(tmp_path: Path) -> None:
+    """A capture whose snapshot length cuts the long requests alone (`-s 180`): a NAS sending from one port
+    takes again, within the minute, the Identifier of a request cut and answered, for an Interim-Update
+    without Acct-Session-Time, seen whole, which it re-sends as it was 3 s on, unanswered. The key was still
+    taken for one seen cut alone: the copy was read again as the request seen whole, dated 3 s later (no
+    Acct-Delay-Time), an extra record and no retransmission. It is a retransmission."""
+    long_interim = Sent(10, 2, 3, "s9-" + "9" * 40, st=10, octets=(1, 2))
+    frames: list[tuple[int, bytes, int]] = []
+    for sent, seen, kept, answered in (
+        (Sent(0, 1, 1, "s1"), [0], 1_000, True),
+        (long_interim, [10], 180, True),
+        (Sent(20, 2, 3, "s1", octets=(10, 20)), [20, 23], 1_000, False),
+        (Sent(600, 3, 2, "s1", st=600, octets=(30, 40)), [600], 1_000, True),
+    ):
+        msg = request(sent.ident, b"".join(octets for octets, _ in _attributes(sent)))
+        for t in seen:
+            frames.append(((T0 + t) * 1_000_000, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg))), kept))
+        if answered:
+            answer = ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))
+            frames.append(((T0 + seen[-1]) * 1_000_000 + 1_000, answer, 1_000))
+    assert len(frames[2][1]) > 180 > len(frames[4][1])  # (the cut one is longer than the snapshot length)
+    report = ReadReport()
+    records = list(records_from_pcap(_cut_pcap(tmp_path / "c.pcap", frames), SECRET, report))
+    assert [(int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up) for r in records] == [
+        (0, 20, 10),
+        (20, 580, 20),
+    ]
+    assert report.retransmissions == 1 and report.reasons == {
+        "packet cut by the capture's snapshot length": 1
+    }
