@@ -478,7 +478,7 @@ def test_status_servers_and_cut_requests_on_new_ports_are_read_in_bounded_memory
     finish = reader._Decoder.finish
 
     def measured(self: reader._Decoder) -> list[object]:
-        for name in ("pending", "answered", "answered_request", "request_seen", "status_pending"):
+        for name in ("pending", "answered", "answered_request", "request_seen", "status_pending", "cut"):
             sizes[name] = len(getattr(self, name))
         return finish(self)
 
@@ -508,6 +508,7 @@ def test_status_servers_and_cut_requests_on_new_ports_are_read_in_bounded_memory
     assert sizes["status_pending"] <= kept_s // (2 * step) + 2 < count // 2
     assert max(sizes["answered"], sizes["answered_request"]) <= answered_kept
     assert sizes["request_seen"] <= sizes["pending"] + sizes["status_pending"] + answered_kept
+    assert sizes["cut"] <= sizes["pending"] + answered_kept  # (the cut requests' keys forgotten with them)
 
 
 @pytest.mark.parametrize("cut_after_us", [-50, 2_000])
