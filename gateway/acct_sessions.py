@@ -1258,13 +1258,19 @@ class SessionTracker:
         (`when`) is before its session's latest request, though it was sent (seen less Acct-Delay-Time) after
         that, its counters no lower: its NAS's clock was set back since (an NTP step), by less than
         CLOCK_SLACK_S.  Its time is no event's: an Interim delivered late was sent before (re-sent with
-        Acct-Delay-Time), and counts less.  Taken for one, it cut the session's held records, its counters
+        Acct-Delay-Time), and counts less; one re-sent as it was is a copy of a request seen.  Taken for one, it cut the session's held records, its counters
         above the next request's a 32-bit wrap: 4 GiB billed."""
         if not (self.check_clock and req.time_sure):
             return False
         latest = state.start_s + state.last_time
         if not when < latest < req.time_s - (req.delay or 0):
             return False
+        at = when - state.start_s
+        if any(
+            (req.status, at + slack, req.in_lo, req.in_gw, req.out_lo, req.out_gw) in state.seen
+            for slack in (-RESEND_SLACK_S, 0, RESEND_SLACK_S)
+        ):
+            return False  # a copy of a request seen, re-sent as it was (an idle session's: the same counters)
         for lo, gw, last in ((req.in_lo, req.in_gw, state.last_in), (req.out_lo, req.out_gw, state.last_out)):
             if lo is None or (lo + (gw << 32) < last if gw is not None else lo < last & 0xFFFFFFFF):
                 return False

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from handmade_pcap import SECRET, attr, ethernet, ipv4, request, response, u32, udp, vsa3gpp, write_pcap
 
-from gateway.acct_sessions import RETRY_WINDOW_S
+from accounting.records import UsageRecord
+from gateway.acct_sessions import RETRY_WINDOW_S, EventTime
 from gateway.capture import ReadReport, records_from_pcap
 from gateway.logs import LogReport, records_from_radius_detail
 
@@ -92,6 +93,18 @@ def both_ways(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -
     detail = tmp_path / "detail-20260301"
     detail.write_text("".join(blocks))
     return write_pcap(tmp_path / "c.pcap", 1, sorted(frames, key=lambda frame: frame[0])), detail
+
+
+def reports_and_records(
+    tmp_path: Path, requests: list[Sent], *, event_time: EventTime = "check"
+) -> list[tuple[ReadReport | LogReport, list[UsageRecord]]]:
+    """Each reader's report and records: the capture's, then the detail file's."""
+    pcap, detail = both_ways(tmp_path, requests)
+    captured, logged = ReadReport(), LogReport()
+    return [
+        (captured, list(records_from_pcap(pcap, SECRET, captured, event_time=event_time))),
+        (logged, list(records_from_radius_detail(detail, logged, event_time=event_time))),
+    ]
 
 
 def read_each(tmp_path: Path, requests: list[Sent], *, responses: bool = True) -> list[tuple[object, ...]]:
@@ -554,12 +567,7 @@ def test_an_ntp_step_back_without_acct_session_time_is_no_late_interim_nor_a_wra
         Sent(900, 4, 3, "s1", event=T0 + 500, octets=(50, 60)),
         Sent(1_200, 5, 2, "s1", event=T0 + 800, st=1_200, octets=(70, 80)),
     ]
-    pcap, detail = both_ways(tmp_path, requests)
-    captured, logged = ReadReport(), LogReport()
-    for report, records in (
-        (captured, list(records_from_pcap(pcap, SECRET, captured))),
-        (logged, list(records_from_radius_detail(detail, logged))),
-    ):
+    for report, records in reports_and_records(tmp_path, requests):
         assert [(int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up, r.bytes_down) for r in records] == [
             (0, 300, 10, 20),
             (300, 300, 20, 20),
@@ -720,12 +728,7 @@ def test_a_session_dated_by_a_nas_clock_ahead_taken_as_written_keeps_its_usage(t
         Sent(0, 1, 1, "s1", event=T0 + ahead),
         Sent(90_000, 2, 2, "s1", st=90_000, octets=(10, 20)),
     ]
-    pcap, detail = both_ways(tmp_path, requests)
-    captured, logged = ReadReport(), LogReport()
-    for report, records in (
-        (captured, list(records_from_pcap(pcap, SECRET, captured, event_time="trust"))),
-        (logged, list(records_from_radius_detail(detail, logged, event_time="trust"))),
-    ):
+    for report, records in reports_and_records(tmp_path, requests, event_time="trust"):
         assert sum(r.bytes_up for r in records) == 10 and sum(r.duration_s for r in records) == 90_000
         assert records[0].start.timestamp() == T0 + ahead and report.rejected == 0
 
@@ -760,3 +763,23 @@ def test_a_request_after_a_cut_one_on_its_identifier_is_read_once(tmp_path: Path
     assert report.retransmissions == 1 and report.reasons == {
         "packet cut by the capture's snapshot length": 1
     }
+
+
+def test_an_idle_interim_re_sent_after_the_next_one_is_a_copy_not_a_clock_set_back(tmp_path: Path) -> None:
+    """A NAS sends Interim-Updates without Acct-Session-Time; its first one's answer is lost, and it re-sends
+    it as it was (Acct-Delay-Time not updated) after its next one, the session idle in between (the same
+    counters). Its Event-Timestamp before the next Interim's, though sent after it, counters no lower, was
+    taken for the NAS's clock set back: an extra record, and a clock said wrong. It is a copy of a request
+    seen (the same time and counters), a retransmission, both ways."""
+    idle = [  # (seen, Identifier, Event-Timestamp): the same counters in each
+        Sent(t, ident, 3, "s1", event=T0 + said, octets=(10, 20))
+        for t, ident, said in ((300, 2, 300), (600, 3, 600), (605, 2, 300))
+    ]
+    requests = [Sent(0, 1, 1, "s1", event=T0), *idle, Sent(900, 4, 2, "s1", st=900, octets=(30, 40))]
+    for report, records in reports_and_records(tmp_path, requests):
+        assert [(int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up) for r in records] == [
+            (0, 300, 10),
+            (300, 300, 0),
+            (600, 300, 20),
+        ]
+        assert report.retransmissions == 1 and report.clock_wrong == 0 and report.rejected == 0
