@@ -772,11 +772,13 @@ def _copy_of_form(req: AcctRequest, start_form: int | None, start_delay: int) ->
 
 def _keep_copy(state: _Session, req: AcctRequest) -> None:
     """Keep a copy of the session's Start seen after its Interim-Update or Stop (`_same_start`) as a
-    possible new session's Start (`relogged`): not one dated at the session's own start (a copy re-sent,
-    it is no other session's); one sent within RESEND_SLACK_S of a copy kept replaces it; the latest
-    MAX_START_COPIES sent at different times are kept (a late copy seen after a restart's Start leaves it)."""
+    possible new session's Start (`relogged`): not one sent within the client's retry window of the
+    session's start (`within_retry`: a copy re-sent, its Acct-Delay-Time not updated, it is no other
+    session's; an Interim-Update whose first copy went unseen, re-sent as late, began then too); one sent
+    within RESEND_SLACK_S of a copy kept replaces it; the latest MAX_START_COPIES sent at different times
+    are kept (a late copy seen after a restart's Start leaves it)."""
     when = _event_time(req)
-    if abs(when - state.start_s) <= RESEND_SLACK_S:
+    if within_retry(state.start_s, when):
         return
     kept = [copy for copy in state.relogged if abs(_event_time(copy) - when) > RESEND_SLACK_S]
     state.relogged = [*kept[len(kept) - MAX_START_COPIES + 1 :], req]

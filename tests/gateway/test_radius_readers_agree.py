@@ -783,3 +783,25 @@ def test_an_idle_interim_re_sent_after_the_next_one_is_a_copy_not_a_clock_set_ba
             (600, 300, 20),
         ]
         assert report.retransmissions == 1 and report.clock_wrong == 0 and report.rejected == 0
+
+
+@pytest.mark.parametrize("said", [BOOT_DATE + 100, None], ids=["clock wrong", "no Event-Timestamp"])
+def test_a_start_re_sent_seconds_later_is_no_new_sessions_start(tmp_path: Path, said: int | None) -> None:
+    """A NAS re-sends its Start 3 s later on a new Identifier without updating Acct-Delay-Time, and its
+    first Interim-Update's first copy is lost, the copy re-sent as late seen: that Interim began when the
+    Start's copy was sent, and was taken for a new session's under the same id (a NAS restarted without
+    Accounting-On), the session split in two, the first listed without a Stop, its records dated 3 s late.
+    A copy sent within the client's retry window of the Start is the Start's own: one session."""
+
+    def event(offset: int) -> int | None:
+        return None if said is None else said + offset
+
+    requests = [
+        Sent(0, 1, 1, "s1", event=event(0)),
+        Sent(3, 2, 1, "s1", event=event(0)),
+        Sent(603, 3, 3, "s1", event=event(600), st=600, octets=(10, 20)),
+        Sent(1_200, 4, 2, "s1", event=event(1_200), st=1_200, octets=(30, 40)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert spans == [("s1", 0, 600, 10, 20), ("s1", 600, 600, 20, 20)]
+    assert (sessions, open_sessions, retransmissions, rejects) == (1, [], 1, {})
