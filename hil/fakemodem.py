@@ -7,8 +7,11 @@ a table and records every byte it is sent.
 
 An answer is the information text (the final `OK` is added), a callable of the command line giving
 that text, or an `Answer` with another final result.  The longest matching prefix wins; a command
-with no entry answers `OK`, but for the V.250 S-registers a module always has, read as a module
-answers them (`ATS3?` -> `013`).  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
+with no entry answers `OK`, but for what every module has, answered as a module answers it: the
+V.250 S-registers (`ATS3?` -> `013`) and the TE character set (27.007 §5.5: `AT+CSCS?` ->
+`+CSCS: "IRA"`, the one last set by `AT+CSCS="<chset>"` among those `AT+CSCS=?` lists, another
+answering ERROR).  A table with an `AT+CSCS` entry plays a module that answers otherwise: the
+forms it has no entry for answer `OK`.  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
 prompt, then its table entry once the data ends with Ctrl-Z.  `hold()` keeps the answers back, as
 a module still busy with a command answers late; `catch_up()` gives them, in order.
 `interject(line)` plays another program writing to the same port (ModemManager probing it): what
@@ -36,6 +39,10 @@ AnswerSpec = str | Answer | Callable[[str], "str | Answer"]
 # V.250 §6.2: auto-answer off, line end, line feed, backspace; read as `ATS3?` -> `013`
 S_REGISTERS = {0: 0, 3: 13, 4: 10, 5: 8}
 _S_READ = re.compile(r"ATS(\d+)\?", re.IGNORECASE)
+# 27.007 §5.5: the sets a module lists (`AT+CSCS=?`, as a SIMCom or Quectel module lists some of
+# them), the first its own at power-up
+CHARSETS = ("IRA", "GSM", "UCS2", "HEX")
+_CHARSET_SET = re.compile(r'AT\+CSCS="([^"]*)"', re.IGNORECASE)
 
 # A GSM/GPRS module with its SIM ready, registered at home, that tells who it is: a table to
 # start from (`{**REGISTERED, "AT+CSQ": "+CSQ: 99,99"}`).
@@ -77,6 +84,7 @@ class AnsweringTransport:
         self._held: list[bytes] | None = None  # answers kept back while busy (`hold`)
         self.received = asyncio.Event()  # set at each command line received
         self._interjected: list[str] = []  # another program's exchanges, before the next answer
+        self.charset = CHARSETS[0]  # the TE character set, as the module's default answers say it
 
     def hold(self) -> None:
         """From now on answers wait, as a module still working on a command answers late."""
@@ -148,11 +156,27 @@ class AnsweringTransport:
             spec = self.answers[key]
         elif register is not None and int(register.group(1)) in S_REGISTERS:
             spec = f"{S_REGISTERS[int(register.group(1))]:03d}"
+        elif not any(k.upper().startswith("AT+CSCS") for k in self.answers):
+            spec = self._charset_answer(line.upper())
         answer = spec(line) if callable(spec) else spec
         if isinstance(answer, str):
             answer = Answer(answer)
         body = "".join(f"\r\n{text}\r\n" for text in answer.text.splitlines())
         self._send(f"{body}\r\n{answer.final}\r\n".encode())
+
+    def _charset_answer(self, line: str) -> AnswerSpec:
+        """What a module answers to the TE character set's read, list and set; `OK` to anything else."""
+        if line == "AT+CSCS?":
+            return f'+CSCS: "{self.charset}"'
+        if line == "AT+CSCS=?":
+            return "+CSCS: ({})".format(",".join(f'"{name}"' for name in CHARSETS))
+        chosen = _CHARSET_SET.fullmatch(line)
+        if chosen is None:
+            return Answer()
+        if chosen.group(1) not in CHARSETS:
+            return Answer(final="ERROR")
+        self.charset = chosen.group(1)
+        return Answer()
 
     async def close(self) -> None:
         self._closed = True

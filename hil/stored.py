@@ -86,11 +86,11 @@ async def read_charset(client: ATClient, read: bool = True, listed: bool = True)
     """The TE character set the module writes numbers in: read (`AT+CSCS?`) when `read`; when not,
     or when the module does not answer it OK or names no set, as the command guard knows it (set by
     the run).  When neither tells and `read` and `listed` (a replay whose recording did not: as
-    recorded), the sets the module has (`AT+CSCS=?`): a module with
-    none (ERROR to the read and to the list, or a list with no +CSCS line) or only sets in which a number's characters are themselves writes it
-    as it is (None); one that has another ("HEX", "UCS2": "3636" may be 66) may be in it, and is refused.
+    recorded), the sets the module has (`AT+CSCS=?`): a module with none (ERROR to the read and to
+    the list) or only sets in which a number's characters are themselves writes it as it is
+    (None); one that has another ("HEX", "UCS2": "3636" may be 66) may be in it, and is refused.
     `SafetyError` when the set is not known so (an answer that cannot be read, a set not answered
-    OK, a module that has a set hiding digits)."""
+    OK, a list answered OK naming no set, a module that has a set hiding digits)."""
     why = "is not known"
     refused = False  # the read answered ERROR (a module with no character sets does)
     if read:
@@ -118,9 +118,17 @@ async def read_charset(client: ATClient, read: bool = True, listed: bool = True)
         raise _charset_unread(client, f"{why}, nor its sets listed ({CHARSETS_TEST}: {exc})") from None
     except ModemError as exc:
         raise _charset_unread(client, f"{why}, nor its sets listed ({CHARSETS_TEST}: {exc})") from None
-    if sets is None or (sets and sets <= safety.PLAIN_CHARSETS):
-        return None  # none listed, or only sets where a number's characters are themselves
-    has = f"lists {', '.join(sorted(sets))}" if sets else "answered a +CSCS line naming no set"
+    if sets and sets <= safety.PLAIN_CHARSETS:
+        return None  # only sets where a number's characters are themselves
+    # 27.007 §5.5: a module with the command lists its sets; OK with none listed is no answer (a
+    # module with no sets answers ERROR to both forms), and it may be in one that hides digits
+    has = (
+        f"lists {', '.join(sorted(sets))}"
+        if sets
+        else "answered a +CSCS line naming no set"
+        if sets is not None
+        else "answered OK listing no set (a module with none answers ERROR)"
+    )
     raise _charset_unread(
         client,
         f"{why}, and the module ({CHARSETS_TEST}) {has}: it may be in a set that writes a number's "

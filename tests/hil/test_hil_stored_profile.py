@@ -531,6 +531,10 @@ SHORT_CODE = allow_list_from_numbers({"3636": "bench short code"})
         # a list carried on to a next line: the set on it was dropped, "IRA", "GSM" alone read plain
         (Answer(final="ERROR"), '+CSCS: ("IRA","GSM",\r\n"UCS2")'),
         (Answer(final="ERROR"), '("IRA","GSM","HEX")'),  # a list written without its prefix
+        # OK listing nothing, to the read or not: no module's answer (one with no sets answers
+        # ERROR to both), and it was read as "digits as written"
+        ("", ""),
+        (Answer(final="ERROR"), ""),
     ],
 )
 async def test_a_module_whose_set_cannot_be_read_but_may_hide_digits_is_refused(
@@ -556,7 +560,7 @@ async def test_a_module_that_answers_its_set_s_read_ok_but_not_its_list_is_refus
 
 
 @pytest.mark.parametrize(
-    "test", [Answer(final="ERROR"), "", '+CSCS: ("IRA","GSM")', '+CSCS: ("IRA","8859-1","UTF-8")']
+    "test", [Answer(final="ERROR"), '+CSCS: ("IRA","GSM")', '+CSCS: ("IRA","8859-1","UTF-8")']
 )
 async def test_a_module_with_no_set_hiding_digits_has_its_numbers_read_as_written(test: AnswerSpec) -> None:
     # ERROR to both forms (no character sets at all), or only sets where digits are themselves
@@ -566,6 +570,32 @@ async def test_a_module_with_no_set_hiding_digits_has_its_numbers_read_as_writte
     fake = _fake_unread(Answer(final="ERROR"), test, forward="66")
     result = await run_bench("register", fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
     assert (result.status, result.error_type) == ("refused", "ForwardNotAllowed"), result.error
+
+
+async def test_the_fake_modem_answers_its_character_set_as_a_module_does() -> None:
+    # with no table entry it answered OK with no +CSCS line to the read and the list, which the
+    # check read as "digits as written": a module that always names its set does not answer so
+    fake = AnsweringTransport(REGISTERED)
+    result = await run_bench("register", fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert result.status == "passed", result.error
+    [step] = [e for e in result.transcript.of_kind("step") if e["name"] == "stored-settings"]
+    assert step["info"]["charset"] == "IRA"
+    assert "AT+CSCS=?" not in fake.lines
+
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        listed = await bench.modem.client.command("AT+CSCS=?")
+        await bench.modem.client.command('AT+CSCS="UCS2"')
+        read = await bench.modem.client.command("AT+CSCS?")
+        with pytest.raises(Exception, match="ERROR"):
+            await bench.modem.client.command('AT+CSCS="PCCP936"')  # not among those it lists
+        return {"listed": list(listed.lines), "read": list(read.lines)}
+
+    script = BenchScript(name="direct", description="its sets", run=run, params={})
+    fake = AnsweringTransport(REGISTERED)
+    result = await run_bench(script, fake.url, transport=fake, allow_list=SHORT_CODE, timeout=1.0)
+    assert result.status == "passed", result.error
+    assert result.details["listed"] == ['+CSCS: ("IRA","GSM","UCS2","HEX")']
+    assert result.details["read"] == ['+CSCS: "UCS2"']
 
 
 async def test_a_set_the_script_set_is_the_one_read_where_the_module_names_none() -> None:
