@@ -163,15 +163,6 @@ def _refuse_unchecked_replay(url: str, recording: Recording) -> None:
         )
 
 
-def _charset_read_recorded(recording: Recording, read: str = stored.CHARSET_READ) -> bool:
-    """Whether the recording's stored-settings step read the TE character set (`read`: `AT+CSCS?`, or
-    the sets' list `AT+CSCS=?`, before its first forwarding or SMS centre read, wherever before it:
-    other commands may come between): one made before it did not."""
-    commands = [e.command.upper() for e in recording.exchanges]
-    first = next((at for at, c in enumerate(commands) if c in (stored.FORWARDS_READ, stored.CENTRE_READ)), 0)
-    return read in commands[:first]
-
-
 async def no_auto_answer(ctx: BenchContext) -> None:
     """Auto-answer off for the run (`Calls.auto_answer_off`: `ATS0?`, `ATS0=0` unless it reads 0,
     and again after any ATZ / AT&F), as an `auto-answer` step: the command guard refuses a script's
@@ -598,8 +589,8 @@ async def run_bench(
         # on a replay, as the recording did
         ctx.forwarding_check = check_forwarding and _checks_stored(url, replaying, stored.FORWARDS_READ)
         ctx.sms_centre_check = _checks_stored(url, replaying, stored.CENTRE_READ)
-        ctx.charset_read = replaying is None or _charset_read_recorded(replaying.recording)
-        ctx.charsets_listed = replaying is None or _charset_read_recorded(
+        ctx.charset_read = replaying is None or stored.charset_read_recorded(replaying.recording)
+        ctx.charsets_listed = replaying is None or stored.charset_read_recorded(
             replaying.recording, stored.CHARSETS_TEST
         )
         if ctx.checks_stored and isinstance(client.guard, safety.CommandGuard):

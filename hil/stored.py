@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hil.allowlist import BenchAllowList, spellings_of
+from hil.replay import Recording, is_replay, recording_of
 from modem import safety
 from modem.at import grammar
 from modem.at.client import ATClient
@@ -135,6 +136,15 @@ async def read_charset(client: ATClient, read: bool = True, listed: bool = True)
         'digits otherwise (in "HEX", "3636" is 66)',
         '; have the script set AT+CSCS="IRA" (or "GSM") before it registers, texts or calls',
     )
+
+
+def charset_read_recorded(recording: Recording, read: str = CHARSET_READ) -> bool:
+    """Whether the recording's stored-settings step read the TE character set (`read`: `AT+CSCS?`, or
+    the sets' list `AT+CSCS=?`, before its first forwarding or SMS centre read, wherever before it:
+    other commands may come between): one made before it did not."""
+    commands = [e.command.upper() for e in recording.exchanges]
+    first = next((at for at, c in enumerate(commands) if c in (FORWARDS_READ, CENTRE_READ)), 0)
+    return read in commands[:first]
 
 
 def _charset_unread(client: ATClient, why: str, way_out: str = "") -> safety.SafetyError:
@@ -251,11 +261,24 @@ async def check_stored(
     modem registered; then let the client's command guard text and call (`CommandGuard.release`).
     Their numbers are read in the TE character set, read first (`read_charset`) unless not
     `charset` (a replay whose recording did not: then as the command guard knows it); the sets
-    listed when the read names none unless not `charsets` (likewise).
+    listed when the read names none unless not `charsets` (likewise).  On a replay each read goes
+    only where its recording has it (`charset_read_recorded`), whatever was asked: a recording
+    made before the check read the set or listed them, or without a forwarding or SMS centre
+    read, replays as it was made.
     `info` gets what was read (`charset`, `forwards`, `sms_centre`)."""
     info = {} if info is None else info
     if centre is None:
         centre = allow_list is not None and bool(allow_list.sms_centre)
+    if is_replay(client.url):
+        # a replay reads as its recording did (it texts and calls no one), a pytest test's own
+        # call as much as a run's: one made before the check read the set or listed the sets, or
+        # with no forwarding or centre read, has no such read to answer
+        recording = recording_of(client.url)
+        recorded = {e.command.upper() for e in recording.exchanges}
+        forwarding = forwarding and FORWARDS_READ in recorded
+        centre = centre and CENTRE_READ in recorded
+        charset = charset and charset_read_recorded(recording)
+        charsets = charsets and charset_read_recorded(recording, CHARSETS_TEST)
     chset = None
     if forwarding or centre:
         chset = info["charset"] = await read_charset(client, charset, charsets)

@@ -14,13 +14,13 @@ import pytest
 
 from accounting.records import Zone
 from hil.allowlist import BenchAllowList, allow_list_from_numbers
-from hil.bench import BenchContext, _charset_read_recorded, run_bench
+from hil.bench import BenchContext, run_bench
 from hil.delivery import StatusReports
 from hil.fakemodem import REGISTERED, Answer, AnsweringTransport, AnswerSpec
 from hil.replay import Exchange, Recording, ReplayError
 from hil.result import BenchResult
 from hil.scripts import BenchScript
-from hil.stored import ForwardNotAllowed
+from hil.stored import ForwardNotAllowed, charset_read_recorded, check_stored
 from m2msim.cli import main
 from modem.drivers.generic import Modem
 from modem.transport import Transport
@@ -656,7 +656,7 @@ def test_the_charset_read_is_found_wherever_the_recording_has_it_before_the_chec
     commands: list[str], read: bool
 ) -> None:
     exchanges = [Exchange(command, line, b"\r\nOK\r\n", 0.0) for line, command in enumerate(commands)]
-    assert _charset_read_recorded(Recording("run.jsonl", exchanges, [])) is read
+    assert charset_read_recorded(Recording("run.jsonl", exchanges, [])) is read
 
 
 @pytest.mark.parametrize("before", [False, True], ids=["recorded now", "recorded before the sets' list"])
@@ -782,3 +782,63 @@ async def test_a_python_script_texts_once_the_forwarding_check_passed() -> None:
     result = await run_bench(script, port.url, transport=port, allow_list=NUMBERS, timeout=1.0)
     assert result.status == "passed", result.error
     assert any(c["command"].startswith("AT+CMGS") for c in result.transcript.commands)
+
+
+def _checking(**kwargs: Any) -> BenchScript:
+    """A script that reads the stored settings itself, as a pytest test on the `modem` fixture does
+    (`check_stored(modem.client, bench_policy, bench_allow_list)`)."""
+
+    async def run(bench: BenchContext) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        await check_stored(bench.modem.client, bench.policy, bench.allow_list, info=info, **kwargs)
+        return info
+
+    return BenchScript(name="checking", description="calls check_stored", run=run, params={})
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [[], ["AT+CSCS?", "AT+CSCS=?"], ["AT+CSCS=?"]],
+    ids=["recorded now", "before the charset read", "before the sets' list"],
+)
+async def test_a_test_s_own_check_stored_replays_as_its_recording_read_the_charset(
+    tmp_path: Path, dropped: list[str]
+) -> None:
+    # a pytest recording of a test that calls check_stored made before the check read the TE
+    # character set (or listed its sets): the replay sent AT+CSCS? anyway, and the test failed
+    # with "the TE character set ... could not be read (AT+CSCS?: ... is not in the recording"
+    fake = _fake_unread(Answer(final="ERROR"), Answer(final="ERROR"), forward="+33612345678")
+    out = tmp_path / "run"
+    out.mkdir()
+    recorded = await run_bench(
+        _checking(), fake.url, transport=fake, allow_list=NUMBERS, out=out, timeout=1.0
+    )
+    assert recorded.status == "passed", recorded.error
+    path = out / "transcript.jsonl"
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if not any(f'"command": "{c}"' in line for c in dropped)]
+    assert len(lines) - len(kept) == len(dropped)
+    path.write_text("\n".join(kept) + "\n")
+    replayed = await run_bench(_checking(), f"replay://{path}?scale=0")
+    assert replayed.status == "passed", replayed.error
+    sent = [c["command"] for c in replayed.transcript.commands]
+    assert [c for c in sent if c.startswith("AT+CSCS")] == [
+        c for c in ("AT+CSCS?", "AT+CSCS=?") if c not in dropped
+    ]
+    assert replayed.details["forwards"] == ["unconditional (voice) to +33612345678"]
+
+
+async def test_a_test_s_own_check_stored_replays_a_recording_with_no_forwarding_read(tmp_path: Path) -> None:
+    # a recording of a test made before it read the forwarding (or with its read skipped): its
+    # replay sent AT+CCFC=0,2 and was refused telling to "check the SIM", which a replay has not
+    fake = AnsweringTransport(REGISTERED, url="/dev/ttyUSB7")
+    out = tmp_path / "run"
+    out.mkdir()
+    recorded = await run_bench(
+        _checking(forwarding=False), fake.url, transport=fake, allow_list=NUMBERS, out=out, timeout=1.0
+    )
+    assert recorded.status == "passed", recorded.error
+    assert not [line for line in fake.lines if line.startswith(("AT+CCFC", "AT+CSCS"))]
+    replayed = await run_bench(_checking(), f"replay://{out / 'transcript.jsonl'}?scale=0")
+    assert replayed.status == "passed", replayed.error
+    assert not [c for c in replayed.transcript.commands if c["command"].startswith(("AT+CCFC", "AT+CSCS"))]
