@@ -1006,7 +1006,8 @@ class CommandGuard:
         self._reg_urcs: dict[str, bool] = {}
         self._reg_after: list[tuple[str, bool]] = []  # URC settings of the line in flight
         # AT+CSCS as last set and answered OK (or read: AT+CSCS?), upper-case; None: not set nor
-        # read since the start or a restart (the module's own, IRA or GSM); "" while not known (a
+        # read since the start or a restart (the module's own, whichever a program before the run
+        # or a stored profile left: a text-mode number is refused in it); "" while not known (a
         # set not answered OK yet)
         self._charset: str | None = None
         self._charset_after: str | None = None  # what the line in flight sets, once answered OK
@@ -1095,9 +1096,9 @@ class CommandGuard:
                 parameters = _parameters_after(parameters, kind, value)
                 if kind == "charset":  # (a line not ASCII is read two ways: in which order, not known)
                     charset, unknown = (value, "") if line.isascii() else ("", _charset_not_ascii(line))
+                self._check(line, kind, value, data, sms_format, parameters)
                 if kind == "sms":
                     self._check_charset(line, charset, unknown)
-                self._check(line, kind, value, data, sms_format, parameters)
         text = _outside_quotes(line)
         sets_charset = [value for kind, value in effects if kind == "charset"]
         self._charset_after = (sets_charset[-1] if line.isascii() else "") if sets_charset else None
@@ -1362,11 +1363,21 @@ class CommandGuard:
             )
 
     def _check_charset(self, line: str, charset: str | None, unknown: str) -> None:
-        """A text-mode number goes only in a character set where it is written as itself: `charset`,
-        the one the send runs in (set on the line before it, else as last set); "" not known, for
-        the reason `unknown`."""
-        if charset is None or charset in PLAIN_CHARSETS:
+        """A text-mode number goes only in a character set known to write it as itself: `charset`,
+        the one the send runs in (set on the line before it, else as last set or read); "" not
+        known, for the reason `unknown`; None neither set nor read since the start or a restart
+        (the module's own: the one a program before the run left, or its stored profile's; the
+        virtual modem's and a recording's are the ones they started in)."""
+        if charset in PLAIN_CHARSETS or (charset is None and not self.strict):
             return
+        if charset is None:
+            raise self._refuse(
+                line,
+                "the TE character set (AT+CSCS), in which the module reads the quoted number, was neither "
+                "set nor read since the start or the module's restart: a program before the run, or the "
+                'stored profile (AT&W), may have left "HEX", where "3636" is the number 66; read AT+CSCS? '
+                'or set AT+CSCS="IRA" (or "GSM") first, or text in PDU mode',
+            )
         said = f'"{charset}"' if charset else f"not known ({unknown})"
         raise self._refuse(
             line,

@@ -22,7 +22,7 @@ from modem import safety
 from modem.at import grammar
 from modem.at.client import ATClient, Reply, Subscription
 from modem.at.command import Command
-from modem.at.errors import CMEError, CMSError, ModemError, SettingsRestored, is_transient
+from modem.at.errors import CMEError, CMSError, CommandError, ModemError, SettingsRestored, is_transient
 from modem.at.parser import Urc
 from modem.drivers.calls import home_network_check
 from modem.drivers.network import Network, quote
@@ -160,6 +160,13 @@ class Messaging:
         number = safety.normalise_number(number)
         if self.mode == "text":
             _check_text_mode(text)
+            guard = self.client.guard
+            if isinstance(guard, safety.CommandGuard) and guard.strict and not guard.charset:
+                # the TE character set the number is written in (27.005 §3.5.1), neither set nor
+                # read yet: a program before the run may have left "HEX", where "3636" is 66; the
+                # guard refuses the send in a set not known to write it as itself
+                with contextlib.suppress(CommandError):
+                    await self.client.command("AT+CSCS?")
             # the parameters each time: the module's own may be another kind of message (the command
             # guard sends none without them set or read just before)
             before = (REPORT_PARAMETERS if status_report else NO_REPORT_PARAMETERS).command

@@ -285,12 +285,13 @@ async def test_a_text_mode_number_with_separators_is_refused(number: str) -> Non
     t = fake()
     async with modem_on(t) as modem:
         c = modem.client
+        await c.command("AT+CSCS?")  # (the set the number is written in: IRA)
         await c.command(TEXT_MODE)
         with pytest.raises(SafetyError, match="only digits, \\* and # after an optional \\+ can be checked"):
             await c.command_with_data(f'AT+CMGS="{number}"', b"hi\x1a")
         await c.command(TEXT_MODE)
         await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
-    assert t.lines == [TEXT_MODE, TEXT_MODE, "ATS3?", 'AT+CMGS="+33612345678"']
+    assert t.lines == ["AT+CSCS?", TEXT_MODE, TEXT_MODE, "ATS3?", 'AT+CMGS="+33612345678"']
 
 
 @pytest.mark.parametrize(
@@ -844,13 +845,14 @@ async def test_a_quoted_number_goes_only_when_the_format_is_known_fresh_to_be_te
     t = fake()
     async with modem_on(t) as modem:
         c = modem.client
+        await c.command("AT+CSCS?")  # (the set the number is written in: IRA)
         await c.command(TEXT_MODE)
         await c.command("AT+CSQ")
         with pytest.raises(SafetyError, match="not known to be text mode"):
             await c.command_with_data('AT+CMGS="+33612345678"', off_pdu)
         await c.command(TEXT_MODE)
         await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
-    assert t.lines == [TEXT_MODE, "AT+CSQ", TEXT_MODE, "ATS3?", 'AT+CMGS="+33612345678"']
+    assert t.lines == ["AT+CSCS?", TEXT_MODE, "AT+CSQ", TEXT_MODE, "ATS3?", 'AT+CMGS="+33612345678"']
 
 
 async def test_a_quoted_number_goes_only_with_the_text_mode_parameters_known_fresh() -> None:
@@ -865,6 +867,7 @@ async def test_a_quoted_number_goes_only_with_the_text_mode_parameters_known_fre
                 await c.command(line)
             with pytest.raises(SafetyError, match=r"text-mode parameters \(AT\+CSMP\) are not known"):
                 await c.command_with_data('AT+CMGS="+33612345678"', b"hi\x1a")
+        await c.command("AT+CSCS?")  # (the set the number is written in, after the ATZ: IRA)
         for before in (["AT+CSMP=17,167,0,0", "AT+CMGF=1"], ["AT+CMGF=1", "AT+CSMP=49,167,0,0", "AT+CREG?"]):
             for line in before:
                 await c.command(line)
@@ -882,6 +885,7 @@ async def test_a_text_mode_send_after_a_read_showing_the_reply_path_is_refused(a
     t = AnsweringTransport(answers, url="/dev/ttyUSB9")
     async with modem_on(t) as modem:
         c = modem.client
+        await c.command("AT+CSCS?")  # (the set the number is written in: IRA)
         for before in (["AT+CMGF=1", "AT+CSMP?"], ["AT+CMGF=1", both], ["AT+CSMP?", "AT+CMGF=1"]):
             for line in before:
                 await c.command(line)
@@ -983,6 +987,32 @@ async def test_a_text_mode_number_goes_only_in_a_character_set_that_writes_it_as
         await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")  # a digit is itself in GSM
     assert not [w for w in t.lines if w.startswith("AT+CMGS") and w != 'AT+CMGS="3636"']
     assert t.lines[-1] == 'AT+CMGS="3636"' and t.lines.count('AT+CMGS="3636"') == 1
+
+
+@pytest.mark.parametrize("reset", [None, "ATZ", "AT+CFUN=1,1"])
+async def test_a_text_mode_number_waits_for_the_character_set_to_be_read_or_set(reset: str | None) -> None:
+    # a module left in "HEX" by the program before (or by its stored profile, brought back by a
+    # reset): the guard took a set never set nor read for IRA or GSM, and "3636" went, the number 66
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    t.charset = "HEX"
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        if reset is not None:
+            await c.command('AT+CSCS="IRA"')
+            await c.command(reset)
+            t.charset = "HEX"  # the stored profile's set back
+        for before, why in [
+            ([], r"character set \(AT\+CSCS\), in which .* was neither set nor read"),
+            (["AT+CSCS?"], r"character set \(AT\+CSCS\) is \"HEX\""),  # read: "HEX"
+        ]:
+            for line in [*before, TEXT_MODE, "AT+CREG?"]:
+                await c.command(line)
+            with pytest.raises(SafetyError, match=why):
+                await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+        for line in ['AT+CSCS="IRA"', TEXT_MODE, "AT+CREG?"]:
+            await c.command(line)
+        await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert [line for line in t.lines if line.startswith("AT+CMGS")] == ['AT+CMGS="3636"']
 
 
 @pytest.mark.parametrize(
@@ -1097,6 +1127,7 @@ async def test_the_character_set_test_command_sets_nothing() -> None:
     )
     async with modem_on(t, AllowList(["3636"])) as modem:
         c = modem.client
+        await c.command('AT+CSCS="IRA"')
         await c.command("AT+CSCS=?")
         await c.command(TEXT_MODE)
         await c.command("AT+CREG?")

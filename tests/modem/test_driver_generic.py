@@ -18,7 +18,7 @@ from modem.at.script import ScriptedTransport, steps
 from modem.drivers import DriverProfile, Modem, load_driver_profile
 from modem.drivers.messaging import IncomingSms
 from modem.drivers.network import csq_to_dbm
-from modem.safety import AllowList, NoDialPolicy, NumberNotAllowed
+from modem.safety import AllowList, NoDialPolicy, NumberNotAllowed, SafetyError
 from modem.sms import SmsStatusReport, encode_deliver, encode_status_report, encode_submit
 
 BENCH = AllowList(["+46708251358", "+33612345678"])
@@ -150,6 +150,7 @@ async def test_send_sms_text_mode() -> None:
     t = ScriptedTransport(
         steps(
             ("AT+CMGF=1\r", "\r\nOK\r\n"),
+            ("AT+CSCS?\r", '\r\n+CSCS: "IRA"\r\n\r\nOK\r\n'),  # the set the number is written in
             ("AT+CMGF=1;+CSMP=17,167,0,0\r", "\r\nOK\r\n"),  # the module's own parameters may mail, fax, call
             SYNC,
             ('AT+CMGS="+33612345678"\r', "\r\n> "),
@@ -159,6 +160,23 @@ async def test_send_sms_text_mode() -> None:
     async with modem_for(t) as modem:
         await modem.sms.set_mode("text")
         assert await modem.sms.send("+33612345678", "meter 42: 17.3 kWh") == [5]
+
+
+async def test_a_text_mode_send_in_a_set_read_as_hex_is_refused() -> None:
+    # a module left in "HEX" by the program before: the driver did not read the set, and the
+    # number went quoted as written ("3636" in "HEX" is the number 66)
+    t = ScriptedTransport(
+        steps(
+            ("AT+CMGF=1\r", "\r\nOK\r\n"),
+            ("AT+CSCS?\r", '\r\n+CSCS: "HEX"\r\n\r\nOK\r\n'),
+            ("AT+CMGF=1;+CSMP=17,167,0,0\r", "\r\nOK\r\n"),
+        )
+    )
+    async with modem_for(t) as modem:
+        await modem.sms.set_mode("text")
+        with pytest.raises(SafetyError, match=r'character set \(AT\+CSCS\) is "HEX"'):
+            await modem.sms.send("+33612345678", "hi")
+    assert t.done and b"CMGS" not in t.written
 
 
 @pytest.mark.parametrize("text", ["Relevé 12 kWh", "Alarm €", "tab\there"])
