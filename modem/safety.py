@@ -297,8 +297,11 @@ _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
 # around that escape (Hayes, in 1/50 s; 0: none needed, so a `+++` inside a line written while the
 # modem is back in data mode unknown to the client, after ATO or a transparent AT+QIOPEN, leaves
 # data mode and the rest of the line is a command line): another value would change what the
-# modem reads as a command
-_S_DEFAULTS = {2: 43, 3: 13, 5: 8, 12: 50}
+# modem reads as a command.  S4 is the line feed after each line the modem answers: the AT client
+# reads answers by their line ends and checks S3, S4 and S5 to find its place again after a
+# timeout (`modem.at.client.SYNC_REGISTERS`), so another value would change what the guard learns
+# from the answers (the SMS format, the registration, the character set)
+_S_DEFAULTS = {2: 43, 3: 13, 4: 10, 5: 8, 12: 50}
 _CRSM_READS = frozenset({"176", "178", "192", "242"})  # READ BINARY, READ RECORD, GET RESPONSE, STATUS
 _MESSAGE_URCS = frozenset(
     {"+CMT", "+CBM"}
@@ -616,7 +619,10 @@ def _part_effects(part: str, restarts: Restarts, *, voice: bool) -> list[Effect]
                 return [*effects, ("unreadable", f"{part[i:]!r} is not an S-register command")]
             register, value = int(s.group(1)), s.group(2)
             if value is not None and register in _S_DEFAULTS and value != str(_S_DEFAULTS[register]):
-                return [*effects, ("refuse", f"S{register}={value} changes how the modem reads a line")]
+                return [
+                    *effects,
+                    ("refuse", f"S{register}={value} changes how the modem reads or ends a line"),
+                ]
             if register == 0 and value and int(value) > 0:
                 effects.append(("auto-answer", value))
             i = s.end()

@@ -88,6 +88,10 @@ def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
         "ATS3=59",
         "ATS2=65",  # the escape character: AAA would leave data mode
         "ATS12=0",  # no silence around +++: a +++ in the middle of a line would leave data mode
+        # the line feed the modem ends its answers with: the client reads answers by it, and checks
+        # it is 10 to find its place again after a timeout (it went, answers framed otherwise)
+        "ATS4=13",
+        "AT+CMEE=1;S4=0",
         # U+00A2 is C2 A2 in UTF-8: a module dropping the parity bit reads A2 as a quote, one that
         # does not reads the string as closed: the dial after it counts either way
         'AT+CPBW=1,"+33612345678",145,"x\u00a2";D+33699999999;',
