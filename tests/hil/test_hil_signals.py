@@ -148,3 +148,60 @@ def test_a_second_bench_on_the_same_junit_file_exits_2_naming_the_first(tmp_path
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=10)
     assert first.returncode == 130
+
+
+# `m2msim bench` on a port handled as a device (TIOCEXCL and a UUCP lock file, as on /dev/ttyUSB2;
+# a pty is spared both), its lock files written to the folder given first
+AS_DEVICE = """\
+import sys
+from pathlib import Path
+from modem import portholders, transports
+transports.NO_TIOCEXCL = ()
+portholders.LOCK_DIRS = (Path(sys.argv[1]),)
+from m2msim.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+TIOCGEXCL = 0x80045440  # Linux: whether TIOCEXCL is set on the tty
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_bench_on_a_port_leaves_it_unlocked_and_no_process(tmp_path: Path, sig: str) -> None:
+    import fcntl
+    import struct
+
+    from ptys import served_ptys_sync
+
+    locks = tmp_path / "lock"
+    locks.mkdir()
+    allow = tmp_path / "bench.yaml"
+    allow.write_text('numbers:\n  - number: "+33600000001"\n    allow: [call]\n', encoding="utf-8")
+    with served_ptys_sync("simcom-sim800", seed=3) as [path]:
+        argv = [sys.executable, "-c", AS_DEVICE, str(locks), "-vv", "bench", "dtmf_call", "--modem-url", path,
+                "--allow-list", str(allow), "--param", "hold=30", "--out", str(tmp_path / "out")]  # fmt: skip
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert proc.stderr is not None
+        children: set[int] = set()
+        held = []
+        for line in proc.stderr:  # the bench's own log: once it has the port and talks to it
+            if " >> " in line:
+                held = [p.name for p in locks.iterdir()]
+                children = _children(proc.pid)
+                proc.send_signal(getattr(signal, sig))
+                break
+        _, err = proc.communicate(timeout=10)
+        assert held == [f"LCK..{os.path.basename(path)}"]  # (the lock was taken)
+        assert proc.returncode == 128 + getattr(signal, sig), err
+        assert f"interrupted ({sig})" in err and "Traceback" not in err
+        assert all(not Path(f"/proc/{c}").exists() for c in children)
+        assert list(locks.iterdir()) == []  # the UUCP lock file removed
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        try:  # TIOCEXCL lifted: another program may open the port
+            assert struct.unpack("i", fcntl.ioctl(fd, TIOCGEXCL, b"\0" * 4))[0] == 0
+        finally:
+            os.close(fd)
