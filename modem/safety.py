@@ -399,8 +399,9 @@ _OPERATOR_SET = re.compile(r"\+COPS=(?!3(?:,|;|$))")
 # read as the modem reads the line (`command_effects`: its "charset"), spaces and quoted strings
 # included, not found in the line as written.
 _CHARSET_READS = ("+CSCS?", "+CSCS?;")  # a line that only reads the character set
-# AT&W: the active settings stored in the profile that ATZ and a power-up bring back (V.250 6.1.2)
-_PROFILE_STORE = re.compile(r"&W", re.IGNORECASE)
+# AT&W (AT&W0): the active settings stored in the profile that ATZ and a power-up bring back (V.250
+# 6.1.2); AT&W<n> stores another numbered profile, which only ATZ<n> brings back
+_PROFILE_STORE = re.compile(r"&W(?!0*[1-9])", re.IGNORECASE)
 PLAIN_CHARSETS = frozenset(
     {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
 )
@@ -634,8 +635,9 @@ def _part_effects(part: str, restarts: Restarts, *, voice: bool) -> list[Effect]
                 effects.append(("unlisted", part[i : i + 2]))
             i += 2
         elif c.isalpha():
-            if c == "Z":
-                effects += [("reset", ""), ("profile", "Z")]
+            if c == "Z":  # (ATZ<n>: the stored profile n, `_other_profile`)
+                number = re.match(r"\d*", part[i + 1 :])
+                effects += [("reset", ""), ("profile", "Z" + (number.group(0) if number else ""))]
             if c == "A":
                 effects.append(("answer", ""))
             if c not in _SAFE_BASIC:
@@ -947,6 +949,7 @@ class CommandGuard:
         "_stored_charset",
         "_stores_profile",
         "_resets_charset",
+        "_other_profile",
         "_reads_charset",
         "_data_tail",
         "_line_tail",
@@ -1023,6 +1026,7 @@ class CommandGuard:
         self._stored_charset: str | None = None
         self._stores_profile = False  # the line in flight stores the profile (AT&W)
         self._resets_charset = False  # the line in flight resets the module (ATZ, AT&F)
+        self._other_profile = False  # ... to a numbered profile this guard did not see stored (ATZ1)
         self._reads_charset = False  # the line in flight only reads the character set (AT+CSCS?)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
@@ -1113,7 +1117,12 @@ class CommandGuard:
         if sets_charset and resets:  # (set, then reset to the stored one, or the other way: not known)
             self._charset_after = ""
         self._resets_charset = resets and not sets_charset
-        if sets_charset or (self._resets_charset and self._charset != self._stored_charset):
+        self._other_profile = any(
+            kind == "profile" and value.startswith("Z") and value[1:].strip("0") for kind, value in effects
+        )
+        if sets_charset or (
+            self._resets_charset and (self._other_profile or self._charset != self._stored_charset)
+        ):
             self._charset = ""  # until the modem answers OK: it may have taken it, or not
             self._charset_unknown = (
                 f"{line!r} was not answered OK: the module may have taken the set it names, or not"
@@ -1173,10 +1182,11 @@ class CommandGuard:
                     "did last is not known"
                 )
         elif self._resets_charset:  # the stored profile's (after AT&F too: refused until set, if not plain)
-            self._charset = self._stored_charset
+            # (ATZ<n>: a profile whose set the guard never saw stored, as the module's own)
+            self._charset = None if self._other_profile else self._stored_charset
         if self._stores_profile:
             self._stored_charset = self._charset
-        self._stores_profile = self._resets_charset = False
+        self._stores_profile = self._resets_charset = self._other_profile = False
         for kind, on in self._reg_after:
             self._reg_urcs[kind] = on and not tainted
         self._reg_after = []

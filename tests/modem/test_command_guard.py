@@ -1139,6 +1139,25 @@ async def test_the_character_set_test_command_sets_nothing() -> None:
     assert t.lines[-1] == 'AT+CMGS="3636"'
 
 
+@pytest.mark.parametrize(("store", "reset"), [("AT&W1", "ATZ"), ("AT&W", "ATZ1"), ("AT&W0", "ATZ01")])
+async def test_a_character_set_stored_in_another_profile_than_the_one_brought_back_is_not_known(
+    store: str, reset: str
+) -> None:
+    # V.250 numbers the stored profiles: AT&W1 stores profile 1 and ATZ (ATZ0) brings back 0, which
+    # holds what whoever stored it left ("HEX"); the guard took the set stored in 1 for the one back
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    async with modem_on(t, AllowList(["3636"])) as modem:
+        c = modem.client
+        for line in ['AT+CSCS="IRA"', store, reset]:
+            await c.command(line)
+        t.charset = "HEX"  # the other profile's set
+        for line in [TEXT_MODE, "AT+CREG?"]:
+            await c.command(line)
+        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\)"):
+            await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert not [line for line in t.lines if line.startswith("AT+CMGS")]
+
+
 async def test_a_character_set_set_on_the_line_of_a_reset_is_not_known() -> None:
     # ATZ;+CSCS="GSM": which the module did last, the reset (the stored "HEX" back) or the set, the
     # guard does not know (AT+CSCS="GSM";Z, the reset after the set, is refused: the client does
