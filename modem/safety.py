@@ -434,6 +434,15 @@ _REFUSED_NAMES = {
     "+STK": "is a SIM toolkit command (the SIM may set up calls and send SMS)",
     "+STGR": "answers the SIM toolkit (which may set up calls and SMS)",  # Wavecom, SIMCom
     "+STSR": "answers the SIM toolkit (which may set up calls and SMS)",  # Telit #STSR
+    # Cinterion's Remote-SAT: ^SSTR answers the SIM toolkit, ^SSTA chooses whether the module
+    # carries out a proactive SIM's commands (a call set up, an SMS sent) by itself; Telit's #STIA
+    # turns the SIM toolkit interface on, with modes where the module does the same
+    "+SSTR": "answers the SIM toolkit (which may set up calls and SMS)",
+    "+SSTA": "is a SIM toolkit command (the module may set up the SIM's calls and SMS by itself)",
+    "+STIA": "is a SIM toolkit command (the module may set up the SIM's calls and SMS by itself)",
+    # a vendor's USSD (Quectel +QUSSD, Telit #USSD, Huawei ^USSDMODE): a string to the network that
+    # may call, forward or transfer credit, which the allow-list cannot check (27.007's +CUSD aside)
+    "+USSD": "sends USSD (a string the network may act on: calls, forwards, transfers)",
 }
 
 

@@ -579,6 +579,9 @@ STK = [
     "+STGR",
     "+CUSATT",
     "+CUSATE",
+    "^SSTR",  # Cinterion's Remote-SAT (it went when listed)
+    "^SSTA",
+    "#STIA",  # Telit's interface activation (it went when listed)
 ]
 
 
@@ -610,6 +613,14 @@ async def check_listed(
         for line in goes:
             await modem.client.command(line)
     assert t.lines == list(goes)
+
+
+@pytest.mark.parametrize("name", ["+QUSSD", "#USSD", "^USSDMODE"])
+async def test_listing_a_vendor_s_ussd_command_never_lets_it_through(name: str) -> None:
+    # a USSD string may have the network call, forward or move credit: 27.007's AT+CUSD with one
+    # is refused whatever is listed, and a vendor's went when listed
+    refused = (f'AT{name}=1,"*100#"', f"AT{name}=1", f"AT{name}")
+    await check_listed([name], refused, "sends USSD", ("AT+CUSD=1",))
 
 
 @pytest.mark.parametrize("name", MMS)
