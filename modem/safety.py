@@ -1443,7 +1443,19 @@ class CommandGuard:
                     "send's length): bytes past it would be read as command lines",
                 )
         if lengths and lengths[0].isdigit() and ";" not in text:
-            return  # a socket send of a given length: the modem reads that many bytes, whatever they are
+            # a socket send of a given length: the modem reads that many bytes, whatever they are,
+            # once it prompted; but a `> ` that was not its own (a line of a text-mode SMS's text,
+            # which anybody can send the bench's SIM) or a send it refuses after all leaves it in
+            # command mode, where the bytes are a command line, ended by the next line's CR if not
+            # by their own
+            found = _command_in_data(data + b"\r", self._restarts)
+            if found is not None:
+                raise self._refuse(
+                    line,
+                    f"its data holds {found[0]!r}, a command line ({found[1]}) should the modem read "
+                    "it in command mode (a prompt not its own, a send refused)",
+                )
+            return
         for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
             ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]
             if ends != [len(data) - 1] or view[-1] != 0x1A:

@@ -401,6 +401,19 @@ async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:
     assert b"ATD" not in t.written
 
 
+@pytest.mark.parametrize("data", [b"ATD+33699999999;\r", b"ATD+33699999999;", b"xx\rAT+CMSS=1\r"])
+async def test_a_socket_send_holding_a_costly_command_line_is_refused(data: bytes) -> None:
+    # of the send's length, it went unread: should the prompt not be the module's (a text-mode
+    # SMS whose text line is "> ", which anybody can send) or the send be refused after it, the
+    # module reads the bytes as a command line, the unended one with the next line's CR
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=("AT+CIPSEND",))
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match="a command line"):
+            await modem.client.command_with_data(f"AT+CIPSEND={len(data)}", data)
+        await modem.client.command_with_data("AT+CIPSEND=13", b"GET / HTTP\r\n\x1a")  # data as data
+    assert b"ATD" not in t.written and b"CMSS" not in t.written
+
+
 @pytest.mark.parametrize(
     "line",
     [
