@@ -1447,8 +1447,9 @@ class CommandGuard:
             # once it prompted; but a `> ` that was not its own (a line of a text-mode SMS's text,
             # which anybody can send the bench's SIM) or a send it refuses after all leaves it in
             # command mode, where the bytes are a command line, ended by the next line's CR if not
-            # by their own
-            found = _command_in_data(data + b"\r", self._restarts)
+            # by their own (on a physical modem: the virtual one's prompts are its own, and reading
+            # each payload costs about 0.6 ms a 1,460-byte segment)
+            found = _command_in_data(data + b"\r", self._restarts) if self.strict else None
             if found is not None:
                 raise self._refuse(
                     line,
