@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 import pyarrow as pa
@@ -765,11 +765,15 @@ def _named(names: list[str | None], reads: list[tuple[str, int]]) -> _Where:
     """`_Where` of files named `names` (paths as given), each read as `reads` says: by its name,
     by its file name where no other has it (as a reject names a file), and None for one alone."""
     where: _Where = {}
-    bases = [None if n is None else PurePath(n).name for n in names]
-    for name, base, read in zip(names, bases, reads, strict=True):
+    bases = [[] if n is None else _file_names(n) for n in names]
+    counts: dict[str, int] = {}
+    for base in (b for each in bases for b in each):
+        counts[base] = counts.get(base, 0) + 1
+    for name, each, read in zip(names, bases, reads, strict=True):
         where[name] = read
-        if base is not None and bases.count(base) == 1:
-            where.setdefault(base, read)
+        for base in each:
+            if counts[base] == 1:
+                where.setdefault(base, read)
     if len(names) == 1:
         where[None] = reads[0]
     return where
@@ -778,11 +782,17 @@ def _named(names: list[str | None], reads: list[tuple[str, int]]) -> _Where:
 _COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")  # a usage file compressed since it was rated
 
 
+def _file_names(name: str) -> list[str]:
+    """The file name a path an invoice gives may end in: as this system splits it, and as Windows
+    does (`C:\\data\\part-00000.parquet`, rated there, its rejects naming `part-00000.parquet`)."""
+    posix = PurePath(name).name
+    return list(dict.fromkeys((posix, PureWindowsPath(posix).name if "\\" in posix else posix)))
+
+
 def _same_name(path: Path, name: str, folder: Path) -> bool:
     """Whether the file `path` of `folder` is the one a `usage_files` entry names (as given, from
     wherever the rating ran; a run's relative to its folder): its path, else its file name."""
-    given = Path(name)
-    return str(path) == name or path == folder / given or path.name == given.name
+    return str(path) == name or path == folder / Path(name) or path.name in _file_names(name)
 
 
 def _identity_of(path: Path, refuse: Callable[[Path | str, str], ReportError]) -> tuple[int, str]:
@@ -860,7 +870,10 @@ def check_invoice_files(files: RunFiles) -> tuple[str | None, _Where]:
         return None, merged
     for path in stray if not taken else ():  # (its bytes are not those rated: the records may be)
         if any(
-            path.name in [Path(entries[i][0]).name + end for end in _COMPRESSED_SUFFIXES] for i in missing
+            path.name == base + end
+            for i in missing
+            for base in _file_names(entries[i][0])
+            for end in _COMPRESSED_SUFFIXES
         ):
             return f"{path}: compressed since it was rated", _by_name(files)
     for path in stray:
@@ -887,7 +900,8 @@ def _in_folder(files: RunFiles, name: str) -> list[Path]:
     run's `usage/part-00000.parquet`; its file name there or in `usage/`)."""
     given = Path(name)
     out = [files.folder / given] if not given.is_absolute() and ".." not in given.parts else []
-    out += [files.folder / given.name, files.folder / "usage" / given.name]
+    for base in _file_names(name):
+        out += [files.folder / base, files.folder / "usage" / base]
     return [p for p in dict.fromkeys(out) if p.is_file()]
 
 

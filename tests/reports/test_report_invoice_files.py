@@ -142,20 +142,26 @@ def _rejects_note(html: str) -> str:
     return re.sub(r"<[^>]+>", "", groups[groups.index("count the usage records") :].split("</p>", 1)[0])
 
 
+def _rated_parts(rated: Path) -> dict[str, object]:
+    """The invoice of a folder `rated` of two parts, `RATED` then `OTHER`, rated as a folder."""
+    rated.mkdir()
+    _usage(rated / "part-00000.parquet", RATED)
+    _usage(rated / "part-00001.parquet", OTHER)
+    inventory = rated.parent / "inventory.yaml"
+    inventory.write_text(INVENTORY, encoding="utf-8")
+    r = run_cli(["rate", str(inventory), str(rated), "--json"])
+    assert r.rc == 0, str(r)
+    doc: dict[str, object] = json.loads(r.out)
+    return doc
+
+
 def test_the_files_rated_are_known_by_content_not_by_the_name_given(tmp_path: Path) -> None:
     """The parts of a folder rated (`part-00000.parquet`, `part-00001.parquet`), copied into
     another folder's `usage/` under each other's names: each is a file rated, by its size and
     sampled hash, and the invoice's reject (row 4 of the first) is left out of the file that holds
     it. Looked up by its name, the first was said to be of other content and the page refused."""
     rated = tmp_path / "rated"
-    rated.mkdir()
-    _usage(rated / "part-00000.parquet", RATED)
-    _usage(rated / "part-00001.parquet", OTHER)
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(INVENTORY, encoding="utf-8")
-    r = run_cli(["rate", str(inventory), str(rated), "--json"])
-    assert r.rc == 0, str(r)
-    invoice = json.loads(r.out)
+    invoice = _rated_parts(rated)
     assert [(x["file"], x["row"]) for x in invoice["rejects"]] == [("part-00000.parquet", 4)]
     folder = tmp_path / "copy"
     (folder / "usage").mkdir(parents=True)
@@ -322,3 +328,32 @@ def test_a_merge_is_told_by_its_row_groups_those_of_no_row_aside(tmp_path: Path)
             for t in tables:
                 w.write_table(pa.table({"x": t}))
         assert _merge_of(merged, [a, empty, b]) == why
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["parts", "merged"])
+def test_an_invoice_rated_on_windows_places_its_rejects(tmp_path: Path, merged: bool) -> None:
+    """Parts rated on Windows (`rate inv C:\\data\\march`): the invoice names them
+    `C:\\data\\march\\part-00000.parquet` and its rejects `part-00000.parquet`, the file name as
+    Windows splits it.  Read on Linux, where a backslash is no separator, the parts' names were
+    taken whole: the reject was "counted here all the same" beside the parts, and the parts beside
+    their merge (`usage.parquet`) were not found ("the files it rated are not here")."""
+    rated = tmp_path / "rated"
+    invoice = _rated_parts(rated)
+    for entry in invoice["usage_files"]:
+        entry["name"] = "C:\\data\\march\\" + Path(entry["name"]).name
+    assert [(x["file"], x["row"]) for x in invoice["rejects"]] == [("part-00000.parquet", 4)]
+    folder = tmp_path / "copy"
+    (folder / "usage").mkdir(parents=True)
+    (folder / "invoice.json").write_text(json.dumps(invoice), encoding="utf-8")
+    for part in rated.iterdir():
+        shutil.copy(part, folder / "usage" / part.name)
+    if merged:  # (as a run merges its parts: each part's row groups in turn)
+        parts = sorted((folder / "usage").iterdir())
+        schema = pq.read_schema(parts[0])
+        with pq.ParquetWriter(folder / "usage.parquet", schema) as w:
+            for part in parts:
+                w.write_table(pq.read_table(part))
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and not r.err, str(r)
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
