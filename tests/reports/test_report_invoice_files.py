@@ -308,8 +308,10 @@ def test_a_usage_file_of_no_record_billed_is_not_said_to_be_missing(tmp_path: Pa
 
 
 def test_a_merge_is_told_by_its_row_groups_those_of_no_row_aside(tmp_path: Path) -> None:
-    """An empty shard's part (a row group of no row) and a merge written without it: the same
-    records; a merge of other values, or of the parts in another order, is not their merge."""
+    """An empty shard's part (a row group of no row) and a merge written with it, as a run's merge
+    writes each part's row groups, or without it: the same records, as is a part's row group
+    written in two; a merge of other values, of the parts in another order, or of a record more,
+    is not their merge."""
     import pyarrow as pa
 
     from reports.data import _merge_of
@@ -321,12 +323,15 @@ def test_a_merge_is_told_by_its_row_groups_those_of_no_row_aside(tmp_path: Path)
     merged = tmp_path / "m.parquet"
     for tables, why in (
         ([[1, 2, 3], [7, 8]], None),
+        ([[1, 2, 3], [], [7, 8]], None),
+        ([[1, 2], [3], [7, 8]], None),
+        ([[1, 2, 3], [7, 8], [9]], "6 records, its parts 5"),
         ([[1, 2, 4], [7, 8]], "a row group (1 of 2) holds other values than its part's"),
         ([[7, 8], [1, 2, 3]], "a row group (2 of 2) is not of its parts' rows"),
     ):
         with pq.ParquetWriter(merged, pa.schema([("x", pa.int64())])) as w:
             for t in tables:
-                w.write_table(pa.table({"x": t}))
+                w.write_table(pa.table({"x": pa.array(t, pa.int64())}))
         assert _merge_of(merged, [a, empty, b]) == why
 
 
@@ -357,3 +362,38 @@ def test_an_invoice_rated_on_windows_places_its_rejects(tmp_path: Path, merged: 
     assert r.rc == 0 and not r.err, str(r)
     note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
     assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
+
+
+def test_a_runs_duplicate_across_parts_names_both_parts_as_the_run_folder_holds_them(tmp_path: Path) -> None:
+    """A record of one shard's part identical to one of an earlier part: its reject, and the first
+    copy its reason points to, are named by the parts' paths in the run folder
+    (`usage/part-00000.parquet:2`), as the invoice's `usage_files` are, not as the rating was
+    given them in the run's temporary folder (`part-00000.parquet:2`, a file the page reads none
+    of)."""
+    import yaml
+
+    from accounting import inventory_from_dict, rate_run
+    from simulator.run import _name_in_run
+
+    run = tmp_path / "run"
+    (run / "usage").mkdir(parents=True)
+    parts = [
+        _usage(run / "usage" / "part-00000.parquet", RATED[:2]),
+        _usage(run / "usage" / "part-00001.parquet", RATED[2:] + OTHER),
+    ]
+    invoice = rate_run(inventory_from_dict(yaml.safe_load(INVENTORY)), parts).invoice
+    assert [(r.file, r.row, r.reason) for r in invoice.rejects] == [
+        ("part-00001.parquet", 2, "duplicate record: identical in every field to part-00000.parquet:2")
+    ]
+    _name_in_run(invoice, parts, run)
+    assert [(r.file, r.row, r.reason) for r in invoice.rejects] == [
+        (
+            "usage/part-00001.parquet",
+            2,
+            "duplicate record: identical in every field to usage/part-00000.parquet:2",
+        )
+    ]
+    assert [f["name"] for f in invoice.usage_files or ()] == [
+        "usage/part-00000.parquet",
+        "usage/part-00001.parquet",
+    ]
