@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from itertools import repeat
 from operator import itemgetter
@@ -385,6 +386,8 @@ class UsageReader:
             self.numbered = (
                 f"(SELECT *, NULL AS {FILE_COL}, row_number() OVER () + 1 AS {ROW_COL} FROM {self.relation})"
             )
+        if self.kind != "csv":
+            self._intervals_read()
         self.columns = self._columns()
         self.empty_columns, self.ranges = _parquet_statistics(
             self.con, self.parquet_files, self._file_types, self._ours
@@ -507,6 +510,28 @@ class UsageReader:
                 f"FROM read_parquet({files}{union}, filename = '{FILE_COL}'))"
             )
             self.numbered = f"(SELECT * REPLACE ({zone} AS zone) FROM {self.numbered})"
+
+    def _intervals_read(self) -> None:
+        """A `duration_s` typed INTERVAL (a database's export: DuckDB's, or an Arrow interval) read
+        as the text of its seconds (`interval_seconds_sql`), a row of months a malformed value
+        saying why.  It was refused, the file's every row with it.  Parts of a folder that type it
+        otherwise are refused: DuckDB cannot read them as one column."""
+        try:
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
+        except duckdb.Error:
+            return  # (`_columns` says what is wrong)
+        if dict((str(r[0]), str(r[1])) for r in described).get("duration_s") != "INTERVAL":
+            return
+        kinds = {t["duration_s"] for t in self._file_types if "duration_s" in t}
+        if kinds - {"INTERVAL"}:
+            raise UsageError(
+                self.name,
+                f"column 'duration_s' is an INTERVAL in a file and a {', '.join(sorted(kinds - {'INTERVAL'}))} "
+                "in another: write it as a number of seconds in every file",
+            )
+        seconds = f"REPLACE ({interval_seconds_sql(_ident('duration_s'))} AS duration_s)"
+        self.relation = f"(SELECT * {seconds} FROM {self.relation})"
+        self.numbered = f"(SELECT * {seconds} FROM {self.numbered})"
 
     def _unset_empty_text(self) -> None:
         """A number or `delivered` stored as text in Parquet or an Arrow table (a CSV converted with
@@ -2506,10 +2531,40 @@ def _durations_read(table: pa.Table, source: str) -> pa.Table:
     refused = duration_refused(source, units)
     if refused is not None:
         raise refused
+    at = table.schema.get_field_index("duration_s")
+    if at >= 0 and table.schema.field(at).type == pa.month_day_nano_interval():
+        # (in Python: DuckDB reads its nanoseconds as whole microseconds, a 60.0000005 s call 60 s)
+        texts = [None if v is None else interval_seconds(*v) for v in table.column(at).to_pylist()]
+        return table.set_column(at, "duration_s", pa.array(texts, pa.string()))
     if "duration_s" not in units:
         return table
-    at = table.schema.get_field_index("duration_s")
     return table.set_column(at, "duration_s", table.column(at).cast(pa.int64()))
+
+
+INTERVAL_MONTHS_WHY = "an interval in months, and a month has no one length in seconds"
+
+
+def interval_seconds(months: int, days: int, nanoseconds: int) -> str:
+    """An interval (`duration_s` typed INTERVAL: a database's export) as the text of its seconds,
+    exactly (a day is 86,400 s: the record's times are UTC); one with months is no number of
+    seconds, and its text says why (a malformed value naming it).  `interval_seconds_sql` is the
+    same reading in DuckDB."""
+    seconds = f"{(Decimal(days * 86_400 * 10**9 + nanoseconds).scaleb(-9)).normalize():f}"
+    return seconds if months == 0 else f"{months} months + {seconds} s: {INTERVAL_MONTHS_WHY}"
+
+
+def interval_seconds_sql(value: str) -> str:
+    """SQL: `interval_seconds` of the INTERVAL `value` (DuckDB keeps microseconds)."""
+    us = (
+        f"(datepart('day', {value})::HUGEINT * 86400000000 + datepart('hour', {value})::HUGEINT * 3600000000"
+        f" + datepart('minute', {value})::HUGEINT * 60000000 + datepart('microseconds', {value}))"
+    )
+    seconds = f"rtrim(rtrim(CAST(CAST({us} AS DECIMAL(38, 0)) * 0.000001 AS VARCHAR), '0'), '.')"
+    months = f"(datepart('year', {value}) * 12 + datepart('month', {value}))"
+    return (
+        f"CASE WHEN {months} = 0 THEN {seconds} "
+        f"ELSE {months} || ' months + ' || {seconds} || ' s: {INTERVAL_MONTHS_WHY}' END"
+    )
 
 
 def kind_refused(
@@ -2544,7 +2599,7 @@ def kind_refused(
                 f"writer's Arrow schema says), where the column is read as {what}: every row would be a "
                 f"malformed value: write it as {what}, a BIGINT (DuckDB: CAST({name} AS BIGINT))",
             )
-        if types.get(name) == "INTERVAL":
+        if types.get(name) == "INTERVAL" and name != "duration_s":  # (a duration's: `interval_seconds`)
             how = " (DuckDB: epoch(duration_s))" if name == "duration_s" else ""
             return UsageError(
                 source,

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from invoice_docs import bill_of
 
 from accounting import load_inventory, rate
 from accounting.errors import UsageError
@@ -174,19 +175,23 @@ def test_a_start_typed_as_a_duckdb_integer_past_64_bits_is_refused(
 
 
 @pytest.mark.parametrize("rows", [40, 6_000])
-def test_a_duration_typed_as_an_interval_is_refused(
-    tmp_path: Path, inventory: str, capsys: pytest.CaptureFixture[str], rows: int
+def test_a_duration_typed_as_an_interval_is_read_as_its_seconds(
+    tmp_path: Path, inventory: str, rows: int
 ) -> None:
-    path = tmp_path / "usage.parquet"
+    """DuckDB's `to_seconds()` written to Parquet (an INTERVAL) is rated as the file of seconds it
+    came from (tests/accounting/test_usage_interval_durations.py: an interval of months refused).
+    It was refused, exit 2."""
+    path, twin = tmp_path / "usage.parquet", tmp_path / "twin.parquet"
     con = duckdb.connect()
     con.register("calls", _calls(rows))
     con.execute(
         f"COPY (SELECT * REPLACE (to_seconds(duration_s) AS duration_s) FROM calls) TO '{path}' (FORMAT parquet)"
     )
+    con.execute(f"COPY calls TO '{twin}' (FORMAT parquet)")
     con.close()
-    assert main(["rate", inventory, str(path)]) == 2
-    err = _refused(capsys)
-    assert "usage.parquet: column 'duration_s' is an INTERVAL" in err and "seconds" in err
+    got, expected = (rate(load_inventory(inventory), p) for p in (path, twin))
+    assert got.rows_read == expected.rows_read == rows and not got.rejects
+    assert bill_of(got) == bill_of(expected)
 
 
 @pytest.mark.parametrize(
