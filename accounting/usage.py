@@ -349,7 +349,10 @@ class UsageReader:
         if _is_arrow_table(source):
             _given_once(self.name, source.column_names)  # type: ignore[union-attr]
             arrow_scans()
-            self.con.register("usage_input", _durations_read(source, self.name))
+            try:
+                self.con.register("usage_input", _durations_read(_duckdb_types(source), self.name))
+            except duckdb.Error as exc:  # (a column of a type DuckDB does not scan)
+                raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
             self.relation = "usage_input"
         elif source is None:
             import pyarrow as pa
@@ -2517,6 +2520,24 @@ def duration_refused(source: str, durations: Mapping[str, str]) -> UsageError | 
             f"seconds{example}: write it as a number of seconds (pandas: .dt.total_seconds())",
         )
     return None
+
+
+def _duckdb_types(table: pa.Table) -> pa.Table:
+    """An Arrow table with its columns of the types DuckDB cannot scan cast to the types DuckDB
+    reads their Parquet file as: a decimal256 as a decimal128 up to 38 digits, else a DOUBLE; a
+    half float as a float.  Such a table (a Decimal column of pandas or polars) failed in DuckDB
+    with a traceback."""
+    import pyarrow as pa
+
+    for at, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_decimal256(kind):
+            kind = pa.decimal128(kind.precision, kind.scale) if kind.precision <= 38 else pa.float64()
+        elif pa.types.is_float16(kind):
+            kind = pa.float32()
+        if kind != field.type:
+            table = table.set_column(at, field.name, table.column(at).cast(kind))
+    return table
 
 
 def _durations_read(table: pa.Table, source: str) -> pa.Table:

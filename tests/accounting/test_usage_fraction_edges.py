@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from invoice_docs import bill_of
 
 from accounting import inventory_from_dict, load_catalog
 from accounting.engine import rate_run
@@ -121,3 +122,37 @@ def test_fractions_of_a_second_at_the_rules_edges_alike_by_every_reader(
         # (the CSV pass reads whole counts only: such a file is DuckDB's; the Parquet pass sets
         # the rows of a fraction aside for DuckDB and reads the rest)
         assert got[2] == ([] if path_ == "small" else [suffix == ".parquet"])
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [pa.decimal128(12, 6), pa.decimal256(20, 6), pa.decimal256(40, 6), pa.float16()],
+    ids=["decimal128", "decimal256-20", "decimal256-40", "float16"],
+)
+def test_an_arrow_table_of_such_durations_is_rated_as_its_parquet_file(
+    tmp_path: Path, kind: pa.DataType
+) -> None:
+    """Durations typed as a pandas or polars Decimal (decimal256 among them) or a half float: the
+    table is rated as its Parquet file (DuckDB reads a decimal of more than 38 digits as a DOUBLE)
+    and as the CSV of its values.  A decimal256 or half float table failed in DuckDB with a
+    traceback."""
+    rows = [r for r in ROWS if r[3] in ("", "0.5", "60.5", "61", "119.25", "1.5", "0.25", "43199.5")]
+    usage = _write(tmp_path / "usage.csv", rows)
+    expected = rate_run(INVENTORY, usage, load_catalog()).invoice
+    at = HEADER.index("duration_s")
+    seconds = pa.array([float(r[at]) if r[at] else None for r in rows], pa.float64())
+    table = pa.table(
+        {
+            name: seconds.cast(kind)
+            if name == "duration_s"
+            else pa.array([r[i] or None for r in rows]).cast(
+                pa.int64() if name.startswith("bytes") else pa.string()
+            )
+            for i, name in enumerate(HEADER)
+        }
+    )
+    pq.write_table(table, tmp_path / "usage.parquet")
+    for source in (table, tmp_path / "usage.parquet"):
+        got = rate_run(INVENTORY, source, load_catalog()).invoice
+        assert bill_of(got) == bill_of(expected), source
+        assert got.rows_read == len(rows)
