@@ -606,7 +606,12 @@ def _usage_sql(files: RunFiles, con: duckdb.DuckDBPyConnection, numbered: bool =
             if name == "start" and have[name] != kind:  # a leap second as the rating reads it
                 expr = start_sql(f'"{name}"')
             if name == "duration_s":  # a fraction of a second rounded up, as the rating bills a call
-                expr = f'TRY_CAST(ceil(TRY_CAST("{name}" AS DOUBLE)) AS {kind})'
+                value = f'"{name}"'
+                if have[name] == "INTERVAL":  # as its seconds, one of months no number (`accounting.usage`)
+                    from accounting.usage import interval_seconds_sql
+
+                    value = interval_seconds_sql(value)
+                expr = f"TRY_CAST(ceil(TRY_CAST({value} AS DOUBLE)) AS {kind})"
             if name in _USAGE_EMPTY:
                 expr = _unset_if_empty(name, expr)
                 if name == "zone" and by_part:

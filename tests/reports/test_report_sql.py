@@ -227,6 +227,32 @@ def test_a_calls_fraction_of_a_second_counts_as_the_invoice_bills_it(tmp_path: P
     assert '<td>voice</td><td>fr-fixed</td><td class="num">2</td><td class="num">122</td>' in page
 
 
+def test_a_duration_typed_interval_counts_as_the_invoice_bills_it(tmp_path: Path) -> None:
+    """A Parquet file of DuckDB's INTERVALs (a database's export): the rating reads each as its
+    seconds, a call of 120.4 s billed 121 s; the `usage` view read no number, 0 s, and an
+    interval of months, a reject, is 0 s there as another malformed value is."""
+    import duckdb
+
+    (tmp_path / "inventory.yaml").write_text(
+        "customer: c\nmonth: 2026-03\nlines:\n  - {id: L1, offer: business-m2m-dtmf, plan: compteur,"
+        " commitment: 24, since: 2025-01-01}\n",
+        encoding="utf-8",
+    )
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES ('L1', 'voice', '2026-03-06T10:00:00Z', INTERVAL 120400 MILLISECOND),"
+        " ('L1', 'voice', '2026-03-06T11:00:00Z', INTERVAL 1 DAY), ('L1', 'voice', '2026-03-06T12:00:00Z',"
+        " INTERVAL 1 MONTH)) t(line, type, start, duration_s)) TO"
+        f" '{tmp_path / 'usage.parquet'}' (FORMAT parquet)"
+    )
+    rated = run_cli(["rate", str(tmp_path / "inventory.yaml"), str(tmp_path / "usage.parquet"), "--json"])
+    assert rated.rc == 0, rated.err
+    (tmp_path / "invoice.json").write_text(rated.out, encoding="utf-8")
+    # (no destination: the calls are rejects of the tariff, priced by neither, counted by both)
+    assert json.loads(rated.out)["rows_read"] == 3
+    got = sql_json(tmp_path, "SELECT duration_s FROM usage ORDER BY start")
+    assert got == [{"duration_s": 121}, {"duration_s": 86_400}, {"duration_s": 0}]
+
+
 @pytest.mark.parametrize("columns", ["all", "the rating's"])
 def test_an_empty_zone_of_a_parquet_file_is_france_as_the_rating_reads_it(
     storm_run: Path, tmp_path: Path, columns: str
