@@ -196,6 +196,32 @@ def test_each_bad_row_is_set_aside_and_checked_by_duckdb(
         assert answers.aside() == [aside, aside], reason
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_batches_checked_by_slices_set_aside_the_same_rows(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch checked a slice of rows at a time (`SLICE_ROWS`): each bad row set aside by its
+    row among all, in a slice after the first, every rating as DuckDB's; NULL slots read from
+    the slice's own bits."""
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 97)  # several batches a row group
+    tables = _bad(tmp_path, seed)
+    for reason in ("clean", "no start", "a data row without a byte count", "a duplicate row"):
+        path = tmp_path / f"{seed}-{reason}.parquet"
+        pq.write_table(tables[reason], path, row_group_size=150)
+        aside: dict[int, list[list[int]]] = {}
+        for rows in (13, 1 << 20):
+            monkeypatch.setattr(usage_arrow_checks, "SLICE_ROWS", rows)
+            answers = _answers(monkeypatch)
+            unique = reason != "a duplicate row"
+            assert _same_both_ways(path, monkeypatch) == [unique, unique], reason
+            aside[rows] = [sorted(p.set_aside) for p in answers.proofs if p is not None]
+        assert aside[13] == aside[1 << 20], reason
+        assert all(len(a) == (0 if reason in ("clean", "a duplicate row") else 1) for a in aside[13])
+    texts = _clean_file(tmp_path, 5 * seed)  # (text starts)
+    monkeypatch.setattr(usage_arrow_checks, "SLICE_ROWS", 13)
+    assert _same_both_ways(texts, monkeypatch) == [True, True]
+
+
 def test_rows_set_aside_past_the_limit_leave_the_file_to_duckdb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
