@@ -224,6 +224,49 @@ def _flags(flags: list[bool], counts: I64) -> npt.NDArray[np.bool_]:
     return np.repeat(np.array(flags, dtype=bool), counts)
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Session columns of consecutive devices drawn together (`simulator.predraw`)."""
+
+    start: I64
+    duration: I64
+    up: I64
+    down: I64
+    charging: I64
+
+
+# Columns handed as rows lo to hi of a block: (start, duration, up, down, charging ids, block, lo, hi)
+Span = tuple[I64, I64, I64, I64, I64, Block, int, int]
+_COLUMNS = ("start", "duration", "up", "down", "charging")
+
+
+def _joined(parts: list[tuple[Any, ...]]) -> list[I64]:
+    """The start, duration, up, down and charging-id columns of `parts` (each `(stretch, start,
+    duration, up, down, charging, abnormal, still_open, (block, lo, hi) or None)`) one after the
+    other: those of parts that follow on in a block as one slice of it (a batch of one slice
+    copies nothing), the others copied."""
+    pieces: list[tuple[Block, int, int] | int] = []
+    for k, p in enumerate(parts):
+        span = p[8]
+        last = pieces[-1] if pieces else None
+        if span is not None and isinstance(last, tuple) and last[0] is span[0] and last[2] == span[1]:
+            pieces[-1] = (last[0], last[1], span[2])
+        else:
+            pieces.append(k if span is None else span)
+    if len(pieces) == 1 and isinstance(pieces[0], tuple):
+        block, lo, hi = pieces[0]
+        return [getattr(block, c)[lo:hi] for c in _COLUMNS]
+    return [
+        np.concatenate(
+            [
+                getattr(pc[0], name)[pc[1] : pc[2]] if isinstance(pc, tuple) else parts[pc][1 + c]
+                for pc in pieces
+            ]
+        )
+        for c, name in enumerate(_COLUMNS)
+    ]
+
+
 class ColumnSink(Protocol):
     def write_columns(self, columns: Mapping[str, Any], length: int | None = None) -> None: ...
 
@@ -245,7 +288,9 @@ class SessionBatcher:
         # (stretches, stretch index, group, charging id per record, records) per flush
         self.on_records = on_records
         self.on_cut = on_cut  # (stretches, stretch index, charging id, records) per flush, per session
-        self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool, bool]] = []
+        self._parts: list[tuple[int, I64, I64, I64, I64, I64, bool, bool, tuple[Block, int, int] | None]] = []
+        # columns of a block about to be handed (`simulator.predraw`), by the id of their start
+        self.spans: dict[int, Span] = {}
         self._pending = 0
         self._pending_from: int | None = None  # the earliest start of the sessions waiting
         self._stretches: list[Stretch] = []
@@ -272,14 +317,37 @@ class SessionBatcher:
             return
         self._stretches.append(stretch)
         self._stretch_group.append(group)
+        span = self.spans.pop(id(start), None) if self.spans else None
         self._parts.append(
-            (len(self._stretches) - 1, start, duration, up, down, charging_id, abnormal, still_open)
+            (
+                len(self._stretches) - 1,
+                start,
+                duration,
+                up,
+                down,
+                charging_id,
+                abnormal,
+                still_open,
+                span[5:]
+                if span is not None
+                and span[0] is start
+                and span[1] is duration
+                and span[2] is up
+                and span[3] is down
+                and span[4] is charging_id
+                else None,
+            )
         )
         self._pending += n
         first = int(start.min())
         self._pending_from = first if self._pending_from is None else min(self._pending_from, first)
         if self._pending >= self.flush_sessions:
             self.flush()
+
+    @property
+    def pending(self) -> int:
+        """The number of sessions waiting for the next flush (it comes once they reach `flush_sessions`)."""
+        return self._pending
 
     @property
     def pending_from(self) -> int | None:
@@ -291,11 +359,7 @@ class SessionBatcher:
             return
         counts = np.array([p[1].shape[0] for p in self._parts], dtype=np.int64)
         sidx = np.repeat(np.array([p[0] for p in self._parts], dtype=np.int64), counts)
-        start = np.concatenate([p[1] for p in self._parts])
-        duration = np.concatenate([p[2] for p in self._parts])
-        up = np.concatenate([p[3] for p in self._parts])
-        down = np.concatenate([p[4] for p in self._parts])
-        charging = np.concatenate([p[5] for p in self._parts])
+        start, duration, up, down, charging = _joined(self._parts)
         abnormal = _flags([p[6] for p in self._parts], counts)
         still_open = _flags([p[7] for p in self._parts], counts)
         self._parts.clear()

@@ -633,9 +633,22 @@ class Device:
     def traffic(self, t0: int, t1: int, catch_up: bool) -> Generator[simpy.Event, Any, None]:
         """The periodic traffic of the stretch [t0, t1); returns (via the generator) when t1 is reached."""
         app, sched, prof = self.group.application, self.group.schedule, self.profile
+        # the first stretch of most devices: drawn with the shard's other devices' (`simulator.predraw`;
+        # asked before any draw of the stream, which it puts back as it was when not taken)
+        first = self.shard.first_draws.take(self, t0, t1, catch_up)
         if app is None or sched is None or prof is None or not self.attached or t1 <= t0:
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
+            return
+        if first is not None:
+            if first.late is not None:
+                self.late = first.late
+            n = len(first.sessions)
+            if self.session_counter == 0 and n <= self.charging_span:  # the first ids of its block
+                charging, self.session_counter = first.charging, n
+            else:
+                charging = self._charging(n, retry=False)
+            yield from self._reports(first.sessions, charging, t1)
             return
         # reports whose boundary is before a decision but whose jitter moves them after it are sent
         # in the stretch they fall in (after a roaming move, a clock change or a SIM swap)
@@ -656,38 +669,8 @@ class Device:
             else:
                 cut = self._reports_end(t1, times, prof.report.duration_s) if scanned(apn) else self.T
                 s = per_report_sessions(self.rng_traffic, prof, app, apn, times, self.scan_stream, cut)
-                scans = (s.scan_up, s.scan_down)
-                n = int(s.start.shape[0])
-                charging = self._charging(n, retry=False)
-                if n and int(s.start.max()) + int(s.duration.max()) <= t1:  # every one ends by t1
-                    self.sessions(s.start, s.duration, s.up, s.down, charging=charging, scans=scans)
-                    if t1 > self.env.now:
-                        yield self.env.timeout(t1 - self.env.now)
-                    return
-                across = s.start + s.duration > t1
-                if self._moves_only_at(t1) and across.any():
-                    # the context goes on across the move, and across every move after it while it lasts
-                    moves, stop = self._moves_from(t1, int((s.start + s.duration).max()))
-                    keep = ~across
-                    if stop is None:  # (one going on at the period's end is cut there: `sessions`)
-                        self.sessions(
-                            s.start[across],
-                            s.duration[across],
-                            s.up[across],
-                            s.down[across],
-                            charging=charging[across],
-                            moves=moves,
-                            scans=(scans[0][across], scans[1][across]),
-                        )
-                    else:
-                        self._reports_ended(s, across, charging, stop, moves)
-                    self.sessions(
-                        s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep]
-                    )
-                elif t1 < self.T:  # the session ends at the stretch's end (an outage, a SIM swap)
-                    self._reports_ended(s, np.ones(n, dtype=np.bool_), charging, t1)
-                else:  # one going on at the period's end is cut there (`sessions`)
-                    self.sessions(s.start, s.duration, s.up, s.down, charging=charging, scans=scans)
+                yield from self._reports(s, self._charging(len(s), retry=False), t1)
+                return
             if t1 > self.env.now:
                 yield self.env.timeout(t1 - self.env.now)
             return
@@ -744,6 +727,40 @@ class Device:
                 self.net.close_session(self.env.now, sid, abnormal=self._outage_at(t1))
                 self._release_connection_nsapi()
                 self.context = None
+
+    def _reports(self, s: Sessions, charging: I64, t1: int) -> Generator[simpy.Event, Any, None]:
+        """The stretch's reports `s` (charging ids `charging`) handed over; returns when t1 is reached."""
+        scans = (s.scan_up, s.scan_down)
+        n = int(s.start.shape[0])
+        if n and int(s.start.max()) + int(s.duration.max()) <= t1:  # every one ends by t1
+            self.sessions(s.start, s.duration, s.up, s.down, charging=charging, scans=scans)
+            if t1 > self.env.now:
+                yield self.env.timeout(t1 - self.env.now)
+            return
+        across = s.start + s.duration > t1
+        if self._moves_only_at(t1) and across.any():
+            # the context goes on across the move, and across every move after it while it lasts
+            moves, stop = self._moves_from(t1, int((s.start + s.duration).max()))
+            keep = ~across
+            if stop is None:  # (one going on at the period's end is cut there: `sessions`)
+                self.sessions(
+                    s.start[across],
+                    s.duration[across],
+                    s.up[across],
+                    s.down[across],
+                    charging=charging[across],
+                    moves=moves,
+                    scans=(scans[0][across], scans[1][across]),
+                )
+            else:
+                self._reports_ended(s, across, charging, stop, moves)
+            self.sessions(s.start[keep], s.duration[keep], s.up[keep], s.down[keep], charging=charging[keep])
+        elif t1 < self.T:  # the session ends at the stretch's end (an outage, a SIM swap)
+            self._reports_ended(s, np.ones(n, dtype=np.bool_), charging, t1)
+        else:  # one going on at the period's end is cut there (`sessions`)
+            self.sessions(s.start, s.duration, s.up, s.down, charging=charging, scans=scans)
+        if t1 > self.env.now:
+            yield self.env.timeout(t1 - self.env.now)
 
     def _reports_ended(
         self, s: Sessions, part: npt.NDArray[np.bool_], charging: I64, end: int, moves: tuple[int, ...] = ()

@@ -50,6 +50,7 @@ from reports.hourly import HourlyUsage
 from simulator.batch import SessionBatcher, Stretch
 from simulator.device import Device, Identity
 from simulator.imei import plan_of
+from simulator.predraw import FirstStretches
 from simulator.profiles import Profile, builtin_profiles
 from simulator.rng import SETUP, TRAFFIC, device_rngs
 from simulator.scenario import Scenario
@@ -367,6 +368,7 @@ class Shard:
             sub = Subscriber(ref.line, ident.imsi, ident.msisdn, offer, static_address=ref.gidx)
             self.network.register_subscriber(sub)
             self.devices.append(Device(self, ref.group_index, group, ident, ref.gidx, rngs))
+        self.first_draws = FirstStretches(self.devices, self.batcher)
 
     def tz_changes(self, plmn: str) -> tuple[int, ...]:
         """Seconds into the run at which `plmn`'s country changes its clocks (cached per shard)."""

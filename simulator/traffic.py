@@ -94,8 +94,12 @@ def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:
     """Payload bytes: fixed, or a bounded Pareto (inverse CDF; TR 45.820: alpha 2.5 over 20..200 B)."""
     if payload.fixed is not None:
         return np.full(n, payload.fixed, dtype=np.int64)
+    return sizes_of(payload, rng.random(n))
+
+
+def sizes_of(payload: Payload, u: F64) -> I64:
+    """The bounded Pareto payload sizes of uniform draws `u` (`payload_sizes`'s, however drawn)."""
     lo, hi, a = float(payload.lo), float(payload.hi), payload.alpha
-    u = rng.random(n)
     y: F64 = 1.0 - u * (1.0 - (lo / hi) ** a)
     table = _pareto_table(payload.lo, payload.hi, a)
     return _pareto_sizes(y, payload) if table is None else table.sizes(y, payload)
@@ -218,6 +222,15 @@ def scan_bytes(rng: Scans, apn: ApnSpec | None, durations: I64) -> tuple[I64, I6
     return probes * apn.scan_reply_bytes, probes * apn.scan_bytes
 
 
+def report_bytes(profile: Profile, app: Application, payload: I64) -> tuple[I64, I64]:
+    """(up, down) bytes of reports of `payload` bytes, one session each (the certificate chain of
+    a TLS profile's handshake down)."""
+    up, down = profile.report_bytes(payload)
+    if profile.tls and app.certificate_chain:
+        down = down + app.certificate_chain
+    return up, down
+
+
 def per_report_sessions(
     rng: np.random.Generator,
     profile: Profile,
@@ -233,10 +246,7 @@ def per_report_sessions(
     time before it, as the gateway scans a context over its life (its record is cut there later:
     `simulator.device.Device.traffic`, and `Device.sessions` at the period's end)."""
     n = times.shape[0]
-    payload = payload_sizes(rng, app.payload, n)
-    up, down = profile.report_bytes(payload)
-    if profile.tls and app.certificate_chain:
-        down = down + app.certificate_chain
+    up, down = report_bytes(profile, app, payload_sizes(rng, app.payload, n))
     duration = np.full(n, profile.report.duration_s, dtype=np.int64)
     if not scanned(apn):
         zero = np.zeros(n, dtype=np.int64)

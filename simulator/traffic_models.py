@@ -24,7 +24,7 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 Draw = Callable[[np.random.Generator, float, int], F64]
 
-__all__ = ["TRAFFIC_MODELS", "TrafficModel", "model_names", "offsets"]
+__all__ = ["TRAFFIC_MODELS", "TrafficModel", "model_names", "offsets", "offsets_into"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +71,29 @@ def model_names() -> tuple[str, ...]:
     return tuple(TRAFFIC_MODELS)
 
 
-def offsets(rng: np.random.Generator, model: str, spread_s: float, n: int) -> F64:
-    """Offsets (s) of `n` arrivals under `model` over `spread_s`; no draw when there is nothing to spread."""
+def _model(model: str) -> TrafficModel:
     try:
-        m = TRAFFIC_MODELS[model]
+        return TRAFFIC_MODELS[model]
     except KeyError:
         raise ValueError(f"unknown traffic model {model!r} (known: {', '.join(TRAFFIC_MODELS)})") from None
+
+
+def offsets(rng: np.random.Generator, model: str, spread_s: float, n: int) -> F64:
+    """Offsets (s) of `n` arrivals under `model` over `spread_s`; no draw when there is nothing to spread."""
+    m = _model(model)
     if not m.takes_spread or spread_s <= 0:
         return np.zeros(n)
     return m.draw(rng, spread_s, n)
+
+
+def offsets_into(rng: np.random.Generator, model: str, spread_s: float, out: F64) -> None:
+    """`offsets(rng, model, spread_s, len(out))` written into `out`: the same draws and values
+    (uniform ones drawn in place, no array made)."""
+    m = _model(model)
+    if not m.takes_spread or spread_s <= 0:
+        out[:] = 0.0
+    elif m.draw is _uniform:
+        rng.random(out=out)
+        out *= spread_s
+    else:
+        out[:] = m.draw(rng, spread_s, out.shape[0])

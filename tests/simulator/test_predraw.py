@@ -1,0 +1,142 @@
+"""The first stretches drawn for a shard's devices together are those each device draws alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from simulator import rng as rngmod
+from simulator.batch import SessionBatcher, Stretch
+from simulator.engine import Shard, fleet
+from simulator.traffic import per_report_sessions, report_times
+from tests.simulator.test_simulator_run import doc, sc_of
+
+TRIP = {"plmn": "26201", "start": "2026-03-01T07:00:00Z", "end": "2026-03-01T09:00:00Z", "share": 0.5}
+
+
+@pytest.fixture
+def shard_of(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Shard]]:
+    """Shards of scenarios in `tmp_path`, their files closed at the test's end."""
+    made: list[Shard] = []
+
+    def make(d: dict[str, Any]) -> Shard:
+        sc = sc_of(d)
+        made.append(Shard(sc, 0, fleet(sc), tmp_path))
+        return made[-1]
+
+    yield make
+    for shard in made:
+        shard.close()
+
+
+def _alone(dev: Any, t1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The device's first stretch [0, t1) as `Device.traffic` draws it alone, from a fresh stream."""
+    rng = rngmod.device_rng(dev.seed, dev.ident.line, rngmod.TRAFFIC)
+    sched, app = dev.group.schedule, dev.group.application
+    assert sched is not None and app is not None and dev.profile is not None
+    times = report_times(rng, sched, dev.period, dev.phase, 0, t1, late=True)
+    late = times[times >= t1]
+    s = per_report_sessions(rng, dev.profile, app, None, times[times < t1], dev.scan_stream, dev.T)
+    return s.start, s.duration, s.up, s.down, late
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        {},  # MQTT, a Pareto payload, TR 37.868 model 1
+        {"schedule": {"mix": "tr45820"}, "application": {"profile": "https-tls13", "payload": {"fixed": 53}}},
+        {"schedule": {"period": "5min", "jitter": "tr37868-model2"}, "mobility": {"trips": [TRIP]}},
+        {"schedule": {"period": "1h", "jitter": "uniform", "jitter_s": "59min"}},  # late past the end
+    ],
+)
+def test_first_stretches_drawn_together_are_each_devices_own(
+    shard_of: Callable[[dict[str, Any]], Shard], group: dict[str, Any]
+) -> None:
+    shard = shard_of(doc(40, **group))
+    firsts = shard.first_draws
+    taken = 0
+    for dev in shard.devices:
+        dev.attached = True
+        t1 = dev.decisions[0][0] if dev.decisions else dev.T
+        got = firsts.take(dev, 0, t1, False)
+        assert got is not None
+        taken += 1
+        start, duration, up, down, late = _alone(dev, t1)
+        s = got.sessions
+        for mine, theirs in ((s.start, start), (s.duration, duration), (s.up, up), (s.down, down)):
+            assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
+        assert (got.late if got.late is not None else late[:0]).tolist() == late.tolist()
+        n = len(start)
+        assert got.charging.tolist() == list(range(dev.charging_base, dev.charging_base + n))
+        # the stream goes on where the device's own would
+        rest = rngmod.device_rng(dev.seed, dev.ident.line, rngmod.TRAFFIC)
+        sched, app = dev.group.schedule, dev.group.application
+        assert sched is not None and app is not None
+        report_times(rest, sched, dev.period, dev.phase, 0, t1, late=True)
+        if app.payload.fixed is None:
+            rest.random(n)
+        assert dev.rng_traffic.random() == rest.random()
+    assert taken == 40
+
+
+def test_a_device_that_takes_another_way_gets_its_stream_back(
+    shard_of: Callable[[dict[str, Any]], Shard],
+) -> None:
+    shard = shard_of(doc(6))
+    first, second = shard.devices[0], shard.devices[1]
+    first.attached = second.attached = True
+    assert shard.first_draws.take(first, 0, first.T, False) is not None  # draws the others' too
+    fresh = rngmod.device_rng(second.seed, second.ident.line, rngmod.TRAFFIC)
+    assert second.rng_traffic.random() != fresh.random()  # (drawn from already)
+    second.attached = False  # its attach refused: it draws nothing in that stretch
+    assert shard.first_draws.take(second, 0, second.T, False) is None
+    fresh = rngmod.device_rng(second.seed, second.ident.line, rngmod.TRAFFIC)
+    assert second.rng_traffic.random() == fresh.random()
+    assert shard.first_draws.take(second, 0, second.T, False) is None  # (once only)
+
+
+class _Columns:
+    def __init__(self) -> None:
+        self.batches: list[dict[str, Any]] = []
+
+    def write_columns(self, columns: Any, length: int | None = None) -> None:
+        self.batches.append(dict(columns))
+
+
+def test_a_batch_of_consecutive_drawn_devices_is_written_from_their_block_uncopied(
+    shard_of: Callable[[dict[str, Any]], Shard],
+) -> None:
+    shard = shard_of(doc(5))
+    sink = _Columns()
+    batcher = SessionBatcher(sink, 0, flush_sessions=1 << 20)
+    firsts = shard.first_draws
+    firsts.batcher = batcher
+    total = 0
+    block = None
+    for dev in shard.devices:
+        dev.attached = True
+        got = firsts.take(dev, 0, dev.T, False)
+        assert got is not None
+        block = got.block
+        s = got.sessions
+        stretch = Stretch(dev.ident.line, dev.ident.imsi, "35000000000000001", "m2m", "FR", "20801")
+        batcher.add(stretch, 0, s.start, s.duration, s.up, s.down, got.charging)
+        total += len(s)
+    batcher.flush()
+    (batch,) = sink.batches
+    assert block is not None and len(batch["charging_id"]) == total
+    assert np.shares_memory(batch["charging_id"], block.charging)
+    assert np.shares_memory(batch["duration_s"], block.duration)
+    # a part handed as a copy is copied with the others, in its place
+    dev = shard.devices[0]
+    assert dev.profile is not None and dev.group.application is not None
+    s = per_report_sessions(
+        dev.rng_traffic, dev.profile, dev.group.application, None, np.array([5, 9]), dev.scan_stream
+    )
+    batcher.add(stretch, 0, s.start, s.duration, s.up, s.down, np.array([1, 2]))
+    batcher.flush()
+    assert sink.batches[1]["charging_id"].tolist() == [1, 2]
