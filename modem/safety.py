@@ -1442,25 +1442,27 @@ class CommandGuard:
                     f"its data is {len(data)} bytes, but the modem may take {int(length)} (the "
                     "send's length): bytes past it would be read as command lines",
                 )
-        if lengths and lengths[0].isdigit() and ";" not in text:
-            # a socket send of a given length: the modem reads that many bytes, whatever they are,
-            # once it prompted; but a `> ` that was not its own (a line of a text-mode SMS's text,
-            # which anybody can send the bench's SIM) or a send it refuses after all leaves it in
-            # command mode, where the bytes are a command line, ended by the next line's CR if not
-            # by their own (on a physical modem: the virtual one's prompts are its own, and reading
-            # each payload costs about 0.6 ms a 1,460-byte segment)
-            found = _command_in_data(data + b"\r", self._restarts) if self.strict else None
-            if found is not None:
-                raise self._refuse(
-                    line,
-                    f"its data holds {found[0]!r}, a command line ({found[1]}) should the modem read "
-                    "it in command mode (a prompt not its own, a send refused)",
-                )
-            return
-        for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
-            ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]
-            if ends != [len(data) - 1] or view[-1] != 0x1A:
-                raise self._refuse(line, "its data must end with one Ctrl-Z and hold no other Ctrl-Z or ESC")
+        sized = bool(lengths) and lengths[0].isdigit() and ";" not in text  # (then a Ctrl-Z is data)
+        if not sized:
+            for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
+                ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]
+                if ends != [len(data) - 1] or view[-1] != 0x1A:
+                    raise self._refuse(
+                        line, "its data must end with one Ctrl-Z and hold no other Ctrl-Z or ESC"
+                    )
+        # the modem reads the bytes after its prompt as data, whatever they are, up to the send's
+        # length or its Ctrl-Z; but a `> ` that was not its own (a line of a text-mode SMS's text,
+        # which anybody can send the bench's SIM) or a send it refuses after all leaves it in command
+        # mode, where the bytes are a command line (the Ctrl-Z a control character it drops), ended
+        # by the next line's CR if not by their own (on a physical modem: the virtual one's prompts
+        # are its own, and reading each payload costs about 0.6 ms a 1,460-byte segment)
+        found = _command_in_data(data + b"\r", self._restarts) if self.strict else None
+        if found is not None:
+            raise self._refuse(
+                line,
+                f"its data holds {found[0]!r}, a command line ({found[1]}) should the modem read "
+                "it in command mode (a prompt not its own, a send refused)",
+            )
 
 
 _LINE_TAIL = 1024  # longer than any module's command line buffer (V.250: at least 40 characters)

@@ -414,6 +414,19 @@ async def test_a_socket_send_holding_a_costly_command_line_is_refused(data: byte
     assert b"ATD" not in t.written and b"CMSS" not in t.written
 
 
+@pytest.mark.parametrize("data", [b"ATD+33699999999;\x1a", b"GET /\rAT+CMSS=1\x1a", b"a t d 0699999999;\x1a"])
+async def test_a_send_ended_by_ctrl_z_holding_a_costly_command_line_is_refused(data: bytes) -> None:
+    # AT+CIPSEND without a length takes the bytes up to the Ctrl-Z: should the prompt not be the
+    # module's or the send be refused after it, they are a command line too (the Ctrl-Z dropped,
+    # ended by the next line's CR), as for a send of a given length
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=("AT+CIPSEND",))
+    async with modem_on(t) as modem:
+        with pytest.raises(SafetyError, match="a command line"):
+            await modem.client.command_with_data("AT+CIPSEND", data)
+        await modem.client.command_with_data("AT+CIPSEND", b"GET / HTTP\r\nHost: at d\r\n\x1a")
+    assert b"ATD" not in t.written and b"CMSS" not in t.written and b"0699" not in t.written
+
+
 @pytest.mark.parametrize(
     "line",
     [
