@@ -402,6 +402,9 @@ _CHARSET_READS = ("+CSCS?", "+CSCS?;")  # a line that only reads the character s
 # AT&W (AT&W0): the active settings stored in the profile that ATZ and a power-up bring back (V.250
 # 6.1.2); AT&W<n> stores another numbered profile, which only ATZ<n> brings back
 _PROFILE_STORE = re.compile(r"&W(?!0*[1-9])", re.IGNORECASE)
+# AT&Y<n> (Hayes; AT&P<n> on Telit): the stored profile the module starts in (and, on some, the one
+# ATZ brings back); once another than 0 is chosen, the set after a restart is not the one AT&W stored
+_STARTUP_PROFILE = re.compile(r"&[YP]0*[1-9]", re.IGNORECASE)
 PLAIN_CHARSETS = frozenset(
     {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
 )
@@ -959,6 +962,7 @@ class CommandGuard:
         "_stores_profile",
         "_resets_charset",
         "_other_profile",
+        "_other_startup",
         "_reads_charset",
         "_data_tail",
         "_line_tail",
@@ -1036,6 +1040,7 @@ class CommandGuard:
         self._stores_profile = False  # the line in flight stores the profile (AT&W)
         self._resets_charset = False  # the line in flight resets the module (ATZ, AT&F)
         self._other_profile = False  # ... to a numbered profile this guard did not see stored (ATZ1)
+        self._other_startup = False  # a profile other than 0 chosen to start in (AT&Y1): for the run
         self._reads_charset = False  # the line in flight only reads the character set (AT+CSCS?)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
@@ -1122,6 +1127,8 @@ class CommandGuard:
         sets_charset = [value for kind, value in effects if kind == "charset"]
         self._charset_after = (sets_charset[-1] if line.isascii() else "") if sets_charset else None
         self._stores_profile = _PROFILE_STORE.search(text) is not None
+        # (at the check, answered or not: the module may have taken it)
+        self._other_startup = self._other_startup or _STARTUP_PROFILE.search(text) is not None
         resets = any(kind == "reset" for kind, _ in effects)
         if sets_charset and resets:  # (set, then reset to the stored one, or the other way: not known)
             self._charset_after = ""
@@ -1192,7 +1199,8 @@ class CommandGuard:
                 )
         elif self._resets_charset:  # the stored profile's (after AT&F too: refused until set, if not plain)
             # (ATZ<n>: a profile whose set the guard never saw stored, as the module's own)
-            self._charset = None if self._other_profile else self._stored_charset
+            # (after AT&Y<n>: the profile ATZ or a restart brings back may be n, likewise)
+            self._charset = None if self._other_profile or self._other_startup else self._stored_charset
         if self._stores_profile:
             self._stored_charset = self._charset
         self._stores_profile = self._resets_charset = self._other_profile = False
@@ -1271,7 +1279,8 @@ class CommandGuard:
         log.info("%s: the modem restarted (%s): SMS format and registration not known", self.url, why)
         self._sms_format = None
         self._parameters = False
-        self._charset = self._stored_charset  # the stored profile's (AT&W), else the module's own
+        # the stored profile's (AT&W), else the module's own (as after AT&Y<n>: profile n's)
+        self._charset = None if self._other_startup else self._stored_charset
         self._registration.clear()
         self._reg_urcs.clear()
 

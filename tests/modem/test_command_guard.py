@@ -21,7 +21,7 @@ from modem.at.client import ATClient, RetryPolicy, WatchdogPolicy
 from modem.at.errors import CMSError, CommandError, CommandTimeout, ModemError
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfile, load_driver_profile
-from modem.safety import AllowList, NumberNotAllowed, SafetyError, costly_command
+from modem.safety import AllowList, CommandGuard, NumberNotAllowed, SafetyError, costly_command
 from modem.sms import encode_submit
 
 BENCH = AllowList(["+33612345678"])
@@ -1188,6 +1188,34 @@ async def test_a_character_set_stored_in_another_profile_than_the_one_brought_ba
         for line in ['AT+CSCS="IRA"', store, reset]:
             await c.command(line)
         t.charset = "HEX"  # the other profile's set
+        for line in [TEXT_MODE, "AT+CREG?"]:
+            await c.command(line)
+        with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\)"):
+            await c.command_with_data('AT+CMGS="3636"', b"hi\x1a")
+    assert not [line for line in t.lines if line.startswith("AT+CMGS")]
+
+
+@pytest.mark.parametrize("startup", ["AT&Y1", "AT&P1", "AT&Y 01"])
+@pytest.mark.parametrize("reset", ["AT+CFUN=1,1", "ATZ", "boot"])
+async def test_a_character_set_after_another_startup_profile_is_chosen_is_not_known(
+    startup: str, reset: str
+) -> None:
+    # AT&Y<n> (AT&P<n> on Telit) has the module start in stored profile n: after AT+CSCS="IRA",
+    # AT&W (profile 0), AT&Y1 and a restart the module is in profile 1's set ("HEX" left by whoever
+    # stored it), which the guard took for the IRA it saw stored in 0
+    t = AnsweringTransport({"AT+CMGS": "+CMGS: 7", "AT+CREG?": "+CREG: 0,1"}, url="/dev/ttyUSB9")
+    client = ATClient(t, watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    async with Modem(client, DriverProfile(allow_commands=("AT&Y", "AT&P")), AllowList(["3636"])) as modem:
+        c = modem.client
+        for line in ['AT+CSCS="IRA"', "AT&W", startup]:
+            await c.command(line)
+        t.charset = "HEX"  # profile 1's set
+        if reset == "boot":
+            assert isinstance(c.guard, CommandGuard)
+            c.guard.restarted("a boot notice")
+        else:
+            await c.command(reset)
         for line in [TEXT_MODE, "AT+CREG?"]:
             await c.command(line)
         with pytest.raises(SafetyError, match=r"character set \(AT\+CSCS\)"):
