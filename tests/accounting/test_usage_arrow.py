@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fuzzing import first_then_long
 from usage_forms import INV, LINES, MONTH, PERIODS, write_claimed
 
 from accounting import rate, usage_arrow, usage_arrow_checks
@@ -149,7 +150,7 @@ def _same_both_ways(source: Any, monkeypatch: pytest.MonkeyPatch) -> int:
     return answered
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", first_then_long(range(12), 6))
 def test_the_simulators_files_aggregate_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -351,7 +352,7 @@ def test_a_row_check_is_shown_every_row_and_its_refusal_leaves_the_scan_to_duckd
     assert usage_arrow.settled_rows(*args, threads=False, check=_Refuse()) is None
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", first_then_long(range(6), 3))
 def test_two_workers_give_what_one_thread_gives_in_the_same_order(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -595,7 +596,7 @@ def _fleet_file(path: Path, seed: int, lines: int, groups: int) -> None:
             w.write_columns(cols, length=400)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", first_then_long(range(4), 2))
 def test_a_large_fleets_sums_added_row_by_row_aggregate_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

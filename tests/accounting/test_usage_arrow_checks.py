@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fuzzing import first_then_long
 from usage_forms import LINES, MONTH, PERIODS, parquet_table, rating, records, start_text, write_parquet
 
 from accounting import inventory_from_dict, rate, usage_arrow, usage_arrow_checks
@@ -103,7 +104,7 @@ def _same_both_ways(source: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return made
 
 
-@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("seed", first_then_long(range(20), 10))
 def test_clean_pyarrow_files_are_proven_and_rated_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,7 +181,7 @@ def _bad(tmp_path: Path, seed: int) -> dict[str, pa.Table]:
     return out
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", first_then_long(range(3)))
 def test_each_bad_row_is_set_aside_and_checked_by_duckdb(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -449,7 +450,7 @@ def test_text_keys_stored_as_string_views_are_read_as_dictionaries(
     assert all(aside == 1 for aside in answers.aside())  # checked to the end, the bad row set aside
 
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", first_then_long(range(24), 8))
 def test_files_as_any_writer_types_them_are_rated_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -589,7 +590,7 @@ def _nanosecond_file(tmp_path: Path, seed: int, form: str) -> Path:
 
 
 @pytest.mark.parametrize("form", ["utc", "naive", "int96"])
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", first_then_long(range(4), 2))
 def test_starts_in_nanoseconds_are_read_as_duckdb_rounds_or_floors_them(
     tmp_path: Path, form: str, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -645,7 +646,7 @@ _SUFFIXES = {
 
 
 @pytest.mark.parametrize("zone", sorted(_SUFFIXES))
-@pytest.mark.parametrize("seed", range(45))
+@pytest.mark.parametrize("seed", first_then_long(range(45), 15))
 def test_a_batch_of_plain_starts_read_by_arrow_is_read_as_the_layouts_and_duckdb_read_it(
     seed: int, zone: str
 ) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fuzzing import first_then_long
 from usage_forms import (
     CSV_STYLES,
     MONTH,
@@ -87,7 +88,7 @@ def _same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch, threads: int = 
     return made
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", first_then_long(range(16), 8))
 def test_clean_files_are_read_here_and_rated_alike_both_ways(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,7 +98,7 @@ def test_clean_files_are_read_here_and_rated_alike_both_ways(
     assert _same_both_ways(path, monkeypatch) == [True, True]  # the aggregate, and `rate`'s own
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", first_then_long(range(4), 2))
 def test_a_file_that_begins_with_a_byte_order_mark_is_read_here_alike(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,7 +137,7 @@ def _marks_read_here_alike(
 
 
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", first_then_long(range(3)))
 def test_a_file_split_by_another_separator_is_read_here_alike(
     tmp_path: Path, seed: int, delimiter: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -352,7 +353,7 @@ def test_other_inputs_are_left_to_duckdb(tmp_path: Path, monkeypatch: pytest.Mon
     assert taken.answers == [True]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", first_then_long(range(6), 2))
 def test_several_files_are_read_here_one_after_the_other_alike(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -471,7 +472,11 @@ def _zstd(raw: bytes, rnd: random.Random, frames: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("codec", "seed"), [*(("gzip", s) for s in range(8)), *(("zstd", s) for s in range(8))]
+    ("codec", "seed"),
+    [
+        *first_then_long((("gzip", s) for s in range(8)), 3),
+        *first_then_long((("zstd", s) for s in range(8)), 3),
+    ],
 )
 def test_a_compressed_file_is_read_here_alike(
     tmp_path: Path, codec: str, seed: int, monkeypatch: pytest.MonkeyPatch
