@@ -16,6 +16,7 @@ import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -1208,3 +1209,90 @@ def test_rows_alike_but_for_an_empty_text_or_a_null_key_are_duplicates_by_the_pr
     assert [p is not None and p.clean and not p.proven for p in answers.proofs] == [True, True]
     assert by_proof == _rated(path, False, monkeypatch)
     assert sum(g[6] for g in by_proof[0] if g[5] == "duplicate") == 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_slices_of_any_size_set_aside_the_rows_of_one_whole_batch_and_rate_as_duckdb(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random files with bad rows and NULL in every column, row groups and batches of odd sizes
+    (slices starting at a row not a multiple of 8, batches of exactly `SLICE_ROWS` rows and one
+    more), a row ending exactly at the month's limit and a duplicate across slices: every slice
+    size sets the same rows aside as the whole batch, and the rating is DuckDB's."""
+    rnd = random.Random(seed)
+    cols = records(rnd, 700, seed % 2 == 0)
+    end = MONTH[1]
+    bad: list[tuple[str, Any]] = [
+        ("start", None),
+        ("start", end),
+        ("start", MONTH[0] - timedelta(seconds=1)),
+        ("duration_s", -1),
+        ("duration_s", MAX_SECONDS + 1),
+        ("bytes_up", None),
+        ("bytes_down", MAX_OCTETS + 1),
+    ]
+    for row in rnd.sample(range(len(cols["line"])), 40):
+        name, value = rnd.choice(bad)
+        cols[name][row] = value
+    voice = [i for i, k in enumerate(cols["type"]) if k == "voice"]
+    cols["start"][voice[0]] = end - timedelta(seconds=10)
+    cols["duration_s"][voice[0]] = 10 + PAST_MONTH_END_S  # ends at the limit exactly: no reject
+    cols["start"][voice[1]] = end - timedelta(seconds=10)
+    cols["duration_s"][voice[1]] = 11 + PAST_MONTH_END_S
+    for name in cols:  # row 90 (a slice's first or last) a copy of row 3
+        cols[name][90] = cols[name][3]
+    start = ("text", "us", "ms", "naive")[seed % 4]
+    path = tmp_path / "u.parquet"
+    pq.write_table(parquet_table(cols, rnd, start, True), path, row_group_size=293)
+    monkeypatch.setattr(usage_arrow, "BATCH_ROWS", 91)
+    aside: dict[int, list[list[int]]] = {}
+    for rows in (7, 8, 13, 90, 91, 1 << 20):
+        monkeypatch.setattr(usage_arrow_checks, "SLICE_ROWS", rows)
+        answers = _answers(monkeypatch)
+        _same_both_ways(path, monkeypatch)
+        aside[rows] = [sorted(p.set_aside) for p in answers.proofs if p is not None]
+    assert aside[1 << 20] and all(len(a) >= 20 for a in aside[1 << 20])
+    assert all(found == aside[1 << 20] for found in aside.values())
+
+
+@pytest.mark.parametrize("start", ["us", "ms", "ns", "naive", "text", "dictionary"])
+def test_slices_of_arrays_with_offsets_are_checked_as_the_whole_batch(
+    start: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches cut from a table at rows not a multiple of 8 (arrays with offsets, NULL bits and
+    bytes shared with the rows before), of 0 rows, of `SLICE_ROWS` and one more: each slice size
+    sets aside the same rows and hashes them as the whole batch does."""
+    rnd = random.Random(len(start))
+    cols = records(rnd, 300, start != "ms")
+    for row in rnd.sample(range(300), 30):
+        name, value = rnd.choice(
+            [("start", None), ("duration_s", -1), ("bytes_up", None), ("start", MONTH[1])]
+        )
+        cols[name][row] = value
+    table = parquet_table(cols, rnd, "text" if start == "dictionary" else start, True)
+    kinds = {"ns": "TIMESTAMPTZ_NS", "naive": "TIMESTAMP", "text": "VARCHAR", "dictionary": "VARCHAR"}
+    types = {"line": "VARCHAR", "type": "VARCHAR", "start": kinds.get(start, "TIMESTAMP WITH TIME ZONE")}
+    types |= {"duration_s": "BIGINT", "bytes_up": "BIGINT", "bytes_down": "BIGINT", "delivered": "BOOLEAN"}
+    table = table.select(list(types))
+    for name in ("line", "type", *(("start",) if start == "dictionary" else ())):
+        table = table.set_column(table.schema.get_field_index(name), name, table[name].dictionary_encode())
+    if start == "ns":
+        table = table.set_column(2, "start", table["start"].cast(pa.timestamp("ns", "UTC")))
+    cuts = [0, 3, 3, 16, 29, 30, 131, 300]  # batches of 3, 0, 13, 13, 1, 101 and 169 rows
+
+    empty = pa.record_batch([pa.array([], f.type) for f in table.schema], schema=table.schema)
+
+    def proven(rows: int) -> tuple[list[int], list[int]]:
+        monkeypatch.setattr(usage_arrow_checks, "SLICE_ROWS", rows)
+        proof = usage_arrow_checks.RowProof([], types, *MONTH, 300, False)
+        for a, b in pairwise(cuts):
+            for batch in table.slice(a, b - a).to_batches() or [empty]:
+                proof(batch)
+        hashes = proof._hashes[: proof._done].tolist()
+        proof.finish()
+        return sorted(proof.set_aside), hashes
+
+    whole = proven(1 << 20)
+    assert len(whole[0]) >= 10 and len(whole[1]) == 300
+    for rows in (1, 7, 8, 12, 13, 14):
+        assert proven(rows) == whole, rows
