@@ -1211,7 +1211,7 @@ def test_rows_alike_but_for_an_empty_text_or_a_null_key_are_duplicates_by_the_pr
     assert sum(g[6] for g in by_proof[0] if g[5] == "duplicate") == 3
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", first_then_long(range(4), 2))
 def test_slices_of_any_size_set_aside_the_rows_of_one_whole_batch_and_rate_as_duckdb(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
