@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from capture_sessions import T0, exchange, expected, read, rows, session_messages, v4
 from handmade_pcap import ethernet, fragments4, sll, sll2, udp, write_pcap, write_pcapng
 from scapy.contrib.gtp import (
     IE_NSAPI,
@@ -32,7 +33,6 @@ from scapy.contrib.gtp import (
 from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw, raw
-from test_capture_reader_foreign import T0, exchange, expected, read, rows, session_messages, v4
 
 from accounting.records import UsageRecord
 from gateway.capture import ReadReport
