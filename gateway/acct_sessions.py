@@ -1260,8 +1260,9 @@ class SessionTracker:
         (`when`) is before its session's latest request, though it was sent (seen less Acct-Delay-Time) after
         that, its counters no lower: its NAS's clock was set back since (an NTP step), by less than
         CLOCK_SLACK_S.  Its time is no event's: an Interim delivered late was sent before (re-sent with
-        Acct-Delay-Time), and counts less; one re-sent as it was is a copy of a request seen.  Taken for one, it cut the session's held records, its counters
-        above the next request's a 32-bit wrap: 4 GiB billed."""
+        Acct-Delay-Time), and counts less; one re-sent as it was is a copy of a request seen.  Taken for
+        one, it cut the session's held records, its counters above the next request's a 32-bit wrap:
+        4 GiB billed."""
         if not (self.check_clock and req.time_sure):
             return False
         latest = state.start_s + state.last_time
