@@ -140,9 +140,8 @@ class FirstStretches:
                 counts.append(max(k1 - k0, 0))
                 rows += counts[-1]
             j += 1
-        group = devices[first].group
-        sched, app, prof = group.schedule, group.application, devices[first].profile
-        assert sched is not None and app is not None and prof is not None
+        prof = devices[first].profile
+        assert prof is not None
         # the block's columns, filled a few devices at a time (their arithmetic in the cache)
         start = np.empty(rows, dtype=np.int64)
         up = np.empty(rows, dtype=np.int64)
@@ -178,10 +177,10 @@ class FirstStretches:
         at: int,
         spans: list[tuple[int, int, I64 | None]],
     ) -> int:
-        """Draw the first stretches of devices `idx` (ending at `t1s`, their first report boundaries `k0s`, as many
-        as `counts` before the jitter) into the columns `out` (start, up, down, charging ids) from
-        row `at`; each device's rows and its reports past its stretch's end go to `spans`.
-        Returns the row after the last filled."""
+        """Draw the first stretches of devices `idx` (ending at `t1s`, their first report boundaries
+        `k0s`, as many as `counts` before the jitter) into the columns `out` (start, up, down,
+        charging ids) from row `at`; each device's rows and its reports past its stretch's end go
+        to `spans`.  Returns the row after the last filled."""
         devices = self.devices
         group = devices[idx[0]].group
         sched, app, prof = group.schedule, group.application, devices[idx[0]].profile
