@@ -2602,8 +2602,8 @@ def kind_refused(
     column) was read as the day's midnight: the records of one line and day alike in every other
     field were rejected as copies of each other, and the rest billed (600,000 rows, 78,222
     rejected as duplicates).  A `start` typed TIME (a time without its day) or as a number (a
-    count since 1970 of an unsaid unit), or a count typed INTERVAL (DuckDB's `to_seconds()`),
-    made every row a malformed value.  A `start` of such a type that holds no value (pandas
+    count since 1970 of an unsaid unit), or an octet count typed INTERVAL, made every row a
+    malformed value (a `duration_s` typed INTERVAL is read as its seconds, `interval_seconds`).  A `start` of such a type that holds no value (pandas
     writes a column of empty cells as DOUBLE) is no such start: each row's start is missing
     (`start_held`: whether the column holds one, asked only then).  A count kept as the bytes of
     DuckDB's HUGEINT, UHUGEINT or VARINT (BIGNUM) made every row a malformed value too."""
@@ -2621,11 +2621,10 @@ def kind_refused(
                 f"malformed value: write it as {what}, a BIGINT (DuckDB: CAST({name} AS BIGINT))",
             )
         if types.get(name) == "INTERVAL" and name != "duration_s":  # (a duration's: `interval_seconds`)
-            how = " (DuckDB: epoch(duration_s))" if name == "duration_s" else ""
             return UsageError(
                 source,
                 f"column {name!r} is an INTERVAL, where the column is read as {what}: every row "
-                f"would be a malformed value: write it as {what}{how}",
+                f"would be a malformed value: write it as {what}",
             )
     return None
 
