@@ -400,7 +400,8 @@ def _render(
     ]
     when = f"{period.start:%d %b %Y} – {period.end:%d %b %Y}" if period else ""
     if period is not None and period.from_records:
-        when = f"records dated {when}"
+        # (the last record's start, as the headline says: the period's end is a second past it)
+        when = f"records dated {period.start:%d %b %Y} – {period.end - timedelta(seconds=1):%d %b %Y}"
     fleet = f"{devices:,} devices" if _fleet_known(files) else "devices not known"
     page = Page(f"m2msim report: {name}", f"{fleet} · {when}")
     page.add("headline", "Headline", _headline(files, period, devices, cur))

@@ -822,3 +822,25 @@ def test_a_partial_runs_usage_file_alone_is_said_to_tell_no_period_nor_fleet(
     # (a run's folder: its period and its fleet, the cost chart)
     run = render_run_report(storm_run)
     assert "records dated" not in run and "8 devices" in run and 'id="plot-group-cost"' in run
+
+
+def test_records_alone_ending_on_a_months_last_second_are_dated_to_that_day(
+    storm_run: Path, tmp_path: Path
+) -> None:
+    """Usage records alone, the last started at 31 Mar 23:59:59: the page's heading said "records
+    dated 30 Mar 2026 – 01 Apr 2026" (the period's end, a second past the last start) where the
+    headline said 31 Mar 23:59."""
+    import duckdb
+
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "COPY (SELECT * REPLACE (start + (TIMESTAMP '2026-03-31 23:59:59' - max(start::TIMESTAMP) OVER ()) "
+        f"AS start) FROM '{storm_run / 'usage.parquet'}') TO '{folder / 'usage.parquet'}' (FORMAT parquet)"
+    )
+    html = render_run_report(folder)
+    assert "31 Mar 2026 23:59 UTC" in html
+    assert re.search(r"records dated \d\d Mar 2026 – 31 Mar 2026", html), html[:2000]
+    assert "01 Apr 2026" not in html
