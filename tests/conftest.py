@@ -17,8 +17,14 @@ def pytest_configure(config: object) -> None:
     to the user's `~/.cache`: a test never writes where the user keeps files, and every run starts
     with an empty cache.  Child processes inherit it through the environment."""
     import os
+    import signal
     import tempfile
 
+    # A suite started in the background by a non-interactive shell (`make test &` in a script, some
+    # CI runners) inherits SIGINT ignored, and Python then keeps it ignored: the tests of what Ctrl-C
+    # does (in this process and in the commands they start, which inherit it) need Python's own.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "M2MSIM_TEST_CACHE" not in os.environ:
         folder = tempfile.mkdtemp(prefix="m2msim-test-cache-")
         os.environ["M2MSIM_TEST_CACHE"] = folder
