@@ -22,6 +22,17 @@ CASES = [(seed, random.Random(seed).randint(1, 15), sig) for seed in (1, 2) for 
 CASES.append((3, random.Random(3).randint(1, 15), "SIGHUP"))  # a SIGHUP killed it: no ATH sent
 
 
+def _started(argv: list[str]) -> subprocess.Popen[str]:
+    """`argv` started with its output read as it comes (unbuffered), to signal it at a chosen line."""
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 def _children(pid: int) -> set[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -45,13 +56,7 @@ def test_an_interrupted_bench_keeps_its_transcript_and_releases(
         "--modem-url",
         f"virtual://generic?seed={seed}&speed=20",
     ]
-    proc = subprocess.Popen(
-        [*argv, "--out", str(out), "--param", "hold=30"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _started([*argv, "--out", str(out), "--param", "hold=30"])
     sent = 0
     children: set[int] = set()
     assert proc.stderr is not None
@@ -91,13 +96,7 @@ def test_an_interrupted_rack_releases_every_modem(tmp_path: Path) -> None:
             "--junit", str(tmp_path / "bench.xml")]  # fmt: skip
     for url in urls:
         argv += ["--modem-url", url]
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _started(argv)
     dialled: set[str] = set()
     assert proc.stderr is not None
     for line in proc.stderr:  # both modems in their call: the signal
@@ -178,13 +177,7 @@ def test_an_interrupted_bench_on_a_port_leaves_it_unlocked_and_no_process(tmp_pa
     with served_ptys_sync("simcom-sim800", seed=3) as [path]:
         argv = [sys.executable, "-c", AS_DEVICE, str(locks), "-vv", "bench", "dtmf_call", "--modem-url", path,
                 "--allow-list", str(allow), "--param", "hold=30", "--out", str(tmp_path / "out")]  # fmt: skip
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        proc = _started(argv)
         assert proc.stderr is not None
         children: set[int] = set()
         held = []
