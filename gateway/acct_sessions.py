@@ -197,6 +197,12 @@ def within_retry(latest_s: int, seen_s: int) -> bool:
     return -RETRY_WINDOW_S <= seen_s - latest_s <= RETRY_WINDOW_S
 
 
+def _where(first: Mapping[str, object], unit: str) -> str:
+    """Where a warning's first case was: its file (when several are read) and its `unit` (packet or
+    line) number."""
+    return f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+
+
 def _iso(seconds: int) -> str:
     return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -404,7 +410,7 @@ class Rejects:
         if not self.clock_held or self.clock_held_s is None:
             return None
         first = self.clock_held_first[0]
-        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        where = _where(first, unit)
         what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
         least, most = self.clock_held_s
         said, sent = int(str(first["event_timestamp"])), int(str(first["sent"]))
@@ -431,7 +437,7 @@ class Rejects:
         first = self.start_copies_late_first
         if not self.start_copies_late or first is None:
             return None
-        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        where = _where(first, unit)
         return (
             f"{self.start_copies_late} Starts came more than an hour after their session's Stop with the "
             "Event-Timestamp or the attributes of its Start: copies re-sent or logged again late, no new "
@@ -455,7 +461,7 @@ class Rejects:
         )
         first = self.starts_after_forgotten_first
         if self.starts_after_forgotten and first is not None:
-            where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+            where = _where(first, unit)
             line += (
                 f"; {self.starts_after_forgotten} Starts dated before the end of one opened a session, late "
                 f"copies maybe (the first: {where}, session {first['session']!r})"
@@ -495,7 +501,7 @@ class Rejects:
         first = self.delay_wrong_first
         if first is None:
             return None
-        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        where = _where(first, unit)
         what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
         return (
             f"{self.delay_wrong} requests whose Acct-Delay-Time would have them sent before 2000 (a NAS "
@@ -509,7 +515,7 @@ class Rejects:
             return None
         first = self.clock_wrong_first[0]
         said, sent = int(str(first["event_timestamp"])), int(str(first["dated"]))
-        where = f"{first['file']} {unit} {first['at']}" if first["file"] else f"{unit} {first['at']}"
+        where = _where(first, unit)
         what = f"session {first['session']!r}" if first["session"] else "an Accounting-On/Off"
         least, most = self.clock_wrong_off or (said - sent, said - sent)
         off = f"{least:+d} s" if least == most else f"{least:+d} to {most:+d} s"
