@@ -273,10 +273,6 @@ class BenchContext:
     # `--no-forwarding-check`) and, when the allow-list names one, the SMS centre
     forwarding_check: bool = False
     sms_centre_check: bool = False
-    charset_read: bool = True  # the TE character set read first (`AT+CSCS?`); a replay as recorded
-    charsets_listed: bool = (
-        True  # the sets listed (`AT+CSCS=?`) when the read names none; a replay as recorded
-    )
     stored_checked: bool = False
 
     @property
@@ -448,8 +444,6 @@ class BenchContext:
                 self.allow_list,
                 forwarding=self.forwarding_check,
                 centre=self._checks_centre,
-                charset=self.charset_read,
-                charsets=self.charsets_listed,
                 info=info,
             )
         # only once passed: a script that caught the refusal still has its SMS and calls refused
@@ -589,10 +583,6 @@ async def run_bench(
         # on a replay, as the recording did
         ctx.forwarding_check = check_forwarding and _checks_stored(url, replaying, stored.FORWARDS_READ)
         ctx.sms_centre_check = _checks_stored(url, replaying, stored.CENTRE_READ)
-        ctx.charset_read = replaying is None or stored.charset_read_recorded(replaying.recording)
-        ctx.charsets_listed = replaying is None or stored.charset_read_recorded(
-            replaying.recording, stored.CHARSETS_TEST
-        )
         if ctx.checks_stored and isinstance(client.guard, safety.CommandGuard):
             client.guard.hold(stored.NOT_CHECKED)
         status, error, error_type = "passed", None, None
