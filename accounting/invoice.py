@@ -289,7 +289,12 @@ def run_coverage(usage: Path, month: str) -> UsageCoverage | None:
 def document_time(text: object) -> datetime:
     """A time of a document, in UTC (one without an offset taken as UTC; one written with another
     offset, `08:00+02:00`, converted to UTC)."""
-    d = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return as_utc(datetime.fromisoformat(str(text).replace("Z", "+00:00")))
+
+
+def as_utc(d: datetime) -> datetime:
+    """`d` in UTC: one without a zone (naive) taken as UTC, never as the machine's local time (which
+    `astimezone` takes it for: a page's dates shifted by the zone of the machine that drew it)."""
     return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
 
 

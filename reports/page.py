@@ -12,10 +12,23 @@ import numbers
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from html import escape
 
 from m2msim.outputs import head_matches
+
+# strftime's `%b` in the C locale, whatever the process's: the page's dates are the same bytes
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def date_text(t: datetime, fmt: str) -> str:
+    """`t` as `t.strftime(fmt)` writes it in the C locale: its month's name (`%b`) in English
+    whatever the locale of the process (a program that set its own, `locale.setlocale(LC_ALL,
+    "")`, drew `05 Mär 2026` under a German locale), so a folder's page is the same bytes
+    wherever it is made."""
+    return t.strftime(fmt.replace("%b", _MONTHS[t.month - 1]))
+
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 

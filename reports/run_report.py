@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from accounting.db import duckdb
 from accounting.errors import AccountingError
-from accounting.invoice import FIXED_UNITS, run_coverage
+from accounting.invoice import FIXED_UNITS, as_utc, run_coverage
 from accounting.money import cents
 from accounting.records import Zone
 from accounting.usage import disable_optimizers
@@ -37,7 +37,7 @@ from reports.data import (
     unbilled_lines,
 )
 from reports.hourly import HourlyUsage
-from reports.page import Page, count, e, kpi, money, table, td, tr
+from reports.page import Page, count, date_text, e, kpi, money, table, td, tr
 from reports.run_common import (
     CENT,
     NO_INVENTORY_GROUP,
@@ -73,9 +73,9 @@ def _period(files: RunFiles, con: duckdb.DuckDBPyConnection) -> Period | None:
         return Period(start, start + timedelta(days=calendar.monthrange(y, m)[1]))
     row = con.execute("SELECT min(start), max(start) FROM usage").fetchone()
     if row and row[0] is not None:
-        return Period(
-            row[0].astimezone(UTC), row[1].astimezone(UTC) + timedelta(seconds=1), from_records=True
-        )
+        # (the view's starts are TIMESTAMPTZ, read in UTC; a naive one, of a TIMESTAMP, is UTC too,
+        # where `astimezone` took it for the machine's local time)
+        return Period(as_utc(row[0]), as_utc(row[1]) + timedelta(seconds=1), from_records=True)
     return None
 
 
@@ -149,7 +149,7 @@ def _headline(files: RunFiles, period: Period | None, devices: int, currency: st
         cards.append(
             kpi(
                 "records dated",
-                f"{period.start:%d %b %Y %H:%M} – {last:%d %b %Y %H:%M} UTC",
+                f"{date_text(period.start, '%d %b %Y %H:%M')} – {date_text(last, '%d %b %Y %H:%M')} UTC",
                 "the first and last records' starts; the period they cover is not known here "
                 "(a run's summary.json or an invoice says it)",
             )
@@ -159,7 +159,7 @@ def _headline(files: RunFiles, period: Period | None, devices: int, currency: st
             kpi(
                 "period",
                 f"{period.days:g} days",
-                f"{period.start:%d %b %Y %H:%M} – {period.end:%d %b %Y %H:%M} UTC",
+                f"{date_text(period.start, '%d %b %Y %H:%M')} – {date_text(period.end, '%d %b %Y %H:%M')} UTC",
             )
         )
     projected = _projected(files, period)
@@ -398,10 +398,10 @@ def _render(
         )
         for o in s.get("outages") or []
     ]
-    when = f"{period.start:%d %b %Y} – {period.end:%d %b %Y}" if period else ""
+    when = f"{date_text(period.start, '%d %b %Y')} – {date_text(period.end, '%d %b %Y')}" if period else ""
     if period is not None and period.from_records:
         # (the last record's start, as the headline says: the period's end is a second past it)
-        when = f"records dated {period.start:%d %b %Y} – {period.end - timedelta(seconds=1):%d %b %Y}"
+        when = f"records dated {date_text(period.start, '%d %b %Y')} – {date_text(period.end - timedelta(seconds=1), '%d %b %Y')}"
     fleet = f"{devices:,} devices" if _fleet_known(files) else "devices not known"
     page = Page(f"m2msim report: {name}", f"{fleet} · {when}")
     page.add("headline", "Headline", _headline(files, period, devices, cur))

@@ -10,7 +10,7 @@ from typing import Any
 from accounting.db import duckdb
 from reports import svg
 from reports.data import Rejects, RunFiles, failed_sql, records_counted
-from reports.page import count, e, kpi, money, num, table, td, tr
+from reports.page import count, date_text, e, kpi, money, num, table, td, tr
 from reports.run_common import HOURLY_UP_TO_DAYS, MO, RECORD_GROUP_SQL, Period, parse_time
 from reports.run_cost import records_read_note
 
@@ -112,10 +112,10 @@ def traffic_section(
         return [svg.Series(g, [(k, acc[g].get(k, 0.0)) for k in keys]) for g in acc if any(acc[g].values())]
 
     def tip_mo(s: svg.Series, x: float, y: float) -> str:
-        return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b %H:%M} UTC: {y:,.2f} Mo"
+        return f"{s.name}, {date_text(datetime.fromtimestamp(x, UTC), '%d %b %H:%M')} UTC: {y:,.2f} Mo"
 
     def tip_n(s: svg.Series, x: float, y: float) -> str:
-        return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b %H:%M} UTC: {y:,.0f} sessions"
+        return f"{s.name}, {date_text(datetime.fromtimestamp(x, UTC), '%d %b %H:%M')} UTC: {y:,.0f} sessions"
 
     spans = [day_bucket(days)] if days >= 2 else []
     if days <= HOURLY_UP_TO_DAYS:
@@ -211,7 +211,9 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
         failed = sum(r[3] for r in data)
         ko = sum(int(r[4]) for r in data)
         groups = ", ".join(o.get("groups") or []) or "every group"
-        label = f"{o.get('kind', 'outage')} outage {start:%d %b %H:%M}–{end:%H:%M} UTC ({groups})"
+        label = (
+            f"{o.get('kind', 'outage')} outage {date_text(start, '%d %b %H:%M')}–{end:%H:%M} UTC ({groups})"
+        )
         rows.append(tr([td(label), num(count(retries)), num(count(failed)), num(count(ko))]))
         band = [svg.Band(start.timestamp(), end.timestamp(), f"{o.get('kind', '')} outage")]
         by_minute = {r[0].timestamp(): r for r in data}
@@ -227,12 +229,12 @@ def storm_section(files: RunFiles, con: duckdb.DuckDBPyConnection, cur: str) -> 
         parts.append(
             svg.line_chart(
                 f"plot-storm-{n}",
-                f"Outage {n}: sessions minute by minute, {start:%d %b} UTC",
+                f"Outage {n}: sessions minute by minute, {date_text(start, '%d %b')} UTC",
                 series,
                 y_label="records per minute",
                 bands=band,
                 steps=True,
-                caption=f"{label}; from {w0:%H:%M} to {w1:%d %b %H:%M} UTC (30 min before, up to 3 h after or the next outage).",
+                caption=f"{label}; from {w0:%H:%M} to {date_text(w1, '%d %b %H:%M')} UTC (30 min before, up to 3 h after or the next outage).",
             )
         )
     parts.insert(
@@ -288,8 +290,8 @@ def alarms_section(con: duckdb.DuckDBPyConnection, period: Period | None) -> str
                     td(r),
                     num(count(c), f"summary:alarms.by_rule.{r}"),
                     num(count(ln)),
-                    td(f"{a:%d %b %H:%M}"),
-                    td(f"{b:%d %b %H:%M}"),
+                    td(f"{date_text(a, '%d %b %H:%M')}"),
+                    td(f"{date_text(b, '%d %b %H:%M')}"),
                 ]
             )
             for r, c, ln, a, b in counts
@@ -421,7 +423,7 @@ def sms_calls_section(
         series = [svg.Series(name, [(k, acc[name].get(k, 0.0)) for k in keys]) for name in ("SMS", "calls")]
 
         def tip(s: svg.Series, x: float, y: float) -> str:
-            return f"{s.name}, {datetime.fromtimestamp(x, UTC):%d %b} UTC: {y:,.0f} records"
+            return f"{s.name}, {date_text(datetime.fromtimestamp(x, UTC), '%d %b')} UTC: {y:,.0f} records"
 
         parts.append(_billed_table(files, con))
         parts.append(

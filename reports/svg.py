@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from reports.page import e
+from reports.page import date_text, e
 
 # Okabe-Ito: tells its colours apart for the colour-blind, and on a grey-scale print by lightness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -183,7 +183,7 @@ def _x_time_axis(f: Frame, label: str) -> list[str]:
             f'<line class="axisline" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP + f.ph:.1f}" y2="{TOP + f.ph + 4:.1f}"/>'
         )
         out.append(
-            f'<text class="tick" x="{x:.1f}" y="{TOP + f.ph + 16:.1f}" text-anchor="middle">{_e(t.strftime(fmt))}</text>'
+            f'<text class="tick" x="{x:.1f}" y="{TOP + f.ph + 16:.1f}" text-anchor="middle">{_e(date_text(t, fmt))}</text>'
         )
     out.append(
         f'<text class="axis" x="{f.left + f.pw / 2:.0f}" y="{f.height - 22}" text-anchor="middle">{_e(label)}</text>'
@@ -420,7 +420,7 @@ def dot_timeline(
         body.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(label)}</text>')
         for t, n in pts:
             r = 2.5 + 9 * math.sqrt(n / peak)
-            when = datetime.fromtimestamp(t, UTC).strftime("%d %b %H:%M")
+            when = date_text(datetime.fromtimestamp(t, UTC), "%d %b %H:%M")
             body.append(
                 f'<circle class="pt" cx="{f.x(t):.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{col}" fill-opacity="0.75">'
                 f"<title>{_e(f'{label}, {when} UTC: {n:,} {unit}')}</title></circle>"
@@ -441,7 +441,7 @@ def _x_time_axis_rows(f: Frame, y_axis: float) -> list[str]:
     for t in ticks:
         x = f.x(t.timestamp())
         out.append(
-            f'<text class="tick" x="{x:.1f}" y="{y_axis + 16:.1f}" text-anchor="middle">{_e(t.strftime(fmt))}</text>'
+            f'<text class="tick" x="{x:.1f}" y="{y_axis + 16:.1f}" text-anchor="middle">{_e(date_text(t, fmt))}</text>'
         )
     return out
 
