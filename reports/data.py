@@ -811,11 +811,11 @@ def _identity_of(path: Path, refuse: Callable[[Path | str, str], ReportError]) -
     return now["bytes"], now["sampled_sha256"]
 
 
-def _other(path: Path, size: Any, now: int) -> str:
+def _other(path: Path, size: Any, now: int, when: str = "rated") -> str:
     """Why a file of a rated file's name is not the file rated (`check_invoice_files`)."""
     if now != size:
-        return f"{size} bytes when rated, {now:,} now"
-    return "other content than when rated (its sampled_sha256 differs)"
+        return f"{size} bytes when {when}, {now:,} now"
+    return f"other content than when {when} (its sampled_sha256 differs)"
 
 
 def check_invoice_files(files: RunFiles) -> tuple[str | None, _Where]:
@@ -873,6 +873,8 @@ def check_invoice_files(files: RunFiles) -> tuple[str | None, _Where]:
         return None, _named([entries[i][0] for i in taken], [(str(p), 0) for p in taken.values()])
     if not taken and (merged := _merged_parts(files, entries, rated, refuse)) is not None:
         return None, merged
+    if not taken and (alone := _merge_alone(files, recorded, refuse)) is not None:
+        return None, alone
     for path in stray if not taken else ():  # (its bytes are not those rated: the records may be)
         if any(
             path.name == base + end
@@ -962,6 +964,46 @@ def _merged_parts(
         reads.append((str(merged), before))
         before += pq.read_metadata(part).num_rows
     return _named([name for name, _, _ in entries], reads)
+
+
+def _merge_alone(
+    files: RunFiles, recorded: list[Any], refuse: Callable[[Path | str, str], ReportError]
+) -> _Where | None:
+    """`_Where` of a run's parts read in its `usage.parquet` alone (copied without them), as the
+    invoice's entries place them there (`merged_into`, `simulator.run._placed_in_merge`: that file's
+    size and `sampled_sha256`, the part's records before it, `row_offset`), when the file read is
+    that file.  `ReportError` when it is of that name but another file (replaced since).  None when
+    the entries do not say (an invoice of an older m2msim: its `rows_read` is then the only check,
+    and the rejects it names by part are not placed)."""
+    if len(files.usage) != 1 or not recorded:
+        return None
+    names, offsets, merged = [], [], set()
+    for entry in recorded:
+        into = entry.get("merged_into") if isinstance(entry, dict) else None
+        offset = into.get("row_offset") if isinstance(into, dict) else None
+        if (
+            not isinstance(into, dict)
+            or not isinstance(offset, int)
+            or isinstance(offset, bool)
+            or offset < 0
+        ):
+            return None
+        names.append(str(entry.get("name")))
+        offsets.append(offset)
+        merged.add((str(into.get("name")), into.get("bytes"), into.get("sampled_sha256")))
+    if len(merged) != 1:
+        return None
+    [(name, size, digest)] = merged
+    [path] = files.usage
+    now = _identity_of(path, refuse)
+    if now != (size, digest):
+        if _same_name(path, name, files.folder):
+            raise refuse(
+                path,
+                f"not the {name} that merged the parts it rated: {_other(path, size, now[0], 'written')}",
+            )
+        return None
+    return _named(list(names), [(str(path), offset) for offset in offsets])
 
 
 def _merge_of(merged: Path, parts: list[Path]) -> str | None:

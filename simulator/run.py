@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 from accounting import Comparison, compare, inventory_from_dict, load_catalog, rate, rate_run
 from accounting.invoice import Invoice, UsageCoverage
 from accounting.records import RETRY_BIT, USAGE_SCHEMA
-from accounting.usage import ROW_REASONS, month_bounds
+from accounting.usage import ROW_REASONS, file_identity, month_bounds
 from accounting.usage_arrow import huge_pages
 from accounting.usage_parts import PartAggregates, before_workers, prepare_worker
 from m2msim.rundir import run_folder
@@ -965,6 +965,8 @@ def _invoice(scenario: Scenario, out_dir: Path, result: RunResult, shards: Seque
     run = rate_run(inventory, parts or None, reader=reader)
     invoice = run.invoice
     _name_in_run(invoice, parts, out_dir)
+    if parts and (out_dir / "usage.parquet").is_file():
+        _placed_in_merge(invoice, parts, out_dir)
     # the report's offer comparison re-prices these aggregates: the month is read and rated once
     result.comparison = compare(run)
     invoice.coverage = usage_coverage(scenario)
@@ -1009,6 +1011,29 @@ def _name_in_run(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> None
             reason = first + named[f] + reason[len(first) + len(f) :]
         rejects.append(dataclasses.replace(r, reason=reason, file=named.get(r.file or "", r.file)))
     invoice.rejects = rejects
+
+
+def _placed_in_merge(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> None:
+    """Each part the run's invoice rated (`usage_files`), with its record count (`rows`) and where
+    its records are in the run's `usage.parquet`, which merges the parts in shard order
+    (`UsageMerger`): `merged_into`, that file's name, size and `sampled_sha256` and the records of
+    the parts before it (`row_offset`: the part's row r, as its rejects number it, is the merged
+    file's row r + row_offset).  A page of `usage.parquet` copied without its parts placed none of
+    the rejects, which name a part and a row: they were counted as billed records, with a warning.
+    Nothing is added when the entries are not the parts merged, one for one."""
+    entries = invoice.usage_files or []
+    names = [Path(os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))).as_posix() for p in parts]
+    if [e.get("name") for e in entries] != names:
+        return
+    counts = [int(pq.read_metadata(part).num_rows) for part in parts]
+    if sum(counts) != pq.read_metadata(out_dir / "usage.parquet").num_rows:
+        return
+    merged = file_identity(out_dir / "usage.parquet", "usage.parquet")
+    offset = 0
+    for entry, rows in zip(entries, counts, strict=True):
+        entry["rows"] = rows
+        entry["merged_into"] = {**merged, "row_offset": offset}
+        offset += rows
 
 
 def usage_coverage(scenario: Scenario) -> UsageCoverage | None:

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -239,6 +240,70 @@ def test_a_runs_page_leaves_out_the_rejects_of_its_parts(shards_run: Path, tmp_p
         assert _trackers(html) == ["2", "0", "0.0 Mo"], page
         note = _rejects_note(html)
         assert "48 rejected" in note and "counted here all the same" not in note, note
+
+
+def _merged_alone(run: Path, folder: Path, invoice: dict[str, Any] | None = None) -> Path:
+    """The run's files but its parts (`usage/`) and its marker: its `usage.parquet` copied alone,
+    with the run's invoice (else `invoice`)."""
+    shutil.copytree(run, folder, ignore=shutil.ignore_patterns("usage", ".m2msim-run.json", "report.html"))
+    if invoice is not None:
+        (folder / "invoice.json").write_text(json.dumps(invoice), encoding="utf-8")
+    return folder
+
+
+def test_a_runs_usage_parquet_copied_without_its_parts_places_their_rejects(
+    shards_run: Path, tmp_path: Path
+) -> None:
+    """The run's invoice names its rejects by part and row (`usage/part-00002.parquet`, 2): its
+    `usage.parquet` copied without the parts, the page placed none of them, counted its 48
+    rejected records as billed (the trackers' 2 data sessions, "counted here all the same") and
+    warned that the files were checked by their count alone.  Each part's entry in `usage_files`
+    says its records and where they are in `usage.parquet`, that file known by its size and hash."""
+    invoice = json.loads((shards_run / "invoice.json").read_text(encoding="utf-8"))
+    merged = pq.read_metadata(shards_run / "usage.parquet").num_rows
+    offsets = [e["merged_into"]["row_offset"] for e in invoice["usage_files"]]
+    rows = [e["rows"] for e in invoice["usage_files"]]
+    assert offsets == [sum(rows[:k]) for k in range(len(rows))] and sum(rows) == merged, (offsets, rows)
+    assert [pq.read_metadata(shards_run / e["name"]).num_rows for e in invoice["usage_files"]] == rows
+    assert {e["merged_into"]["name"] for e in invoice["usage_files"]} == {"usage.parquet"}
+    folder = _merged_alone(shards_run, tmp_path / "alone")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and not r.err, str(r)
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert _trackers(html) == _trackers((shards_run / "report.html").read_text(encoding="utf-8"))
+    note = _rejects_note(html)
+    assert "48 rejected" in note and "counted here all the same" not in note, note
+
+
+def test_an_older_runs_invoice_beside_its_usage_parquet_alone_is_checked_by_its_rows(
+    shards_run: Path, tmp_path: Path
+) -> None:
+    """An invoice of a version before `rows` and `merged_into` beside the run's `usage.parquet`
+    alone reads as it did: its rejects, named by part, are not placed in that file, and the page
+    says they are counted all the same, and why."""
+    invoice = json.loads((shards_run / "invoice.json").read_text(encoding="utf-8"))
+    for entry in invoice["usage_files"]:
+        del entry["rows"], entry["merged_into"]
+    folder = _merged_alone(shards_run, tmp_path / "older", invoice)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0, str(r)
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert "48 rejected" in note and "48 of them are counted here all the same" in note, note
+    assert "or names a file not read here" in note, note
+
+
+def test_a_runs_usage_parquet_alone_of_other_content_is_refused(shards_run: Path, tmp_path: Path) -> None:
+    """A `usage.parquet` beside the run's invoice that is not the file the run merged (written
+    again, its row groups otherwise) is refused naming it: the invoice's rows would be others."""
+    folder = _merged_alone(shards_run, tmp_path / "other")
+    table = pq.read_table(folder / "usage.parquet")
+    pq.write_table(table, folder / "usage.parquet", row_group_size=1000)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 2 and r.err.count("\n") == 1, str(r)
+    assert (
+        f"usage_files: {folder / 'usage.parquet'}: not the usage.parquet that merged the parts it rated: "
+        in r.err
+    )
 
 
 def test_a_runs_usage_parquet_replaced_while_its_parts_stay_is_refused(

@@ -363,8 +363,14 @@ def test_a_run_without_the_merged_usage_file_bills_the_same(tmp_path: Path) -> N
     merged = simulate(sc_of(d), tmp_path / "merged")
     parts = simulate(sc_of(d), tmp_path / "parts", merge=False)
     assert not (parts.out_dir / "usage.parquet").exists() and merged.shards == parts.shards == 3
-    for name in ("invoice.json", "summary.json", "usage/part-00002.parquet"):
+    for name in ("summary.json", "usage/part-00002.parquet"):
         assert (merged.out_dir / name).read_bytes() == (parts.out_dir / name).read_bytes(), name
+    # (the same bill, of the same parts; the merged run's tells where they are in its usage.parquet)
+    with_merge, without = (json.loads((r.out_dir / "invoice.json").read_bytes()) for r in (merged, parts))
+    assert billed(with_merge) == billed(without)
+    for entry in with_merge["usage_files"]:
+        assert entry.pop("merged_into")["name"] == "usage.parquet" and entry.pop("rows") >= 0
+    assert with_merge["usage_files"] == without["usage_files"]
     part_rows = [table(p) for p in sorted((parts.out_dir / "usage").glob("part-*.parquet"))]
     assert pa.concat_tables(part_rows).equals(table(merged.out_dir / "usage.parquet"))
     assert merged.usage_rows == parts.usage_rows == table(merged.out_dir / "usage.parquet").num_rows > 0
