@@ -469,11 +469,18 @@ def run_usage(folder: Path) -> list[Path]:
     its `usage/part-*.parquet` (in shard order), else its `usage.csv` (as it is, or compressed since
     by gzip or zstd); empty when there is none of them.  Its other files (`invoice.txt`,
     `alarms.jsonl`, `summary.txt`, ...) are none of its usage."""
+    return next(usage_forms(folder), [])
+
+
+def usage_forms(folder: Path) -> Iterator[list[Path]]:
+    """Each form of usage records the folder `folder` holds, in the order `run_usage` takes them:
+    its `usage.parquet`, its `usage/part-*.parquet`, its `usage.csv` (or compressed since)."""
     if (folder / "usage.parquet").is_file():
-        return [folder / "usage.parquet"]
+        yield [folder / "usage.parquet"]
     if parts := sorted((folder / "usage").glob("part-*.parquet")):
-        return parts
-    return [folder / name for name in _RUN_CSVS if (folder / name).is_file()][:1]
+        yield parts
+    if csv := [folder / name for name in _RUN_CSVS if (folder / name).is_file()][:1]:
+        yield csv
 
 
 def run_usage_of(folder: Path) -> list[Path] | None:

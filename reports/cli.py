@@ -112,12 +112,13 @@ def _unread(cmd: str, files: RunFiles, reader: str) -> str | None:
     """Why the run folder is refused (a usage file there the run did not write: its records left
     out of the page, or of the query's tables, without a word); each other file there the run did
     not write is said not read, on stderr (`m2msim.rundir.unread_files`, as `rate RUN` does), and
-    each name of a usage file read under another (`RunFiles.skipped`)."""
+    each name of a usage file read under another (`RunFiles.skipped`) and each passed over for
+    the one the invoice rated (`RunFiles.passed_over`)."""
     from accounting.usage import has_usage_columns
 
     refused, notes = unread_files(files.folder, files.read(), reader, has_usage_columns)
     if refused is None:
-        notes = [f"{path}: {why}" for path, why in files.skipped] + notes
+        notes = [f"{path}: {why}" for path, why in [*files.passed_over, *files.skipped]] + notes
     for note in notes:
         print(f"m2msim {cmd}: warning: {note}", file=sys.stderr)
     return refused

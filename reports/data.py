@@ -24,6 +24,7 @@ import bisect
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -40,7 +41,7 @@ from accounting.records import RETRY_BIT
 from accounting.starts import start_sql
 from accounting.zones import PLMN_REFUSED, usage_zone_sql
 from m2msim.inputs import each_once, replaced_repeat
-from m2msim.rundir import marker_files, not_whole_run, run_usage
+from m2msim.rundir import marker_files, not_whole_run, run_usage, usage_forms
 from m2msim.yamlio import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class RunFiles:
     paths: dict[str, Path] = field(default_factory=dict)  # the file each document was read from, by kind
     # names of a usage file read under another (`m2msim.inputs.each_once`), each with why it is not read
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    # usage files passed over for those the invoice rated (`_rated_form`), each with why
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)
 
     def source(self, kind: str) -> str:
         """The file the `kind` document ("summary", "invoice", ...) was read from, to name in an error
@@ -180,6 +183,8 @@ def find_files(folder: Path | str) -> RunFiles:
                 except AccountingError as exc:
                     raise ReportError(str(exc)) from None
     usage = run_usage(root)  # (as `rate` reads it: merged, the parts, else the CSV)
+    if listed is None and files.invoice is not None:
+        usage, files.passed_over = _rated_form(files, usage)
     # (a run's usage with a part missing, or another run's part beside its own, was read as the
     # run's whole usage without a word; a link to one of its parts is another file there)
     if usage and (said := not_whole_run(root, usage)) is not None:
@@ -196,6 +201,47 @@ def find_files(folder: Path | str) -> RunFiles:
             "usage/part-*.parquet, usage.csv or a bench report.json)"
         )
     return files
+
+
+def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The usage files of a folder of `rate` outputs to read: `usage`, those `run_usage` takes
+    first, unless the folder's invoice rated another of its forms (`usage_forms`) and not these,
+    as its `usage_files` tell them by size and `sampled_sha256` (a `usage.csv` rated, beside a
+    `usage.parquet` of the same records written from it, or of others: the page refused the
+    folder, as it cannot prove the Parquet holds the rows the invoice numbers); then that form,
+    and each file of `usage` passed over with why, said on stderr.  A run's `usage.parquet` beside
+    the parts rated is read as it is: it is checked to be their merge (`check_invoice_files`)."""
+    recorded = (files.invoice or {}).get("usage_files")
+    if not usage or not isinstance(recorded, list):
+        return usage, []
+    forms = list(usage_forms(files.folder))
+    if len(forms) < 2:
+        return usage, []
+    from accounting.usage import file_identity
+
+    rated = Counter((e.get("bytes"), e.get("sampled_sha256")) for e in recorded if isinstance(e, dict))
+
+    def is_rated(form: list[Path]) -> bool:
+        try:
+            now = Counter((i["bytes"], i["sampled_sha256"]) for i in map(file_identity, form))
+        except OSError:
+            return False  # (its reader says why)
+        return now == rated
+
+    if is_rated(usage):
+        return usage, []
+    merged = usage == [files.folder / "usage.parquet"]
+    for form in forms:
+        if form == usage or (merged and form[0].parent.name == "usage") or not is_rated(form):
+            continue
+        names = ", ".join(str(p) for p in form)
+        why = (
+            f"not read: the invoice {files.source('invoice')} rated {names} (known by its size and "
+            f"sampled_sha256), not this file: {names} is read in its place, as the rows the invoice "
+            "lists as rejected are numbered in it"
+        )
+        return form, [(p, why) for p in usage]
+    return usage, []
 
 
 def _check_skipped(files: RunFiles) -> None:

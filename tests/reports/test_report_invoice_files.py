@@ -175,16 +175,30 @@ def test_the_files_rated_are_known_by_content_not_by_the_name_given(tmp_path: Pa
     assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
 
 
-def test_a_usage_file_read_beside_the_file_rated_is_refused(tmp_path: Path) -> None:
-    """A folder of `rate --json --out` beside the CSV rated and a `usage.parquet` of other records
-    (which the page reads before a CSV): the CSV, found by its name, passed the check, and the page
-    drew the other records, the invoice's reject (row 4) left out of them."""
+@pytest.mark.parametrize("rows", [RATED, OTHER], ids=["same records", "other records"])
+def test_the_usage_file_rated_is_read_beside_another_and_the_other_named(
+    tmp_path: Path, rows: list[str]
+) -> None:
+    """A folder of `rate --json --out` beside the CSV rated and a `usage.parquet` (which the page
+    reads before a CSV), of the same records written from it or of others: the page refused the
+    folder, the Parquet file "a usage file the invoice did not rate" (before, the CSV found by its
+    name, it drew the other records).  The page and the queries read the CSV the invoice rated,
+    known by its size and sampled hash, and say which file was not read and why."""
     (tmp_path / "a").mkdir()
     rated = _usage(tmp_path / "a" / "usage.csv", RATED)
     folder = _folder(tmp_path / "f", _invoice(tmp_path, rated), rated)
-    _usage(folder / "usage.parquet", OTHER)
+    _usage(folder / "usage.parquet", rows)
     r = run_cli(["report", str(folder)])
-    assert r.rc == 2 and f"{folder / 'usage.parquet'}: a usage file the invoice did not rate" in r.err, str(r)
+    assert r.rc == 0 and r.err.count("\n") == 1, str(r)
+    assert r.err.startswith(
+        f"m2msim report: warning: {folder / 'usage.parquet'}: not read: the invoice "
+        f"{folder / 'invoice.json'} rated {folder / 'usage.csv'} (known by its size and sampled_sha256)"
+    ), r.err
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert "of the 3 records read, 1 rejected" in note and "counted here all the same" not in note, note
+    r = run_cli(["sql", str(folder), "SELECT count(*) FILTER (type = 'sms') AS sms FROM usage", "--csv"])
+    assert r.rc == 0 and r.out == "sms\n1\n", str(r)  # (the CSV's one SMS; the other file's two)
+    assert f"{folder / 'usage.parquet'}: not read: the invoice" in r.err, r.err
 
 
 def test_a_file_rated_under_another_name_is_checked_by_its_content(tmp_path: Path) -> None:
