@@ -1162,9 +1162,9 @@ def connect(
     unchecked = rejects.unchecked
     try:
         view = _usage_sql(files, con, numbered=bool(rejected))
+        if unchecked is not None:  # (its rejects placed in these files or not: the page is its)
+            _check_invoice_of(files, con, view, unchecked)
         if rejected:
-            if unchecked is not None:
-                _check_invoice_of(files, con, view, unchecked)
             table = pa.table(
                 {"f": [f for f, _ in rejected], "r": [r for _, r in rejected]},
                 schema=pa.schema([("f", pa.string()), ("r", pa.int64())]),

@@ -294,16 +294,26 @@ def test_an_older_runs_invoice_beside_its_usage_parquet_alone_is_checked_by_its_
 ) -> None:
     """An invoice of a version before `rows` and `merged_into` beside the run's `usage.parquet`
     alone reads as it did: its rejects, named by part, are not placed in that file, and the page
-    says they are counted all the same, and why."""
+    says they are counted all the same, and why.  The file is checked against its `rows_read`, as
+    docs/report.md says, and a warning says so: placing none of its rejects, the page was made of
+    a file of other records (fewer) without a word."""
     invoice = json.loads((shards_run / "invoice.json").read_text(encoding="utf-8"))
     for entry in invoice["usage_files"]:
         del entry["rows"], entry["merged_into"]
     folder = _merged_alone(shards_run, tmp_path / "older", invoice)
     r = run_cli(["report", str(folder)])
-    assert r.rc == 0, str(r)
+    assert r.rc == 0 and "the files it rated are not here (usage/part-00000.parquet)" in r.err, str(r)
+    assert "checked against its rows_read alone" in r.err, r.err
     note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
     assert "48 rejected" in note and "48 of them are counted here all the same" in note, note
     assert "or names a file not read here" in note, note
+    table = pq.read_table(folder / "usage.parquet")
+    pq.write_table(table.slice(0, table.num_rows - 1), folder / "usage.parquet")
+    r = run_cli(["report", str(folder)])
+    assert (
+        r.rc == 2
+        and f"rows_read: {table.num_rows:,} usage rows rated, but the usage files here hold" in r.err
+    ), str(r)
 
 
 def test_a_runs_usage_parquet_alone_of_other_content_is_refused(shards_run: Path, tmp_path: Path) -> None:
