@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import struct
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +118,9 @@ ANSWERED_KEPT_S = 2 * RETRY_WINDOW_S
 SUPERSEDED_KEPT = 4  # the earlier copies of a request re-sent on its Identifier whose answers are told
 UNANSWERED_KEPT_S = 6 * 3600
 MAX_EARLY_RESPONSES = 4_096  # responses awaiting a request read after them; the oldest is a reject past it
+# accounting clients the look-ahead pass (`_answered_clients`) remembers as answered somewhere in the captures,
+# at most (past it, the others are taken as unanswered there: the retry window alone tells their copies)
+MAX_ANSWERED_CLIENTS = 65_536
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -605,7 +608,11 @@ class _Decoder:
         *,
         check_clock: bool = True,
         late_copies: int = LATE_COPY_KEPT,
+        look_ahead: Callable[[], frozenset[bytes]] | None = None,
     ) -> None:
+        """`look_ahead`: the accounting clients some Accounting-Response of the whole captures goes to (one
+        more pass over them, `_answered_clients`), asked once, when a request unanswered so far is seen again
+        past the retry window before any answer to its client was read (`_answered_later`)."""
         self.secret = secret
         self.report = report
         self.ports = ports
@@ -627,6 +634,14 @@ class _Decoder:
         # one had none (`request`: its copy is re-sent, at any distance in time); for others (a capture of
         # one direction) an answer may have gone unseen
         self.answers_seen: set[bytes] = set()
+        # the same, over the whole captures (None: not looked for yet): a server down for minutes as the
+        # capture begins answers the client only then (`_answered_later`)
+        self.look_ahead = look_ahead
+        self.answered_anywhere: frozenset[bytes] | None = None
+        # the same (NAS address, port, id) -> (attributes but those a copy may change, Acct-Delay-Time) of an
+        # Accounting-On/Off awaiting its answer there: the same re-sent there, its Acct-Delay-Time grown, is a
+        # copy (`_reset_resent`)
+        self.resets_awaiting: dict[tuple[bytes, int, int], tuple[int, int]] = {}
         # client's address -> (latest copy's time, key) in time order, to forget those keys (`_forget`)
         # once ANSWERED_KEPT_S, then UNANSWERED_KEPT_S have passed on that client's clock
         self.seen_order: dict[bytes, tuple[deque[tuple[int, tuple[bytes, int, int]]], ...]] = {}
@@ -1257,6 +1272,7 @@ class _Decoder:
         else:
             self.answered[key] = msg[4:20]
             self.answered_request[key] = request_auth
+            self.resets_awaiting.pop(key, None)
 
     def _answers_superseded(self, key: tuple[bytes, int, int], msg: bytes) -> bool:
         """Whether the response `msg` answers a request its client re-sent on the same Identifier with other
@@ -1311,6 +1327,7 @@ class _Decoder:
 
     def _forget(self, key: tuple[bytes, int, int]) -> None:
         self.cut.discard(key)
+        self.resets_awaiting.pop(key, None)
         self.superseded.pop(key, None)
         self.request_seen.pop(key, None)
         self.answered.pop(key, None)
@@ -1333,14 +1350,12 @@ class _Decoder:
         seen_s = ts_us // 1_000_000
         pending = self.pending.get(key)
         whole_of_cut = False
+        retry = within_retry(self.request_seen.get(key, seen_s), seen_s)
         if (
             # unanswered where the capture holds the server's answers to its client: re-sent until answered
             # (RFC 2866 2), whatever the backoff between copies
-            (pending == auth and nas in self.answers_seen)
-            or (
-                (pending == auth or (pending is None and self.answered_request.get(key) == auth))
-                and within_retry(self.request_seen.get(key, seen_s), seen_s)
-            )
+            (pending == auth and (nas in self.answers_seen or (not retry and self._answered_later(nas))))
+            or ((pending == auth or (pending is None and self.answered_request.get(key) == auth)) and retry)
         ):
             whole_of_cut = bool(self.cut) and self._whole_of_cut(key)
             if not whole_of_cut:
@@ -1350,8 +1365,10 @@ class _Decoder:
                 self._reset_copy_seen(msg, nas, ts_us)
                 return None
         self._seen(key, seen_s)
+        superseded = False  # (an unanswered request on its key, other octets: `_reset_resent`)
         if not whole_of_cut:  # (that one awaits, or had, its answer already)
             if pending is not None and pending != auth:
+                superseded = True
                 # re-sent on its Identifier with its octets changed (Acct-Delay-Time grown), or another
                 # request: an answer to the copy before, seen after this, is no bad one
                 earlier = self.superseded.setdefault(key, [])
@@ -1370,7 +1387,39 @@ class _Decoder:
             return None
         if req is None:
             return None  # others (Accounting-On/Off end the client's sessions) carry no usage
+        if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF) and self._reset_resent(
+            key, msg, req.delay or 0, superseded
+        ):
+            report.retransmissions += 1
+            self.tracker.reset_copy_seen(req)
+            return None
         return self.tracker.request(req, n)
+
+    def _answered_later(self, nas: bytes) -> bool:
+        """Whether the captures hold some Accounting-Response to the client `nas`, read or not yet: the server
+        answers its client, so a request of that client still unanswered had none, and its copy is re-sent
+        (a server down for minutes as the capture begins, answering only its client's later copies).  The
+        captures are looked through once, the first time it is asked (`look_ahead`)."""
+        if self.look_ahead is None:
+            return False
+        if self.answered_anywhere is None:
+            self.answered_anywhere = self.look_ahead()
+        return nas in self.answered_anywhere
+
+    def _reset_resent(self, key: tuple[bytes, int, int], msg: bytes, delay: int, superseded: bool) -> bool:
+        """Whether the Accounting-On/Off `msg` on `key` (its client's address, port and Identifier) is a copy of
+        the one awaiting its answer there (`superseded`: it had none), re-sent with its Acct-Delay-Time grown:
+        its other attributes the same (`_resend_form`).  A rebooted NAS sends its Accounting-On afresh, its
+        Acct-Delay-Time none or 0 again; a copy told by the time it was sent (seen less Acct-Delay-Time) is
+        the tracker's, this one whatever the time between (a NAS counting its Acct-Delay-Time from its first
+        retry, or its backoff, not from the first copy)."""
+        form = _resend_form(msg)
+        awaiting = self.resets_awaiting.get(key)
+        if superseded and awaiting is not None and awaiting[0] == form and delay > awaiting[1]:
+            self.resets_awaiting[key] = (form, delay)
+            return True
+        self.resets_awaiting[key] = (form, delay)  # (forgotten with its key: `_forget`, or answered)
+        return False
 
     def _whole_of_cut(self, key: tuple[bytes, int, int]) -> bool:
         """Whether the request on `key` was seen only cut by the snapshot length so far (a reject, read
@@ -1557,6 +1606,36 @@ class _Decoder:
         return records
 
 
+class _AnswerScout(_Decoder):
+    """The look-ahead pass: the accounting clients some Accounting-Response of the captures goes to, read
+    through the same link layers, tunnels and reassembly as the records are; nothing else kept."""
+
+    def __init__(self, ports: frozenset[int]) -> None:
+        super().__init__(b"", ReadReport(), ports, "auto", check_clock=False)
+        self.clients: set[bytes] = set()
+
+    def _radius(
+        self, n: int, src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, ts_us: int
+    ) -> list[UsageRecord] | None:
+        if sport in self.ports and payload[:1] == b"\x05" and len(self.clients) < MAX_ANSWERED_CLIENTS:
+            self.clients.add(dst)
+        return None
+
+
+def _answered_clients(files: list[Path], ports: frozenset[int]) -> frozenset[bytes]:
+    """Every accounting client (address) some Accounting-Response in `files` goes to: one more pass over
+    the captures, up to a cut within a packet (said by the records' own pass)."""
+    scout = _AnswerScout(ports)
+    for path in files:
+        try:
+            for n, (ts_us, linktype, data, orig) in enumerate(read_frames(path), 1):
+                scout.orig = orig
+                scout.packet(n, data, linktype, ts_us)
+        except CaptureCutShort:
+            pass
+    return frozenset(scout.clients)
+
+
 _RADIUS, _CUT_REQUEST = 0, 1  # what waits: a datagram of the accounting ports; a request cut short
 ACCT_DELAY_TIME = 41
 NAS_IDENTIFIER = 32
@@ -1705,7 +1784,13 @@ def _records(
     late_copies: int = LATE_COPY_KEPT,
 ) -> Iterator[UsageRecord]:
     decoder = _Decoder(
-        secret, report, ports, line_from, check_clock=event_time == "check", late_copies=late_copies
+        secret,
+        report,
+        ports,
+        line_from,
+        check_clock=event_time == "check",
+        late_copies=late_copies,
+        look_ahead=lambda: _answered_clients(files, ports),
     )
     report.ports = sorted(ports)
     names = [str(f) for f in files]

@@ -805,3 +805,56 @@ def test_a_start_re_sent_seconds_later_is_no_new_sessions_start(tmp_path: Path, 
     spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
     assert spans == [("s1", 0, 600, 10, 20), ("s1", 600, 600, 20, 20)]
     assert (sessions, open_sessions, retransmissions, rejects) == (1, [], 1, {})
+
+
+# -- a server down for over a minute as the capture began ----------------------------------------------------
+
+DOWN = [
+    Sent(1_000, 0, 7, answered=False),
+    Sent(1_005, 1, 1, "sess-2", answered=False),
+    Sent(1_045, 0, 7, answered=False),
+    Sent(1_125, 0, 7),  # the server back, 125 s on: it answers this copy
+    Sent(1_126, 1, 1, "sess-2"),
+    Sent(1_600, 2, 2, "sess-2", st=595, octets=(100, 200)),
+]
+
+
+def test_an_accounting_on_re_sent_while_the_server_is_down_for_minutes_is_a_copy(tmp_path: Path) -> None:
+    """The server was down when the capture began and answered nothing for 125 s: the NAS re-sent its
+    Accounting-On (no Event-Timestamp, no Acct-Delay-Time) 45 s and 125 s on, its new session's Start
+    between. No answer to the client came within the 60 s requests wait to be handled in order, so the
+    copy 45 s on was taken for a restart: it ended sess-2, whose Stop was a reject, 'never seen before',
+    its usage lost. The capture holds the server's answers to the client (later): a request still
+    unanswered is re-sent until answered, a copy however late. A capture of one direction cannot tell,
+    and keeps to the retry window (a restart)."""
+    captured, _ = read_each(tmp_path, DOWN)
+    assert captured == ([("sess-2", 1_005, 595, 100, 200)], 1, [], 3, {})
+    one_way, _ = read_each(tmp_path, DOWN, responses=False)
+    # (each copy a restart: sess-2 ended at each, its Start's copy 121 s on a new session)
+    assert one_way == ([("sess-2", 1_126, 595, 100, 200)], 2, ["sess-2"], 0, {})
+
+
+def test_an_accounting_on_re_sent_on_its_identifier_with_acct_delay_time_grown_is_a_copy(
+    tmp_path: Path,
+) -> None:
+    """The NAS re-sent its unanswered Accounting-On on the same Identifier, its Acct-Delay-Time grown (30,
+    then 90 s, counted from its first retry, not from the first copy: sent 15 and 35 s after it by it),
+    other octets. Its time sent 1 s apart or more, and past the retry window of the copy before, each copy
+    was a restart, which ended sess-2 (its Stop a reject, 'never seen before'). A rebooted NAS sends its
+    Accounting-On afresh (its Acct-Delay-Time 0 again): the same one on the same Identifier, unanswered,
+    its Acct-Delay-Time grown, is the copy re-sent, whether the capture holds the answers or not."""
+    requests = [
+        Sent(1_000, 0, 7, delay=0, answered=False),
+        Sent(1_005, 1, 1, "sess-2", answered=False),
+        Sent(1_045, 0, 7, delay=30, answered=False),
+        Sent(1_125, 0, 7, delay=90),
+        Sent(1_126, 1, 1, "sess-2"),
+        Sent(1_600, 2, 2, "sess-2", st=595, octets=(100, 200)),
+    ]
+    for responses in (True, False):
+        captured, _ = read_each(tmp_path, requests, responses=responses)
+        assert captured == ([("sess-2", 1_005, 595, 100, 200)], 1, [], 3, {})
+    # rebooted 100 s on, its Acct-Delay-Time 0 again: a restart, which ends sess-2 (sess-3 its new session)
+    rebooted = [*requests[:3], Sent(1_100, 0, 7, delay=0), Sent(1_105, 1, 1, "sess-3")]
+    captured, _ = read_each(tmp_path, rebooted)
+    assert captured == ([], 2, ["sess-2", "sess-3"], 1, {})
