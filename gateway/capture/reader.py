@@ -97,6 +97,8 @@ __all__ = [
 FDS_SPARE = 64  # the interpreter, imports, the output, its temporary file...
 ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accounting port
 RADSEC_PORT = 2083  # RADIUS over TLS (RFC 6614)
+MAX_RADIUS_TCP = 4_096  # the longest RADIUS message over TCP (RFC 6613 2.3)
+_TLS_CONTENT_TYPES = frozenset({20, 21, 22, 23})  # a TLS record's: change cipher spec, alert, handshake, data
 IP_TCP = 6
 MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
@@ -178,6 +180,21 @@ Udp = tuple[bytes, bytes, int, int, bytes]  # source, destination, source port, 
 _Waiting = tuple[int, int, int, str | None, int, Udp]  # time, arrival, packet number, file, kind, datagram
 
 
+def _radius_stream(payload: bytes) -> bool:
+    """Whether a TCP segment's payload starts as a stream of RADIUS accounting does (RFC 6613): messages
+    of code 4 or 5, each Length 20 to 4,096 octets, back to back up to the segment's end or the last running
+    past it (the stream cut into segments)."""
+    pos, size = 0, len(payload)
+    if size < 4:
+        return False
+    while pos + 4 <= size:
+        length = _U16.unpack_from(payload, pos + 2)[0]
+        if payload[pos] not in (4, 5) or not 20 <= length <= MAX_RADIUS_TCP:
+            return False
+        pos += length
+    return pos >= size or payload[pos] in (4, 5)  # (or the next message's first octets)
+
+
 def _carried_type(data: bytes, start: int) -> bool:
     """Whether an Ethernet frame starting at `start` has, past its VLAN tags, the type of a packet a
     link carries (IPv4, IPv6, ARP, MPLS)."""
@@ -235,9 +252,11 @@ class ReadReport(Rejects):
         self.out_of_order_first: dict[str, object] | None = None  # the first: packet, file, seconds late
         self.gtp_c = 0  # GTP-C datagrams seen (UDP 2123): no usage in them
         self.gtp_u = 0  # GTP-U datagrams seen (UDP 2152): user packets, no count of them
-        # TCP segments to or from the accounting ports or RadSec's (RADIUS over TCP or TLS, RFC 6613/6614):
-        # not read, their accounting in no record
+        # TCP segments of RADIUS over TCP or TLS (RFC 6613/6614): to or from the accounting ports, their
+        # payload starting as Accounting-Requests or Responses do; to or from RadSec's, as a TLS record does.
+        # Not read, their accounting in no record; by what they carry ('RADIUS', 'TLS') and the server's port
         self.radius_tcp = 0
+        self.radius_tcp_by: Counter[tuple[str, int]] = Counter()
 
     @property
     def no_usable_requests(self) -> str | None:
@@ -268,11 +287,19 @@ class ReadReport(Rejects):
         return said + main_reject_said(self.reasons, "packets", listed)
 
     def radius_tcp_said(self) -> str:
-        """What the TCP segments on RADIUS ports seen (`radius_tcp`) mean."""
-        ports = ", ".join(str(p) for p in sorted({*self.ports, RADSEC_PORT}))
+        """What the TCP segments of RADIUS over TCP or TLS seen (`radius_tcp`) were, and what they mean."""
+        kinds = []
+        for kind, what in (
+            ("RADIUS", "carrying RADIUS accounting (RFC 6613) on TCP port"),
+            ("TLS", "carrying TLS records (RadSec, RFC 6614) on TCP port"),
+        ):
+            ports = sorted(port for k, port in self.radius_tcp_by if k == kind)
+            if ports:
+                count = sum(self.radius_tcp_by[kind, port] for port in ports)
+                kinds.append(f"{count} {what}{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}")
         return (
-            f"{self.radius_tcp} TCP segments to or from port {ports}: RADIUS over TCP or TLS (RFC 6613, "
-            "6614) is not read, the accounting they carry is in no record"
+            f"{self.radius_tcp} TCP segments of RADIUS over TCP or TLS ({'; '.join(kinds)}): not read, the "
+            "accounting they carry is in no record"
         )
 
     def _gtp_said(self) -> str:
@@ -326,6 +353,7 @@ class ReadReport(Rejects):
             "gtp_c": self.gtp_c,
             "gtp_u": self.gtp_u,
             "radius_tcp": self.radius_tcp,
+            "radius_tcp_by": {f"{kind} {port}": n for (kind, port), n in sorted(self.radius_tcp_by.items())},
             "out_of_order": self.out_of_order,
             "out_of_order_first": self.out_of_order_first,
             "clock_wrong": self.clock_wrong,
@@ -886,7 +914,7 @@ class _Decoder:
             if frag & 0x3FFF:  # (a fragment of other traffic: TCP, ICMP, GRE fragmented on its way)
                 self.report.fragments += 1
             elif data[off + 9] == IP_TCP:
-                self._tcp(data, off + ihl)
+                self._tcp(data, off + ihl, off + _U16.unpack_from(data, off + 2)[0])
             return None
         src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
         if frag & 0x3FFF:
@@ -934,7 +962,7 @@ class _Decoder:
             return self._gre(n, data, pos, end)
         if next_header != 17:
             if next_header == IP_TCP:
-                self._tcp(data, pos)
+                self._tcp(data, pos, end)
             return None
         return self._datagram(n, src, dst, data, pos)
 
@@ -1073,12 +1101,30 @@ class _Decoder:
         elif dport == GTPC_PORT or sport == GTPC_PORT:
             self.report.gtp_c += 1
 
-    def _tcp(self, data: bytes, at: int) -> None:
-        """Count a TCP segment to or from the accounting ports or RadSec's (`ReadReport.radius_tcp`)."""
-        if len(data) >= at + 4:
-            sport, dport = _U16.unpack_from(data, at)[0], _U16.unpack_from(data, at + 2)[0]
-            if sport in self.tcp_ports or dport in self.tcp_ports:
-                self.report.radius_tcp += 1
+    def _tcp(self, data: bytes, at: int, end: int) -> None:
+        """Count a TCP segment (header at `at`, the IP packet ending at `end`) of RADIUS over TCP or TLS
+        (`ReadReport.radius_tcp`): to or from an accounting port, its payload starting as Accounting-Requests
+        or Responses do (`_radius_stream`); to or from RadSec's port, as a TLS record does.  Any other (a
+        handshake, an acknowledgement, another protocol on the port) was counted too."""
+        if len(data) < at + 13:
+            return
+        sport, dport = _U16.unpack_from(data, at)[0], _U16.unpack_from(data, at + 2)[0]
+        if sport not in self.tcp_ports and dport not in self.tcp_ports:
+            return
+        payload = data[at + (data[at + 12] >> 4) * 4 : min(end, len(data))]
+        port = dport if dport in self.tcp_ports else sport
+        if port == RADSEC_PORT:
+            if not (
+                len(payload) >= 5 and payload[0] in _TLS_CONTENT_TYPES and payload[1] == 3 and payload[2] <= 4
+            ):
+                return
+            kind = "TLS"
+        elif _radius_stream(payload):
+            kind = "RADIUS"
+        else:
+            return
+        self.report.radius_tcp += 1
+        self.report.radius_tcp_by[kind, port] += 1
 
     def _other_port(self, data: bytes, udp: int, dport: int) -> None:
         """Count a datagram to another port that looks like an Accounting-Request (code 4, Length fits)."""

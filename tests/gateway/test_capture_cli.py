@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -358,18 +359,23 @@ def test_radius_over_tcp_or_tls_is_said_not_read(tmp_path: Path, capsys: pytest.
             packet.time = t0 + t + dt
             udp_nas.append(packet)
     tcp = []
-    for i, (ip, port) in enumerate(
-        [(IP(src="192.0.2.2", dst="192.0.2.10"), 1813), (IPv6(src="2001:db8::3", dst="2001:db8::10"), 2083)]
+    tls = bytes((23, 3, 3, 0, 32)) + bytes(range(32))  # a TLS record of application data
+    for i, (ip, port, payload) in enumerate(
+        [
+            (IP(src="192.0.2.2", dst="192.0.2.10"), 1813, start),
+            (IPv6(src="2001:db8::3", dst="2001:db8::10"), 2083, tls),
+        ]
     ):
-        packet = Ether(src=MAC, dst=MAC) / ip / TCP(sport=40_000, dport=port, flags="PA") / Raw(start)
+        packet = Ether(src=MAC, dst=MAC) / ip / TCP(sport=40_000, dport=port, flags="PA") / Raw(payload)
         packet.time = t0 + 1 + i
         tcp.append(packet)
     mixed, alone = tmp_path / "mixed.pcap", tmp_path / "tcp.pcap"
     wrpcap(str(mixed), sorted(udp_nas + tcp, key=lambda p: p.time))
     wrpcap(str(alone), tcp)
     said = (
-        "2 TCP segments to or from port 1646, 1813, 2083: RADIUS over TCP or TLS (RFC 6613, 6614) is not "
-        "read, the accounting they carry is in no record"
+        "2 TCP segments of RADIUS over TCP or TLS (1 carrying RADIUS accounting (RFC 6613) on TCP port 1813; "
+        "1 carrying TLS records (RadSec, RFC 6614) on TCP port 2083): not read, the accounting they carry is "
+        "in no record"
     )
     secret = SECRET.decode()
     assert main(["records-from-pcap", str(mixed), "--secret", secret, "--json"]) == 0
@@ -382,4 +388,56 @@ def test_radius_over_tcp_or_tls_is_said_not_read(tmp_path: Path, capsys: pytest.
     assert captured.err == (
         f"m2msim records-from-pcap: warning: {alone}: no usable Accounting-Request, no records: none among "
         f"its 2 packets (UDP ports 1646, 1813); {said}\n"
+    )
+
+
+def test_radius_over_tcp_counts_only_segments_that_carry_radius_or_tls(tmp_path: Path) -> None:
+    """Every TCP segment to or from 1646, 1813 or 2083 was counted as RADIUS over TCP or TLS: a
+    handshake's SYN, the acknowledgements, another service on the port (an SGSN's stack drawing 1646 as a
+    source port, a web server on 2083), and the warning said that many segments carried accounting. Only a
+    payload starting as RADIUS accounting does (code 4 or 5, a Length that fits: several messages, or the
+    stream cut into segments) on the accounting ports, or as a TLS record on 2083, is counted, by kind and
+    port (`radius_tcp_by`), and the warning names them."""
+    from handmade_pcap import SECRET, acct, request, response
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    rng = random.Random(6613)
+    t0, MAC = 1_772_360_000, "02:00:00:00:00:01"
+    start = request(1, acct(1, event=t0))
+    big = request(2, acct(3, event=t0 + 600, st=600, octets=(5, 6), msisdn="3" * 200))
+    counted = [
+        (1813, start),
+        (1813, start + response(start)),  # (two messages in one segment)
+        (1646, big[:60]),  # (the stream cut: the message runs past the segment)
+        (2083, bytes((22, 3, 1, 0, 64)) + rng.randbytes(64)),  # a TLS ClientHello's record
+    ]
+    not_counted = [
+        (1813, b""),  # SYN, ACK
+        (1646, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        (1813, bytes((1, 7, 0, 20)) + bytes(16)),  # an Access-Request: no accounting
+        (1813, bytes((4, 7, 0, 19)) + bytes(16)),  # a Length no message has
+        (1813, bytes((4, 7, 0, 30)) + bytes(26) + b"\x99\x00"),  # what follows it no message
+        (2083, start),  # RADIUS in clear on RadSec's port: no TLS
+        (2083, bytes((23, 9, 9, 0, 4)) + b"abcd"),  # no TLS version
+    ]
+    frames = []
+    for i, (port, payload) in enumerate(counted + not_counted):
+        packet = Ether(src=MAC, dst=MAC) / IP(src="192.0.2.2", dst="192.0.2.10")
+        flags = "S" if not payload else "PA"
+        packet = packet / TCP(sport=40_000 + rng.randrange(1_000), dport=port, flags=flags) / Raw(payload)
+        packet.time = t0 + i
+        frames.append(packet)
+    path = tmp_path / "tcp.pcap"
+    wrpcap(str(path), frames)
+    report = ReadReport()
+    assert list(records_from_pcap(path, SECRET, report)) == []
+    assert report.radius_tcp == 4
+    assert report.as_dict()["radius_tcp_by"] == {"RADIUS 1646": 1, "RADIUS 1813": 2, "TLS 2083": 1}
+    assert report.radius_tcp_said() == (
+        "4 TCP segments of RADIUS over TCP or TLS (3 carrying RADIUS accounting (RFC 6613) on TCP ports "
+        "1646, 1813; 1 carrying TLS records (RadSec, RFC 6614) on TCP port 2083): not read, the accounting "
+        "they carry is in no record"
     )
