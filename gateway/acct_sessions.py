@@ -374,6 +374,11 @@ class Rejects:
         # without it, counted, the first named (`at`, `file`, `session`, `delay`)
         self.delay_wrong = 0
         self.delay_wrong_first: dict[str, object] | None = None
+        # requests seen at a time before 2000 by the reader's own clock (a capture's, never set: a probe
+        # without a real-time clock counts from 1970), the first, and those of them without Event-Timestamp
+        self.capture_clock_unset = 0
+        self.capture_clock_unset_first: dict[str, object] | None = None
+        self.capture_clock_undated = 0
 
     def start_copies(self) -> dict[str, object]:
         """The Start copies counted (`start_copies_*`, `*_forgotten`), as both readers' summaries give them."""
@@ -495,6 +500,26 @@ class Rejects:
                 "session": session,
                 "delay": delay,
             }
+
+    def clock_unset_said(self, where: int, time_s: int, event_time: int | None) -> None:
+        """A request seen at `time_s`, before 2000, by the reader's own clock: that clock was not set."""
+        self.capture_clock_unset += 1
+        self.capture_clock_undated += event_time is None
+        if self.capture_clock_unset_first is None:
+            self.capture_clock_unset_first = {"at": where, "file": self.current_file, "time": time_s}
+
+    def capture_clock_said(self, unit: str) -> str | None:
+        """The warning line of a capture whose clock was not set (`clock_unset_said`); None if it was."""
+        first = self.capture_clock_unset_first
+        if first is None:
+            return None
+        return (
+            f"the capture's clock was not set ({self.capture_clock_unset} Accounting-Requests captured before "
+            f"2000, the first: {_where(first, unit)}, at {_iso(int(str(first['time'])))}: a probe without a "
+            "real-time clock): their Event-Timestamps are taken as written, unchecked, their Acct-Delay-Times "
+            f"as given; {self.capture_clock_undated} without Event-Timestamp are dated by that clock, not when "
+            "they happened"
+        )
 
     def delay_wrong_said(self, unit: str) -> str | None:
         """The warning line of the requests whose Acct-Delay-Time was left out (`delay_said`); None if none."""
@@ -890,7 +915,8 @@ class SessionTracker:
         self.nas_clocks: dict[object, _NasClock] = {}  # accounting client -> what its clock said
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
-        if req.delay and req.time_s - req.delay < CLOCK_FLOOR_S:
+        if req.delay and req.time_s - req.delay < CLOCK_FLOOR_S <= req.time_s:
+            # (seen before 2000 itself, the reader's clock was not set: nothing to judge the delay by)
             # no delay: a session without Event-Timestamp was dated by it in 1889 (-1 read as 2^32 - 1 s)
             self.report.delay_said(where, req.session_id, req.delay)
             req.delay = None

@@ -1903,3 +1903,45 @@ def test_late_copies_below_zero_keeps_none_as_zero_does(tmp_path: Path) -> None:
         report = ReadReport()
         got[kept] = (spans(list(records_from_pcap(path, SECRET, report, late_copies=kept))), report.as_dict())
     assert got[-1] == got[0] and got[0][1]["late_copies_forgotten"] == 1
+
+
+# -- a capture whose own clock was never set ---------------------------------------------------------------
+
+
+def test_a_capture_whose_clock_was_never_set_is_said_once_and_dated_by_event_timestamp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A probe without a real-time clock captures from 1970-01-01 (its uptime), the GGSN's clock right and
+    its requests carrying Acct-Delay-Time (2 s) and Event-Timestamp. Every request was flagged: its
+    Acct-Delay-Time as one that would have it sent before 2000 (`delay_wrong`), its Event-Timestamp as a
+    NAS clock wrong (`clock_wrong`), and the session dated in 1970 by the probe's clock. The capture's
+    clock unset is said once, its requests' Event-Timestamps taken as written (nothing to check them
+    against), their Acct-Delay-Times kept: the records are the session's."""
+    msgs = [
+        request(1, acct(1, event=T0, delay=2)),
+        request(2, acct(3, event=T0 + 600, st=600, octets=(100, 200), delay=2)),
+        request(3, acct(2, event=T0 + 900, st=900, octets=(150, 300), terminate=1, delay=2)),
+    ]
+    frames = []
+    for i, (msg, t) in enumerate(zip(msgs, (302, 902, 1_202), strict=True)):  # (uptime: s since boot)
+        frames.append((t * 1_000_000, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg), ident=i))))
+        frames.append((t * 1_000_000 + 1_000, ethernet(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
+    path = write_pcap(tmp_path / "probe.pcap", 1, frames)
+    records, report = read(path)
+    assert spans(records) == [
+        ("sess-1", at(0), 600, 100, 200, 1),
+        ("sess-1", at(600), 300, 50, 100, 2),
+    ]
+    assert (report.delay_wrong, report.clock_wrong, report.clock_held) == (0, 0, 0)
+    assert report.capture_clock_unset == 3
+    assert report.as_dict()["capture_clock_unset_first"] == {"at": 1, "file": str(path), "time": 302}
+    said = report.capture_clock_said("packet")
+    assert said == (
+        f"the capture's clock was not set (3 Accounting-Requests captured before 2000, the first: {path} "
+        "packet 1, at 1970-01-01T00:05:02Z: a probe without a real-time clock): their Event-Timestamps are taken as "
+        "written, unchecked, their Acct-Delay-Times as given; 0 without Event-Timestamp are dated by that "
+        "clock, not when they happened"
+    )
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+    out = capsys.readouterr().out
+    assert out.count("warning:") == 1 and f"warning: {said}" in out
