@@ -197,6 +197,10 @@ class Reassembly(Generic[K]):
     def clear(self) -> None:
         self._open.clear()
 
+    def discard(self, key: K) -> None:
+        """Drop the fragments of `key` held so far, if any, without giving the datagram up."""
+        self._open.pop(key, None)
+
     def _give_up(self, key: K) -> None:
         partial = self._open.pop(key)
         if self.on_given_up is not None:

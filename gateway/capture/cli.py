@@ -202,8 +202,11 @@ def run(args: argparse.Namespace) -> int:
     elif report.no_usable_requests is not None:  # (an empty output: done, but nothing to bill)
         print(f"{PROG}: warning: {report.no_usable_requests}", file=sys.stderr)
         status = 1
-    elif report.radius_tcp:  # (the records of the UDP accounting: that over TCP is in none)
-        print(f"{PROG}: warning: {report.radius_tcp_said()}", file=sys.stderr)
+    else:
+        if report.radius_tcp:  # (the records of the UDP accounting: that over TCP is in none)
+            print(f"{PROG}: warning: {report.radius_tcp_said()}", file=sys.stderr)
+        if report.gtp_prime or report.gtp_v0:  # (the CDRs of GTP' are billed by no record)
+            print(f"{PROG}: warning: {report.gtp_prime_said()}", file=sys.stderr)
     summary = _summary(report, totals, args.out)
     summary["skipped_files"] = [str(s.path) for s in skipped]
     summary["skipped_reasons"] = {str(s.path): s.reason for s in skipped}
@@ -301,9 +304,20 @@ def _print_summary(
     if report.counter_wraps:
         print(f"  {report.counter_wraps} 32-bit octet counters wrapped without Gigawords (2^32 added)")
     if report.fragments:
-        print(f"  {report.fragments} IP fragments ({report.reassembled} RADIUS messages reassembled)")
+        without = report.fragments_without_first
+        print(
+            f"  {report.fragments} IP fragments ({report.reassembled} RADIUS messages reassembled"
+            + (
+                f"; {without} datagrams whose first fragment never came, what they carried not known"
+                if without
+                else ""
+            )
+            + ")"
+        )
     if report.radius_tcp and report.no_usable_requests is None:
         print(f"  warning: {report.radius_tcp_said()}")
+    if (report.gtp_prime or report.gtp_v0) and report.no_usable_requests is None:
+        print(f"  warning: {report.gtp_prime_said()}")
     for port, count in sorted(report.other_ports.items()):
         print(
             f"  {count} datagrams to UDP port {port} look like Accounting-Requests: add --radius-port {port}?"

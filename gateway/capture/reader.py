@@ -97,6 +97,7 @@ __all__ = [
 FDS_SPARE = 64  # the interpreter, imports, the output, its temporary file...
 ACCT_PORTS = frozenset({radius.ACCT_PORT, 1646})  # 1646: the pre-RFC 2866 accounting port
 RADSEC_PORT = 2083  # RADIUS over TLS (RFC 6614)
+GTP_PRIME_PORT = 3386  # GTP' (TS 32.295: a GGSN's charging data records to its charging gateway), GTPv0's too
 MAX_RADIUS_TCP = 4_096  # the longest RADIUS message over TCP (RFC 6613 2.3)
 _TLS_CONTENT_TYPES = frozenset({20, 21, 22, 23})  # a TLS record's: change cipher spec, alert, handshake, data
 IP_TCP = 6
@@ -252,6 +253,15 @@ class ReadReport(Rejects):
         self.out_of_order_first: dict[str, object] | None = None  # the first: packet, file, seconds late
         self.gtp_c = 0  # GTP-C datagrams seen (UDP 2123): no usage in them
         self.gtp_u = 0  # GTP-U datagrams seen (UDP 2152): user packets, no count of them
+        # datagrams of UDP 3386: GTP' (its header's Protocol Type 0: the GGSN's charging data records, TS
+        # 32.295) and GTPv0 (version 0, Protocol Type 1: TS 09.60's GTP, control and user plane). Not read:
+        # the CDRs GTP' carries are billed by no record of ours
+        self.gtp_prime = 0
+        self.gtp_v0 = 0
+        # fragmented datagrams given up with their first fragment never seen (within 30 s of their others:
+        # a probe that saw part of a G-PDU's fragments, the first taking another link): what they carried,
+        # and whether it was accounting, is not known
+        self.fragments_without_first = 0
         # TCP segments of RADIUS over TCP or TLS (RFC 6613/6614): to or from the accounting ports, their
         # payload starting as Accounting-Requests or Responses do; to or from RadSec's, as a TLS record does.
         # Not read, their accounting in no record; by what they carry ('RADIUS', 'TLS') and the server's port
@@ -277,6 +287,8 @@ class ReadReport(Rejects):
                 said += f"; {count} datagrams to UDP port {port} look like some: add --radius-port {port}?"
             if self.gtp_c or self.gtp_u:
                 said += f"; {self._gtp_said()}"
+            if self.gtp_prime or self.gtp_v0:
+                said += f"; {self.gtp_prime_said()}"
             if self.radius_tcp:
                 said += f"; {self.radius_tcp_said()}"
             return said
@@ -300,6 +312,14 @@ class ReadReport(Rejects):
         return (
             f"{self.radius_tcp} TCP segments of RADIUS over TCP or TLS ({'; '.join(kinds)}): not read, the "
             "accounting they carry is in no record"
+        )
+
+    def gtp_prime_said(self) -> str:
+        """What the GTP' and GTPv0 datagrams seen (UDP 3386) were, and that they are not billed."""
+        return (
+            f"{self.gtp_prime} GTP' datagrams (the charging data records a GGSN sends its charging gateway, "
+            f"TS 32.295) and {self.gtp_v0} GTPv0 (TS 09.60) seen on UDP {GTP_PRIME_PORT}: not read, no "
+            "record is made of them, the usage they carry is not billed here"
         )
 
     def _gtp_said(self) -> str:
@@ -352,6 +372,9 @@ class ReadReport(Rejects):
             "cut_short": list(self.cut_short),
             "gtp_c": self.gtp_c,
             "gtp_u": self.gtp_u,
+            "gtp_prime": self.gtp_prime,
+            "gtp_v0": self.gtp_v0,
+            "fragments_without_first": self.fragments_without_first,
             "radius_tcp": self.radius_tcp,
             "radius_tcp_by": {f"{kind} {port}": n for (kind, port), n in sorted(self.radius_tcp_by.items())},
             "out_of_order": self.out_of_order,
@@ -531,6 +554,27 @@ def _udp_head(datagram: Unfinished[_Key]) -> bytes | None:
     return None if head is None or start is None else head[start:]
 
 
+@dataclass(slots=True)
+class _Other:
+    """A fragmented datagram of other traffic (`_Fragments.others`): when its first fragment came, and
+    what its fragments seen cover, to tell its later fragments from another datagram's."""
+
+    seen: int  # µs
+    pieces: dict[int, tuple[int, int]] | None  # offset -> (length, hash of its octets); None: first one cut
+    end: int  # its length, once its last fragment came; -1 before
+
+    def whole(self) -> bool:
+        """Whether its fragments seen cover it from its start to its end."""
+        if self.pieces is None or self.end < 0:
+            return False
+        at = 0
+        for offset in sorted(self.pieces):
+            if offset > at:
+                return False
+            at = max(at, offset + self.pieces[offset][0])
+        return at >= self.end
+
+
 class _Fragments:
     """Fragmented UDP datagrams (IPv4 and IPv6) put together (`gateway.ipv4.Reassembly`, on packet
     time), less a SPAN port's copies: a copy of a fragment of a datagram put together lately is no
@@ -550,24 +594,54 @@ class _Fragments:
         self.too_long: list[tuple[int, bytes | None]] = []
         # key -> (time, pieces by offset) of the datagrams put together lately
         self.done: dict[_Key, tuple[int, Mapping[int, bytes]]] = {}
-        # key -> time of the first fragment of datagrams whose first fragment said they are other
-        # traffic (GTP-U over a path of too small an MTU...): their other fragments are not kept
-        self.others: dict[_Key, int] = {}
+        # key -> the datagrams whose first fragment said they are other traffic (GTP-U over a path of too
+        # small an MTU...): their other fragments are not kept
+        self.others: dict[_Key, _Other] = {}
+        self.without_first = 0  # datagrams given up whose first fragment never came
 
     def other(self, key: _Key, ts_us: int) -> bool:
         """Whether `key` names a datagram of other traffic (its first fragment said so) at `ts_us`."""
-        seen = self.others.get(key)
-        return seen is not None and ts_us - seen <= FRAGMENT_TIMEOUT_S * 1_000_000
+        entry = self.others.get(key)
+        return entry is not None and ts_us - entry.seen <= FRAGMENT_TIMEOUT_S * 1_000_000
 
-    def mark_other(self, key: _Key, ts_us: int) -> bool:
-        """Remember that the datagram `key` at `ts_us` is other traffic's; False when it already was
-        (a copy of its first fragment)."""
-        if self.other(key, ts_us):
+    def later_of_other(self, key: _Key, ts_us: int, offset: int, more: bool, part: bytes) -> bool:
+        """Whether a later fragment (not cut) of `key` at `ts_us` is that of a datagram of other traffic:
+        within 30 s of its first fragment, unless that datagram came whole already and this is no copy of
+        one of its fragments: then it is another datagram's, the identification used again (a RADIUS
+        request's later fragment coming before its first was dropped so, the request a reject)."""
+        if not self.other(key, ts_us):
             return False
+        entry = self.others[key]
+        if entry.pieces is None:
+            return True  # (its first fragment cut: what it covers not known)
+        piece = (len(part), hash(part))
+        if entry.pieces.get(offset) == piece:
+            return True  # a copy
+        if entry.whole():
+            return False
+        if len(entry.pieces) < MAX_FRAGMENTS:
+            entry.pieces[offset] = piece
+        if not more:
+            entry.end = offset + len(part)
+        return True
+
+    def mark_other(self, key: _Key, ts_us: int, part: bytes | None = None, more: bool = True) -> bool:
+        """Remember that the datagram `key` at `ts_us` is other traffic's, its first fragment `part` (None:
+        cut by the snapshot length); False when it already was (a copy of its first fragment)."""
+        entry = self.others[key] if self.other(key, ts_us) else None
+        if entry is not None and (
+            part is None
+            or not entry.whole()
+            or entry.pieces is None
+            or entry.pieces.get(0) == (len(part), hash(part))
+        ):
+            return False  # (a datagram whose fragments all came is another's under the identification, but a copy)
+        self.open.discard(key)  # (its later fragments come first: other traffic's too, kept no longer)
         self.others.pop(key, None)
         if len(self.others) >= MAX_FRAGMENTED_DATAGRAMS:
             del self.others[next(iter(self.others))]
-        self.others[key] = ts_us
+        pieces = None if part is None else {0: (len(part), hash(part))}
+        self.others[key] = _Other(ts_us, pieces, -1 if more or part is None else len(part))
         return True
 
     def _given_up(self, datagram: Unfinished[_Key]) -> None:
@@ -576,7 +650,9 @@ class _Fragments:
         # came. Only one whose first fragment came can be told as accounting (a reject at the end):
         # those without fill no place (later fragments of G-PDUs whose first the probe never saw)
         head = _udp_head(datagram)
-        if head is not None and len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
+        if datagram.head is None:
+            self.without_first += 1  # (counted: `ReadReport.fragments_without_first`)
+        elif head is not None and len(self.expired) < MAX_FRAGMENTED_DATAGRAMS:
             self.expired.append((datagram.tag, head))
 
     def _too_long(self, datagram: Unfinished[_Key]) -> None:
@@ -1037,7 +1113,7 @@ class _Decoder:
         ):
             self.report.fragments += 1
             if self.fragments.mark_other(key, self.now_us) and ports is not None:
-                self._gtp(*ports)
+                self._gtp(ports[0], ports[1], data[first[1] + 8 : first[1] + 9])
         else:
             self._truncated(n, data, "")
 
@@ -1053,11 +1129,11 @@ class _Decoder:
                 if sport in self.ports or dport in self.ports or dport in _TUNNEL_PORTS:
                     fragments.others.pop(key, None)  # (its identification used again: this one is read)
                 else:
-                    if fragments.mark_other(key, self.now_us):
+                    if fragments.mark_other(key, self.now_us, part, more):
                         self._other_port(part, start, dport)
-                        self._gtp(sport, dport)
+                        self._gtp(sport, dport, part[start + 8 : start + 9])
                     return None
-        elif fragments.other(key, self.now_us):
+        elif fragments.later_of_other(key, self.now_us, offset, more, part):
             return None
         whole = fragments.add(n, self.now_us, key, offset, more, part)
         if whole is None:
@@ -1089,7 +1165,7 @@ class _Decoder:
                 options = (data[udp + 8] & 0x3F) * 4  # Geneve carrying Ethernet, after its options
                 return self._inner(n, data, udp + 16 + options, udp + ulen, LINKTYPE_ETHERNET)
             self._other_port(data, udp, dport)
-            self._gtp(sport, dport)
+            self._gtp(sport, dport, data[udp + 8 : udp + 9])
             return None
         if ulen < 8 or len(data) < udp + ulen:
             self._truncated(n, data, f"UDP length {ulen}, {len(data) - udp} octets captured")
@@ -1097,12 +1173,19 @@ class _Decoder:
             return None
         return src, dst, sport, dport, data[udp + 8 : udp + ulen]
 
-    def _gtp(self, sport: int, dport: int) -> None:
-        """Count a GTP datagram (a capture of GTP alone gives no record: the warning says why)."""
+    def _gtp(self, sport: int, dport: int, first: bytes = b"") -> None:
+        """Count a GTP datagram (a capture of GTP alone gives no record: the warning says why); `first`:
+        its payload's first octet, when captured, which tells GTP' from GTPv0 on UDP 3386 (Protocol Type 0:
+        GTP'; else version 0: GTPv0; not captured: GTP', the port's use today)."""
         if dport == GTPU_PORT or sport == GTPU_PORT:
             self.report.gtp_u += 1
         elif dport == GTPC_PORT or sport == GTPC_PORT:
             self.report.gtp_c += 1
+        elif dport == GTP_PRIME_PORT or sport == GTP_PRIME_PORT:
+            if first and first[0] & 0x10 and first[0] >> 5 == 0:
+                self.report.gtp_v0 += 1
+            elif not first or not first[0] & 0x10:
+                self.report.gtp_prime += 1
 
     def _tcp(self, data: bytes, at: int, end: int) -> None:
         """Count a TCP segment (header at `at`, the IP packet ending at `end`) of RADIUS over TCP or TLS
@@ -1160,7 +1243,7 @@ class _Decoder:
                     return self._datagram_of(n, data, linktype, ts_us)
                 if data[42:43] == b"\x04":
                     self._other_port(data, 34, dport)
-                self._gtp(sport, dport)
+                self._gtp(sport, dport, data[42:43])
                 return None
             if ulen < 8 or len(data) < 34 + ulen:
                 self._truncated(n, data, f"UDP length {ulen}, {len(data) - 34} octets captured")
@@ -1262,7 +1345,7 @@ class _Decoder:
         elif dport in ports and code == b"\x0c":
             self.status_server(n, src, sport, payload, ts_us)
         else:  # (no RADIUS: GTP whose other side took an accounting port as its own, counted so)
-            self._gtp(sport, dport)
+            self._gtp(sport, dport, payload[:1])
         return None
 
     def _message(self, n: int, payload: bytes) -> bytes | None:
@@ -1651,6 +1734,9 @@ class _Decoder:
                 for n, head in self.fragments.unfinished()
             ),
         ]
+        self.report.fragments_without_first = self.fragments.without_first + sum(
+            datagram.head is None for datagram in self.fragments.open.unfinished()
+        )
         for first, head, category, detail in given_up:
             if head is not None and len(head) >= 4:
                 sport, dport = _U16.unpack_from(head, 0)[0], _U16.unpack_from(head, 2)[0]

@@ -5,6 +5,7 @@ possible accounting."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -322,3 +323,153 @@ def test_a_secondary_context_is_billed_by_its_own_accounting_session(tmp_path: P
     records, report = read_frames(tmp_path / "gn.pcap", 1, ethernet, frames)
     assert sorted(rows(records)) == sorted([*expected(), *expected("sess-2")]) and report.rejected == 0
     assert report.sessions == 2 and report.open_sessions == []
+
+
+# -- GTP' and GTPv0 (UDP 3386) ----------------------------------------------------------------------------
+
+CGF = "10.0.0.20"  # a charging gateway
+
+
+def _gtp_prime(seq: int, cdr: bytes) -> bytes:
+    """A GTP' Data Record Transfer Request (TS 32.295: version 2, Protocol Type 0, the 6-octet header)
+    from the GGSN to its charging gateway, carrying a CDR (IE 252, Data Record Packet) of `cdr`."""
+    ie = bytes((252,)) + (len(cdr) + 2).to_bytes(2, "big") + bytes((1, 1)) + cdr
+    body = bytes((0x4E, 240)) + len(ie).to_bytes(2, "big") + seq.to_bytes(2, "big") + ie
+    return raw(IP(src=GGSN_GN, dst=CGF) / UDP(sport=3386, dport=3386) / Raw(body))
+
+
+def _gtp_v0(seq: int, message: int, body: bytes) -> bytes:
+    """A GTPv0 message (TS 09.60: version 0, Protocol Type 1, the 20-octet header, its TID)."""
+    head = bytes((0x1E, message)) + len(body).to_bytes(2, "big") + seq.to_bytes(2, "big") + bytes(6)
+    return raw(IP(src=SGSN, dst=GGSN_GN) / UDP(sport=3386, dport=3386) / Raw(head + bytes(8) + body))
+
+
+def test_gtp_prime_and_gtp_v0_are_counted_and_said_not_billed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GGSN's charging data records over GTP' to its charging gateway (UDP 3386) and an old SGSN's GTPv0
+    (UDP 3386 too), captured with the RADIUS accounting: they were neither read nor counted, and nothing
+    said their CDRs were billed by no record. They are counted (`gtp_prime`, `gtp_v0`, told by the
+    header's Protocol Type and version), and a warning says they are not billed; a capture of them alone
+    says so in its 'no usable' warning."""
+    from handmade_pcap import SECRET
+
+    from m2msim.cli import main
+
+    rng = random.Random(32295)
+    gn = [(_gtp_prime(i, rng.randbytes(rng.randrange(40, 400))), "gtp'") for i in range(5)]
+    gn += [(_gtp_v0(i, 16 if i % 2 else 255, rng.randbytes(60)), "gtpv0") for i in range(3)]
+    frames = with_accounting(gn)
+    path = write_pcap(tmp_path / "ga.pcap", 1, [(ts, ethernet(ip)) for ts, ip, _ in frames])
+    records, report = read(path)
+    assert rows(records) == expected() and report.rejected == 0
+    assert (report.gtp_prime, report.gtp_v0, report.gtp_c, report.gtp_u) == (5, 3, 0, 0)
+    said = (
+        "5 GTP' datagrams (the charging data records a GGSN sends its charging gateway, TS 32.295) and 3 "
+        "GTPv0 (TS 09.60) seen on UDP 3386: not read, no record is made of them, the usage they carry is "
+        "not billed here"
+    )
+    assert report.gtp_prime_said() == said
+    assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"m2msim records-from-pcap: warning: {said}\n"
+    alone = write_pcap(
+        tmp_path / "alone.pcap", 1, [(T0 * 1_000_000 + i, ethernet(ip)) for i, (ip, _) in enumerate(gn)]
+    )
+    _, report = read(alone)
+    assert report.no_usable_requests is not None and report.no_usable_requests.endswith(f"; {said}")
+
+
+# -- fragments: a first fragment lost, identifications used again -------------------------------------------
+
+
+def _gpdu_fragments(count: int, rng: random.Random, first_id: int = 2000) -> list[list[bytes]]:
+    """The fragments of `count` G-PDUs of user packets of random sizes the Gn's MTU cuts in 2 or 3."""
+    out = []
+    for i in range(count):
+        inner = raw(
+            IP(src="100.64.0.1", dst="198.51.100.10")
+            / UDP()
+            / Raw(rng.randbytes(rng.randrange(1_500, 2_900)))
+        )
+        outer = (
+            IP(src=SGSN, dst=GGSN_GN, id=first_id + i)
+            / UDP(sport=2152, dport=2152)
+            / GTP_U_Header(teid=7)
+            / Raw(inner)
+        )
+        out.append([raw(part) for part in fragment(outer, 1480)])
+    return out
+
+
+def test_g_pdus_whose_first_fragment_was_lost_are_counted(tmp_path: Path) -> None:
+    """A probe on one link of a load-shared Gn saw some G-PDUs' later fragments alone (the first took the
+    other link): each waited 30 s for its first fragment and was dropped with no trace but `fragments`.
+    They are counted (`fragments_without_first`), whether given up for their time or left at the end.
+    A G-PDU whose later fragment came before its first is no such datagram: its first fragment's ports
+    say GTP-U, and the pieces held are dropped with it (they would have been counted at the end)."""
+    rng = random.Random(4)
+    gpdus = _gpdu_fragments(12, rng)
+    # (each G-PDU's fragments within microseconds, 40 s after the one before: given up for their time)
+    frames = [(ts, v4(m, r), "radius") for ts, m, r in exchange(session_messages())]
+    for i, parts in enumerate(gpdus):
+        seen = parts[1:] if i % 3 == 0 else [*parts[1:], parts[0]] if i % 3 == 1 else parts
+        t = (T0 + 1 + 40 * i) * 1_000_000  # (the first lost; the first last; all in order)
+        frames += [(t + k, part, "fragment") for k, part in enumerate(seen)]
+    frames.sort()
+    frames += [(frames[-1][0] + 1_000_000 + k, part, "fragment") for k, part in enumerate(gpdus[0][1:])]
+    records, report = read_frames(tmp_path / "gn.pcap", 1, ethernet, frames)
+    assert rows(records) == expected() and report.rejected == 0
+    assert report.fragments == sum(kind == "fragment" for _, _, kind in frames)
+    assert report.gtp_u == 8  # (those whose first fragment came)
+    assert report.fragments_without_first == 4 + 1  # (and one at the end)
+
+
+def test_a_capture_of_later_fragments_alone_counts_them_and_rejects_nothing(tmp_path: Path) -> None:
+    """A capture holding later fragments only (a filter on `ip[6:2] & 0x1fff != 0`, or a probe that
+    misses every first): nothing can be read, nothing is a reject, each datagram is counted once as one
+    whose first fragment never came, and the 'no usable' warning still names the packets."""
+    rng = random.Random(5)
+    later = [part for parts in _gpdu_fragments(30, rng) for part in parts[1:]]
+    rng.shuffle(later)
+    t0 = T0 * 1_000_000
+    path = write_pcap(
+        tmp_path / "later.pcap", 1, [(t0 + i * 3_000_000, ethernet(p)) for i, p in enumerate(later)]
+    )
+    records, report = read(path)
+    assert records == [] and report.rejected == 0
+    assert (report.fragments, report.fragments_without_first, report.gtp_u) == (len(later), 30, 0)
+    assert (
+        report.no_usable_requests is not None
+        and f"none among its {len(later)} packets" in report.no_usable_requests
+    )
+
+
+@pytest.mark.parametrize("between_s", [0, 5, 29])
+def test_radius_fragmented_under_an_identification_used_again_within_30_s(
+    tmp_path: Path, between_s: int
+) -> None:
+    """The GGSN's IP identification used again within 30 s for the same server (the 16-bit counter
+    wrapping, or a stack drawing it at random): the Interim-Update and the Stop fragmented under one
+    identification, and between them another datagram (syslog, UDP 514) under the same, the Stop's later
+    fragment before its first. Each is its own datagram: the records are the session's, no reject; the
+    other datagram's fragments counted, none of them taken into the Stop."""
+    rng = random.Random(between_s)
+    start, interim, stop = session_messages()
+    ident = 4_242
+    other = fragments4("192.0.2.1", "192.0.2.10", udp(40_000, 514, rng.randbytes(300)), ident, 128)
+    parts_i = fragments4("192.0.2.1", "192.0.2.10", udp(32_768, 1813, interim), ident, 128)
+    parts_s = fragments4("192.0.2.1", "192.0.2.10", udp(32_768, 1813, stop), ident, 128)
+    t = T0 * 1_000_000
+    frames = [(ts, v4(m, r)) for ts, m, r in exchange([start, interim, stop])]
+    reqs = [frames[0], frames[1]]
+    at_i, at_s = t + 600_000_000, t + 600_000_000 + between_s * 1_000_000 + 10_000
+    reqs += [(at_i + k, p) for k, p in enumerate(parts_i)] + [(at_i + 2_000, frames[3][1])]
+    reqs += [(at_i + 5_000 + k, p) for k, p in enumerate(other)]
+    reqs += [(at_s + k, p) for k, p in enumerate([*parts_s[1:], parts_s[0]])] + [(at_s + 5_000, frames[5][1])]
+    records, report = read(
+        write_pcap(tmp_path / "ids.pcap", 1, [(ts, ethernet(p)) for ts, p in sorted(reqs)])
+    )
+    assert report.rejected == 0
+    assert rows(records) == expected()
+    assert (report.reassembled, report.accounting_requests) == (2, 3)
