@@ -374,11 +374,12 @@ class Rejects:
         # without it, counted, the first named (`at`, `file`, `session`, `delay`)
         self.delay_wrong = 0
         self.delay_wrong_first: dict[str, object] | None = None
-        # requests seen at a time before 2000 by the reader's own clock (a capture's, never set: a probe
-        # without a real-time clock counts from 1970), the first, and those of them without Event-Timestamp
-        self.capture_clock_unset = 0
-        self.capture_clock_unset_first: dict[str, object] | None = None
-        self.capture_clock_undated = 0
+        # requests seen at a time before 2000 by the reader's own clock (a capture's, a server's Timestamp,
+        # never set: a probe without a real-time clock counts from 1970), the first, and those of them
+        # without Event-Timestamp
+        self.clock_unset = 0
+        self.clock_unset_first: dict[str, object] | None = None
+        self.clock_unset_undated = 0
 
     def start_copies(self) -> dict[str, object]:
         """The Start copies counted (`start_copies_*`, `*_forgotten`), as both readers' summaries give them."""
@@ -503,21 +504,27 @@ class Rejects:
 
     def clock_unset_said(self, where: int, time_s: int, event_time: int | None) -> None:
         """A request seen at `time_s`, before 2000, by the reader's own clock: that clock was not set."""
-        self.capture_clock_unset += 1
-        self.capture_clock_undated += event_time is None
-        if self.capture_clock_unset_first is None:
-            self.capture_clock_unset_first = {"at": where, "file": self.current_file, "time": time_s}
+        self.clock_unset += 1
+        self.clock_unset_undated += event_time is None
+        if self.clock_unset_first is None:
+            self.clock_unset_first = {"at": where, "file": self.current_file, "time": time_s}
 
-    def capture_clock_said(self, unit: str) -> str | None:
-        """The warning line of a capture whose clock was not set (`clock_unset_said`); None if it was."""
-        first = self.capture_clock_unset_first
+    def clock_unset_warning(self, unit: str) -> str | None:
+        """The warning line of a reader's clock that was not set (`clock_unset_said`: a capture's, `unit`
+        packet; a server's Timestamp, line); None if it was."""
+        first = self.clock_unset_first
         if first is None:
             return None
+        clock, seen, machine = (
+            ("capture's clock", "captured", "a probe")
+            if unit == "packet"
+            else ("server's clock (Timestamp)", "logged", "a server")
+        )
         return (
-            f"the capture's clock was not set ({self.capture_clock_unset} Accounting-Requests captured before "
-            f"2000, the first: {_where(first, unit)}, at {_iso(int(str(first['time'])))}: a probe without a "
+            f"the {clock} was not set ({self.clock_unset} Accounting-Requests {seen} before 2000, the "
+            f"first: {_where(first, unit)}, at {_iso(int(str(first['time'])))}: {machine} without a "
             "real-time clock): their Event-Timestamps are taken as written, unchecked, their Acct-Delay-Times "
-            f"as given; {self.capture_clock_undated} without Event-Timestamp are dated by that clock, not when "
+            f"as given; {self.clock_unset_undated} without Event-Timestamp are dated by that clock, not when "
             "they happened"
         )
 
@@ -915,6 +922,9 @@ class SessionTracker:
         self.nas_clocks: dict[object, _NasClock] = {}  # accounting client -> what its clock said
 
     def request(self, req: AcctRequest, where: int) -> list[UsageRecord]:
+        if req.time_s < CLOCK_FLOOR_S:  # the reader's own clock was not set: nothing checks the NAS's by it
+            req.time_sure = False
+            self.report.clock_unset_said(where, req.time_s, req.event_time)
         if req.delay and req.time_s - req.delay < CLOCK_FLOOR_S <= req.time_s:
             # (seen before 2000 itself, the reader's clock was not set: nothing to judge the delay by)
             # no delay: a session without Event-Timestamp was dated by it in 1889 (-1 read as 2^32 - 1 s)

@@ -270,7 +270,7 @@ def _print_summary(
         print(f"  warning: {report.no_usable_requests}")
     for clock in (
         report.clock_wrong_said("packet"),
-        report.capture_clock_said("packet"),
+        report.clock_unset_warning("packet"),
         report.delay_wrong_said("packet"),
         report.clock_held_warning("packet"),
         report.late_copies_warning("packet"),

@@ -383,9 +383,9 @@ class ReadReport(Rejects):
             "clock_wrong_first": list(self.clock_wrong_first),
             "delay_wrong": self.delay_wrong,
             "delay_wrong_first": self.delay_wrong_first,
-            "capture_clock_unset": self.capture_clock_unset,
-            "capture_clock_unset_first": self.capture_clock_unset_first,
-            "capture_clock_undated": self.capture_clock_undated,
+            "clock_unset": self.clock_unset,
+            "clock_unset_first": self.clock_unset_first,
+            "clock_unset_undated": self.clock_unset_undated,
             "clock_held": self.clock_held,
             "clock_held_first": list(self.clock_held_first),
             "rejects": [
@@ -1519,8 +1519,6 @@ class _Decoder:
             return None
         if req is None:
             return None  # others (Accounting-On/Off end the client's sessions) carry no usage
-        if not req.time_sure:  # (seen before 2000: the capture's clock was not set, said once)
-            report.clock_unset_said(n, req.time_s, req.event_time)
         if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF) and self._reset_resent(
             key, msg, req.delay or 0, superseded
         ):
@@ -1633,7 +1631,6 @@ class _Decoder:
                 client=client,
                 nas_names=nas_names,
                 time_s=ts_us // 1_000_000,
-                time_sure=ts_us >= CLOCK_FLOOR_S * 1_000_000,  # (else the capture's clock was unset)
                 event_time=_u32(std, radius.EVENT_TIMESTAMP, "Event-Timestamp"),
                 delay=_u32(std, ACCT_DELAY_TIME, "Acct-Delay-Time"),
                 reset_id=_text(std, radius.ACCT_SESSION_ID) or "",
@@ -1657,7 +1654,6 @@ class _Decoder:
             client=client,
             nas_names=nas_names,
             time_s=ts_us // 1_000_000,
-            time_sure=ts_us >= CLOCK_FLOOR_S * 1_000_000,
             line=line,
             event_time=event,
             session_time=_u32(std, radius.ACCT_SESSION_TIME, "Acct-Session-Time"),

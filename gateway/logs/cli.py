@@ -189,6 +189,7 @@ def _print(report: LogReport, totals: Totals, out: Path | None) -> None:
         print(f"  warning: {report.no_usable_entries}")
     for clock in (
         report.clock_wrong_said("line"),
+        report.clock_unset_warning("line"),
         report.delay_wrong_said("line"),
         report.clock_held_warning("line"),
         report.late_copies_warning("line"),

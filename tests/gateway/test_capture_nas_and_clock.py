@@ -1933,9 +1933,9 @@ def test_a_capture_whose_clock_was_never_set_is_said_once_and_dated_by_event_tim
         ("sess-1", at(600), 300, 50, 100, 2),
     ]
     assert (report.delay_wrong, report.clock_wrong, report.clock_held) == (0, 0, 0)
-    assert report.capture_clock_unset == 3
-    assert report.as_dict()["capture_clock_unset_first"] == {"at": 1, "file": str(path), "time": 302}
-    said = report.capture_clock_said("packet")
+    assert report.clock_unset == 3
+    assert report.as_dict()["clock_unset_first"] == {"at": 1, "file": str(path), "time": 302}
+    said = report.clock_unset_warning("packet")
     assert said == (
         f"the capture's clock was not set (3 Accounting-Requests captured before 2000, the first: {path} "
         "packet 1, at 1970-01-01T00:05:02Z: a probe without a real-time clock): their Event-Timestamps are taken as "

@@ -858,3 +858,34 @@ def test_an_accounting_on_re_sent_on_its_identifier_with_acct_delay_time_grown_i
     rebooted = [*requests[:3], Sent(1_100, 0, 7, delay=0), Sent(1_105, 1, 1, "sess-3")]
     captured, _ = read_each(tmp_path, rebooted)
     assert captured == ([], 2, ["sess-2", "sess-3"], 1, {})
+
+
+def test_a_readers_clock_never_set_is_said_once_and_dated_by_event_timestamp_both_ways(
+    tmp_path: Path,
+) -> None:
+    """A probe, and a server, without a real-time clock: the capture's packets and the detail file's
+    Timestamps count from 1970 (302 s on), the NAS's clock right. Every request was flagged, its
+    Acct-Delay-Time (2 s) as one that would have it sent before 2000 and its Event-Timestamp as a NAS clock
+    wrong, the session dated in 1970. Both readers say their clock was not set, once, and date the
+    session by its Event-Timestamps."""
+    sent = [
+        Sent(302 - T0, 1, 1, "sess-1", event=T0, delay=2),
+        Sent(902 - T0, 2, 3, "sess-1", event=T0 + 600, st=600, octets=(100, 200), delay=2),
+        Sent(1_202 - T0, 3, 2, "sess-1", event=T0 + 900, st=900, octets=(150, 300), delay=2),
+    ]
+    assert read_both(tmp_path, sent) == (
+        [("sess-1", 0, 600, 100, 200), ("sess-1", 600, 300, 50, 100)],
+        1,
+        [],
+        0,
+        {},
+    )
+    for (report, _), unit in zip(reports_and_records(tmp_path, sent), ("packet", "line"), strict=True):
+        assert (report.clock_unset, report.clock_unset_undated) == (3, 0)
+        assert (report.delay_wrong, report.clock_wrong, report.clock_held) == (0, 0, 0)
+        said = report.clock_unset_warning(unit)
+        assert (
+            said is not None
+            and "was not set (3 Accounting-Requests" in said
+            and "1970-01-01T00:05:02Z" in said
+        )
