@@ -992,8 +992,8 @@ class _Decoder:
         if data[off + 9] != 17:
             if frag & 0x3FFF:  # (a fragment of other traffic: TCP, ICMP, GRE fragmented on its way)
                 self.report.fragments += 1
-            elif data[off + 9] == IP_TCP:
-                self._tcp(data, off + ihl, off + _U16.unpack_from(data, off + 2)[0])
+            elif data[off + 9] == IP_TCP:  # (a total length of 0: a segment the card was left to cut, TSO)
+                self._tcp(data, off + ihl, off + (_U16.unpack_from(data, off + 2)[0] or len(data)))
             return None
         src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
         if frag & 0x3FFF:
@@ -1517,15 +1517,15 @@ class _Decoder:
         except _BadMessage as exc:
             report.reject(n, "malformed Accounting-Request", str(exc))
             return None
-        if req is None:
-            return None  # others (Accounting-On/Off end the client's sessions) carry no usage
-        if req.status in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF) and self._reset_resent(
-            key, msg, req.delay or 0, superseded
-        ):
+        if req is None or req.status not in (STATUS_ACCOUNTING_ON, STATUS_ACCOUNTING_OFF):
+            if self.resets_awaiting:
+                self.resets_awaiting.pop(key, None)  # (another request took the Identifier)
+            return None if req is None else self.tracker.request(req, n)  # (others carry no usage)
+        if self._reset_resent(key, msg, req.delay or 0, superseded):
             report.retransmissions += 1
             self.tracker.reset_copy_seen(req)
             return None
-        return self.tracker.request(req, n)
+        return self.tracker.request(req, n)  # (Accounting-On/Off end the client's sessions)
 
     def _answered_later(self, nas: bytes) -> bool:
         """Whether the captures hold some Accounting-Response to the client `nas`, read or not yet: the server

@@ -430,14 +430,18 @@ def test_radius_over_tcp_counts_only_segments_that_carry_radius_or_tls(tmp_path:
         packet = packet / TCP(sport=40_000 + rng.randrange(1_000), dport=port, flags=flags) / Raw(payload)
         packet.time = t0 + i
         frames.append(packet)
+    # (a segment the card was left to cut, TSO: its IPv4 total length 0 as captured on the sending host)
+    tso = Ether(src=MAC, dst=MAC) / IP(src="192.0.2.2", dst="192.0.2.10", len=0)
+    tso = tso / TCP(sport=40_001, dport=1813, flags="PA") / Raw(start + big)
+    tso.time = t0 + len(frames)
     path = tmp_path / "tcp.pcap"
-    wrpcap(str(path), frames)
+    wrpcap(str(path), [*frames, tso])
     report = ReadReport()
     assert list(records_from_pcap(path, SECRET, report)) == []
-    assert report.radius_tcp == 4
-    assert report.as_dict()["radius_tcp_by"] == {"RADIUS 1646": 1, "RADIUS 1813": 2, "TLS 2083": 1}
+    assert report.radius_tcp == 5
+    assert report.as_dict()["radius_tcp_by"] == {"RADIUS 1646": 1, "RADIUS 1813": 3, "TLS 2083": 1}
     assert report.radius_tcp_said() == (
-        "4 TCP segments of RADIUS over TCP or TLS (3 carrying RADIUS accounting (RFC 6613) on TCP ports "
+        "5 TCP segments of RADIUS over TCP or TLS (4 carrying RADIUS accounting (RFC 6613) on TCP ports "
         "1646, 1813; 1 carrying TLS records (RadSec, RFC 6614) on TCP port 2083): not read, the accounting "
         "they carry is in no record"
     )

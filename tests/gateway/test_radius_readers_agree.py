@@ -854,6 +854,10 @@ def test_an_accounting_on_re_sent_on_its_identifier_with_acct_delay_time_grown_i
     for responses in (True, False):
         captured, _ = read_each(tmp_path, requests, responses=responses)
         assert captured == ([("sess-2", 1_005, 595, 100, 200)], 1, [], 3, {})
+    # the Identifier given to another request since (the NAS gave the Accounting-On up): a restart
+    taken = [requests[0], Sent(1_005, 0, 1, "sess-2", answered=False), requests[2]]
+    captured, _ = read_each(tmp_path, taken)
+    assert captured == ([], 1, ["sess-2"], 0, {})
     # rebooted 100 s on, its Acct-Delay-Time 0 again: a restart, which ends sess-2 (sess-3 its new session)
     rebooted = [*requests[:3], Sent(1_100, 0, 7, delay=0), Sent(1_105, 1, 1, "sess-3")]
     captured, _ = read_each(tmp_path, rebooted)
