@@ -105,6 +105,9 @@ MAX_LISTED_REJECTS = 1_000
 SNAPLEN_CUT = "packet cut by the capture's snapshot length"
 MAX_FRAGMENTED_DATAGRAMS = 4_096  # datagrams being reassembled at once; the oldest is dropped past it
 MAX_FRAGMENTS = 8_192  # fragments kept for one datagram (as many as there are offsets)
+# fragments of a datagram of other traffic told apart (their offsets, lengths and digests), at most: a G-PDU of
+# 65,535 octets cut for an MTU of 1,280 has 52
+OTHER_PIECES_KEPT = 64
 # a datagram's fragments are put together this long (packet time) after its first, as Linux does
 # (net.ipv4.ipfrag_time): a fragment later than that, of the same identification, is another datagram's
 FRAGMENT_TIMEOUT_S = 30
@@ -619,7 +622,7 @@ class _Fragments:
             return True  # a copy
         if entry.whole():
             return False
-        if len(entry.pieces) < MAX_FRAGMENTS:
+        if len(entry.pieces) < OTHER_PIECES_KEPT:  # (past it, never whole: its fragments all taken as its)
             entry.pieces[offset] = piece
         if not more:
             entry.end = offset + len(part)
