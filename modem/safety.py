@@ -631,7 +631,12 @@ def _part_effects(part: str, restarts: Restarts, *, voice: bool) -> list[Effect]
             if s is None:
                 return [*effects, ("unreadable", f"{part[i:]!r} is not an S-register command")]
             register, value = int(s.group(1)), s.group(2)
-            if value is not None and register in _S_DEFAULTS and value != str(_S_DEFAULTS[register]):
+            # (a decimal value, V.250 §6.1.3: `S4=010` is 10; `S4=` is refused, modules differ on it)
+            if (
+                value is not None
+                and register in _S_DEFAULTS
+                and (not value or int(value) != _S_DEFAULTS[register])
+            ):
                 return [
                     *effects,
                     ("refuse", f"S{register}={value} changes how the modem reads or ends a line"),

@@ -148,6 +148,20 @@ async def test_a_string_with_v250_escapes_goes(line: str) -> None:
     assert t.lines == [line]
 
 
+@pytest.mark.parametrize(
+    "line", ["ATS4=010", "ATS3=013", "AT S4 = 0010", "ATE0S004=10S2=043", "AT+CMEE=1;S4=010"]
+)
+async def test_an_s_register_set_to_its_value_in_leading_zeros_goes(line: str) -> None:
+    # V.250 reads an S-register's value as a decimal number: 010 is 10, the line feed
+    t = fake()
+    async with modem_on(t) as modem:
+        await modem.client.command(line)
+        for other in ("ATS4=011", "ATS4=0100", "ATS4=", "ATS3=0013S4=1O"):
+            with pytest.raises(SafetyError, match="changes how the modem reads or ends a line"):
+                await modem.client.command(other)
+    assert t.lines == [line]
+
+
 # (`00` for `+` goes on the home network only: tests/hil/test_hil_safety.py)
 @pytest.mark.parametrize("line", ["ATD+33612345678;", "ATE0 D +33 6 12 34 56 78;", "atd+33612345678i;"])
 async def test_a_raw_dial_to_an_allowed_number_goes(line: str) -> None:
