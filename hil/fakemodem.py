@@ -12,7 +12,9 @@ V.250 S-registers (`ATS3?` -> `013`) and the TE character set (27.007 §5.5: `AT
 `+CSCS: "IRA"`, the one last set by `AT+CSCS="<chset>"` among those `AT+CSCS=?` lists, another
 answering ERROR).  A table with an `AT+CSCS` entry plays a module that answers otherwise: the
 forms it has no entry for answer `OK`.  `AT+CMGS` (and any command listed in `prompts`) answers the `> `
-prompt, then its table entry once the data ends with Ctrl-Z.  `hold()` keeps the answers back, as
+prompt (u-blox's sends `@`), then its table entry once the data ends: with Ctrl-Z, or for a socket
+send of a length (`modem.safety.SEND_FORMS`: `AT+QISEND=<id>,<n>`, `AT#SSENDEXT=<id>,<n>`) after
+that many bytes, whatever they are.  `hold()` keeps the answers back, as
 a module still busy with a command answers late; `catch_up()` gives them, in order.
 `interject(line)` plays another program writing to the same port (ModemManager probing it): what
 the module answers to that program's command line comes just before the next answer.
@@ -24,6 +26,8 @@ import asyncio
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from modem.safety import send_form, send_length
 
 CTRL_Z = 0x1A
 
@@ -117,9 +121,15 @@ class AnsweringTransport:
         self._buf += data
         while True:
             if self._entry is not None:
-                end = self._buf.find(bytes([CTRL_Z]))
-                if end < 0:
-                    return
+                length = send_length(self._entry)
+                if length is not None:  # that many bytes, whatever they are
+                    end = length - 1
+                    if len(self._buf) <= end:
+                        return
+                else:
+                    end = self._buf.find(bytes([CTRL_Z]))
+                    if end < 0:
+                        return
                 del self._buf[: end + 1]
                 command, self._entry = self._entry, None
                 self._reply(command)
@@ -135,7 +145,8 @@ class AnsweringTransport:
             self.received.set()
             if line.startswith(self.prompts):
                 self._entry = line
-                self._send(b"\r\n> ")
+                form = send_form(line)
+                self._send(b"\r\n" + (form.prompt if form is not None else "> ").encode())
             else:
                 self._reply(line)
 

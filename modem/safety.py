@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn, Protocol, TypeVar, cast
@@ -289,7 +290,96 @@ Effect = tuple[str, str]  # (kind, value): kind is an Action, "pdu" (AT+CMGS=<le
 
 _EXT_START = frozenset("+^$*%#!@")
 _EXT_NAME = re.compile(r"[A-Z0-9_.]+")
-_SEND_WITH_ARGS = re.compile(r"[+^$#%][A-Z]*SEND=([^;]*)")  # AT+CIPSEND=<n>, AT+QISEND=<id>,<n>
+# a send command with parameters, of a line read as the module reads it: its name and parameters
+_SEND_WITH_ARGS = re.compile(r"([+^$#%*!@][A-Z0-9_.]+)=(.*)")
+
+
+@dataclass(frozen=True, slots=True)
+class SendForm:
+    """How a module reads the data of one form of a socket send (`SEND_FORMS`).
+
+    `length`: which parameter (0-based) is the number of bytes the module takes, None when the data
+    has no length; `prompt`: what the module answers before it reads the data (`"> "`, u-blox's
+    `"@"`), "" when the data is in the line itself; `ctrl_z`: the data ends at its Ctrl-Z (ESC
+    cancels it); `inline`: the data is a parameter of the line (hex digits, or quoted text), and no
+    bytes are read after it."""
+
+    length: int | None
+    prompt: str = "> "
+    ctrl_z: bool = False
+    inline: bool = False
+
+
+# The socket sends of the modules' AT manuals, by name and number of parameters: how the module
+# reads their data.  Of a length, it takes exactly that many bytes (any byte, Ctrl-Z and CR too) and
+# is back in command mode; without one, the bytes up to a Ctrl-Z.
+SEND_FORMS: Mapping[tuple[str, int], SendForm] = MappingProxyType(
+    {
+        # SIMCom SIM800 (TCP/IP application note): AT+CIPSEND, then a Ctrl-Z; AT+CIPSEND=<length>
+        # (single connection); AT+CIPSEND=<n>,<length> (AT+CIPMUX=1); SIM7500/SIM7600:
+        # AT+CIPSEND=<link_num>,<length>[,<serverIP>,<serverPort>] (UDP)
+        ("+CIPSEND", 0): SendForm(None, ctrl_z=True),
+        ("+CIPSEND", 1): SendForm(0),
+        ("+CIPSEND", 2): SendForm(1),
+        ("+CIPSEND", 4): SendForm(1),
+        # SIMCom SIM7000/SIM7070 (TCP/IP application note): AT+CASEND=<cid>,<datalen>[,<inputtime>]
+        ("+CASEND", 2): SendForm(1),
+        ("+CASEND", 3): SendForm(1),
+        # Quectel (TCP/IP AT commands manual): AT+QISEND=<connectID>, then a Ctrl-Z;
+        # AT+QISEND=<connectID>,<send_length>[,<remoteIP>,<remote_port>] (UDP service), a length of 0
+        # reads how much was sent (no prompt: no data is taken); AT+QISENDEX=<connectID>,<hex_string>
+        ("+QISEND", 1): SendForm(None, ctrl_z=True),
+        ("+QISEND", 2): SendForm(1),
+        ("+QISEND", 4): SendForm(1),
+        ("+QISENDEX", 2): SendForm(None, prompt="", inline=True),
+        # u-blox (AT commands manual, +USOWR, +USOST): binary syntax AT+USOWR=<socket>,<length> and
+        # AT+USOST=<socket>,<remote_addr>,<remote_port>,<length>, the data after an `@` prompt; with
+        # a last <data> parameter (text, or hex digits after AT+UDCONF=1) the data is in the line
+        ("+USOWR", 2): SendForm(1, prompt="@"),
+        ("+USOWR", 3): SendForm(1, prompt="", inline=True),
+        ("+USOST", 4): SendForm(3, prompt="@"),
+        ("+USOST", 5): SendForm(3, prompt="", inline=True),
+        # Telit (AT commands reference guides, #SSEND, #SSENDEXT): AT#SSEND=<connId>[,<Rai>], then a
+        # Ctrl-Z; AT#SSENDEXT=<connId>,<bytesToSend>[,<Rai>], every octet 0x00-0xFF data
+        ("#SSEND", 1): SendForm(None, ctrl_z=True),
+        ("#SSEND", 2): SendForm(None, ctrl_z=True),
+        ("#SSENDEXT", 2): SendForm(1),
+        ("#SSENDEXT", 3): SendForm(1),
+    }
+)
+
+
+_SEND_NAMES = frozenset(name for name, _ in SEND_FORMS)
+
+
+def _is_send(name: str) -> bool:
+    """Whether the command `name` sends data it reads after its line (or in it): one of
+    `SEND_FORMS`, or any vendor's with `SEND` in its name."""
+    return name in _SEND_NAMES or "SEND" in name
+
+
+def send_length(line: str) -> int | None:
+    """The number of bytes the socket send `line` takes after its prompt (`send_form`: a send of a
+    length), None when it is no such send (its data ends with a Ctrl-Z, or is in the line)."""
+    form = send_form(line)
+    if form is None or form.length is None:
+        return None
+    length = _split(_outside_quotes(_seven_bit(line)).partition("AT")[2].partition("=")[2], ",")[form.length]
+    return int(length) if length.isdigit() else None
+
+
+def send_form(line: str) -> SendForm | None:
+    """How the module reads the data of `line`'s socket send (`SEND_FORMS`), when the line is one
+    (alone, not after other commands); None otherwise."""
+    text = _outside_quotes(_seven_bit(line))
+    parts = _split(text.partition("AT")[2], ";")
+    m = _SEND_WITH_ARGS.fullmatch(parts[0]) if len(parts) == 1 else None
+    if m is None:
+        bare = parts[0] if len(parts) == 1 else ""
+        return SEND_FORMS.get((bare, 0))
+    return SEND_FORMS.get((m.group(1), len(_split(m.group(2), ","))))
+
+
 _S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
 _PACKET_DIAL = re.compile(r"\*99(\*\*\*\d+)?#|\*98(\*\d+)?#")  # ATD*99#, ATD*99***<cid>#, ATD*98*<cid>#
 _DIAL_NUMBER = re.compile(r"(\+?[0-9*#]+)I?G?")
@@ -1443,12 +1533,30 @@ class CommandGuard:
 
     def _check_data(self, line: str, data: bytes) -> None:
         """Data after a prompt must end where the modem ends it: at its length, or at its one Ctrl-Z
-        (bytes after an early Ctrl-Z or ESC would be read as command lines).  A send whose last
-        parameter is a length (`AT+CIPSEND=<n>`, `AT+QISEND=<id>,<n>`) takes that many bytes: data
-        of another length is refused, as the bytes past it would be read as command lines (and the
-        bytes short of it taken from the next line, the rest of which read from another place)."""
+        (bytes after an early Ctrl-Z or ESC would be read as command lines).  A send is read by its
+        form in `SEND_FORMS` (the modules' manuals): one with a length (`AT+CIPSEND=<n>`,
+        `AT+QISEND=<id>,<n>`, `AT#SSENDEXT=<id>,<n>`, `AT+USOWR=<s>,<n>`, `AT+CASEND=<cid>,<n>`)
+        takes that many bytes, whatever they are: data of another length is refused, as the bytes
+        past it would be read as command lines (and the bytes short of it taken from the next line,
+        the rest of which read from another place).  A send not in the table whose last parameter
+        is a number is read as of that length; one whose data is in the line takes none after it."""
         text = _outside_quotes(_seven_bit(line))
-        lengths = [_split(args, ",")[-1] for args in _SEND_WITH_ARGS.findall(text.partition("AT")[2])]
+        parts = _split(text.partition("AT")[2], ";")
+        sends = [m for m in map(_SEND_WITH_ARGS.fullmatch, parts) if m is not None and _is_send(m.group(1))]
+        lengths: list[str] = []
+        for m in sends:
+            params = _split(m.group(2), ",")
+            form = SEND_FORMS.get((m.group(1), len(params)))
+            if form is not None and form.inline:
+                raise self._refuse(
+                    line,
+                    "its data is in the line: the module reads no bytes after it, and would read "
+                    "these as a command line",
+                )
+            if form is None:
+                lengths.append(params[-1])
+            elif form.length is not None:
+                lengths.append(params[form.length])
         for length in lengths:
             if length.isdigit() and int(length) != len(data):
                 raise self._refuse(
@@ -1456,7 +1564,8 @@ class CommandGuard:
                     f"its data is {len(data)} bytes, but the modem may take {int(length)} (the "
                     "send's length): bytes past it would be read as command lines",
                 )
-        sized = bool(lengths) and lengths[0].isdigit() and ";" not in text  # (then a Ctrl-Z is data)
+        # (then a Ctrl-Z is data; a send after other commands on its line ends at its Ctrl-Z too)
+        sized = len(parts) == len(sends) == len(lengths) == 1 and lengths[0].isdigit()
         if not sized:
             for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
                 ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]

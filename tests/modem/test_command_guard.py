@@ -36,10 +36,10 @@ def fake(url: str = "/dev/ttyUSB9") -> AnsweringTransport:
     return AnsweringTransport({"AT+CMGS": "+CMGS: 7"}, url=url)
 
 
-def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH) -> Modem:
+def modem_on(t: AnsweringTransport, policy: AllowList | None = BENCH, allow: tuple[str, ...] = ()) -> Modem:
     client = ATClient(t, watchdog=WatchdogPolicy(enabled=False))
     client.start()
-    return Modem(client, DriverProfile(), policy)
+    return Modem(client, DriverProfile(allow_commands=allow), policy)
 
 
 @pytest.mark.parametrize(
@@ -415,6 +415,76 @@ async def test_a_socket_send_of_a_given_length_may_carry_any_bytes() -> None:
     assert b"ATD" not in t.written
 
 
+# the vendors' socket sends of a length (modem.safety.SEND_FORMS), each as its module's manual has it
+SIZED_SENDS = (
+    "AT#SSENDEXT=1,{n}",  # Telit
+    "AT#SSENDEXT=1,{n},0",  # with its release assistance indication
+    "AT+QISEND=0,{n}",  # Quectel
+    'AT+QISEND=0,{n},"10.0.0.1",7',  # a UDP service's send to a peer
+    "AT+CIPSEND=0,{n}",  # SIMCom, AT+CIPMUX=1
+    'AT+CIPSEND=0,{n},"10.0.0.1",7',  # SIMCom SIM7500/SIM7600, UDP
+    "AT+CASEND=0,{n}",  # SIMCom SIM7000
+    "AT+CASEND=0,{n},5000",
+)
+SEND_COMMANDS = ("AT#SSENDEXT", "AT#SSEND", "AT+QISEND", "AT+CIPSEND", "AT+CASEND", "AT+USOWR", "AT+USOST")
+BINARY = b"\x1aAT\x1b\r\x00\xff\x1a"  # a Ctrl-Z, ESC, CR and NUL among the bytes: data all the same
+
+
+@pytest.mark.parametrize("form", SIZED_SENDS)
+async def test_a_vendor_socket_send_of_a_length_may_carry_any_bytes(form: str) -> None:
+    # the module takes that many bytes after its prompt, whatever they are, and is back in command
+    # mode: the line after them is a command line (the fake modem takes them as the module does)
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=SEND_COMMANDS)
+    async with modem_on(t, allow=SEND_COMMANDS) as modem:
+        await modem.client.command_with_data(form.format(n=len(BINARY)), BINARY)
+        await modem.client.command("AT+CSQ")
+        with pytest.raises(SafetyError, match="bytes past it would be read as command lines"):
+            await modem.client.command_with_data(form.format(n=len(BINARY)), BINARY + b"ATD+33699999999;\r")
+        with pytest.raises(
+            SafetyError, match="a command line"
+        ):  # read as one should the prompt not be its own
+            await modem.client.command_with_data(form.format(n=17), b"ATD+33699999999;\r")
+    assert t.lines == [form.format(n=len(BINARY)), "AT+CSQ"]
+    assert b"ATD" not in t.written
+
+
+@pytest.mark.parametrize("line", ["AT+USOWR=0,{n}", 'AT+USOST=0,"10.0.0.1",7,{n}'])
+def test_a_u_blox_binary_socket_write_may_carry_any_bytes(line: str) -> None:
+    # u-blox's binary syntax: <length> bytes after the `@` prompt, any of 0x00-0xFF
+    guard = CommandGuard("/dev/ttyUSB9", BENCH, SEND_COMMANDS)
+    guard.check(line.format(n=len(BINARY)), BINARY)
+    with pytest.raises(SafetyError, match="bytes past it would be read as command lines"):
+        guard.check(line.format(n=3), BINARY)
+    with pytest.raises(SafetyError, match="a command line"):
+        guard.check(line.format(n=17), b"ATD+33699999999;\r")
+
+
+@pytest.mark.parametrize("line", ["AT+QISEND=2", "AT#SSEND=1", "AT#SSEND=1,0", "AT+CIPSEND"])
+async def test_a_vendor_socket_send_ended_by_ctrl_z_takes_its_data_to_the_ctrl_z(line: str) -> None:
+    # AT+QISEND=<connectID> and Telit's AT#SSEND=<connId>: the data ends with a Ctrl-Z, the
+    # parameter is the connection, not a length
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=SEND_COMMANDS)
+    async with modem_on(t, allow=SEND_COMMANDS) as modem:
+        await modem.client.command_with_data(line, b"GET / HTTP/1.0\r\n\r\n\x1a")
+        for data in (b"ab\x1acd\x1a", b"abc"):  # bytes after an early Ctrl-Z, none at the end
+            with pytest.raises(SafetyError, match="must end with one Ctrl-Z"):
+                await modem.client.command_with_data(line, data)
+        with pytest.raises(SafetyError, match="a command line"):
+            await modem.client.command_with_data(line, b"ATD+33699999999;\x1a")
+    assert t.lines == [line]
+
+
+@pytest.mark.parametrize(
+    "line", ['AT+USOWR=0,5,"hello"', 'AT+USOST=0,"10.0.0.1",7,2,"4142"', 'AT+QISENDEX=0,"4142"']
+)
+def test_bytes_after_a_send_whose_data_is_in_its_line_are_refused(line: str) -> None:
+    # no prompt comes: the module reads the bytes as a command line
+    guard = CommandGuard("/dev/ttyUSB9", BENCH, ("AT+USOWR", "AT+USOST", "AT+QISENDEX"))
+    guard.check(line)
+    with pytest.raises(SafetyError, match="its data is in the line"):
+        guard.check(line, b"hello")
+
+
 @pytest.mark.parametrize("data", [b"ATD+33699999999;\r", b"ATD+33699999999;", b"xx\rAT+CMSS=1\r"])
 async def test_a_socket_send_holding_a_costly_command_line_is_refused(data: bytes) -> None:
     # of the send's length, it went unread: should the prompt not be the module's (a text-mode
@@ -448,15 +518,21 @@ async def test_a_send_ended_by_ctrl_z_holding_a_costly_command_line_is_refused(d
         "AT+QISEND=0,2",
         "xyAT+CIPSEND=2",
         "AT+CSQ;+CIPSEND=2",
-        "AT+QISEND=2",  # the connect ID, in Ctrl-Z mode, or a length: it cannot be told
+        'AT+QISEND=0,2,"10.0.0.1",7',  # a UDP service's send: the length is the second parameter
+        "AT#SSENDEXT=1,2",
+        "AT+CASEND=0,2,5000",  # the last parameter is the time to wait for the data
         "AT+CIPSEND=40",  # short: the next line's first 38 bytes would be data, its rest a command
     ],
 )
 async def test_data_of_another_length_than_the_send_says_is_refused(line: str) -> None:
     # the module takes 2 bytes, then reads `ATD+33699999999;` as a command line: the single Ctrl-Z
     # at the end does not make it a Ctrl-Z-ended message
-    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=("AT+CIPSEND", "AT+QISEND", "AT+CSQ;+CIPSEND"))
-    async with modem_on(t) as modem:
+    t = AnsweringTransport(
+        {},
+        url="/dev/ttyUSB9",
+        prompts=("AT+CIPSEND", "AT+QISEND", "AT+CSQ;+CIPSEND", "AT#SSENDEXT", "AT+CASEND"),
+    )
+    async with modem_on(t, allow=("AT#SSENDEXT", "AT+CASEND")) as modem:
         with pytest.raises(SafetyError, match="the modem may take"):
             await modem.client.command_with_data(line, b"abATD+33699999999;\r\x1a")
     assert bytes(t.written) == b""
