@@ -1387,13 +1387,16 @@ class CommandGuard:
             return False
         return True if stats & _HOME else None
 
-    def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None:
+    def check_data_write(
+        self, data_mode: bool, data: bytes, numeric: bool = False, *, seven_bit: bool = False
+    ) -> None:
         """Raw bytes (`ATClient.write_data`) go only to a call or socket in data mode, and never
         hold the `+++` escape (with a pause around it the modem would take the next bytes as
         command lines: `ATClient.escape()` is the way back to command mode).  Nor while the modem
         answers in digits (`numeric`, ATV0): the end of the call or socket, `3` for NO CARRIER,
         cannot be told from its data, and the modem, back in command mode, would read the bytes
-        written after it as command lines."""
+        written after it as command lines.  `seven_bit`: the line carries 7 bits a character (a
+        port opened 7E1): the modem reads each byte without its high bit, 0xAB as `+`."""
         if not self.enforcing:
             return
         if not data_mode:
@@ -1404,7 +1407,8 @@ class CommandGuard:
                 "of data mode (3, NO CARRIER) cannot be told from data, after which the bytes would be "
                 "command lines: send ATV1 before the call or socket"
             )
-        if b"+++" in self._data_tail + data:
+        written = self._data_tail + data
+        if b"+++" in written or (seven_bit and b"+++" in bytes(b & 0x7F for b in written)):
             raise SafetyError(f"{self.url}: raw bytes refused: they hold the +++ escape (use escape())")
         found = _command_in_data(self._line_tail + data, self._restarts)
         if found is not None:

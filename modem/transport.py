@@ -48,3 +48,10 @@ def time_scale(transport: object) -> float:
     holder = _holder(transport, "time_scale")
     scale = getattr(holder, "time_scale", 1.0)
     return float(scale) if isinstance(scale, int | float) else 1.0
+
+
+def seven_bit(transport: object) -> bool:
+    """Whether the transport's line carries characters of 7 bits (a serial port opened with
+    `bytesize=7`, as 7E1): the modem reads each byte's low 7 bits, 0xAB as `+` (a wrapper, `spy://`,
+    has its inner transport's; a transport that does not say carries 8)."""
+    return getattr(_holder(transport, "bytesize"), "bytesize", 8) == 7

@@ -204,6 +204,7 @@ async def _open_serial(url: str, path: str, query: str, opts: Mapping[str, Any])
             raise portholders.port_busy(path, url, _reason(exc)) from exc
         raise TransportError(f"{url}: cannot open serial device: {exc}") from exc
     transport = SerialTransport(url, reader, writer)
+    transport.bytesize = int(settings.get("bytesize", 8))  # (7: the modem reads 7 bits a byte)
     ser = writer.transport.get_extra_info("serial")
     try:
         if ser is not None and exclusive:
@@ -248,6 +249,7 @@ class SerialTransport(StreamTransport):
 
     _excl_fd: int | None = None
     _lock_file: Path | None = None
+    bytesize = 8  # bits a character on the line (`modem.transport.seven_bit`)
 
     def exclude_others(self, ser: Any) -> None:
         fd = getattr(ser, "fd", None)  # none on Windows, whose COM ports are exclusive anyway

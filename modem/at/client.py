@@ -48,7 +48,7 @@ from modem.at.grammar import Result
 from modem.at.parser import ATParser, Data, Event, Final, Foreign, Late, Prompt, PushedData, Response, Urc
 from modem.at.policies import DEFAULT_TIMEOUTS, RetryPolicy, WatchdogPolicy
 from modem.at.urcs import Subscription, UrcCallback, UrcHub, UrcStream
-from modem.transport import Transport, settled, time_scale
+from modem.transport import Transport, settled, seven_bit, time_scale
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -196,7 +196,9 @@ class CommandGuard(Protocol):
 
     def restarted(self, why: str) -> None: ...
 
-    def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None: ...
+    def check_data_write(
+        self, data_mode: bool, data: bytes, numeric: bool = False, *, seven_bit: bool = False
+    ) -> None: ...
 
 
 class GuardedTransport:
@@ -957,7 +959,10 @@ class ATClient:
         if self.guard is not None:
             # in ATV0 the end of data mode (`3`, NO CARRIER) cannot be told from data: the guard says
             self.guard.check_data_write(
-                self._parser.in_data_mode, data, numeric=self._parser.verbose is not True
+                self._parser.in_data_mode,
+                data,
+                numeric=self._parser.verbose is not True,
+                seven_bit=seven_bit(self._transport),
             )
         await self._write(data)
 

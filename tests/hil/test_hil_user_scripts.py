@@ -299,7 +299,7 @@ class Passes:
     def done(self, line, lines=()): pass
     def urc(self, name, line=""): pass
     def restarted(self, why): pass
-    def check_data_write(self, data_mode, data, numeric=False): pass
+    def check_data_write(self, data_mode, data, numeric=False, *, seven_bit=False): pass
 
 async def run(bench):
     bench.modem.client.guard = Passes()

@@ -661,7 +661,9 @@ class _Guard:
     def restarted(self, why: str) -> None:
         self.forgot.append(why)
 
-    def check_data_write(self, data_mode: bool, data: bytes, numeric: bool = False) -> None: ...
+    def check_data_write(
+        self, data_mode: bool, data: bytes, numeric: bool = False, *, seven_bit: bool = False
+    ) -> None: ...
 
 
 async def test_a_restart_with_echo_off_stored_shows_in_a_setting_read_back_after_a_timeout() -> None:

@@ -7,13 +7,14 @@ import logging
 import os
 import tty
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from modem.at.client import ATClient, WatchdogPolicy
 from modem.at.errors import TransportError
-from modem.transport import time_scale
-from modem.transports import describe, open_transport, serial_options
+from modem.transport import seven_bit, time_scale
+from modem.transports import SpyTransport, describe, open_transport, serial_options
 
 
 def answer(line: bytes) -> bytes:
@@ -101,6 +102,34 @@ async def test_pty_path_with_serial_transport() -> None:
         assert reply.lines == ("+CSQ: 19,0",) and modem.lines == [b"AT+CSQ", b"ATE0"]
     finally:
         loop.remove_reader(master)
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize(("query", "seven"), [("?bytesize=7", True), ("", False), ("?bytesize=8", False)])
+async def test_a_serial_port_tells_whether_its_line_carries_seven_bits(
+    query: str, seven: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the command guard reads data-mode bytes without their high bit on a 7-bit line (0xAB is `+`);
+    # a pty refuses 7-bit characters (EINVAL): it is opened with 8, as the port asked for 7 would be
+    import serial_asyncio_fast
+
+    real = serial_asyncio_fast.open_serial_connection
+
+    def opened(**settings: Any) -> Any:
+        assert settings.pop("bytesize", 8) == (7 if seven else 8)
+        return real(**settings)
+
+    monkeypatch.setattr(serial_asyncio_fast, "open_serial_connection", opened)
+    master, slave = os.openpty()
+    try:
+        transport = await open_transport(os.ttyname(slave) + query)
+        try:
+            assert seven_bit(transport) is seven
+            assert seven_bit(SpyTransport(transport)) is seven
+        finally:
+            await transport.close()
+    finally:
         os.close(master)
         os.close(slave)
 

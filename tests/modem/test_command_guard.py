@@ -561,6 +561,29 @@ async def test_data_mode_bytes_cannot_escape_to_command_mode() -> None:
     assert bytes(t.written) == b"ATS3?\rATD+33612345678\rREAD METER\rx++"
 
 
+class SevenBitPort(AnsweringTransport):
+    """A serial port opened 7E1 (`bytesize=7`): the modem reads each byte's low 7 bits."""
+
+    bytesize = 7
+
+
+@pytest.mark.parametrize("chunks", [[b"\xab\xab\xab"], [b"x+\xab", b"+"], [b"\xab+", b"\xab"]])
+async def test_the_escape_with_the_parity_bit_set_is_refused_on_a_seven_bit_port(chunks: list[bytes]) -> None:
+    # 0xAB is `+` with its eighth bit set: on a 7E1 line the modem reads it as `+`
+    for port, refused in ((SevenBitPort, True), (AnsweringTransport, False)):
+        t = port({"ATD+33612345678": Answer(final="CONNECT 9600")}, url="/dev/ttyUSB9")
+        async with modem_on(t) as modem:
+            call = await modem.calls.dial_data("+33612345678")
+            for chunk in chunks[:-1]:
+                await call.write(chunk)
+            if refused:
+                with pytest.raises(SafetyError, match=r"\+\+\+ escape"):
+                    await call.write(chunks[-1])
+            else:  # on an 8-bit line 0xAB is a byte of data
+                await call.write(chunks[-1])
+        assert t.written.endswith(b"".join(chunks[: len(chunks) - refused]))
+
+
 @pytest.mark.parametrize(
     "chunks",
     [
