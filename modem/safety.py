@@ -493,8 +493,18 @@ _CHARSET_READS = ("+CSCS?", "+CSCS?;")  # a line that only reads the character s
 # 6.1.2); AT&W<n> stores another numbered profile, which only ATZ<n> brings back
 _PROFILE_STORE = re.compile(r"&W(?!0*[1-9])", re.IGNORECASE)
 # AT&Y<n> (Hayes; AT&P<n> on Telit): the stored profile the module starts in (and, on some, the one
-# ATZ brings back); once another than 0 is chosen, the set after a restart is not the one AT&W stored
-_STARTUP_PROFILE = re.compile(r"&[YP]0*[1-9]", re.IGNORECASE)
+# ATZ brings back); once another than 0 is chosen, the set after a restart is not the one AT&W stored.
+# Which basic commands choose it is the module family's (a driver profile's `startup_profile`):
+# elsewhere AT&P<n> is the Hayes pulse dialling make/break ratio, which leaves the profiles alone
+STARTUP_PROFILE = ("&Y",)
+
+
+def _startup_profile(names: Iterable[str]) -> re.Pattern[str]:
+    """The pattern of a line's commands that choose another start-up profile than 0 (`AT&Y1`)."""
+    letters = "".join(sorted({name[1] for name in names}))
+    return re.compile(rf"&[{letters}]0*[1-9]" if letters else r"(?!)", re.IGNORECASE)
+
+
 PLAIN_CHARSETS = frozenset(
     {"IRA", "GSM", "PCCP437", "PCDN", "UTF-8", *(f"8859-{n}" for n in (*"123456789", "C", "A", "G", "H"))}
 )
@@ -1037,7 +1047,16 @@ class CommandGuard:
 
     # its rules, set once: a bench script cannot swap the policy nor turn the guard lax (`strict`
     # also decides whether the client hands out its transport's bytes)
-    _RULES = ("url", "policy", "enforcing", "strict", "allow_commands", "incoming_calls", "restarts")
+    _RULES = (
+        "url",
+        "policy",
+        "enforcing",
+        "strict",
+        "allow_commands",
+        "incoming_calls",
+        "restarts",
+        "startup_profile",
+    )
     # what it learns from the modem as the run goes
     _STATE = (
         "_sms_format",
@@ -1071,6 +1090,7 @@ class CommandGuard:
     allow_commands: frozenset[str]
     incoming_calls: bool  # the policy's, as it was given: auto-answer (ATS0=<n>) may be set
     restarts: Callable[[str], bool] | None  # whether a line restarts the module (the client's)
+    startup_profile: re.Pattern[str]  # a line's commands that choose another start-up profile
 
     def __setattr__(self, name: str, value: object) -> None:
         if name not in CommandGuard._STATE:
@@ -1088,8 +1108,12 @@ class CommandGuard:
         policy: DialPolicy | None,
         allow_commands: Iterable[str] = (),
         restarts: Callable[[str], bool] | None = None,
+        startup_profile: Iterable[str] = STARTUP_PROFILE,
     ) -> None:
         rule = object.__setattr__
+        # the basic commands that choose the stored profile the module starts in: `&Y`, and Telit's
+        # `&P` when the driver profile says so (`DriverProfile.startup_profile`)
+        rule(self, "startup_profile", _startup_profile(command_name(name) for name in startup_profile))
         # whether a line restarts the module: the client's (`ATClient.restarts_module`: its
         # `RESTART_COMMAND` and the driver profile's `restarts`, Telit's AT#REBOOT), so that every
         # restart the project knows makes the format and text-mode parameters unknown, as a reset
@@ -1223,7 +1247,7 @@ class CommandGuard:
         self._charset_after = (sets_charset[-1] if line.isascii() else "") if sets_charset else None
         self._stores_profile = _PROFILE_STORE.search(text) is not None
         # (at the check, answered or not: the module may have taken it)
-        self._other_startup = self._other_startup or _STARTUP_PROFILE.search(text) is not None
+        self._other_startup = self._other_startup or self.startup_profile.search(text) is not None
         resets = any(kind == "reset" for kind, _ in effects)
         if sets_charset and resets:  # (set, then reset to the stored one, or the other way: not known)
             self._charset_after = ""

@@ -62,6 +62,7 @@ class Modem:
             policy,
             (*self.profile.allow_commands, *safety.policy_commands(policy)),
             restarts=client.restarts_module,
+            startup_profile=self.profile.startup_profile,
         )
         client.init_sequence = list(self.profile.init)
         client.timeouts.update(self.profile.timeouts)

@@ -12,6 +12,7 @@ from modem.drivers import TCP_STACKS, DriverProfile, load_driver_profile
 from modem.drivers.generic import Modem
 from modem.drivers.profile import DriverProfileError
 from modem.profiles import profile_names
+from modem.safety import CommandGuard
 
 
 def test_every_shipped_profile_has_a_usable_driver_section() -> None:
@@ -118,3 +119,19 @@ def test_a_family_without_a_boot_notice_says_so_to_the_client(tmp_path: Path) ->
         DriverProfileError, match=r"wavecom.yaml:3: driver.boot_notice: expected true or false"
     ):
         load_driver_profile(path)
+
+
+def test_the_commands_that_choose_the_start_up_profile_are_the_family_s(tmp_path: Path) -> None:
+    # AT&Y<n> everywhere; AT&P<n> on Telit only (elsewhere the pulse dialling make/break ratio)
+    assert all(load_driver_profile(name).startup_profile == ("&Y",) for name in profile_names())
+    path = tmp_path / "telit.yaml"
+    path.write_text("name: telit\ndriver:\n  startup_profile: [AT&Y, at&p]\n")
+    telit = load_driver_profile(path)
+    assert telit.startup_profile == ("&Y", "&P")
+    client = ATClient(AnsweringTransport({}, url="/dev/ttyUSB9"))
+    Modem(client, telit)
+    assert isinstance(client.guard, CommandGuard) and client.guard.startup_profile.search("AT&P1")
+    for bad, why in (("AT+CSCS", "expected a basic command"), ("AT&P1", "not a command name")):
+        path.write_text(f"name: telit\ndriver:\n  startup_profile: [AT&Y, '{bad}']\n")
+        with pytest.raises(DriverProfileError, match=rf"telit.yaml:3: driver.startup_profile: .*{why}"):
+            load_driver_profile(path)
