@@ -616,9 +616,13 @@ def parse_charsets(lines: list[str]) -> frozenset[str] | None:
     return frozenset(name.upper() for name in names if name)
 
 
+_SEVEN_BITS = bytes(b & 0x7F for b in range(256))  # `bytes.translate`: each byte without its high bit
+_CONTROLS = bytes([*range(0x20), 0x7F])  # the control characters a module drops from a line
+
+
 def _seven_bit(text: str) -> str:
     """The line as a modem that drops the parity bit reads it (each byte & 0x7F)."""
-    return bytes(b & 0x7F for b in text.encode("utf-8", "surrogateescape")).decode("ascii")
+    return text.encode("utf-8", "surrogateescape").translate(_SEVEN_BITS).decode("ascii")
 
 
 def _outside_quotes(body: str) -> str:
@@ -1432,7 +1436,7 @@ class CommandGuard:
                 "command lines: send ATV1 before the call or socket"
             )
         written = self._data_tail + data
-        if b"+++" in written or (seven_bit and b"+++" in bytes(b & 0x7F for b in written)):
+        if b"+++" in written or (seven_bit and b"+++" in written.translate(_SEVEN_BITS)):
             raise SafetyError(f"{self.url}: raw bytes refused: they hold the +++ escape (use escape())")
         found = _command_in_data(self._line_tail + data, self._restarts)
         if found is not None:
@@ -1595,7 +1599,7 @@ class CommandGuard:
         # (then a Ctrl-Z is data; a send after other commands on its line ends at its Ctrl-Z too)
         sized = len(parts) == len(sends) == len(lengths) == 1 and lengths[0].isdigit()
         if not sized:
-            for view in (data, bytes(b & 0x7F for b in data)):  # as read with and without the parity bit
+            for view in (data, data.translate(_SEVEN_BITS)):  # as read with and without the parity bit
                 ends = [i for i, b in enumerate(view) if b in (0x1A, 0x1B)]
                 if ends != [len(data) - 1] or view[-1] != 0x1A:
                     raise self._refuse(
@@ -1606,7 +1610,7 @@ class CommandGuard:
         # which anybody can send the bench's SIM) or a send it refuses after all leaves it in command
         # mode, where the bytes are a command line (the Ctrl-Z a control character it drops), ended
         # by the next line's CR if not by their own (on a physical modem: the virtual one's prompts
-        # are its own, and reading each payload costs about 0.6 ms a 1,460-byte segment)
+        # are its own, and reading each payload costs 0.05-0.3 ms of CPU a 1,460-byte segment)
         found = _command_in_data(data + b"\r", self._restarts) if self.strict else None
         if found is not None:
             raise self._refuse(
@@ -1632,12 +1636,12 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
     dropped, backspaces applied or not, as is and without the parity bit.  Lines that merely cannot
     be read as commands are data (the modem answers ERROR); `A/` is too common in text to count,
     and repeats a line the guard checked."""
-    seven = bytes(b & 0x7F for b in data)
+    seven = data.translate(_SEVEN_BITS)
     read: set[str] = set()  # each reading once: most lines look the same every way
     for view in (data, seven) if seven != data else (data,):
         for ends in (rb"\r", rb"[\r\n]"):
             for line in re.split(ends, view)[:-1]:  # the last one has no line end yet
-                for edit in (True, False):
+                for edit in (True, False) if b"\b" in line else (False,):  # (without one, the same)
                     text = _typed(line, edit)
                     if not _MAY_COST.search(text):
                         continue  # no dial, S-register or extended command: nothing to read
@@ -1661,14 +1665,14 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
 def _typed(line: bytes, edit: bool) -> str:
     """A line as a module keeps it: control characters dropped, a backspace (`edit`) erasing the
     character before it."""
-    out: list[str] = []
-    for ch in line.decode("latin-1"):
-        if ch == "\b" and edit:
-            if out:
-                out.pop()
-        elif ord(ch) >= 0x20 and ord(ch) != 0x7F:
-            out.append(ch)
-    return "".join(out)
+    if not edit:
+        return line.translate(None, _CONTROLS).decode("latin-1")
+    parts = line.translate(None, _CONTROLS.replace(b"\b", b"")).split(b"\b")
+    out = bytearray(parts[0])
+    for part in parts[1:]:  # each after a backspace, which erased the character before it
+        del out[-1:]
+        out += part
+    return out.decode("latin-1")
 
 
 def _texts_or_calls(effects: list[Effect]) -> bool:
