@@ -332,6 +332,9 @@ SEND_FORMS: Mapping[tuple[str, int], SendForm] = MappingProxyType(
         ("+QISEND", 2): SendForm(1),
         ("+QISEND", 4): SendForm(1),
         ("+QISENDEX", 2): SendForm(None, prompt="", inline=True),
+        # Quectel (SSL application note): AT+QSSLSEND=<clientID>[,<sendlen>], as AT+QISEND
+        ("+QSSLSEND", 1): SendForm(None, ctrl_z=True),
+        ("+QSSLSEND", 2): SendForm(1),
         # u-blox (AT commands manual, +USOWR, +USOST): binary syntax AT+USOWR=<socket>,<length> and
         # AT+USOST=<socket>,<remote_addr>,<remote_port>,<length>, the data after an `@` prompt; with
         # a last <data> parameter (text, or hex digits after AT+UDCONF=1) the data is in the line

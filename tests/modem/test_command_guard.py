@@ -421,12 +421,22 @@ SIZED_SENDS = (
     "AT#SSENDEXT=1,{n},0",  # with its release assistance indication
     "AT+QISEND=0,{n}",  # Quectel
     'AT+QISEND=0,{n},"10.0.0.1",7',  # a UDP service's send to a peer
+    "AT+QSSLSEND=1,{n}",
     "AT+CIPSEND=0,{n}",  # SIMCom, AT+CIPMUX=1
     'AT+CIPSEND=0,{n},"10.0.0.1",7',  # SIMCom SIM7500/SIM7600, UDP
     "AT+CASEND=0,{n}",  # SIMCom SIM7000
     "AT+CASEND=0,{n},5000",
 )
-SEND_COMMANDS = ("AT#SSENDEXT", "AT#SSEND", "AT+QISEND", "AT+CIPSEND", "AT+CASEND", "AT+USOWR", "AT+USOST")
+SEND_COMMANDS = (
+    "AT#SSENDEXT",
+    "AT#SSEND",
+    "AT+QISEND",
+    "AT+QSSLSEND",
+    "AT+CIPSEND",
+    "AT+CASEND",
+    "AT+USOWR",
+    "AT+USOST",
+)
 BINARY = b"\x1aAT\x1b\r\x00\xff\x1a"  # a Ctrl-Z, ESC, CR and NUL among the bytes: data all the same
 
 
@@ -459,7 +469,7 @@ def test_a_u_blox_binary_socket_write_may_carry_any_bytes(line: str) -> None:
         guard.check(line.format(n=17), b"ATD+33699999999;\r")
 
 
-@pytest.mark.parametrize("line", ["AT+QISEND=2", "AT#SSEND=1", "AT#SSEND=1,0", "AT+CIPSEND"])
+@pytest.mark.parametrize("line", ["AT+QISEND=2", "AT+QSSLSEND=1", "AT#SSEND=1", "AT#SSEND=1,0", "AT+CIPSEND"])
 async def test_a_vendor_socket_send_ended_by_ctrl_z_takes_its_data_to_the_ctrl_z(line: str) -> None:
     # AT+QISEND=<connectID> and Telit's AT#SSEND=<connId>: the data ends with a Ctrl-Z, the
     # parameter is the connection, not a length
