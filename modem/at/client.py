@@ -663,7 +663,8 @@ class ATClient:
         the caller's next command.  One queued behind a line that restarts the module (or while
         the settings are set again) waits for the module and its settings as any line, and then
         goes unsent: `SettingsRestored`, the caller sending its line before it again, then it."""
-        cmd = dataclasses.replace(_as_command(command, timeout), prompt=True)
+        cmd = _as_command(command, timeout)
+        cmd = dataclasses.replace(cmd, prompt=True, prompt_mark=_prompt_mark(cmd.line))
         if self.init_sequence and not (self._restoring and asyncio.current_task() is self._restorer):
             restores = self._restores
             waited = self._restart_lock.locked() or not self._settings_set.is_set()
@@ -1311,6 +1312,15 @@ def boot_notice(urc: Urc) -> str | None:
     if urc.name == "+QUSIM":
         return "+QUSIM"
     return None
+
+
+def _prompt_mark(line: str) -> str:
+    """The prompt the module answers `line` with before it reads its data: `@` for u-blox's binary
+    socket writes, `> ` otherwise (`modem.safety.SEND_FORMS`)."""
+    from modem.safety import send_form  # (modem.safety reads lines with modem.at.grammar)
+
+    form = send_form(line)
+    return form.prompt if form is not None and form.prompt else "> "
 
 
 def _as_command(command: str | Command, timeout: float | None) -> Command:

@@ -90,6 +90,9 @@ class Command:
     #: that starts with `> ` is that prompt, with what came right after it (in ATV0 a URC has no
     #: leading line end: `> +CMTI: "SM",1`)
     prompt: bool = False
+    #: the prompt the module answers before it reads the data: `> `, or `@` (u-blox's binary
+    #: socket writes, AT+USOWR=<socket>,<length>: `modem.safety.SEND_FORMS`)
+    prompt_mark: str = "> "
     #: the module answers the line; False for one that powers it off at once, saying nothing
     #: (SIMCom's AT+CPOWD=0): done once written
     answered: bool = True

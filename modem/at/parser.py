@@ -332,7 +332,7 @@ class ATParser:
             lf = buf.find(b"\n")
             end = cr if lf < 0 or (0 <= cr < lf) else lf
             if end < 0:
-                if buf == b"> " and not body:
+                if (buf == b"> " or self._at_prompt(buf)) and not body:
                     del buf[:]
                     self._prompt(events)
                 elif len(buf) > _MAX_LINE:
@@ -401,6 +401,11 @@ class ATParser:
                 end += 1 if buf[end + 1] == 0x0A else 0
             self._text += buf[: end + 1]
             del buf[: end + 1]
+
+    def _at_prompt(self, text: bytes | bytearray) -> bool:
+        """Whether `text` is u-blox's `@` prompt, answered to the command in flight (`prompt_mark`)."""
+        cmd = self._command
+        return text == b"@" and cmd is not None and cmd.prompt and cmd.prompt_mark == "@"
 
     def _prompt(self, events: list[Event]) -> None:
         events.append(Prompt())
@@ -552,7 +557,7 @@ class ATParser:
             self._echo.remove(stripped.strip("\x1a\x1b").upper())
             self._echo_on = self._echo_on or stripped.upper() == cmd.line.strip().upper()
             return
-        if stripped in (">", "> "):
+        if stripped in (">", "> ") or (stripped == "@" and self._at_prompt(b"@")):
             self._prompt(events)
             return
         if stripped.startswith("> ") and stripped[2:].strip("\x1a\x1b").upper() in self._echo:

@@ -459,14 +459,21 @@ async def test_a_vendor_socket_send_of_a_length_may_carry_any_bytes(form: str) -
 
 
 @pytest.mark.parametrize("line", ["AT+USOWR=0,{n}", 'AT+USOST=0,"10.0.0.1",7,{n}'])
-def test_a_u_blox_binary_socket_write_may_carry_any_bytes(line: str) -> None:
-    # u-blox's binary syntax: <length> bytes after the `@` prompt, any of 0x00-0xFF
-    guard = CommandGuard("/dev/ttyUSB9", BENCH, SEND_COMMANDS)
-    guard.check(line.format(n=len(BINARY)), BINARY)
-    with pytest.raises(SafetyError, match="bytes past it would be read as command lines"):
-        guard.check(line.format(n=3), BINARY)
-    with pytest.raises(SafetyError, match="a command line"):
-        guard.check(line.format(n=17), b"ATD+33699999999;\r")
+async def test_a_u_blox_binary_socket_write_may_carry_any_bytes(line: str) -> None:
+    # u-blox's binary syntax: <length> bytes after the `@` prompt, any of 0x00-0xFF (the client
+    # waited for `> ` and cancelled the send with ESC)
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=SEND_COMMANDS)
+    client = ATClient(t, timeout=1.0, watchdog=WatchdogPolicy(enabled=False))
+    client.start()
+    async with Modem(client, DriverProfile(allow_commands=SEND_COMMANDS), BENCH) as modem:
+        await modem.client.command_with_data(line.format(n=len(BINARY)), BINARY)
+        await modem.client.command("AT+CSQ")
+        with pytest.raises(SafetyError, match="bytes past it would be read as command lines"):
+            await modem.client.command_with_data(line.format(n=3), BINARY)
+        with pytest.raises(SafetyError, match="a command line"):
+            await modem.client.command_with_data(line.format(n=17), b"ATD+33699999999;\r")
+    assert t.lines == [line.format(n=len(BINARY)), "AT+CSQ"]
+    assert t.written.endswith(b"\r" + BINARY + b"AT+CSQ\r")
 
 
 @pytest.mark.parametrize("line", ["AT+QISEND=2", "AT+QSSLSEND=1", "AT#SSEND=1", "AT#SSEND=1,0", "AT+CIPSEND"])
