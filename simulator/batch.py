@@ -363,6 +363,9 @@ class SessionBatcher:
         abnormal = _flags([p[6] for p in self._parts], counts)
         still_open = _flags([p[7] for p in self._parts], counts)
         self._parts.clear()
+        # a span handed but split by its device before `add` (its reports cut at the period's end,
+        # say) is looked for no longer: kept, it would hold its whole block until the shard's end
+        self.spans.clear()
         self._pending = 0
         self._pending_from = None
         rec = _records(start, duration, up, down, abnormal, still_open)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,32 @@ def test_a_batch_of_consecutive_drawn_devices_is_written_from_their_block_uncopi
     batcher.add(stretch, 0, s.start, s.duration, s.up, s.down, np.array([1, 2]))
     batcher.flush()
     assert sink.batches[1]["charging_id"].tolist() == [1, 2]
+
+
+def test_a_block_whose_last_device_splits_its_sessions_is_released_at_the_flush(
+    shard_of: Callable[[dict[str, Any]], Shard],
+) -> None:
+    shard = shard_of(doc(5))
+    batcher = SessionBatcher(_Columns(), 0, flush_sessions=1 << 20)
+    firsts = shard.first_draws
+    firsts.batcher = batcher
+    stretch = Stretch("33600000001", "208010000000001", "35000000000000001", "m2m", "FR", "20801")
+    *others, last = shard.devices
+    for dev in others:
+        dev.attached = True
+        got = firsts.take(dev, 0, dev.T, False)
+        assert got is not None
+        s = got.sessions
+        batcher.add(stretch, 0, s.start, s.duration, s.up, s.down, got.charging)
+    last.attached = True
+    got = firsts.take(last, 0, last.T, False)
+    assert got is not None and len(got.sessions) > 1
+    block = weakref.ref(got.block.start)
+    s, charging = got.sessions, got.charging
+    half = len(s) // 2  # handed in two parts (as a device's reports cut at the period's end are)
+    for part in (slice(None, half), slice(half, None)):
+        batcher.add(stretch, 0, s.start[part], s.duration[part], s.up[part], s.down[part], charging[part])
+    del got, s, charging
+    batcher.flush()
+    batcher.writer = _Columns()  # (the batches written keep views of the block)
+    assert block() is None
