@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from accounting.records import UsageType
+from accounting.records import ClosingCause, UsageType
 from gateway.api import INTERVAL_S, PartialRecords, cut_sessions, final_causes
 
 I64 = npt.NDArray[np.int64]
@@ -42,8 +42,6 @@ class Stretch:
 class BatchStats:
     sessions: int = 0
     records: int = 0
-    bytes_up: int = 0
-    bytes_down: int = 0
 
 
 def _records(
@@ -51,31 +49,41 @@ def _records(
     duration: I64,
     up: I64,
     down: I64,
-    abnormal: npt.NDArray[np.bool_],
-    still_open: npt.NDArray[np.bool_],
+    abnormal: npt.NDArray[np.bool_] | None,
+    still_open: npt.NDArray[np.bool_] | None,
 ) -> PartialRecords:
     """The partial records of sessions: `cut_sessions`, or at once when no session reaches a cut.
+    `abnormal`, `still_open`: the sessions' flags, None where none is set.
 
     A session no longer than the interval yields exactly one record (`gateway.partial`):
     the session itself, sequence 1, closed normally or abnormally (or, still open at the
     period's end, by the operator: cause 20).  That is the usual case of per-report
-    sessions, and it needs no per-record arithmetic.
+    sessions, and it needs no per-record arithmetic.  Its causes and sequence numbers are
+    made in the usage file's 32 bits at once (the values of `cut_sessions`'s int64 ones).
     """
     n = int(start.shape[0])
+
+    def given(flags: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
+        return np.zeros(n, dtype=bool) if flags is None else flags
+
     if (
         n == 0
         or int(duration.view(np.uint64).max()) > INTERVAL_S  # (a negative one too, as an unsigned one)
         or min(int(up.min()), int(down.min())) < 0
     ):
-        return cut_sessions(start, duration, up, down, abnormal=abnormal, still_open=still_open)
-    cause = final_causes(abnormal, still_open)
+        return cut_sessions(start, duration, up, down, abnormal=given(abnormal), still_open=given(still_open))
+    cause: npt.NDArray[Any]  # (int32, the usage file's type, where the records' type says int64)
+    if abnormal is None and still_open is None:  # (the usual batch: every one closed normally)
+        cause = np.full(n, int(ClosingCause.NORMAL), dtype=np.int32)
+    else:
+        cause = final_causes(given(abnormal), given(still_open)).astype(np.int32)
     return PartialRecords(
         session_index=np.arange(n, dtype=np.int64),
         start_s=start,
         duration_s=duration,
         bytes_up=up,
         bytes_down=down,
-        sequence=np.ones(n, dtype=np.int64),
+        sequence=np.ones(n, dtype=np.int32),
         cause=cause,
     )
 
@@ -217,10 +225,10 @@ def _joined_session_ids(lines: Sequence[str], rsi: I64, charging: I64) -> pa.Arr
     return pc.binary_join_element_wise(line.cast(pa.string()), pc.cast(pa.array(charging), pa.string()), "-")
 
 
-def _flags(flags: list[bool], counts: I64) -> npt.NDArray[np.bool_]:
-    """One flag per part, repeated for each of its `counts` sessions."""
+def _flags(flags: list[bool], counts: I64) -> npt.NDArray[np.bool_] | None:
+    """One flag per part, repeated for each of its `counts` sessions (None: none set)."""
     if not any(flags):
-        return np.zeros(int(counts.sum()), dtype=bool)
+        return None
     return np.repeat(np.array(flags, dtype=bool), counts)
 
 
@@ -379,8 +387,6 @@ class SessionBatcher:
         self._write(rsi, rcharging, rec, runs)
         self.stats.sessions += int(start.shape[0])
         self.stats.records += len(rec)
-        self.stats.bytes_up += int(rec.bytes_up.sum())
-        self.stats.bytes_down += int(rec.bytes_down.sum())
         if self.on_records is not None:
             g = self._stretch_group
             # one group (the usual batch): its index seen as a column, no array of it made
@@ -429,8 +435,8 @@ class SessionBatcher:
                 "apn": column([s.apn for s in stretches]),
                 "charging_id": charging,
                 "serving_plmn": column([s.serving_plmn for s in stretches]),
-                "cause": rec.cause.astype(np.int32),
-                "sequence": rec.sequence.astype(np.int32),
+                "cause": rec.cause.astype(np.int32, copy=False),
+                "sequence": rec.sequence.astype(np.int32, copy=False),
             },
             length=n,
         )
