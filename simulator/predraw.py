@@ -31,8 +31,11 @@ from simulator.traffic_models import offsets_into
 
 if TYPE_CHECKING:
     from simulator.device import Device
+    from simulator.profiles import Profile
+    from simulator.scenario import Application
 
 I64 = npt.NDArray[np.int64]
+_BY_SIZE_MAX = 1 << 20  # the largest Pareto maximum whose reports' bytes are looked up by size
 _STEP_ROWS = 1 << 13  # the rows drawn together at least (the devices' whose reach that): in the cache
 
 
@@ -73,6 +76,14 @@ def first_end(device: Device) -> int | None:
 _RAMP = np.arange(1 << 16, dtype=np.float64)
 
 
+_COUNT = np.arange(1 << 16, dtype=np.int64)
+
+
+def _count(n: int) -> I64:
+    """`np.arange(n, dtype=np.int64)` (a slice of one made once, where it reaches)."""
+    return _COUNT[:n] if n <= _COUNT.shape[0] else np.arange(n, dtype=np.int64)
+
+
 def _ramp(k0: int, n: int) -> npt.NDArray[np.float64]:
     """`np.arange(k0, k0 + n, dtype=np.float64)` (a slice of one made once, where it reaches)."""
     if k0 >= 0 and k0 + n <= _RAMP.shape[0]:
@@ -91,6 +102,7 @@ class FirstStretches:
         self.index = {id(d): i for i, d in enumerate(devices) if self.ends[i] is not None}
         self.drawn: dict[int, FirstDraw] = {}
         self._handed: int | None = None  # the id of the last draw's sessions handed to the batcher
+        self._by_size: dict[tuple[int, int], tuple[Profile, Application, tuple[I64, I64 | int] | None]] = {}
 
     def take(self, device: Device, t0: int, t1: int, catch_up: bool) -> FirstDraw | None:
         """The sessions of the device's stretch [t0, t1) when drawn here (once: None after), else
@@ -167,6 +179,22 @@ class FirstStretches:
             sessions = Sessions(block.start[lo:hi], duration[lo:hi], block.up[lo:hi], block.down[lo:hi], z, z)
             self.drawn[i] = FirstDraw(sessions, block.charging[lo:hi], late, block, lo, hi)
 
+    def _bytes_by_size(self, prof: Profile, app: Application) -> tuple[I64, I64 | int] | None:
+        """(up, down) bytes of a report of each payload size 0 to the Pareto maximum of `app`
+        (`report_bytes`, which works out each report's bytes from its size alone), down as one
+        number when every size has the same; None when the table would be too large."""
+        key = (id(prof), id(app))
+        if key not in self._by_size:
+            hi = app.payload.hi
+            table: tuple[I64, I64 | int] | None = None
+            if 0 <= hi < _BY_SIZE_MAX:
+                up, down = report_bytes(prof, app, np.arange(hi + 1, dtype=np.int64))
+                lo = max(app.payload.lo, 0)
+                same = int(down[lo:].min()) == int(down[lo:].max())
+                table = (up, int(down[lo]) if same else down)
+            self._by_size[key] = (prof, app, table)  # (the objects kept: their ids stay theirs)
+        return self._by_size[key][2]
+
     def _fill(
         self,
         idx: list[int],
@@ -185,7 +213,6 @@ class FirstStretches:
         group = devices[idx[0]].group
         sched, app, prof = group.schedule, group.application, devices[idx[0]].profile
         assert sched is not None and app is not None and prof is not None
-        n = np.array(counts, dtype=np.int64)
         bounds = [0, *itertools.accumulate(counts)]
         rows = bounds[-1]
         # each report's boundary: phase + k period, as `report_times` makes it, then its jitter
@@ -198,35 +225,45 @@ class FirstStretches:
             nominal[lo:hi] += d.phase
             offsets_into(d.rng_traffic, sched.jitter, sched.jitter_s, jitter[lo:hi])
         nominal += jitter
-        times = np.floor(nominal).astype(np.int64)
+        np.floor(nominal, out=nominal)  # each report's second (a whole number)
         late: dict[int, I64] = {}
-        past = times >= np.repeat(np.array(t1s, dtype=np.int64), n)
-        if past.any():  # reports jittered past their stretch's end: sent in the next one
-            before = np.zeros(rows + 1, dtype=np.int64)  # of those, the number before each row
-            np.cumsum(past, out=before[1:])
-            for c in np.flatnonzero(before[bounds[1:]] > before[bounds[:-1]]).tolist():
-                own = times[bounds[c] : bounds[c + 1]]
-                late[c] = own[own >= t1s[c]]
-            times = times[~past]
-            bounds = [b - int(before[b]) for b in bounds]
-            n = np.array([hi - lo for lo, hi in itertools.pairwise(bounds)], dtype=np.int64)
-            rows = bounds[-1]
-        end = at + rows
         start, up, down, charging = out
-        start[at:end] = times
-        if app.payload.fixed is not None:
-            sizes = np.full(rows, app.payload.fixed, dtype=np.int64)
+        if rows and min(t1s) == max(t1s) and float(nominal.max()) < t1s[0]:
+            start[at : at + rows] = nominal  # (none jittered past the stretches' common end: as a rule)
         else:
-            u = np.empty(rows, dtype=np.float64)
+            times = nominal.astype(np.int64)
+            past = times >= np.repeat(np.array(t1s, dtype=np.int64), counts)
+            if past.any():  # reports jittered past their stretch's end: sent in the next one
+                before = np.zeros(rows + 1, dtype=np.int64)  # of those, the number before each row
+                np.cumsum(past, out=before[1:])
+                for c in np.flatnonzero(before[bounds[1:]] > before[bounds[:-1]]).tolist():
+                    own = times[bounds[c] : bounds[c + 1]]
+                    late[c] = own[own >= t1s[c]]
+                times = times[~past]
+                bounds = [b - int(before[b]) for b in bounds]
+                rows = bounds[-1]
+            start[at : at + rows] = times
+        end = at + rows
+        if app.payload.fixed is not None:
+            one_up, one_down = report_bytes(prof, app, np.array([app.payload.fixed], dtype=np.int64))
+            up[at:end], down[at:end] = int(one_up[0]), int(one_down[0])
+        else:
+            u = jitter[:rows]  # (the jitter's array, done with: its pages already in)
             for c, i in enumerate(idx):
                 devices[i].rng_traffic.random(out=u[bounds[c] : bounds[c + 1]])
             sizes = sizes_of(app.payload, u)
-        up[at:end], down[at:end] = report_bytes(prof, app, sizes)
+            by_size = self._bytes_by_size(prof, app)
+            if by_size is None:
+                up[at:end], down[at:end] = report_bytes(prof, app, sizes)
+            else:  # each report's bytes looked up by its size (sizes are within [min, max])
+                np.take(by_size[0], sizes, out=up[at:end], mode="clip")
+                if isinstance(by_size[1], int):
+                    down[at:end] = by_size[1]
+                else:
+                    np.take(by_size[1], sizes, out=down[at:end], mode="clip")
         # the ids of each device's first sessions: its block's from the start
-        ids = charging[at:end]
-        ids[:] = np.arange(rows, dtype=np.int64)
-        ids += np.repeat(
-            np.array([devices[i].charging_base - bounds[c] for c, i in enumerate(idx)], dtype=np.int64), n
-        )
+        for c, i in enumerate(idx):
+            lo, hi = bounds[c], bounds[c + 1]
+            np.add(_count(hi - lo), devices[i].charging_base, out=charging[at + lo : at + hi])
         spans.extend((at + bounds[c], at + bounds[c + 1], late.get(c)) for c in range(len(idx)))
         return end

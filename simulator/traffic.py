@@ -100,7 +100,8 @@ def payload_sizes(rng: np.random.Generator, payload: Payload, n: int) -> I64:
 def sizes_of(payload: Payload, u: F64) -> I64:
     """The bounded Pareto payload sizes of uniform draws `u` (`payload_sizes`'s, however drawn)."""
     lo, hi, a = float(payload.lo), float(payload.hi), payload.alpha
-    y: F64 = 1.0 - u * (1.0 - (lo / hi) ** a)
+    y: F64 = u * -(1.0 - (lo / hi) ** a)  # 1 - u (1 - (lo/hi)^alpha) made in one array, as exactly
+    y += 1.0
     table = _pareto_table(payload.lo, payload.hi, a)
     return _pareto_sizes(y, payload) if table is None else table.sizes(y, payload)
 
@@ -144,9 +145,12 @@ class _ParetoTable:
 
     def sizes(self, y: F64, payload: Payload) -> I64:
         bits = y.view(np.int64)
-        b = (bits >> self.shift) - self.first
-        d = bits - self.cut[b]  # in (0, 2 margins): near its threshold; below `margin`: under it
-        out: I64 = self.base[b] + (d < _NEAR_ULPS)
+        b = bits >> self.shift
+        b -= self.first
+        d = self.cut[b]
+        np.subtract(bits, d, out=d)  # in (0, 2 margins): near its threshold; below `margin`: under it
+        out: I64 = self.base[b]
+        out += d < _NEAR_ULPS
         near = d.view(np.uint64) < 2 * _NEAR_ULPS
         if near.any():
             out[near] = _pareto_sizes(y[near], payload)
