@@ -52,6 +52,13 @@ def _alone(dev: Any, t1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         {"schedule": {"mix": "tr45820"}, "application": {"profile": "https-tls13", "payload": {"fixed": 53}}},
         {"schedule": {"period": "5min", "jitter": "tr37868-model2"}, "mobility": {"trips": [TRIP]}},
         {"schedule": {"period": "1h", "jitter": "uniform", "jitter_s": "59min"}},  # late past the end
+        # sizes of one to many segments (each report's bytes looked up by its size: acks down vary)
+        {
+            "application": {
+                "profile": "https-tls13",
+                "payload": {"pareto": {"alpha": 1.1, "min": 100, "max": 9000}},
+            }
+        },
     ],
 )
 def test_first_stretches_drawn_together_are_each_devices_own(
