@@ -92,7 +92,9 @@ def _records(
 _DIGITS4 = np.frombuffer(b"".join(b"%04d" % i for i in range(10_000)), dtype=np.uint32)
 
 
-def session_ids(lines: Sequence[str], rsi: I64, charging: I64, runs: I64 | None = None) -> pa.Array:
+def session_ids(
+    lines: Sequence[str], rsi: I64, charging: I64, runs: I64 | None = None, following: bool = False
+) -> pa.Array:
     """The `session` column: `<line>-<charging id>` of each record, its line `lines[rsi[i]]`.
 
     The records of a batch come in runs of one stretch whose charging ids have as many digits,
@@ -103,22 +105,32 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64, runs: I64 | None 
     that table.  Records in
     short runs or negative ids go the general way (pyarrow's casts, joined), which gives the
     same strings.  `runs`: the first record of each run, when the caller has them (a flush whose
-    records are its sessions: each device stretch's first), else found here.
+    records are its sessions: each device stretch's first), else found here; `following`: the ids
+    of each of those runs are known to follow on one by one (each drawn in a block: `Block`), so
+    that their least and greatest are its first and last, and no pass looks for a skip.
     """
     n = int(rsi.shape[0])
     if n == 0:
         return _joined_session_ids(lines, rsi, charging)
     if runs is None:
+        following = False
         runs = np.flatnonzero(np.concatenate(([True], rsi[1:] != rsi[:-1])))  # the first record of each run
     if runs.shape[0] * 64 > n:  # runs this short cost more in Python than the blocks save
         return _joined_session_ids(lines, rsi, charging)
-    least = np.minimum.reduceat(charging, runs)
+    least = charging[runs] if following else np.minimum.reduceat(charging, runs)
     if int(least.min()) < 0:
         return _joined_session_ids(lines, rsi, charging)
     # the digits of each run's ids, from its least and greatest id; element by element only in
     # the (rare) runs whose ids do not all have as many digits, cut into blocks where that changes
     low = _digit_count(least)
-    high = _digit_count(np.maximum.reduceat(charging, runs))
+    if following:  # (each run's last id)
+        last = np.empty_like(runs)
+        last[:-1] = runs[1:]
+        last[-1] = n
+        last -= 1
+        high = _digit_count(charging[last])
+    else:
+        high = _digit_count(np.maximum.reduceat(charging, runs))
     starts, nd = runs, low
     mixed = np.flatnonzero(low != high).tolist()
     if mixed:
@@ -154,10 +166,13 @@ def session_ids(lines: Sequence[str], rsi: I64, charging: I64, runs: I64 | None 
     data = np.empty(total, dtype=np.uint8)
     at = offsets[bounds].tolist()
     # the blocks whose ids follow on one by one (a device's sessions, as a rule)
-    step = np.ones(n, dtype=bool)
-    np.not_equal(charging[1:] - charging[:-1], 1, out=step[:-1])
-    step[starts[1:] - 1] = False  # (from one block to the next)
-    uneven = np.logical_or.reduceat(step, starts).tolist()
+    if following:
+        uneven = [False] * len(starts)
+    else:
+        step = np.ones(n, dtype=bool)
+        np.not_equal(charging[1:] - charging[:-1], 1, out=step[:-1])
+        step[starts[1:] - 1] = False  # (from one block to the next)
+        uneven = np.logical_or.reduceat(step, starts).tolist()
     firsts = charging[starts].tolist()
     for j, (s, d) in enumerate(zip(block_rsi.tolist(), nd.tolist(), strict=True)):
         rows = bounds[j + 1] - bounds[j]
@@ -370,6 +385,7 @@ class SessionBatcher:
         start, duration, up, down, charging = _joined(self._parts)
         abnormal = _flags([p[6] for p in self._parts], counts)
         still_open = _flags([p[7] for p in self._parts], counts)
+        drawn = all(p[8] is not None for p in self._parts)  # each part's ids a device's first, in turn
         self._parts.clear()
         # a span handed but split by its device before `add` (its reports cut at the period's end,
         # say) is looked for no longer: kept, it would hold its whole block until the shard's end
@@ -384,7 +400,7 @@ class SessionBatcher:
         rcharging = charging if same else charging[rec.session_index]
         # (records that are their sessions come in the parts' runs: each part one stretch of its own)
         runs = np.concatenate(([0], np.cumsum(counts[:-1]))) if same else None
-        self._write(rsi, rcharging, rec, runs)
+        self._write(rsi, rcharging, rec, runs, same and drawn)
         self.stats.sessions += int(start.shape[0])
         self.stats.records += len(rec)
         if self.on_records is not None:
@@ -399,7 +415,10 @@ class SessionBatcher:
         self._stretches.clear()
         self._stretch_group.clear()
 
-    def _write(self, rsi: I64, charging: I64, rec: PartialRecords, runs: I64 | None = None) -> None:
+    def _write(
+        self, rsi: I64, charging: I64, rec: PartialRecords, runs: I64 | None = None, following: bool = False
+    ) -> None:
+        """The batch's columns to the writer; `runs`, `following`: as `session_ids` takes them."""
         n = len(rec)
         stretches = self._stretches
         indices: dict[bytes, pa.Array] = {}  # columns with the same codes per stretch share their indices
@@ -419,7 +438,7 @@ class SessionBatcher:
             )
 
         line = column([s.line for s in stretches])
-        session = session_ids([s.line for s in stretches], rsi, charging, runs)
+        session = session_ids([s.line for s in stretches], rsi, charging, runs, following)
         self.writer.write_columns(
             {
                 "line": line,

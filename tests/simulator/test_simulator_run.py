@@ -782,6 +782,23 @@ def test_session_ids_of_runs_given_by_the_flush_are_those_found() -> None:
         assert session_ids(lines, rsi, charging).to_pylist() == want
 
 
+def test_session_ids_of_runs_known_to_follow_on_are_those_found() -> None:
+    """Runs whose ids the flush knows follow on one by one (each drawn in a block) are written
+    from their first and last ids, with no pass looking for a skip: the same strings, across a
+    power of ten and a multiple of 10,000, for runs of one row and of a long line."""
+    import numpy as np
+
+    from simulator.batch import session_ids
+
+    lines = ["M00001", "M00002", "é123456789012"]
+    ids = [np.arange(9_990, 10_200), np.arange(7, 8), np.arange(99_999_000, 100_000_300)]
+    rsi = np.repeat(np.arange(3, dtype=np.int64), [len(x) for x in ids])
+    charging = np.concatenate(ids).astype(np.int64)
+    runs = np.array([0, len(ids[0]), len(ids[0]) + 1], dtype=np.int64)
+    want = [f"{lines[s]}-{c}" for s, c in zip(rsi.tolist(), charging.tolist(), strict=True)]
+    assert session_ids(lines, rsi, charging, runs, following=True).to_pylist() == want
+
+
 def test_reports_jittered_past_a_roaming_move_are_sent_after_it(tmp_path: Path) -> None:
     """A report whose boundary falls before a trip's start or end and whose jitter moves it past the
     move was dropped (each stretch kept only its own [t0, t1)): a quarter of a report per move with
