@@ -412,7 +412,8 @@ class Shard:
     ) -> None:
         up, down = rec.bytes_up, rec.bytes_down
         total = up + down
-        ko = (total + 1023) >> 10  # each record rounded up to a whole ko (volumes are never negative)
+        ko = total + 1023
+        ko >>= 10  # each record rounded up to a whole ko (volumes are never negative), in one array
         one_group = len(self.stats) == 1 or int(groups.min()) == int(groups.max())
         if one_group:  # one group in the batch (the usual case): no masks
             st = self.stats[int(groups[0])]
