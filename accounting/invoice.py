@@ -33,18 +33,30 @@ class LaidOut(list[str]):
 
 
 def layout_json(doc: dict[str, Any]) -> str:
-    """JSON readable by people and fast to write: lists get one compact entry per line."""
-    parts = []
+    """JSON readable by people and fast to write: lists get one compact entry per line.
+
+    Every key's part and every list entry is separated from the next by ",\n": the document is one
+    join of them all (a list's entries taken as they are, its key and brackets put on its first and
+    last), not a join per list then one of the parts (a million lines' entries, 500 MB, copied
+    once instead of three times)."""
+    pieces: list[str] = []
     for key, value in doc.items():
         if isinstance(value, list) and value:
-            if isinstance(value, LaidOut):
-                inner = ",\n".join(value)
+            entries = value if isinstance(value, LaidOut) else ["    " + _ENCODE(v) for v in value]
+            head, tail = f"  {json.dumps(key)}: [\n", "\n  ]"
+            if len(entries) == 1:
+                pieces.append(head + entries[0] + tail)
             else:
-                inner = ",\n".join(["    " + _ENCODE(v) for v in value])
-            parts.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
+                pieces.append(head + entries[0])
+                pieces.extend(entries[1:-1])
+                pieces.append(entries[-1] + tail)
         else:
-            parts.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
-    return "{\n" + ",\n".join(parts) + "\n}"
+            pieces.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    if not pieces:
+        return "{\n\n}"
+    pieces[0] = "{\n" + pieces[0]
+    pieces[-1] += "\n}"
+    return ",\n".join(pieces)
 
 
 class Item(NamedTuple):
@@ -453,15 +465,17 @@ class Invoice:
                 known = alike.get(key)
                 if known is None:
                     texts = []
+                    total = ZERO  # (`line.total`, summed here with the texts)
                     for item in items:
                         text = shared.get(id(item))
                         if text is None:
                             text = shared[id(item)] = write(item)
                         texts.append(text)
-                    total = line.total
+                        total += item.amount
+                    # (an amount's text, digits, a sign and a point, holds nothing JSON escapes)
                     known = alike[key] = (
                         total,
-                        f'"total_ht": {json_string(fmt(total))}, "items": [{", ".join(texts)}]}}',
+                        f'"total_ht": "{fmt(total)}", "items": [{", ".join(texts)}]}}',
                     )
                 total, tail = known
                 lines_total += total

@@ -1,0 +1,146 @@
+"""A line's plan items (its subscription on the step its volume is billed on, its data in and over
+the bundle) made once per (offer, plan, commitment, volume) and shared by the lines alike in them,
+and the invoice's JSON laid out by one join: against the plain reference of
+test_perline_reference (every item made afresh from the catalog's prices, the JSON encoded by
+`json`), on seeded months and on catalogs whose prices fall on half a cent, are zero of either
+sign or negative."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from test_perline_reference import _check, _month, ref_invoice
+
+from accounting import inventory_from_dict, load_catalog
+from accounting.catalog import Catalog
+from accounting.engine import rate_run
+from accounting.invoice import _ENCODE, LaidOut, layout_json
+from accounting.usage import Group
+from benchmarks.bench_perline import Aggregated
+
+# Prices per Mo and per month that end on half a cent for some volumes (ko / 1024) and discounts,
+# zero of either sign, negative.
+OVER_PRICES = [Decimal(x) for x in ("-0", "0", "0.005", "7", "0.512", "-3.5", "12.345")]
+MONTHLY = [Decimal(x) for x in ("-0", "0", "7.125", "0.005", "-1.005", "3.99", "10")]
+
+
+def _odd_catalog(rng: random.Random) -> Catalog:
+    """The catalog with every plan step's monthly prices and price beyond its allowance drawn from
+    the odd ones, and a negative or zero activation fee on some offers."""
+    base = load_catalog()
+    offers = {}
+    for oid, offer in base.offers.items():
+        plans = {
+            pid: replace(
+                plan,
+                steps=tuple(
+                    replace(
+                        step,
+                        price={c: rng.choice(MONTHLY) for c in step.price},
+                        over_per_mo=rng.choice(OVER_PRICES),
+                    )
+                    for step in plan.steps
+                ),
+            )
+            for pid, plan in offer.plans.items()
+        }
+        fee = rng.choice([offer.activation_fee, Decimal("-0.005"), Decimal("0.125")])
+        offers[oid] = replace(offer, plans=plans, activation_fee=fee)
+    return replace(base, offers=offers)
+
+
+def _run_against_reference(catalog: Catalog, seed: int) -> None:
+    inventory, groups = _month(seed)
+    run = rate_run(inventory, None, catalog, reader=Aggregated(groups))  # type: ignore[arg-type]
+    ref, _ = ref_invoice(inventory, groups, catalog)
+    assert [(b.id, repr(b.items)) for b in run.invoice.lines] == [(b.id, repr(b.items)) for b in ref.lines]
+    assert run.invoice.to_json() == layout_json(ref.to_dict()) == _plain_layout(ref.to_dict())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_plan_items_shared_are_the_reference_on_odd_prices(seed: int) -> None:
+    _run_against_reference(_odd_catalog(random.Random(seed)), 1000 + seed)
+
+
+def test_plan_items_made_once_per_volume_and_each_bill_its_own_list() -> None:
+    """Two lines alike in terms and volume share the items (one object), yet each has its own list:
+    an item added to one bill is not added to the other's."""
+    doc = {
+        "customer": "c",
+        "month": "2026-03",
+        "lines": [
+            {
+                "id_prefix": "L",
+                "count": 3,
+                "offer": "intense",
+                "plan": "optima",
+                "commitment": 36,
+                "since": "2025-01-01",
+            }
+        ],
+    }
+    inventory = inventory_from_dict(doc)
+    ko = 3 * 1024 * 1024 + 7
+    groups = [Group(f"L{i}", "data", "fr", None, None, None, 1, ko, 0, {}) for i in (1, 2)]
+    groups.append(Group("L3", "data", "fr", None, None, None, 1, ko + 1, 0, {}))
+    run = rate_run(inventory, None, load_catalog(), reader=Aggregated(groups))  # type: ignore[arg-type]
+    one, two, three = run.invoice.lines
+    assert [id(i) for i in one.items] == [id(i) for i in two.items]
+    assert one.items is not two.items
+    assert [id(i) for i in one.items] != [id(i) for i in three.items]
+    one.items.append(one.items[0])
+    assert len(two.items) == len(three.items) == len(one.items) - 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_generated_months_on_the_base_catalog(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference's own check (items, JSON, text, comparison) on months of other seeds."""
+    _check(*_month(500 + seed), monkeypatch)
+
+
+def _plain_layout(doc: dict[str, Any]) -> str:
+    """`layout_json` as it was written before its one join: a join per list, one of the parts."""
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            if isinstance(value, LaidOut):
+                inner = ",\n".join(value)
+            else:
+                inner = ",\n".join(["    " + _ENCODE(v) for v in value])
+            parts.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_layout_json_is_the_plain_layout(seed: int) -> None:
+    """Documents of 0 to 5 keys, each a scalar, an empty list, or a list of 1, 2 or more entries
+    (plain values or entries already laid out), texts with quotes, escapes and accents."""
+    rng = random.Random(seed)
+    texts = ["", "a", 'q"uote', "back\\slash", "é à", "line\nend", "0.00", "-0.00"]
+
+    def value() -> Any:
+        kind = rng.randrange(6)
+        if kind == 0:
+            return rng.choice([rng.choice(texts), rng.randint(-5, 5), None, True])
+        entries = [
+            {"code": rng.choice(texts), "n": rng.randint(0, 9)} for _ in range(rng.choice([0, 1, 2, 3, 7]))
+        ]
+        if kind == 1 and entries:
+            return LaidOut("    " + _ENCODE(e) for e in entries)
+        return entries
+
+    doc = {f"k{i}{rng.choice(texts)}": value() for i in range(rng.randint(0, 5))}
+    text = layout_json(doc)
+    assert text == _plain_layout(doc)
+    expect = {k: list(v) if isinstance(v, LaidOut) else v for k, v in doc.items()}
+    got = json.loads(text)
+    assert got.keys() == expect.keys()
+    for k, v in expect.items():
+        assert got[k] == ([json.loads(e) for e in v] if isinstance(doc[k], LaidOut) else v)
