@@ -184,6 +184,10 @@ class FleetContext:
     terms: dict[str, OfferTerms] = field(default_factory=dict, compare=False, repr=False)
     # Items that depend on a volume, by what each is made of (see `charges.bundle_items`).
     made: dict[tuple[Any, ...], Item] = field(default_factory=dict, compare=False, repr=False)
+    # A plan's items by (offer, plan, commitment, volume in the bundle's zones): see `price_line`.
+    plan_parts: dict[tuple[str, str, int | None, int], tuple[Item, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def offer_terms(self, catalog: Catalog, offer: Offer) -> OfferTerms:
         terms = self.terms.get(offer.id)
@@ -214,35 +218,26 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
     Each charge is described in `accounting.charges`; this puts them in the invoice's order.
     """
     offer = catalog.offers[line.offer]
-    terms = ctx.offer_terms(catalog, offer)
-    items: list[Item] = []
+    terms = ctx.terms.get(line.offer) or ctx.offer_terms(catalog, offer)
     data_ko = usage.data_ko
-    volume = bundle_volume(terms, data_ko)
+    volume = bundle_volume(terms, data_ko) if data_ko else 0
     if line.prototype and offer.prototype is not None:
+        items: list[Item] = []
         k = ctx.month.index - Month.of(line.since).index + 1
         prototype_items(catalog, offer.prototype, terms.bundle, volume, k, items)
     else:
-        plan = offer.plans[line.plan]
-        commitment = line.commitment
-        assert commitment is not None
-        rate, why = ctx.discounts.get(line.offer, (ZERO, None))
-        pkey = (line.offer, line.plan, commitment)
-        prices = ctx.plans.get(pkey)
-        if prices is None:
-            prices = ctx.plans[pkey] = PlanPrices.of(plan, commitment, rate)
-        step = prices.step_for(catalog, volume)
-        label = step.name if len(plan.steps) > 1 else None
-        key = (line.offer, line.plan, step.name, commitment)
-        subscription = ctx.subscriptions.get(key)
-        if subscription is None:
-            subscription = ctx.subscriptions[key] = subscription_item(step, commitment, rate, why, label)
-        items.append(subscription)
-        bundle_items(catalog, step, terms.bundle, volume, label, items, ctx.made)
+        # The subscription and the bundle's items depend on the plan and the volume alone: made
+        # once per (offer, plan, commitment, volume) and shared by the lines alike in them.
+        pkey = (line.offer, line.plan, line.commitment, volume)
+        part = ctx.plan_parts.get(pkey)
+        if part is None:
+            part = ctx.plan_parts[pkey] = _plan_items(catalog, line, offer, terms, volume, ctx)
+        items = [*part]
         if offer.activation_fee:
             activation_items(offer, line.since, ctx.month, items)
-    if terms.data and data_ko:
+    if data_ko and terms.data:
         outside_data_items(catalog, terms, data_ko, items, ctx.made)
-    if terms.sms and usage.sms:
+    if usage.sms and terms.sms:
         n = 0
         from_zones, to_dests = catalog.sms.from_zones, catalog.sms.to_dests
         for (z, d), c in usage.sms.items():
@@ -263,6 +258,29 @@ def price_line(catalog: Catalog, line: Line, usage: LineUsage, ctx: FleetContext
             fixed = ctx.options[okey] = option_items(catalog.options[sub.id], sub, ctx.month)
         items.extend(fixed)
     return items
+
+
+def _plan_items(
+    catalog: Catalog, line: Line, offer: Offer, terms: OfferTerms, volume: int, ctx: FleetContext
+) -> tuple[Item, ...]:
+    """A line's subscription on the step its volume is billed on, and its data in and over the bundle."""
+    plan = offer.plans[line.plan]
+    commitment = line.commitment
+    assert commitment is not None
+    rate, why = ctx.discounts.get(line.offer, (ZERO, None))
+    pkey = (line.offer, line.plan, commitment)
+    prices = ctx.plans.get(pkey)
+    if prices is None:
+        prices = ctx.plans[pkey] = PlanPrices.of(plan, commitment, rate)
+    step = prices.step_for(catalog, volume)
+    label = step.name if len(plan.steps) > 1 else None
+    key = (line.offer, line.plan, step.name, commitment)
+    subscription = ctx.subscriptions.get(key)
+    if subscription is None:
+        subscription = ctx.subscriptions[key] = subscription_item(step, commitment, rate, why, label)
+    items = [subscription]
+    bundle_items(catalog, step, terms.bundle, volume, label, items, ctx.made)
+    return tuple(items)
 
 
 @dataclass
