@@ -133,7 +133,7 @@ class _ItemTexts:
         return f"{head}{qtext}{mid}{atext}{tail}"
 
 
-@dataclass
+@dataclass(slots=True)
 class LineBill:
     id: str
     offer: str
