@@ -210,7 +210,10 @@ def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tu
     `usage.parquet` of the same records written from it, or of others: the page refused the
     folder, as it cannot prove the Parquet holds the rows the invoice numbers); then that form,
     and each file of `usage` passed over with why, said on stderr.  A run's `usage.parquet` beside
-    the parts rated is read as it is: it is checked to be their merge (`check_invoice_files`)."""
+    the parts rated is read as it is when its footer is their merge's (`_merge_of`; it is then
+    checked so, `check_invoice_files`); one that is not (the same records written by another tool
+    in other row groups, `COPY ... TO`) was refused, "not the merge of the parts it rated ... rate
+    them again", the parts rated there (and rated again, the same invoice): the parts are read."""
     recorded = (files.invoice or {}).get("usage_files")
     if not usage or not isinstance(recorded, list):
         return usage, []
@@ -232,7 +235,7 @@ def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tu
         return usage, []
     merged = usage == [files.folder / "usage.parquet"]
     for form in forms:
-        if form == usage or (merged and form[0].parent.name == "usage") or not is_rated(form):
+        if form == usage or not is_rated(form):
             continue
         names = ", ".join(str(p) for p in form)
         why = (
@@ -240,6 +243,10 @@ def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tu
             f"sampled_sha256), not this file: {names} is read in its place, as the rows the invoice "
             "lists as rejected are numbered in it"
         )
+        if merged and form[0].parent.name == "usage":
+            if (other := _merge_of(usage[0], form)) is None:
+                return usage, []  # (their merge, read as it is)
+            why += f" (this file is not their merge: {other})"
         return form, [(p, why) for p in usage]
     return usage, []
 

@@ -201,6 +201,48 @@ def test_the_usage_file_rated_is_read_beside_another_and_the_other_named(
     assert f"{folder / 'usage.parquet'}: not read: the invoice" in r.err, r.err
 
 
+@pytest.mark.parametrize("merge", ["their merge", "another tool's"])
+def test_the_parts_rated_are_read_beside_a_usage_parquet_that_is_not_their_merge(
+    tmp_path: Path, merge: str
+) -> None:
+    """A folder of `rate --json --out` beside the parts rated (`usage/part-*.parquet`) and a
+    `usage.parquet` of the same records: their merge (each part's row groups in turn, as a run
+    writes it) is read, checked so; one written by another tool (`COPY ... TO`, its row groups
+    otherwise) was refused, "not the merge of the parts it rated ... rate them again", though
+    the parts rated were there (and rated again, the same invoice, refused the same).  The page
+    reads the parts then, and says why the other file is not read."""
+    import pyarrow as pa
+
+    rated = tmp_path / "rated"
+    invoice = _rated_parts(rated)
+    folder = tmp_path / "f"
+    (folder / "usage").mkdir(parents=True)
+    (folder / "invoice.json").write_text(json.dumps(invoice), encoding="utf-8")
+    parts = sorted(rated.glob("part-*.parquet"))
+    for part in parts:
+        shutil.copy(part, folder / "usage" / part.name)
+    tables = [pq.read_table(part) for part in parts]
+    if merge == "their merge":
+        with pq.ParquetWriter(folder / "usage.parquet", tables[0].schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+    else:  # (one row group of every record)
+        pq.write_table(pa.concat_tables(tables), folder / "usage.parquet")
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0, str(r)
+    if merge == "their merge":
+        assert not r.err, r.err
+    else:
+        names = ", ".join(str(folder / "usage" / part.name) for part in parts)
+        assert r.err.startswith(
+            f"m2msim report: warning: {folder / 'usage.parquet'}: not read: the invoice "
+            f"{folder / 'invoice.json'} rated {names} (known by"
+        ), r.err
+        assert "not their merge" in r.err and r.err.count("\n") == 1, r.err
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
+
+
 def test_a_file_rated_under_another_name_is_checked_by_its_content(tmp_path: Path) -> None:
     """The file rated as `march.csv`, in the folder as `usage.csv`: the same bytes, checked as such;
     it was "not here by name", checked by its row count alone with a warning."""
