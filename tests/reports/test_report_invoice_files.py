@@ -528,3 +528,65 @@ def test_a_runs_duplicate_across_parts_names_both_parts_as_the_run_folder_holds_
         "usage/part-00000.parquet",
         "usage/part-00001.parquet",
     ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_parts_rows_are_placed_at_their_rows_of_the_merge_with_or_without_the_parts(
+    tmp_path: Path, seed: int
+) -> None:
+    """Parts of random sizes (an empty one, row groups of no row among others), merged as a run
+    merges them, their entries placed in the merge as a run's invoice places them
+    (`_placed_in_merge`): each part's row r (as a reject numbers it, the first row 2) is the
+    merge's row r + row_offset, the same record, read with the parts beside the merge
+    (`_merged_parts`) or the merge alone (`_merge_alone`); a row_offset off by one left out a
+    record of the part before a reject's."""
+    import random
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from accounting.usage import file_identity
+    from reports.data import RunFiles, check_invoice_files
+    from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS
+    from simulator.run import _placed_in_merge, merge_usage, usage_parts
+
+    rng = random.Random(seed)
+    folder = tmp_path / "run"
+    (folder / "usage").mkdir(parents=True)
+    sizes = [rng.choice([0, 1, 2, 5, 17]) for _ in range(rng.randint(2, 6))]
+    sizes[rng.randrange(len(sizes))] = 0
+    made = 0
+    for k, size in enumerate(sizes):
+        # (the columns the run's merge reads as dictionaries, and a count telling the records apart)
+        schema = pa.schema([*((c, pa.string()) for c in DICTIONARY_COLUMNS), ("bytes_up", pa.int64())])
+        stated = [c for c in PART_PARQUET_OPTIONS["write_statistics"] if c in schema.names]  # (as a run's)
+        with pq.ParquetWriter(
+            folder / "usage" / f"part-{k:05d}.parquet", schema, write_statistics=stated
+        ) as writer:
+            left = size
+            while True:  # (row groups of random sizes, some of no row)
+                n = min(left, rng.choice([0, 1, 3, 8]))
+                rows = range(made, made + n)
+                texts = {c: [f"{c}{k}" for _ in rows] for c in DICTIONARY_COLUMNS}
+                writer.write_table(pa.table({**texts, "bytes_up": list(rows)}, schema))
+                made, left = made + n, left - n
+                if left == 0 and rng.random() < 0.5:
+                    break
+    parts = usage_parts(folder)
+    assert merge_usage(folder, csv=False) == sum(sizes) == made
+    names = [f"usage/{p.name}" for p in parts]
+    invoice = SimpleNamespace(usage_files=[file_identity(p, n) for p, n in zip(parts, names, strict=True)])
+    _placed_in_merge(invoice, parts, folder)  # type: ignore[arg-type]
+    doc = {"usage_files": invoice.usage_files}
+    merged = folder / "usage.parquet"
+    own = {n: pq.read_table(p).to_pylist() for p, n in zip(parts, names, strict=True)}
+    beside = check_invoice_files(RunFiles(folder, invoice=doc, usage=[merged]))
+    shutil.rmtree(folder / "usage")
+    alone = check_invoice_files(RunFiles(folder, invoice=doc, usage=[merged]))
+    assert beside[0] is None and alone[0] is None, (beside[0], alone[0])
+    whole = pq.read_table(merged).to_pylist()
+    for name in names:
+        assert beside[1][name] == alone[1][name] == (str(merged), alone[1][name][1]), name
+        before = alone[1][name][1]
+        for row in range(2, len(own[name]) + 2):  # (a part's rows as a reject numbers them)
+            assert whole[before + row - 2] == own[name][row - 2], (name, row)
