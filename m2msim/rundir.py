@@ -474,13 +474,16 @@ def run_usage(folder: Path) -> list[Path]:
 
 def usage_forms(folder: Path) -> Iterator[list[Path]]:
     """Each form of usage records the folder `folder` holds, in the order `run_usage` takes them:
-    its `usage.parquet`, its `usage/part-*.parquet`, its `usage.csv` (or compressed since)."""
+    its `usage.parquet`, its `usage/part-*.parquet`, its `usage.csv`, then that CSV compressed
+    (`usage.csv.gz`, `usage.csv.zst`: one rated beside the CSV uncompressed since, `gunzip -k`, is
+    a form of its own, which the report reads by its content)."""
     if (folder / "usage.parquet").is_file():
         yield [folder / "usage.parquet"]
     if parts := sorted((folder / "usage").glob("part-*.parquet")):
         yield parts
-    if csv := [folder / name for name in _RUN_CSVS if (folder / name).is_file()][:1]:
-        yield csv
+    for name in _RUN_CSVS:
+        if (folder / name).is_file():
+            yield [folder / name]
 
 
 def run_usage_of(folder: Path) -> list[Path] | None:

@@ -143,6 +143,22 @@ def _rejects_note(html: str) -> str:
     return re.sub(r"<[^>]+>", "", groups[groups.index("count the usage records") :].split("</p>", 1)[0])
 
 
+def _reads_the_rated(folder: Path, passed: Path, rated: str, records: int = 3) -> str:
+    """`m2msim report` of `folder` reads the files its invoice rated (`rated`, as the warning names
+    them), says the file `passed` is not read, and leaves the invoice's reject out; its stderr."""
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and r.err.count("\n") == 1, str(r)
+    assert r.err.startswith(
+        f"m2msim report: warning: {passed}: not read: the invoice {folder / 'invoice.json'} rated "
+        f"{rated} (known by its size and sampled_sha256)"
+    ), r.err
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert f"of the {records} records read, 1 rejected" in note and "counted here all the same" not in note, (
+        note
+    )
+    return r.err
+
+
 def _rated_parts(rated: Path) -> dict[str, object]:
     """The invoice of a folder `rated` of two parts, `RATED` then `OTHER`, rated as a folder."""
     rated.mkdir()
@@ -188,14 +204,7 @@ def test_the_usage_file_rated_is_read_beside_another_and_the_other_named(
     rated = _usage(tmp_path / "a" / "usage.csv", RATED)
     folder = _folder(tmp_path / "f", _invoice(tmp_path, rated), rated)
     _usage(folder / "usage.parquet", rows)
-    r = run_cli(["report", str(folder)])
-    assert r.rc == 0 and r.err.count("\n") == 1, str(r)
-    assert r.err.startswith(
-        f"m2msim report: warning: {folder / 'usage.parquet'}: not read: the invoice "
-        f"{folder / 'invoice.json'} rated {folder / 'usage.csv'} (known by its size and sampled_sha256)"
-    ), r.err
-    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
-    assert "of the 3 records read, 1 rejected" in note and "counted here all the same" not in note, note
+    _reads_the_rated(folder, folder / "usage.parquet", str(folder / "usage.csv"))
     r = run_cli(["sql", str(folder), "SELECT count(*) FILTER (type = 'sms') AS sms FROM usage", "--csv"])
     assert r.rc == 0 and r.out == "sms\n1\n", str(r)  # (the CSV's one SMS; the other file's two)
     assert f"{folder / 'usage.parquet'}: not read: the invoice" in r.err, r.err
@@ -228,19 +237,31 @@ def test_the_parts_rated_are_read_beside_a_usage_parquet_that_is_not_their_merge
                 writer.write_table(table)
     else:  # (one row group of every record)
         pq.write_table(pa.concat_tables(tables), folder / "usage.parquet")
-    r = run_cli(["report", str(folder)])
-    assert r.rc == 0, str(r)
     if merge == "their merge":
-        assert not r.err, r.err
+        r = run_cli(["report", str(folder)])
+        assert r.rc == 0 and not r.err, str(r)
+        note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+        assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
     else:
         names = ", ".join(str(folder / "usage" / part.name) for part in parts)
-        assert r.err.startswith(
-            f"m2msim report: warning: {folder / 'usage.parquet'}: not read: the invoice "
-            f"{folder / 'invoice.json'} rated {names} (known by"
-        ), r.err
-        assert "not their merge" in r.err and r.err.count("\n") == 1, r.err
-    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
-    assert "of the 6 records read, 1 rejected" in note and "counted here all the same" not in note, note
+        err = _reads_the_rated(folder, folder / "usage.parquet", names, records=6)
+        assert "(this file is not their merge: a row group (1 of 1) is not of its parts' rows)" in err, err
+
+
+def test_the_compressed_csv_rated_is_read_beside_the_csv_uncompressed_since(tmp_path: Path) -> None:
+    """A folder of `rate usage.csv.gz --json --out` whose CSV was then uncompressed beside it
+    (`gunzip -k`): the page read `usage.csv`, first by name, and refused it, "a usage file the
+    invoice did not rate ... rate them again" (and rated again, the same invoice).  It reads the
+    file rated, as it does a CSV rated beside a `usage.parquet`, and says the other not read."""
+    import gzip
+
+    (tmp_path / "a").mkdir()
+    plain = _usage(tmp_path / "a" / "usage.csv", RATED)
+    rated = tmp_path / "a" / "usage.csv.gz"
+    rated.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+    folder = _folder(tmp_path / "f", _invoice(tmp_path, rated), rated)
+    shutil.copy(plain, folder / "usage.csv")
+    _reads_the_rated(folder, folder / "usage.csv", str(folder / "usage.csv.gz"))
 
 
 def test_a_file_rated_under_another_name_is_checked_by_its_content(tmp_path: Path) -> None:
