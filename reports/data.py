@@ -238,10 +238,11 @@ def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tu
         if form == usage or not is_rated(form):
             continue
         names = ", ".join(str(p) for p in form)
+        its, is_, it = ("its size", "is", "it") if len(form) == 1 else ("their sizes", "are", "them")
         why = (
-            f"not read: the invoice {files.source('invoice')} rated {names} (known by its size and "
-            f"sampled_sha256), not this file: {names} is read in its place, as the rows the invoice "
-            "lists as rejected are numbered in it"
+            f"not read: the invoice {files.source('invoice')} rated {names} (known by {its} and "
+            f"sampled_sha256), not this file: {names} {is_} read in its place, as the rows the invoice "
+            f"lists as rejected are numbered in {it}"
         )
         if merged and form[0].parent.name == "usage":
             if (other := _merge_of(usage[0], form)) is None:

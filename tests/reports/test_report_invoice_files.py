@@ -145,12 +145,16 @@ def _rejects_note(html: str) -> str:
 
 def _reads_the_rated(folder: Path, passed: Path, rated: str, records: int = 3) -> str:
     """`m2msim report` of `folder` reads the files its invoice rated (`rated`, as the warning names
-    them), says the file `passed` is not read, and leaves the invoice's reject out; its stderr."""
+    them), says the file `passed` is not read, and leaves the invoice's reject out; its stderr
+    (of several files rated, "known by their sizes ... are read in its place": it said "its size
+    ... is read")."""
     r = run_cli(["report", str(folder)])
     assert r.rc == 0 and r.err.count("\n") == 1, str(r)
+    several = ", " in rated
     assert r.err.startswith(
         f"m2msim report: warning: {passed}: not read: the invoice {folder / 'invoice.json'} rated "
-        f"{rated} (known by its size and sampled_sha256)"
+        f"{rated} (known by {'their sizes' if several else 'its size'} and sampled_sha256), not this "
+        f"file: {rated} {'are' if several else 'is'} read in its place"
     ), r.err
     note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
     assert f"of the {records} records read, 1 rejected" in note and "counted here all the same" not in note, (
