@@ -383,6 +383,37 @@ def test_an_older_runs_invoice_beside_its_usage_parquet_alone_is_checked_by_its_
     ), str(r)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "first part's merged_into left out",
+        "a part placed in another file",
+        "row_offset true",
+        "row_offset -1",
+    ],
+)
+def test_an_invoice_that_does_not_place_every_part_in_one_merge_places_none(
+    shards_run: Path, tmp_path: Path, change: str
+) -> None:
+    """`merged_into` that does not place every part rated in one file (an entry without it, one
+    naming another file, a row_offset that is no count of records) places none of the rejects:
+    they are counted, as of an older invoice, the file checked by its `rows_read` with a warning,
+    never left out at rows the invoice does not vouch for."""
+    invoice = json.loads((shards_run / "invoice.json").read_text(encoding="utf-8"))
+    first = invoice["usage_files"][0]
+    if change == "first part's merged_into left out":
+        del first["merged_into"]
+    elif change == "a part placed in another file":
+        first["merged_into"]["bytes"] += 1
+    else:
+        first["merged_into"]["row_offset"] = True if change == "row_offset true" else -1
+    folder = _merged_alone(shards_run, tmp_path / "f", invoice)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and "checked against its rows_read alone" in r.err, str(r)
+    note = _rejects_note((folder / "report.html").read_text(encoding="utf-8"))
+    assert "48 rejected" in note and "48 of them are counted here all the same" in note, note
+
+
 def test_a_runs_usage_parquet_alone_of_other_content_is_refused(shards_run: Path, tmp_path: Path) -> None:
     """A `usage.parquet` beside the run's invoice that is not the file the run merged (written
     again, its row groups otherwise) is refused naming it: the invoice's rows would be others."""
