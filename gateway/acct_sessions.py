@@ -1036,6 +1036,8 @@ class SessionTracker:
                 return records
         state = self.sessions.get(key)
         report = self.report
+        if state is not None and state.start_s < CLOCK_FLOOR_S:
+            self._redate(state, req)
         if state is not None and _copy_of_start(req, sig, state.seen):
             report.retransmissions += 1
             self._keep_copy_sent(state, req)
@@ -1193,6 +1195,18 @@ class SessionTracker:
             report.reject(where, "duplicate Start", f"session {req.session_id!r} is already open")
             return []
         return self._usage(key, state, req, sig, where)
+
+    @staticmethod
+    def _redate(state: _Session, req: AcctRequest) -> None:
+        """A session dated before 2000 (its Start seen by a reader's clock not set yet, without
+        Event-Timestamp) is dated by `req`, an Interim-Update or Stop seen once that clock was set (NTP
+        reached part-way), as begun its Acct-Session-Time before it: its records were dated in 1970."""
+        if req.status == STATUS_START or req.session_time is None or not req.time_sure:
+            return
+        begun = _event_time(req) - req.session_time
+        if begun >= CLOCK_FLOOR_S:
+            state.start_s = begun
+            state.start_on_nas_clock = req.event_time is not None and not req.event_placed
 
     def _start_seen(self, key: tuple[object, str], said: int, req: AcctRequest) -> bool:
         """The session `key` (open, ended, closed, or stopped and remembered) had a Start with this

@@ -893,3 +893,29 @@ def test_a_readers_clock_never_set_is_said_once_and_dated_by_event_timestamp_bot
             and "was not set (3 Accounting-Requests" in said
             and "1970-01-01T00:05:02Z" in said
         )
+
+
+def test_a_readers_clock_set_part_way_dates_a_session_begun_before_by_its_later_requests(
+    tmp_path: Path,
+) -> None:
+    """The probe's (and the server's) clock counts from 1970 at its boot and is set by NTP 500 s on.
+    sess-2's Start, without Event-Timestamp, was seen before (at 1970-01-01T00:06:40Z by that clock);
+    its Interim-Update and Stop after, by a clock set right, their Acct-Session-Time saying when it
+    began. Its records were dated in 1970 all the same (the Interim's at 00:06:40, the Stop's at 00:16:40),
+    outside any period billed, where its later requests date it: begun 600 s before its Interim. A
+    session of Event-Timestamps (sess-1) is dated by them throughout."""
+    step = T0 - 500  # (the clock put forward by this much, 500 s after the probe's boot)
+    requests = [
+        Sent(302 - step, 1, 1, "sess-1", event=T0 - 198, delay=2),
+        Sent(400 - step, 4, 1, "sess-2"),
+        Sent(602, 2, 3, "sess-1", event=T0 + 600, st=798, octets=(100, 200), delay=2),
+        Sent(1_000, 5, 3, "sess-2", st=600, octets=(100, 200)),
+        Sent(1_300, 6, 2, "sess-2", st=900, octets=(150, 300)),
+    ]
+    spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
+    assert sorted(spans) == [
+        ("sess-1", -198, 798, 100, 200),
+        ("sess-2", 400, 600, 100, 200),
+        ("sess-2", 1_000, 300, 50, 100),
+    ]
+    assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 0, {})
