@@ -5,13 +5,27 @@ places."""
 
 from __future__ import annotations
 
+import gzip
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from handmade_pcap import SECRET, attr, ethernet, ipv4, request, response, u32, udp, vsa3gpp, write_pcap
+from handmade_pcap import (
+    SECRET,
+    attr,
+    ethernet,
+    ipv4,
+    request,
+    response,
+    sll,
+    u32,
+    udp,
+    vsa3gpp,
+    write_pcap,
+    write_pcapng,
+)
 
 from accounting.records import UsageRecord
 from gateway.acct_sessions import RETRY_WINDOW_S, EventTime
@@ -919,3 +933,36 @@ def test_a_readers_clock_set_part_way_dates_a_session_begun_before_by_its_later_
         ("sess-2", 1_000, 300, 50, 100),
     ]
     assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 0, {})
+
+
+def test_the_look_ahead_pass_reads_every_capture_given_compressed_or_of_another_link_type(
+    tmp_path: Path,
+) -> None:
+    """The server down as in `DOWN`, its answers captured by another probe on its side (a pcapng of Linux
+    cooked frames, compressed by gzip), the NAS's requests by one on the NAS's (a pcap of Ethernet): the
+    look-ahead pass reads both captures, as the records' pass merges them, and finds the answers to the
+    client in the second, 80 s past the copy (past the 60 s wait): the copies are copies. Given alone,
+    the NAS's capture (of one direction) keeps to the retry window: each copy a restart."""
+    requests, answers = [], []
+    for sent in DOWN:
+        msg = request(sent.ident, b"".join(octets for octets, _ in _attributes(sent)))
+        ts_us = (T0 + sent.t) * 1_000_000
+        requests.append((ts_us, ethernet(ipv4(GGSN, AAA, udp(32_768, 1813, msg)))))
+        if sent.answered:
+            answers.append((0, ts_us + 1_000, sll(ipv4(AAA, GGSN, udp(1813, 32_768, response(msg))))))
+    nas = write_pcap(tmp_path / "nas.pcap", 1, requests)
+    server = tmp_path / "server.pcapng.gz"
+    server.write_bytes(gzip.compress(write_pcapng(tmp_path / "server.pcapng", [113], answers).read_bytes()))
+    (tmp_path / "server.pcapng").unlink()
+    for files, expected in (
+        ([nas, server], ([("sess-2", 1_005, 595, 100, 200)], 1, [], 3)),
+        ([nas], ([("sess-2", 1_126, 595, 100, 200)], 2, ["sess-2"], 0)),
+    ):
+        report = ReadReport()
+        records = list(records_from_pcap(files, SECRET, report))
+        spans = [
+            (r.session, int(r.start.timestamp()) - T0, r.duration_s, r.bytes_up, r.bytes_down)
+            for r in records
+        ]
+        assert (spans, report.sessions, report.open_sessions, report.retransmissions) == expected
+        assert report.rejected == 0
