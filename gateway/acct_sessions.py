@@ -114,6 +114,9 @@ CLOCK_SLACK_S = 600
 # with its session's start and Acct-Session-Time within this: a clock stepped back does not
 HELD_AGREE_S = 60
 CLOCK_FLOOR_S = 946_684_800  # 2000-01-01 UTC: no NAS of the networks read here dated its events before
+# an Acct-Delay-Time of this many seconds or more (68 years) is a negative number sent (-1: 4294967295),
+# no delay, by whatever clock the request was seen (one never set too)
+NEGATIVE_DELAY = 2**31
 MAX_LISTED_CLOCKS = 1_000
 # A Start without Event-Timestamp is dated when it was sent, its capture (or log) time less Acct-Delay-
 # Time, both whole seconds: a copy re-sent with an updated Acct-Delay-Time lands within this of the first.
@@ -925,8 +928,13 @@ class SessionTracker:
         if req.time_s < CLOCK_FLOOR_S:  # the reader's own clock was not set: nothing checks the NAS's by it
             req.time_sure = False
             self.report.clock_unset_said(where, req.time_s, req.event_time)
-        if req.delay and req.time_s - req.delay < CLOCK_FLOOR_S <= req.time_s:
-            # (seen before 2000 itself, the reader's clock was not set: nothing to judge the delay by)
+        if (
+            req.delay
+            and req.time_s - req.delay < CLOCK_FLOOR_S
+            and (req.time_s >= CLOCK_FLOOR_S or req.delay >= NEGATIVE_DELAY)
+        ):
+            # (seen before 2000 itself, the reader's clock was not set: nothing to judge the delay by but
+            # its size, a negative number sent: a Start dated by it in 1833)
             # no delay: a session without Event-Timestamp was dated by it in 1889 (-1 read as 2^32 - 1 s)
             self.report.delay_said(where, req.session_id, req.delay)
             req.delay = None

@@ -966,3 +966,25 @@ def test_the_look_ahead_pass_reads_every_capture_given_compressed_or_of_another_
         ]
         assert (spans, report.sessions, report.open_sessions, report.retransmissions) == expected
         assert report.rejected == 0
+
+
+def test_an_acct_delay_time_of_minus_one_under_a_clock_never_set_is_no_delay(tmp_path: Path) -> None:
+    """A probe (and a server) without a real-time clock, 302 s after its boot, and a NAS sending -1 as the
+    Start's Acct-Delay-Time (4294967295, no Event-Timestamp): the delay was kept as given, the clock unset
+    being no ground to judge it, and the session dated 136 years before 1970, in 1833. A delay of 2^31 s
+    or more (68 years: a negative number) is no delay whatever the clock: the session is dated by the
+    reader's clock, as the warning says, and the delay counted in `delay_wrong`."""
+    sent = [
+        Sent(302 - T0, 1, 1, "sess-1", delay=4_294_967_295),
+        Sent(902 - T0, 2, 3, "sess-1", st=600, octets=(100, 200)),
+        Sent(1_202 - T0, 3, 2, "sess-1", st=900, octets=(150, 300)),
+    ]
+    assert read_both(tmp_path, sent) == (
+        [("sess-1", 302 - T0, 600, 100, 200), ("sess-1", 902 - T0, 300, 50, 100)],
+        1,
+        [],
+        0,
+        {},
+    )
+    for report, _ in reports_and_records(tmp_path, sent):
+        assert (report.clock_unset, report.clock_unset_undated, report.delay_wrong) == (3, 3, 1)
