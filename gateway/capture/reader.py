@@ -1043,8 +1043,8 @@ class _Decoder:
         if next_header == IP_GRE:
             return self._gre(n, data, pos, end)
         if next_header != 17:
-            if next_header == IP_TCP:
-                self._tcp(data, pos, end)
+            if next_header == IP_TCP:  # (a Payload Length of 0: a segment the card was left to cut, TSO)
+                self._tcp(data, pos, end if end > off + 40 else len(data))
             return None
         return self._datagram(n, src, dst, data, pos)
 

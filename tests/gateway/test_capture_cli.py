@@ -445,3 +445,31 @@ def test_radius_over_tcp_counts_only_segments_that_carry_radius_or_tls(tmp_path:
         "1646, 1813; 1 carrying TLS records (RadSec, RFC 6614) on TCP port 2083): not read, the accounting "
         "they carry is in no record"
     )
+
+
+def test_radius_over_tcp_of_ipv6_with_payload_length_0_is_counted(tmp_path: Path) -> None:
+    """A segment of RADIUS over TCP captured on the sending host that left the card to cut it (TSO; or
+    a jumbogram, RFC 2675): its IPv6 Payload Length 0, as an IPv4 one's total length is then. The IPv4
+    segment was read to its frame's end, the IPv6 one taken as empty and not counted: the warning said
+    nothing of the accounting it carried."""
+    from handmade_pcap import SECRET, acct, request
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    t0, mac = 1_772_360_000, "02:00:00:00:00:01"
+    stream = b"".join(request(i, acct(1, f"sess-{i}", event=t0)) for i in range(1, 4))
+    frames = []
+    for i, ip in enumerate(
+        [IP(src="192.0.2.2", dst="192.0.2.10", len=0), IPv6(src="2001:db8::3", dst="2001:db8::10", plen=0)]
+    ):
+        packet = Ether(src=mac, dst=mac) / ip / TCP(sport=40_001, dport=1813, flags="PA") / Raw(stream)
+        packet.time = t0 + i
+        frames.append(packet)
+    path = tmp_path / "tso.pcap"
+    wrpcap(str(path), frames)
+    report = ReadReport()
+    assert list(records_from_pcap(path, SECRET, report)) == []
+    assert (report.radius_tcp, report.as_dict()["radius_tcp_by"]) == (2, {"RADIUS 1813": 2})
