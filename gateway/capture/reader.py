@@ -609,19 +609,21 @@ class _Fragments:
 
     def later_of_other(self, key: _Key, ts_us: int, offset: int, more: bool, part: bytes) -> bool:
         """Whether a later fragment (not cut) of `key` at `ts_us` is that of a datagram of other traffic:
-        within 30 s of its first fragment, unless that datagram came whole already and this is no copy of
-        one of its fragments: then it is another datagram's, the identification used again (a RADIUS
-        request's later fragment coming before its first was dropped so, the request a reject)."""
+        within 30 s of its first fragment, unless this is no copy of one of its fragments and that datagram
+        came whole already or had other octets at this offset: then it is another datagram's, the
+        identification used again (a RADIUS request's later fragment coming before its first was dropped
+        so, the request a reject)."""
         if not self.other(key, ts_us):
             return False
         entry = self.others[key]
         if entry.pieces is None:
             return True  # (its first fragment cut: what it covers not known)
         piece = (len(part), hash(part))
-        if entry.pieces.get(offset) == piece:
+        had = entry.pieces.get(offset)
+        if had == piece:
             return True  # a copy
-        if entry.whole():
-            return False
+        if had is not None or entry.whole():
+            return False  # (other octets where it had some: another datagram's, even with some of it lost)
         if len(entry.pieces) < OTHER_PIECES_KEPT:  # (past it, never whole: its fragments all taken as its)
             entry.pieces[offset] = piece
         if not more:

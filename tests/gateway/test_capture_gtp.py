@@ -445,19 +445,24 @@ def test_a_capture_of_later_fragments_alone_counts_them_and_rejects_nothing(tmp_
     )
 
 
+@pytest.mark.parametrize("lost", [False, True])
 @pytest.mark.parametrize("between_s", [0, 5, 29])
 def test_radius_fragmented_under_an_identification_used_again_within_30_s(
-    tmp_path: Path, between_s: int
+    tmp_path: Path, between_s: int, lost: bool
 ) -> None:
     """The GGSN's IP identification used again within 30 s for the same server (the 16-bit counter
     wrapping, or a stack drawing it at random): the Interim-Update and the Stop fragmented under one
     identification, and between them another datagram (syslog, UDP 514) under the same, the Stop's later
     fragment before its first. Each is its own datagram: the records are the session's, no reject; the
-    other datagram's fragments counted, none of them taken into the Stop."""
+    other datagram's fragments counted, none of them taken into the Stop. With the other datagram's last
+    fragment lost (`lost`), it never came whole: every later fragment under its identification within 30 s
+    was taken as its own, the Stop's among them, the Stop a reject; one with other octets at an offset it
+    had is another datagram's."""
     rng = random.Random(between_s)
     start, interim, stop = session_messages()
     ident = 4_242
     other = fragments4("192.0.2.1", "192.0.2.10", udp(40_000, 514, rng.randbytes(300)), ident, 128)
+    other = other[:-1] if lost else other
     parts_i = fragments4("192.0.2.1", "192.0.2.10", udp(32_768, 1813, interim), ident, 128)
     parts_s = fragments4("192.0.2.1", "192.0.2.10", udp(32_768, 1813, stop), ident, 128)
     t = T0 * 1_000_000
