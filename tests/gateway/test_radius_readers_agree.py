@@ -988,3 +988,21 @@ def test_an_acct_delay_time_of_minus_one_under_a_clock_never_set_is_no_delay(tmp
     )
     for report, _ in reports_and_records(tmp_path, sent):
         assert (report.clock_unset, report.clock_unset_undated, report.delay_wrong) == (3, 3, 1)
+
+
+def test_an_accounting_on_of_a_later_event_on_its_identifier_with_acct_delay_time_grown_is_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The NAS's Accounting-On unanswered (the server down), it rebooted 200 s on and sent its Accounting-On
+    afresh on the same Identifier, queued 5 s at boot (Acct-Delay-Time 5, above the first's 0), its
+    Event-Timestamp the new boot's: no copy (a copy keeps its event's time), a restart, which ends sess-2,
+    both ways; and so with the server answering neither."""
+    for answered in (True, False):
+        requests = [
+            Sent(1_000, 0, 7, event=T0 + 1_000, delay=0, answered=False),
+            Sent(1_005, 1, 1, "sess-2", event=T0 + 1_005, answered=answered),
+            Sent(1_200, 0, 7, event=T0 + 1_195, delay=5, answered=answered),
+            Sent(1_205, 1, 1, "sess-3", event=T0 + 1_205, answered=answered),
+            Sent(1_800, 2, 2, "sess-3", event=T0 + 1_800, st=595, octets=(100, 200), answered=answered),
+        ]
+        assert read_both(tmp_path, requests) == ([("sess-3", 1_205, 595, 100, 200)], 2, ["sess-2"], 0, {})
