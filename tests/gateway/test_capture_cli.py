@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -473,3 +474,13 @@ def test_radius_over_tcp_of_ipv6_with_payload_length_0_is_counted(tmp_path: Path
     report = ReadReport()
     assert list(records_from_pcap(path, SECRET, report)) == []
     assert (report.radius_tcp, report.as_dict()["radius_tcp_by"]) == (2, {"RADIUS 1813": 2})
+
+
+def test_a_pipe_is_refused_as_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A capture given as a pipe (a FIFO, `<(zcat part.pcap.gz)`) is refused at once, exit 2, nothing
+    read: the captures may be read twice (the look-ahead pass for a server's later answers), which a pipe
+    cannot be."""
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    assert main(["records-from-pcap", str(fifo)]) == 2
+    assert capsys.readouterr().err == f"m2msim records-from-pcap: {fifo}: not a file\n"
