@@ -1026,6 +1026,9 @@ class SessionTracker:
         if names not in self.named and sum(name is not None for name in names) > 1:
             self.named.add(names)
         key = (req.client, req.session_id)
+        state = self.sessions.get(key)
+        if state is not None and state.start_s < CLOCK_FLOOR_S:
+            self._redate(state, req)
         timed_by = None
         if req.status != STATUS_START and (req.session_time is None or self.clock_timed):
             timed_by = self._session_time_from_clock(key, req, where)
@@ -1044,8 +1047,6 @@ class SessionTracker:
                 return records
         state = self.sessions.get(key)
         report = self.report
-        if state is not None and state.start_s < CLOCK_FLOOR_S:
-            self._redate(state, req)
         if state is not None and _copy_of_start(req, sig, state.seen):
             report.retransmissions += 1
             self._keep_copy_sent(state, req)
@@ -1208,10 +1209,14 @@ class SessionTracker:
     def _redate(state: _Session, req: AcctRequest) -> None:
         """A session dated before 2000 (its Start seen by a reader's clock not set yet, without
         Event-Timestamp) is dated by `req`, an Interim-Update or Stop seen once that clock was set (NTP
-        reached part-way), as begun its Acct-Session-Time before it: its records were dated in 1970."""
-        if req.status == STATUS_START or req.session_time is None or not req.time_sure:
+        reached part-way), as begun its Acct-Session-Time before it: its records were dated in 1970.
+        Without Acct-Session-Time, the time between that clock's last request of the session and this
+        one is not known: counted as none (its usage billed at this request, in a record of no time), where
+        the session's time from 1970 made it, and every later request, a reject ('Acct-Session-Time ...
+        would have it begun before 2000', a time the NAS never sent)."""
+        if req.status == STATUS_START or not req.time_sure:
             return
-        begun = _event_time(req) - req.session_time
+        begun = _event_time(req) - (state.last_time if req.session_time is None else req.session_time)
         if begun >= CLOCK_FLOOR_S:
             state.start_s = begun
             state.start_on_nas_clock = req.event_time is not None and not req.event_placed

@@ -917,22 +917,30 @@ def test_a_readers_clock_set_part_way_dates_a_session_begun_before_by_its_later_
     its Interim-Update and Stop after, by a clock set right, their Acct-Session-Time saying when it
     began. Its records were dated in 1970 all the same (the Interim's at 00:06:40, the Stop's at 00:16:40),
     outside any period billed, where its later requests date it: begun 600 s before its Interim. A
-    session of Event-Timestamps (sess-1) is dated by them throughout."""
+    session of Event-Timestamps (sess-1) is dated by them throughout. sess-3's requests carry no
+    Acct-Session-Time: its time from 1970 to its Interim (56 years) made the Interim and the Stop rejects,
+    'Acct-Session-Time 1772360... would have it begun before 2000', their usage lost; the time between
+    its Start and its Interim cannot be known, and is counted as none: its usage billed at its Interim."""
     step = T0 - 500  # (the clock put forward by this much, 500 s after the probe's boot)
     requests = [
         Sent(302 - step, 1, 1, "sess-1", event=T0 - 198, delay=2),
         Sent(400 - step, 4, 1, "sess-2"),
+        Sent(450 - step, 7, 1, "sess-3"),
         Sent(602, 2, 3, "sess-1", event=T0 + 600, st=798, octets=(100, 200), delay=2),
         Sent(1_000, 5, 3, "sess-2", st=600, octets=(100, 200)),
+        Sent(1_100, 8, 3, "sess-3", octets=(10, 20)),
         Sent(1_300, 6, 2, "sess-2", st=900, octets=(150, 300)),
+        Sent(1_400, 9, 2, "sess-3", octets=(15, 30)),
     ]
     spans, sessions, open_sessions, retransmissions, rejects = read_both(tmp_path, requests)
     assert sorted(spans) == [
         ("sess-1", -198, 798, 100, 200),
         ("sess-2", 400, 600, 100, 200),
         ("sess-2", 1_000, 300, 50, 100),
+        ("sess-3", 1_100, 0, 10, 20),
+        ("sess-3", 1_100, 300, 5, 10),
     ]
-    assert (sessions, open_sessions, retransmissions, rejects) == (2, ["sess-1"], 0, {})
+    assert (sessions, open_sessions, retransmissions, rejects) == (3, ["sess-1"], 0, {})
 
 
 def test_the_look_ahead_pass_reads_every_capture_given_compressed_or_of_another_link_type(
