@@ -6,7 +6,7 @@ a locale whose lists use `;`, and the header's misspelt columns.  Shared by `rat
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from accounting.errors import UsageError
@@ -136,3 +136,39 @@ def _utf16_ascii(head: bytes) -> bool:
         return False
     even, odd = pairs[0::2], pairs[1::2]
     return (even.count(0) == len(even) and 0 not in odd) or (odd.count(0) == len(odd) and 0 not in even)
+
+
+def line_end_fault(lines: Iterable[bytes]) -> str | None:
+    """What is wrong with a CSV's line ends, read from its lines as a binary file gives them (each
+    ended by `\\n`, but maybe the last), saying on which line and what to do: a line ended by
+    `\\r\\n` in a file whose header ends by `\\n`, or the other way round (files joined from a
+    Windows export and a Unix one, a file edited on both), or a carriage return alone within a
+    line; None when every line ends as the header does.  A line end within a field in quotes is
+    no line's end.  DuckDB's reader refuses all three without saying where (`The CSV Parser state
+    machine reached an invalid state`)."""
+    crlf: bool | None = None
+    quoted = False  # the line begins within a field in quotes (a line end in a quoted field)
+    for number, line in enumerate(lines, 1):
+        ended = line.endswith(b"\n")
+        body = line[:-1] if ended else line
+        quotes = body.count(b'"')
+        if not quoted and not quotes and b"\r" in body[:-1]:
+            return (
+                f"line {number}: a carriage return (\\r) alone within the line, which DuckDB's reader "
+                "cannot split: remove it (tr -d '\\r' < FILE > NEW removes every one)"
+            )
+        quoted ^= quotes % 2 == 1
+        if quoted or not ended:
+            continue
+        this = body.endswith(b"\r")
+        if crlf is None:
+            crlf = this
+        elif this != crlf:
+            ends = ("\\r\\n (CRLF)", "\\n (LF)")
+            was, now = (ends[0], ends[1]) if crlf else (ends[1], ends[0])
+            return (
+                f"line {number}: ended by {now}, where the header (line 1) ends by {was}: every line "
+                "of a CSV must end alike (files of Windows and Unix joined, or a file edited on "
+                "both); convert it to one (dos2unix FILE ends every line by \\n)"
+            )
+    return None

@@ -40,6 +40,7 @@ from accounting import usage_arrow
 from accounting.csv_forms import (
     CSV_NAMES,
     compressed_csv,
+    line_end_fault,
     misspelt_column,
     named_compression,
     other_separator,
@@ -352,7 +353,7 @@ class UsageReader:
             try:
                 self.con.register("usage_input", _durations_read(_duckdb_types(source), self.name))
             except duckdb.Error as exc:  # (a column of a type DuckDB does not scan)
-                raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+                raise self._unreadable(exc) from None
             self.relation = "usage_input"
         elif source is None:
             import pyarrow as pa
@@ -657,11 +658,25 @@ class UsageReader:
         except duckdb.Error:
             return True  # (the reading says what is wrong)
 
+    def _unreadable(self, exc: BaseException) -> UsageError:
+        """The error of input DuckDB cannot read: its first line, or, for CSV files its reader
+        refused without saying where (`state machine`), the file, line and line end at fault
+        (`line_end_fault`), looked for only then (a read of every file again)."""
+        if self.kind == "csv" and "state machine" in str(exc):
+            for path in self.files:
+                try:
+                    fault = line_end_fault(_file_lines(path))
+                except (OSError, ValueError, EOFError, zlib.error):  # (pyarrow's: ValueError)
+                    break  # (DuckDB's words, then)
+                if fault is not None:
+                    return UsageError(str(path), fault)
+        return UsageError(self.name, f"cannot read: {_first_line(exc)}")
+
     def _columns(self) -> set[str]:
         try:
             described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
         except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            raise self._unreadable(exc) from None
         self.types = {str(row[0]): str(row[1]) for row in described}
         held = functools.partial(self._start_held, self.relation)
         refused = kind_refused(self.name, self.types, held) if self.kind == "table" else None
@@ -1082,7 +1097,7 @@ class UsageReader:
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE set_aside_rows AS {numbered}")
         except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            raise self._unreadable(exc) from None
         self.relation = f"(SELECT * EXCLUDE ({FILE_COL}, {ROW_COL}) FROM set_aside_rows)"
         try:
             checked = self._aggregate_relation(month_start, month_end, first_periods)
@@ -1260,7 +1275,7 @@ class UsageReader:
         try:
             return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            raise self._unreadable(exc) from None
 
     def _fetch_sums(self, sql: str, sums: Sequence[str]) -> list[tuple[Any, ...]]:
         """The rows of an aggregate, its `sums` columns (SUMs, NULL counting as 0) as integers.
@@ -1284,7 +1299,7 @@ class UsageReader:
                     return self._fetch(exact)
                 rows.extend(zip(*columns, strict=True))
         except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            raise self._unreadable(exc) from None
         where = [names.index(s) for s in sums]
         if any(row[i] is None for row in rows for i in where):
             return self._fetch(exact)
@@ -1649,7 +1664,7 @@ class UsageReader:
                       AND r.ts < CAST(e.e_until AS TIMESTAMPTZ)"""
                 )
             except duckdb.Error as exc:
-                raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+                raise self._unreadable(exc) from None
             malformed = self._malformed_rows()
         calls = "g_type IN ('voice', 'csd')"
         secs = "TRY_CAST(ceil(COALESCE(dur, 0)) AS BIGINT)"
@@ -1884,7 +1899,7 @@ class UsageReader:
         try:
             hashes = self.con.execute(sql).fetchnumpy()["h"]
         except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            raise self._unreadable(exc) from None
         import numpy as np
 
         values = np.asarray(hashes, dtype=np.uint64)
@@ -1960,7 +1975,7 @@ class UsageReader:
             )
             self.con.execute("DROP TABLE dup_found")
         except duckdb.Error as exc:
-            raise UsageError(self.name, f"cannot read: {_first_line(exc)}") from None
+            raise self._unreadable(exc) from None
         self.duplicates = int(self.con.execute("SELECT COUNT(*) FROM dup_rows").fetchone()[0])  # type: ignore[index]
 
     def _compared(self, name: str, value: str, hashed: bool = False) -> str:
@@ -2349,6 +2364,24 @@ def _listed_files(paths: Sequence[Path]) -> list[Path]:
 
 def _describe(files: Sequence[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+
+
+def _file_lines(path: Path) -> Iterator[bytes]:
+    """A CSV file's lines as written (inflated when its name says gzip or zstd), each with its `\\n`."""
+    if path.name.lower().endswith(".zst"):
+        import pyarrow as pa
+
+        with pa.input_stream(str(path), compression="zstd") as stream:
+            rest = b""
+            while piece := stream.read(1 << 20):
+                lines = (rest + piece).split(b"\n")
+                rest = lines.pop()
+                yield from (line + b"\n" for line in lines)
+            if rest:
+                yield rest
+        return
+    with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rb") as f:
+        yield from f
 
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
