@@ -86,6 +86,25 @@ REJECT_CATEGORIES = (
 )
 
 
+_BOM = "\ufeff"
+
+
+def unknown_line(lid: str, known: Collection[str]) -> str:
+    """The reason of a row whose line is not in the inventory (`known`, its lines' ids).  A line
+    that begins with a byte-order mark (U+FEFF, invisible: files joined by `cat`, each a
+    spreadsheet's "CSV UTF-8" export, leave one at the start of the row where a file begins;
+    every CSV reader keeps it there as text) says so, and whether the line is one without it."""
+    if not lid.startswith(_BOM):
+        return f"unknown line {lid!r}"
+    bare = lid.lstrip(_BOM)
+    return (
+        f"unknown line {lid!r}: it begins with a byte-order mark (U+FEFF, invisible), as where "
+        "files joined by cat meet (a file's first bytes)"
+        + (f"; line {bare!r} without it" if bare in known else "")
+        + ": remove it, or join the files leaving out each one's first 3 bytes (tail -c +4 FILE)"
+    )
+
+
 def reject_category(reason: str) -> str:
     """The category a reject's reason belongs to (its leading words)."""
     return next((c for c in REJECT_CATEGORIES if reason.startswith(c)), reason)
@@ -364,7 +383,7 @@ def sort_usage(
                 if lid in by_id:
                     rejected.append((g, LINE_NOT_BILLED, f"{LINE_NOT_BILLED}: line {lid!r}"))
                 else:
-                    rejected.append((g, UNKNOWN_LINE, f"unknown line {lid!r}"))
+                    rejected.append((g, UNKNOWN_LINE, unknown_line(lid, by_id)))
                 continue
             if lid not in active:
                 rejected.append((g, LINE_NOT_ACTIVE, f"{LINE_NOT_ACTIVE}: line {lid!r} starts {line.since}"))

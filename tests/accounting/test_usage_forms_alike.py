@@ -247,6 +247,28 @@ def test_a_nan_count_is_the_same_reject_in_every_form(
     ]
 
 
+def test_a_line_after_a_byte_order_mark_says_so_in_every_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files joined by `cat`, each a spreadsheet's "CSV UTF-8" export, leave a byte-order mark at
+    the start of the row where each one after the first begins: the row is an unknown line in
+    every form (every CSV reader keeps such a mark as text), whose reason says the mark is there
+    and which line it hides, where it read `unknown line '\\ufeff33612345678'`."""
+    known = LINES[1].split(",")[0]
+    rows = ["\ufeff" + _row(start="2026-03-20T10:00:00Z"), "\ufeffX9" + _row()[len(known) :]]
+    n = len(LINES)
+    want = _alike(_every_rating("\n".join([*LINES, *rows]) + "\n", tmp_path, monkeypatch))
+    mark = "it begins with a byte-order mark (U+FEFF, invisible), as where files joined by cat meet (a file's first bytes)"
+    advice = "remove it, or join the files leaving out each one's first 3 bytes (tail -c +4 FILE)"
+    assert want["rejects"][-2:] == [
+        {
+            "row": n + 1,
+            "reason": f"unknown line '\\ufeff{known}': {mark}; line '{known}' without it: {advice}",
+        },
+        {"row": n + 2, "reason": f"unknown line '\\ufeffX9': {mark}: {advice}"},
+    ]
+
+
 def test_a_missing_count_is_rated_as_the_contract_says_in_every_form(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
