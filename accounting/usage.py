@@ -670,6 +670,16 @@ class UsageReader:
                     break  # (DuckDB's words, then)
                 if fault is not None:
                     return UsageError(str(path), fault)
+        if self.kind == "csv" and "not a GZIP stream" in str(exc):
+            for path in self.files:
+                padding = _gzip_padding(path) if path.name.lower().endswith(".gz") else 0
+                if padding:
+                    return UsageError(
+                        str(path),
+                        f"{padding:,} zero bytes after its gzip data (a tape's or a block device's "
+                        "padding, which gzip -d ignores), which DuckDB's reader refuses: nothing was "
+                        "rated; take them off (gzip -dc FILE | gzip > NEW.csv.gz)",
+                    )
         return UsageError(self.name, f"cannot read: {_first_line(exc)}")
 
     def _columns(self) -> set[str]:
@@ -2364,6 +2374,36 @@ def _listed_files(paths: Sequence[Path]) -> list[Path]:
 
 def _describe(files: Sequence[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+
+
+def _gzip_padding(path: Path) -> int:
+    """The zero bytes after a gzip file's last member (0: none, or data that are no gzip's)."""
+    inflater = None  # (None: between members)
+    zeros = -1  # (counted from the first zero byte where a member would begin)
+    try:
+        with path.open("rb") as f:
+            while piece := f.read(1 << 20):
+                if zeros >= 0:
+                    if piece.strip(b"\0"):
+                        return 0
+                    zeros += len(piece)
+                    continue
+                data = piece
+                while data:
+                    if inflater is None:
+                        if data[:1] == b"\0":  # (a member begins 0x1f 0x8b)
+                            if data.strip(b"\0"):
+                                return 0
+                            zeros = len(data)
+                            break
+                        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    inflater.decompress(data)
+                    if not inflater.eof:
+                        break
+                    data, inflater = inflater.unused_data, None
+    except (OSError, zlib.error):
+        return 0
+    return max(zeros, 0)
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:
