@@ -831,7 +831,8 @@ class UsageReader:
         separated by ';' a point); a typed value as it is."""
         if value == "NULL" or self.types.get(name) != "VARCHAR":
             return value
-        return number_text_sql(value, decimal_comma=self._decimal_commas and name == "duration_s")
+        duration = name == "duration_s"
+        return number_text_sql(value, decimal_comma=self._decimal_commas and duration, duration=duration)
 
     def _count(self, name: str) -> str:
         """A count column (octets) as BIGINT: as it is when BIGINT; from text or a float only when
@@ -2027,7 +2028,7 @@ class UsageReader:
             # A text that is no number though DuckDB reads one (`no_number_sql`): its text compared;
             # `hashed`: not looked for, the hash of its number coarser than the comparison.
             if kind == "VARCHAR" and not hashed:
-                no = no_number_sql(text, grouped=self._decimal_commas)
+                no = no_number_sql(text, grouped=self._decimal_commas, duration=name == "duration_s")
                 number, other = (
                     f"CASE WHEN {no} THEN NULL ELSE {number} END",
                     f"CASE WHEN {no} THEN {text} ELSE {other} END",
@@ -3379,6 +3380,9 @@ def _value_of(code: str) -> str:
         return "' ' || COALESCE('''' || bu_raw || '''', 'missing') || '/' || COALESCE('''' || bd_raw || '''', 'missing')"
     if column is None:
         return "''"
+    if code == "bad-duration":  # (and why, for a text of more digits than a DOUBLE holds)
+        why = f"CASE WHEN {finer_than_double_sql(column)} THEN '{_sql_safe(MANY_DIGITS_WHY)}' ELSE '' END"
+        return f"COALESCE(' ' || '''' || {column} || '''' || {why}, ' missing')"
     if code == "bad-start":  # (and why, for a zone's name read as no start: `accounting.starts`)
         return f"COALESCE(' ' || '''' || {column} || '''' || {start_why('start_raw')}, ' missing')"
     return f"COALESCE(' ' || '''' || {column} || '''', ' missing')"
@@ -3391,7 +3395,9 @@ def _separated(value: str, form: str) -> str:
     return f"regexp_full_match(trim({value}), '{_CAST_SPACE}(?:{_sql_safe(form)}){_CAST_SPACE}')"
 
 
-def number_text_sql(value: str, *, decimal_comma: bool = False, grouped: bool = False) -> str:
+def number_text_sql(
+    value: str, *, decimal_comma: bool = False, grouped: bool = False, duration: bool = False
+) -> str:
     """SQL: the text `value` of a count (octets, seconds) as DuckDB's TRY_CAST is to read it: NULL
     (no number: a malformed value) when it holds an underscore, which DuckDB reads between digits
     (`1_000` is 1000) where the contract's numbers are digits and a spreadsheet writes none; with
@@ -3403,12 +3409,37 @@ def number_text_sql(value: str, *, decimal_comma: bool = False, grouped: bool = 
     (`3,600` is 3.6 in each).  A text with a dot and a comma, or spaces between groups of digits,
     is left as it is: a reject saying why (`_SEPARATED_FORMS`).  `grouped` (a count in a CSV
     separated by ';'): a text with dots between thousands (`1.500`: 1500, a reject, where DuckDB
-    reads 1.5) is no number either."""
+    reads 1.5) is no number either; nor, with `duration`, a text whose fraction is past the
+    digits of the DOUBLE that reads it whole (`finer_than_double_sql`)."""
     text = decimal_comma_sql(value) if decimal_comma else value
-    return f"(CASE WHEN {no_number_sql(value, grouped=grouped)} THEN NULL ELSE {text} END)"
+    return f"(CASE WHEN {no_number_sql(value, grouped=grouped, duration=duration)} THEN NULL ELSE {text} END)"
 
 
-def no_number_sql(value: str, *, grouped: bool = False) -> str:
+# A number of more than 15 significant digits (from its first digit not 0 to its last, a point or
+# a decimal comma between them): more than a DOUBLE holds exactly (`finer_than_double_sql`).
+_MANY_DIGITS = r"[1-9](?:[.,]?[0-9]){14}[.,]?[0-9]*[1-9]"
+MANY_DIGITS_WHY = (
+    ": more significant digits than a DOUBLE holds, whose reading is a whole number of seconds "
+    "where the text is not (60.00000000000000001 is read 60): write at most 15 significant digits"
+)
+
+
+def finer_than_double_sql(value: str) -> str:
+    """SQL true when the text `value` of a duration is a number that is not whole (a fraction past
+    the DOUBLE's digits: `60.00000000000000001`) while DuckDB's DOUBLE reads it as one (60): its
+    call would be billed a second short, a record of `43200.0000000000000001` s taken for 12 hours.
+    That is a text of more than 15 significant digits read as a whole DOUBLE below 10^15, where
+    a whole number has at most 15 (past it, a duration is out of bounds whatever its reading).
+    Only a text longer than 15 characters can be one."""
+    d = f"TRY_CAST(replace({value}, ',', '.') AS DOUBLE)"
+    many = f"regexp_matches({value}, '{_MANY_DIGITS}')"
+    return (
+        f"(CASE WHEN length({value}) <= 15 THEN false "
+        f"WHEN {many} THEN {d} = trunc({d}) AND abs({d}) < 1e15 ELSE false END)"
+    )
+
+
+def no_number_sql(value: str, *, grouped: bool = False, duration: bool = False) -> str:
     """SQL true when the text `value` of a count, which DuckDB may read as a number, is none: one
     with an underscore (`1_000`, 1000 to DuckDB); with `grouped` (a CSV separated by ';'), one
     with dots between thousands (`1.500`, 1500 there, a reject, where DuckDB reads 1.5).  The one
@@ -3416,10 +3447,15 @@ def no_number_sql(value: str, *, grouped: bool = False) -> str:
     (`UsageReader._compared`) and the report's view.  Each test a branch of a CASE: DuckDB
     evaluates both sides of an AND on every row, a CASE's later branches only on the rows the
     earlier ones left (the regular expression on a text with a dot alone)."""
-    if not grouped:
+    if not grouped and not duration:
         return f"contains({value}, '_')"
-    dotted = _separated(value, _GROUPED_THOUSANDS)
-    return f"(CASE WHEN contains({value}, '_') THEN true WHEN NOT contains({value}, '.') THEN false ELSE {dotted} END)"
+    rest = "false"
+    if grouped:
+        dotted = _separated(value, _GROUPED_THOUSANDS)
+        rest = f"(CASE WHEN NOT contains({value}, '.') THEN false ELSE {dotted} END)"
+    if duration:
+        rest = f"(CASE WHEN {finer_than_double_sql(value)} THEN true ELSE {rest} END)"
+    return f"(CASE WHEN contains({value}, '_') THEN true ELSE {rest} END)"
 
 
 def decimal_comma_sql(value: str) -> str:

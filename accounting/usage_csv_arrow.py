@@ -678,6 +678,7 @@ def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
     # it is a reject: `UsageReader._grouped_thousands`)
     if not plan.quoted and plan.delimiter != ";":
         kinds.update(dict.fromkeys(NUMBERS, pa.float64()))  # no `0x...`, unlike int64
+        kinds["duration_s"] = pa.string()  # (its length looked at, then read as a DOUBLE: `_duration`)
     header = plan.header
     names = list(header)
     # a file without `zone`: its networks read as a key's dictionary (`CsvPlan.settled`)
@@ -714,8 +715,10 @@ def _table(data: pa.Buffer | bytes, plan: CsvPlan) -> tuple[pa.Table, Lines]:
         column = table.column(name).chunk(0)
         if name in keys or name == "delivered":
             column = _dictionary(column, name)
+        elif name == "duration_s":
+            column = _counts(_duration(column), fractions=True)
         elif name in NUMBERS:
-            column = _counts(column, fractions=name == "duration_s")
+            column = _counts(column)
         else:
             column = _unquoted(column, _offsets(column), controls=name != "start")
         columns.append(column)
@@ -783,6 +786,23 @@ def _counts(column: pa.Array, fractions: bool = False) -> pa.Array:
         len(column),
         [column.buffers()[0], pa.py_buffer(values.astype(np.int64))],
     )
+
+
+def _duration(column: pa.Array) -> pa.Array:
+    """A duration's text as pyarrow's DOUBLE reads it, as DuckDB's TRY_CAST does (a text in
+    quotes, or one Arrow's cast does not read, as it is: `_whole` reads digits).  `_Unsure` for
+    a text longer than 15 bytes: it may hold more significant digits than the DOUBLE, which may
+    read it whole where it is not (`usage.finer_than_double_sql`: a reject)."""
+    import numpy as np
+    import pyarrow as pa
+
+    try:
+        read = column.cast(pa.float64())
+    except pa.ArrowInvalid:
+        return column
+    if len(column) and int(np.diff(_offsets(column)).max()) > 15:
+        raise _Unsure("a duration of many digits")
+    return read
 
 
 def _offsets(column: pa.Array) -> np.ndarray:

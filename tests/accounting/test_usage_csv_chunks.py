@@ -110,3 +110,20 @@ def test_the_same_file_cut_otherwise_is_rated_the_same(
         paths[name] = here
         assert got == want, name
     assert paths["one chunk"] and not paths["the fractions in a small chunk"], paths
+
+
+@pytest.mark.parametrize("value", ["43200.0000000000000001", "4.32000000000000000001e4"])
+def test_a_duration_past_a_doubles_digits_is_the_same_reject_on_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A duration the DOUBLE reads whole where its text is not (`usage.finer_than_double_sql`) is
+    a reject by DuckDB's reading; the pass, which reads a duration as a DOUBLE, leaves a file
+    with a duration text of more than 15 bytes to DuckDB: it billed the record as 12 hours."""
+    text, _ = _file(5)
+    row = _data_rows(text)[3]
+    path = tmp_path / "usage.csv"
+    path.write_text(replace_field(text, row, "duration_s", lambda v: value))
+    want, _ = _rated(path, monkeypatch, None)
+    assert f"malformed value: duration_s '{value}': more significant digits than a DOUBLE" in want[2]
+    got, here = _rated(path, monkeypatch, len(text) * 2)
+    assert got == want and not here

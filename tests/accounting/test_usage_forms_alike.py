@@ -269,6 +269,40 @@ def test_a_line_after_a_byte_order_mark_says_so_in_every_form(
     ]
 
 
+def test_a_duration_past_a_doubles_digits_read_whole_is_a_reject_in_every_form_of_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duration written with more significant digits than a DOUBLE holds, which the DOUBLE
+    reads as a whole number where the text is not (`60.00000000000000001`: 60), is a malformed
+    value saying why, by every path and in every form of text: it was billed 60 s (the exact text
+    61), and `43200.0000000000000001` s passed for a 12-hour record.  A text of many digits whose
+    DOUBLE keeps a fraction (`12.300000000000001`, as pandas writes some floats) is read as before
+    (13 s), and one of trailing zeros is whole.  A typed Parquet conversion holds the DOUBLE
+    itself (60.0), which is rated as such: those forms are not compared."""
+    rows = [
+        _at(20, duration_s="60.00000000000000001", **_VOICE),
+        _at(21, duration_s="6.0000000000000000001e1", **_VOICE),
+        _at(22, duration_s="43200.0000000000000001"),
+        _at(23, duration_s="12.300000000000001", **_VOICE),
+        _at(24, duration_s="60.000000000000000000", **_VOICE),
+    ]
+    n = len(LINES)
+    ratings = _every_rating("\n".join([*LINES, *rows]) + "\n", tmp_path, monkeypatch)
+    want = ratings["plain.csv duckdb"]
+    for name, doc in ratings.items():
+        if name.split()[0] not in TYPED_FORMS:
+            assert billed(doc) == billed(want), name
+    why = (
+        ": more significant digits than a DOUBLE holds, whose reading is a whole number of seconds "
+        "where the text is not (60.00000000000000001 is read 60): write at most 15 significant digits"
+    )
+    assert [r for r in want["rejects"] if r["row"] > n] == [
+        {"row": n + 1, "reason": f"malformed value: duration_s '60.00000000000000001'{why}"},
+        {"row": n + 2, "reason": f"malformed value: duration_s '6.0000000000000000001e1'{why}"},
+        {"row": n + 3, "reason": f"malformed value: duration_s '43200.0000000000000001'{why}"},
+    ]
+
+
 def test_a_missing_count_is_rated_as_the_contract_says_in_every_form(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
