@@ -308,10 +308,12 @@ class RunColumnsWriter:
         return [header, body], None, [(3, _I64, n)] if counted else None
 
     def _run_column(
-        self, i: int, column: pa.Array
+        self, i: int, column: pa.Array, found: dict[tuple[int, int, int, str], tuple[np.ndarray, Any]]
     ) -> tuple[list[bytes], int | None, list[Field] | None] | None:
         """A column's pages, the size of its dictionary page (None without) and its statistics, when
-        it has no nulls and few runs, or only nulls."""
+        it has no nulls and few runs, or only nulls.  `found`: the runs found so far in the row
+        group's columns, by the codes' buffer (the simulator hands the line, IMSI and IMEISV one
+        array of codes, and the columns of one value another: their runs are found once)."""
         if len(column) == 0:
             return None
         if column.null_count == len(column) and self._schema.field(i).nullable:
@@ -327,7 +329,10 @@ class RunColumnsWriter:
             keys = column.to_numpy(zero_copy_only=False)
         else:
             return None
-        runs = _runs(keys)
+        key = (keys.__array_interface__["data"][0], keys.strides[0], len(keys), keys.dtype.str)
+        if key not in found:  # (the codes kept with their runs: their buffer's address not reused)
+            found[key] = (keys, _runs(keys))
+        runs = found[key][1]
         if runs is None:
             return None
         starts, lengths = runs
@@ -393,7 +398,8 @@ class RunColumnsWriter:
 
     def _row_group(self, batch: pa.RecordBatch) -> None:
         n = batch.num_rows
-        own = {i: self._run_column(i, batch.column(i)) for i in range(batch.num_columns)}
+        found: dict[tuple[int, int, int, str], tuple[np.ndarray, Any]] = {}
+        own = {i: self._run_column(i, batch.column(i), found) for i in range(batch.num_columns)}
         rest = [i for i in range(batch.num_columns) if own[i] is None]
         copied: dict[int, tuple[list[Field], memoryview]] = {}
         if rest:

@@ -16,7 +16,7 @@ import pytest
 from invoice_docs import billed
 
 import simulator.engine as engine
-from accounting import inventory_from_dict, rate
+from accounting import inventory_from_dict, parquet_runs, rate
 from accounting.parquet_runs import RUN_SHARE, RunColumnsWriter
 from accounting.usage_claim import FOOTER_KEY, claim_bound, layout_digests
 from accounting.usage_writer import UsageWriter
@@ -260,6 +260,43 @@ def test_a_batch_or_schema_it_cannot_write_is_refused(tmp_path: Path) -> None:
         nested = pa.schema([pa.field("a", pa.struct([("b", pa.int32()), ("c", pa.int32())]))])
         with pytest.raises(ValueError, match="flat schema"):
             RunColumnsWriter(sink, nested)
+
+
+def test_runs_of_codes_shared_by_columns_are_found_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the simulator hands the line, IMSI and IMEISV one array of codes (a value a device each), and
+    # the columns of one value (type, zone, APN, network) another: a row group finds the runs of
+    # each array once, and the file is still pyarrow's
+    schema = _schema(tmp_path)
+    rng = np.random.default_rng(7)
+    n = 5000
+    base = _batch(schema, n, 1)
+    per_device = pa.array(_runs(rng, n, 40, 40).astype(np.int32))
+    one = pa.array(np.zeros(n, np.int32))
+    words = {
+        "line": [f"L{k:03d}" for k in range(40)],
+        "imsi": [f"2080100000{k:05d}" for k in range(40)],
+        "imeisv": [f"35332811{k:08d}" for k in range(40)],
+    }
+    cols = {f.name: base.column(f.name) for f in schema}
+    for name, values in words.items():
+        cols[name] = pa.DictionaryArray.from_arrays(per_device, pa.array(values), safe=False)
+    for name, value in (("type", "data"), ("zone", "fr"), ("apn", "m2m"), ("serving_plmn", "20801")):
+        cols[name] = pa.DictionaryArray.from_arrays(one, pa.array([value]), safe=False)
+    cols["imeisv"] = cols["imeisv"].cast(schema.field("imeisv").type)
+    batch = pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
+    calls: list[int] = []
+    found = parquet_runs._runs
+    monkeypatch.setattr(parquet_runs, "_runs", lambda values: calls.append(len(values)) or found(values))
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    _write(ours, RunColumnsWriter, schema, [batch], dict(PART_PARQUET_OPTIONS))
+    _write(theirs, pq.ParquetWriter, schema, [batch], dict(PART_PARQUET_OPTIONS))
+    assert pq.read_table(ours).equals(pq.read_table(theirs))
+    assert _statistics(ours) == _statistics(theirs)
+    # in each of the 2 row groups (4096 rows, then 904): the two shared arrays once each, and the
+    # six integer columns (duration, the volumes, charging id, cause, sequence) each
+    assert len(calls) == 2 * (2 + 6)
 
 
 def _run(tmp_path: Path, name: str, run_columns: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
