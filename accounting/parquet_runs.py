@@ -26,9 +26,11 @@ signed), for the columns whose options ask for them; its pages carry their CRC-3
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from os.path import commonpath
 from typing import Any
 
 import numpy as np
@@ -47,7 +49,8 @@ _MAX_STATISTICS_SIZE = 4096
 _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
 # Parquet: physical types, encodings, page types
 _INT32, _INT64, _BYTE_ARRAY = 1, 2, 6
-_PLAIN, _RLE, _RLE_DICTIONARY = 0, 3, 8
+_PLAIN, _RLE, _DELTA_BYTE_ARRAY, _RLE_DICTIONARY = 0, 3, 7, 8
+_UNCOMPRESSED, _ZSTD = 0, 6  # compression codecs
 _DATA_PAGE, _DICTIONARY_PAGE = 0, 2
 _UNSIGNED = frozenset({11, 12, 13, 14})  # converted types UINT_8, UINT_16, UINT_32, UINT_64
 
@@ -217,6 +220,259 @@ def _hybrid_runs(codes: list[int], lengths: list[int], width: int) -> bytes:
     return bytes(out)
 
 
+# DELTA_BINARY_PACKED as Arrow's writer makes it for the lengths of DELTA_BYTE_ARRAY (int32: blocks of
+# 4 miniblocks of 32 deltas), by NumPy passes: for the session ids handed over as numbers.
+_MINIBLOCK = 32
+_DELTA_BLOCK = 4 * _MINIBLOCK
+_UINT64 = np.dtype("<u8")
+
+
+def _uleb128(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value (uint64) as a ULEB128 varint: a row of 10 bytes each, and each one's length."""
+    count = np.ones(len(values), np.int64)
+    for k in range(1, 10):
+        count += values >= np.uint64(1 << (7 * k))
+    out = np.empty((len(values), 10), np.uint8)
+    for k in range(10):
+        more = np.where(k + 1 < count, 0x80, 0).astype(np.uint64)
+        out[:, k] = ((values >> np.uint64(7 * k)) & np.uint64(0x7F)) | more
+    return out, count
+
+
+_BYTE_WIDTHS = np.array([v.bit_length() for v in range(256)], np.int64)
+
+
+def _bit_widths(values: np.ndarray) -> np.ndarray:
+    """The bits each value (uint64) takes, 0 for 0."""
+    _, exponent = np.frexp(values.astype(np.float64))  # (rounded up at most: one bit too many)
+    width = np.minimum(exponent, 64).astype(np.int64)
+    over = width > 0
+    over[over] = (values[over] >> (width[over] - 1).astype(np.uint64)) == 0
+    width[over] -= 1
+    return width
+
+
+def _bit_packed(rows: np.ndarray, width: int) -> np.ndarray:
+    """Each row of 32 values (unsigned, each below 2**width) bit-packed, least bit first: 4 * width
+    bytes a row."""
+    if width <= 8:  # (the values' bits in stream order, then packed 8 a byte)
+        small = rows.astype(np.uint8)
+        bits = np.empty((len(rows), _MINIBLOCK, width), np.uint8)
+        for k in range(width):
+            np.right_shift(small, k, out=bits[:, :, k])
+        bits &= 1
+        return np.packbits(bits.reshape(-1), bitorder="little").reshape(len(rows), -1)
+    words = np.zeros((len(rows), _MINIBLOCK * width // 64 + 2), _UINT64)
+    rows = rows.astype(_UINT64)
+    for j in range(_MINIBLOCK):
+        k, s = divmod(j * width, 64)
+        words[:, k] |= rows[:, j] << np.uint64(s)
+        if s + width > 64:
+            words[:, k + 1] |= rows[:, j] >> np.uint64(64 - s)
+    return words.view(np.uint8)[:, : _MINIBLOCK * width // 8]
+
+
+def _delta_binary_packed(values: np.ndarray) -> bytes:
+    """`values` (integers of 32 bits, at least one) as Parquet's DELTA_BINARY_PACKED, as Arrow's
+    writer makes them: blocks of 4 miniblocks of 32 deltas, each block its least delta (a zigzag
+    varint) and its miniblocks' widths, each miniblock its deltas less the least, bit-packed at the
+    width of its largest (the last block's unused miniblocks: width 0, no bytes)."""
+    n = len(values)
+    # values of 0 to 127 (a text's lengths, as a rule): deltas and their distances to a block's least
+    # in one byte each (a quarter of the memory to go through)
+    small = values.dtype == np.int8 or (n > 1 and int(values.min()) >= 0 and int(values.max()) < 128)
+    v = values.astype(np.int8 if small else np.int32, copy=False)
+    head = bytearray()
+    for x in (_DELTA_BLOCK, _DELTA_BLOCK // _MINIBLOCK, n):
+        _varint(x, head)
+    first = int(v[0])
+    _varint((first << 1) ^ (first >> 63), head)
+    if n == 1:
+        return bytes(head)
+    m = n - 1
+    blocks = -(-m // _DELTA_BLOCK)
+    deltas = np.empty((blocks, _DELTA_BLOCK), v.dtype)  # (wrapping, as the format's int32 deltas)
+    flat = deltas.reshape(-1)
+    np.subtract(v[1:], v[:-1], out=flat[:m])
+    flat[m:] = flat[m - 1]  # (the last block filled out with a delta it has: its least unchanged)
+    least = deltas.min(axis=1)
+    deltas -= least[:, None]  # (wrapping too: each distance as an unsigned number of v's size)
+    flat[m:] = 0
+    mini = flat.view(np.uint8 if small else np.uint32).reshape(-1, _MINIBLOCK)
+    if small:  # (a miniblock's width is its values' OR's: 32 bytes as 4 words, then their bytes)
+        ored = np.bitwise_or.reduce(flat.view(_UINT64).reshape(-1, 4), axis=1)
+        for shift in (32, 16, 8):
+            ored |= ored >> np.uint64(shift)
+        widths = _BYTE_WIDTHS[(ored & np.uint64(0xFF)).astype(np.intp)]
+    else:
+        widths = _bit_widths(mini.max(axis=1).astype(_UINT64))
+    # the miniblocks' bytes by width, then gathered in order after each block's least delta and widths
+    zigzag = (least.astype(np.int64) << 1) ^ (least.astype(np.int64) >> 63)
+    varints, varint_len = _uleb128(zigzag.view(_UINT64))
+    parts = [varints.reshape(-1), widths.astype(np.uint8)]
+    at = varints.size + widths.size
+    source = np.zeros(len(mini), np.int64)  # where each miniblock's bytes start in the parts
+    for w in np.unique(widths[widths > 0]).tolist():
+        which = np.flatnonzero(widths == w)
+        parts.append(_bit_packed(mini[which], w).reshape(-1))
+        source[which] = at + np.arange(len(which)) * (_MINIBLOCK * w // 8)
+        at += len(which) * (_MINIBLOCK * w // 8)
+    per = 2 + _DELTA_BLOCK // _MINIBLOCK
+    starts = np.empty((blocks, per), np.int64)
+    lengths = np.empty((blocks, per), np.int64)
+    starts[:, 0] = np.arange(blocks) * 10
+    lengths[:, 0] = varint_len
+    starts[:, 1] = varints.size + np.arange(blocks) * 4
+    lengths[:, 1] = 4
+    starts[:, 2:] = source.reshape(blocks, -1)
+    lengths[:, 2:] = (widths * (_MINIBLOCK // 8)).reshape(blocks, -1)
+    return bytes(head) + _gather(np.concatenate(parts), starts.reshape(-1), lengths.reshape(-1)).tobytes()
+
+
+def _gather(src: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The pieces `src[starts[i] : starts[i] + lengths[i]]`, one after another."""
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    index = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    index += np.arange(len(index))
+    pieces: np.ndarray = src[index]
+    return pieces
+
+
+class NumberedText:
+    """A text column whose values are a prefix and a non-negative number in decimal,
+    `prefixes[index[i]] + str(numbers[i])` (the simulator's session ids: its line and a dash, then the
+    charging id), handed over as those integers.  `RunColumnsWriter` encodes such a column as
+    DELTA_BYTE_ARRAY (each value as its common prefix with the value before and the rest) from
+    the numbers, without the text; `text()` makes the Arrow strings (`make_text`, once) for any
+    other writer."""
+
+    __slots__ = ("_make", "_text", "index", "numbers", "prefixes")
+
+    def __init__(
+        self,
+        prefixes: Sequence[bytes],
+        index: np.ndarray,
+        numbers: np.ndarray,
+        make_text: Callable[[], pa.Array],
+    ) -> None:
+        self.prefixes = prefixes
+        self.index = index
+        self.numbers = numbers
+        self._make = make_text
+        self._text: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def text(self) -> pa.Array:
+        if self._text is None:
+            self._text = self._make()
+        return self._text
+
+    def slice(self, at: int, count: int) -> NumberedText:
+        whole = self
+        part = NumberedText(
+            self.prefixes,
+            self.index[at : at + count],
+            self.numbers[at : at + count],
+            lambda: whole.text().slice(at, count),
+        )
+        return part
+
+
+_POWERS = [10**k for k in range(19)]
+
+
+# The suffixes of numbers that follow on one by one: for x in 1 to 9999, the last digits x changed
+# from x - 1 (the last one, and one more for each 0 it ends with), as its 4-digit decimal form
+# ends; a value of a run of numbers one more each time takes its suffix from here, by x its
+# number's last 4 digits (between multiples of 10,000).
+_CYCLE = 10_000
+_SUFFIXES: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _cycle_suffixes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(length of each x's suffix, where it starts in the bytes, the bytes), made once."""
+    global _SUFFIXES
+    if _SUFFIXES is None:
+        x = np.arange(_CYCLE, dtype=np.int64)
+        length = np.ones(_CYCLE, np.int64)
+        for p in (10, 100, 1000):
+            length += x % p == 0
+        length[0] = 0  # (never taken: a multiple of 10,000 starts a piece of its own)
+        end = np.cumsum(length)
+        data = np.zeros(int(end[-1]), np.uint8)
+        for j in range(4):
+            which = length > j
+            data[end[which] - 1 - j] = x[which] // 10**j % 10 + 48
+        _SUFFIXES = (length.astype(np.int8), np.concatenate(([0], end)), data)
+    return _SUFFIXES
+
+
+def _numbered_delta_byte_array(column: NumberedText) -> bytes | None:
+    """The DELTA_BYTE_ARRAY encoding (Arrow's writer's bytes) of a `NumberedText` column's values, or
+    None when it is not made here: a negative number, or more than one value in `RUN_SHARE` that
+    does not follow the one before (the same prefix, its number plus one).  The values that follow
+    on one by one share all of the one before but the last digits their number changed: those,
+    their lengths and the prefixes' lengths are slices of `_cycle_suffixes`' tables."""
+    n = len(column.numbers)
+    numbers = column.numbers
+    if n == 0 or int(numbers.min()) < 0:
+        return None
+    index = column.index
+    follows = (numbers[1:] - numbers[:-1] == 1) & (index[1:] == index[:-1])
+    breaks = np.flatnonzero(~follows) + 1
+    if len(breaks) > n // RUN_SHARE + 1:
+        return None
+    length, start, data = _cycle_suffixes()
+    prefixes: list[np.ndarray] = []
+    suffixes: list[np.ndarray] = []
+    rests: list[np.ndarray] = []
+    before = b""
+    longest = 0
+
+    def value(i: int) -> bytes:
+        return column.prefixes[int(index[i])] + str(int(numbers[i])).encode()
+
+    def single(i: int) -> None:
+        nonlocal before, longest
+        this = value(i)
+        longest = max(longest, len(this))
+        common = len(commonpath([before, this])) if i else 0
+        prefixes.append(np.array([common], np.int64))
+        suffixes.append(np.array([len(this) - common], np.int64))
+        rests.append(np.frombuffer(this[common:], np.uint8))
+        before = this
+
+    bounds = [0, *breaks.tolist(), n]
+    for a, b in itertools.pairwise(bounds):
+        first = int(numbers[a])
+        at = a
+        while at < b:
+            # a piece: its first value worked out, then the values up to the next multiple of 10,000
+            # or of 10, 100, 1000 (one digit more), each its number's last 4 digits x
+            single(at)
+            number = first + (at - a)
+            upto = min(b, at + _CYCLE - number % _CYCLE)
+            if number < 1000:
+                upto = min(upto, at + next(p for p in (10, 100, 1000) if p > number) - number)
+            if upto > at + 1:
+                x0 = (number + 1) % _CYCLE
+                x1 = x0 + (upto - at - 1)
+                size = len(before) if upto - 1 == at else len(value(upto - 1))
+                taken = length[x0:x1]
+                suffixes.append(taken)
+                prefixes.append(size - taken.astype(np.int64))
+                rests.append(data[start[x0] : start[x1]])
+                before = value(upto - 1)
+            at = upto
+    kind = np.int8 if longest < 128 else np.int64  # (lengths of one byte: `_delta_binary_packed`'s fast way)
+    prefix = np.concatenate(prefixes, dtype=kind)
+    suffix = np.concatenate(suffixes, dtype=kind)
+    return _delta_binary_packed(prefix) + _delta_binary_packed(suffix) + np.concatenate(rests).tobytes()
+
+
 # The `pyarrow.parquet.ParquetWriter` options whose effect lies within a column chunk's pages and
 # footer entry (copied whole) or the footer's schema (pyarrow's): the ones this writer takes.
 _CARRIED_OPTIONS = frozenset(
@@ -285,10 +541,14 @@ class RunColumnsWriter:
                 out[key] = value
         return out
 
-    def _page_header(self, page_type: int, body: bytes, header: tuple[int, list[Field]]) -> bytes:
-        """The header of a page of `body` (uncompressed), with its type's own header (field id,
-        fields) and, with `write_page_checksum`, the CRC-32 of `body` (readers verify it)."""
-        fields: list[Field] = [(1, _I32, page_type), (2, _I32, len(body)), (3, _I32, len(body))]
+    def _page_header(
+        self, page_type: int, body: bytes, header: tuple[int, list[Field]], uncompressed: int | None = None
+    ) -> bytes:
+        """The header of a page of `body` (as stored: `uncompressed` bytes before its compression),
+        with its type's own header (field id, fields) and, with `write_page_checksum`, the CRC-32
+        of `body` (readers verify it)."""
+        size = len(body) if uncompressed is None else uncompressed
+        fields: list[Field] = [(1, _I32, page_type), (2, _I32, size), (3, _I32, len(body))]
         if self._options.get("write_page_checksum", False):
             crc = zlib.crc32(body)
             fields.append((4, _I32, crc - (1 << 32) if crc >= 1 << 31 else crc))
@@ -384,23 +644,83 @@ class RunColumnsWriter:
         pages = [dict_header, plain, data_header, bytes(body)]
         return pages, len(dict_header) + len(plain), stats
 
-    def write_batch(self, batch: pa.RecordBatch, row_group_size: int | None = None) -> None:
+    def _column_option(self, key: str, name: str, default: Any) -> Any:
+        value = self._options.get(key, default)
+        return value.get(name, default) if isinstance(value, Mapping) else value
+
+    def takes_numbered(self, i: int) -> bool:
+        """Whether a `NumberedText` given for column `i` can be encoded here (else its text goes to
+        pyarrow): a text column written DELTA_BYTE_ARRAY (`column_encoding`), uncompressed or by zstd,
+        in version 1 data pages, without statistics."""
+        name = self._schema.field(i).name
+        return (
+            self._physical[i] == _BYTE_ARRAY
+            and pa.types.is_string(self._schema.field(i).type)
+            and self._column_option("column_encoding", name, None) == "DELTA_BYTE_ARRAY"
+            and str(self._column_option("compression", name, "snappy")).lower() in ("none", "zstd")
+            and self._options.get("data_page_version", "1.0") == "1.0"
+            and not self._stats[i]
+        )
+
+    def _numbered_column(self, i: int, column: NumberedText) -> tuple[list[bytes], int, int] | None:
+        """The page of a `NumberedText` column (`takes_numbered`), its size before compression and
+        its codec; None when `_numbered_delta_byte_array` does not make it."""
+        values = _numbered_delta_byte_array(column)
+        if values is None:
+            return None
+        body = b""
+        if self._schema.field(i).nullable:  # definition levels: one run of ones
+            levels = bytearray()
+            _varint(len(column) << 1, levels)
+            levels.append(1)
+            body = struct.pack("<I", len(levels)) + levels
+        body += values
+        name = self._schema.field(i).name
+        codec = _UNCOMPRESSED
+        stored = body
+        if str(self._column_option("compression", name, "none")).lower() == "zstd":
+            codec = _ZSTD
+            level = self._column_option("compression_level", name, None)
+            stored = pa.Codec("zstd", level).compress(body, asbytes=True)
+        encodings = [(1, _I32, len(column)), (2, _I32, _DELTA_BYTE_ARRAY), (3, _I32, _RLE), (4, _I32, _RLE)]
+        header = self._page_header(_DATA_PAGE, stored, (5, encodings), len(body))
+        return [header, stored], len(header) + len(body), codec
+
+    def write_batch(
+        self,
+        batch: pa.RecordBatch,
+        row_group_size: int | None = None,
+        numbered: Mapping[int, NumberedText] | None = None,
+    ) -> None:
         """Write `batch` as row groups of at most `row_group_size` rows (`ROW_GROUP_ROWS`), as
         pyarrow's writer cuts a batch (-1 as None; 0 or another negative size is refused, as there:
-        a range of such a step would have written no rows)."""
+        a range of such a step would have written no rows).  `numbered`: columns (by index) whose
+        values are these `NumberedText`s, not the batch's (which may be anything of their length)."""
         if not batch.schema.equals(self._schema):
             raise ValueError(f"batch schema does not match the file's:\n{batch.schema}\nnot\n{self._schema}")
         if row_group_size is not None and row_group_size != -1 and row_group_size < 1:
             raise ValueError(f"row group size must be greater than 0, not {row_group_size}")
         rows = ROW_GROUP_ROWS if row_group_size in (None, -1) else row_group_size
+        numbered = numbered or {}
         for at in range(0, batch.num_rows, rows):
-            self._row_group(batch.slice(at, rows))
+            part = batch.slice(at, rows)
+            self._row_group(part, {i: c.slice(at, part.num_rows) for i, c in numbered.items()})
 
-    def _row_group(self, batch: pa.RecordBatch) -> None:
+    def _row_group(self, batch: pa.RecordBatch, numbered: Mapping[int, NumberedText]) -> None:
         n = batch.num_rows
         found: dict[tuple[int, int, int, str], tuple[np.ndarray, Any]] = {}
-        own = {i: self._run_column(i, batch.column(i), found) for i in range(batch.num_columns)}
-        rest = [i for i in range(batch.num_columns) if own[i] is None]
+        texts: dict[int, tuple[list[bytes], int, int]] = {}
+        for i, column in numbered.items():
+            encoded = self._numbered_column(i, column) if self.takes_numbered(i) else None
+            if encoded is None:  # (its text, to pyarrow)
+                batch = batch.set_column(i, self._schema.field(i), column.text())
+            else:
+                texts[i] = encoded
+        own = {
+            i: None if i in texts else self._run_column(i, batch.column(i), found)
+            for i in range(batch.num_columns)
+        }
+        rest = [i for i in range(batch.num_columns) if own[i] is None and i not in texts]
         copied: dict[int, tuple[list[Field], memoryview]] = {}
         if rest:
             names = [self._schema.field(i).name for i in rest]
@@ -420,7 +740,31 @@ class RunColumnsWriter:
         total_uncompressed = total_compressed = 0
         for i in range(batch.num_columns):
             made = own[i]
-            if made is None:
+            if i in texts:
+                pages, uncompressed, codec = texts[i]
+                at = self._pos
+                for page in pages:
+                    self._put(page)
+                size = self._pos - at
+                meta = [
+                    (1, _I32, self._physical[i]),
+                    (2, _LIST, (_I32, [_RLE, _DELTA_BYTE_ARRAY])),
+                    (3, _LIST, (_BINARY, [self._schema.field(i).name.encode()])),
+                    (4, _I32, codec),
+                    (5, _I64, n),
+                    (6, _I64, uncompressed),
+                    (7, _I64, size),
+                    (9, _I64, at),
+                    (
+                        13,
+                        _LIST,
+                        (_STRUCT, [[(1, _I32, _DATA_PAGE), (2, _I32, _DELTA_BYTE_ARRAY), (3, _I32, 1)]]),
+                    ),
+                ]
+                chunk = [(2, _I64, 0), (3, _STRUCT, meta)]
+                total_uncompressed += uncompressed
+                total_compressed += size
+            elif made is None:
                 chunk, data = copied[i]
                 meta = _get(chunk, 3)
                 first = min(v for f, _, v in meta if f in (9, 10, 11))

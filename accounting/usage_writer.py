@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from accounting.parquet_runs import RunColumnsWriter
+from accounting.parquet_runs import NumberedText, RunColumnsWriter
 from accounting.records import USAGE_SCHEMA, UsageRecord
 from accounting.usage_claim import FOOTER_KEY as FOOTER_KEY  # (the rating reads it: accounting.usage)
 from accounting.usage_claim import seal
@@ -88,7 +88,9 @@ class UsageWriter:
     Parquet REQUIRED (no definition levels to encode); a batch with a null there is refused.
     `tally` (Parquet only): called with each Arrow batch as it is written (every record passes
     through it once, in file order): `accounting.usage_parts.PartSums.add` keeps the rating's
-    sums of the file that way, so that its aggregate need not read the records back.
+    sums of the file that way, so that its aggregate need not read the records back.  A column
+    handed over as a `NumberedText` that the run columns' writer encodes from its numbers is null
+    in that batch (the session ids: no sum reads them).
     `run_columns` (Parquet only): the columns of few runs (no nulls, a value changing at most
     once every 64 records) encoded by `accounting.parquet_runs`, the others by pyarrow.  The same values, types and statistics for every reader.
     `origin` (Parquet only): the run and shard that produced the file, `{"run": ..., "shard": ...}`.
@@ -175,7 +177,8 @@ class UsageWriter:
             self.write(record)
 
     def write_columns(self, columns: Mapping[str, Sequence[Any] | Any], length: int | None = None) -> None:
-        """Write a batch given as columns (lists or numpy arrays); missing columns are null."""
+        """Write a batch given as columns (lists or numpy arrays, a text column as a `NumberedText`);
+        missing columns are null."""
         self._flush_pending()
         n = length if length is not None else len(next(iter(columns.values())))
         if n == 0:
@@ -184,9 +187,17 @@ class UsageWriter:
         if unknown:
             raise ValueError(f"unknown usage columns: {sorted(unknown)}")
         arrays = []
-        for field in self._schema:
+        numbered: dict[int, NumberedText] = {}
+        for i, field in enumerate(self._schema):
             value = columns.get(field.name)
-            if value is None:
+            if isinstance(value, NumberedText):
+                if isinstance(self._parquet, RunColumnsWriter) and self._parquet.takes_numbered(i):
+                    # encoded from its numbers: the batch holds nulls in its place (see `tally`)
+                    numbered[i] = value
+                    arrays.append(pa.nulls(n, type=field.type))
+                else:
+                    arrays.append(value.text())
+            elif value is None:
                 arrays.append(pa.nulls(n, type=field.type))
             elif isinstance(value, pa.DictionaryArray):
                 arrays.append(value if value.type == field.type else value.cast(field.type))
@@ -194,7 +205,7 @@ class UsageWriter:
                 arrays.append(pc.dictionary_encode(pa.array(value, type=pa.string())))
             else:
                 arrays.append(pa.array(value, type=field.type))
-        self._write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+        self._write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema), numbered)
 
     def _flush_pending(self) -> None:
         if not self._pending:
@@ -212,8 +223,10 @@ class UsageWriter:
             )
         self._write_batch(batch)
 
-    def _write_batch(self, batch: pa.RecordBatch) -> None:
+    def _write_batch(self, batch: pa.RecordBatch, numbered: Mapping[int, NumberedText] | None = None) -> None:
         for i in self._required:
+            if numbered and i in numbered:
+                continue  # (a `NumberedText` has no empty value)
             if batch.column(i).null_count:
                 name = batch.schema.field(i).name
                 raise ValueError(f"{self.path}: column {name!r} is required, got an empty value")
@@ -226,7 +239,11 @@ class UsageWriter:
                 end = pc.max(ends).as_py()
                 if end is not None:
                     self._max_end = end if self._max_end is None else max(self._max_end, end)
-            self._parquet.write_batch(batch)
+            if numbered:
+                assert isinstance(self._parquet, RunColumnsWriter)
+                self._parquet.write_batch(batch, numbered=numbered)
+            else:
+                self._parquet.write_batch(batch)
             if self._tally is not None:
                 self._tally(batch)
         elif self._csv is not None:

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from accounting.parquet_runs import NumberedText
 from accounting.records import ClosingCause, UsageType
 from gateway.api import INTERVAL_S, PartialRecords, cut_sessions, final_causes
 
@@ -437,8 +438,16 @@ class SessionBatcher:
                 indices[key], pa.array(list(uniq), type=pa.string()), safe=False
             )
 
-        line = column([s.line for s in stretches])
-        session = session_ids([s.line for s in stretches], rsi, charging, runs, following)
+        lines = [s.line for s in stretches]
+        line = column(lines)
+        # the session ids `<line>-<charging id>` as those: the Parquet part encodes them from the
+        # numbers, the strings are made only for a writer that needs them (CSV)
+        session = NumberedText(
+            [(x + "-").encode("utf-8") for x in lines],
+            rsi,
+            charging,
+            lambda: session_ids(lines, rsi, charging, runs, following),
+        )
         self.writer.write_columns(
             {
                 "line": line,

@@ -17,7 +17,7 @@ from invoice_docs import billed
 
 import simulator.engine as engine
 from accounting import inventory_from_dict, parquet_runs, rate
-from accounting.parquet_runs import RUN_SHARE, RunColumnsWriter
+from accounting.parquet_runs import RUN_SHARE, NumberedText, RunColumnsWriter
 from accounting.usage_claim import FOOTER_KEY, claim_bound, layout_digests
 from accounting.usage_writer import UsageWriter
 from simulator.engine import DICTIONARY_COLUMNS, PART_PARQUET_OPTIONS, REQUIRED_COLUMNS
@@ -330,3 +330,119 @@ def test_a_runs_invoices_are_the_same_as_with_pyarrows_writer(
     rated = [rate(inventory, parts) for parts in (mine, pyarrows)]
     assert billed(rated[0].to_dict()) == billed(rated[1].to_dict())
     assert rated[0].rows_read == sum(pq.read_metadata(p).num_rows for p in mine)
+
+
+def _numbered_cases() -> list[tuple[str, list[bytes], np.ndarray, np.ndarray]]:
+    """(name, prefixes, index, numbers): session ids as the simulator hands them, and edge cases."""
+    rng = np.random.default_rng(11)
+    prefixes = [b"M01001-", b"M01002-", b"X-", b"", "Zé-".encode()]
+    out = []
+    for first in (0, 7, 95, 998, 9_990, 99_990, 131_203_072, 4_294_967_290, 10**17 - 50):
+        n = int(rng.integers(2, 6000))
+        index = np.repeat(rng.integers(0, len(prefixes), 8), -(-n // 8))[:n]
+        numbers = first + np.arange(n)
+        numbers[n // 2 :] += int(rng.integers(0, 3))  # (a jump or none: a device's next stretch)
+        out.append((f"runs from {first}", prefixes, index, numbers))
+    out.append(("one value", prefixes, np.array([4]), np.array([12])))
+    out.append(("one run", prefixes[:1], np.zeros(3000, np.int64), np.arange(3000) + 10**9 - 1500))
+    out.append(("repeated ids", prefixes, np.zeros(500, np.int64), np.repeat(np.arange(250), 2)))
+    out.append(("a negative id", prefixes, np.zeros(300, np.int64), np.arange(300) - 1))
+    out.append(("no runs", prefixes, rng.integers(0, 5, 700), rng.integers(0, 10**6, 700)))
+    long = [b"L" * 300 + b"-"]
+    out.append(("long values", long, np.zeros(200, np.int64), np.arange(200) + 10**12))
+    return out
+
+
+def _text(prefixes: list[bytes], index: np.ndarray, numbers: np.ndarray) -> pa.Array:
+    return pa.array(
+        [
+            (prefixes[i] + str(x).encode()).decode()
+            for i, x in zip(index.tolist(), numbers.tolist(), strict=True)
+        ],
+        pa.string(),
+    )
+
+
+@pytest.mark.parametrize("case", _numbered_cases(), ids=[c[0] for c in _numbered_cases()])
+@pytest.mark.parametrize("options", ["the parts'", "uncompressed, checksums, required"])
+def test_session_ids_given_as_numbers_read_as_pyarrows_text(
+    tmp_path: Path, case: tuple[str, list[bytes], np.ndarray, np.ndarray], options: str
+) -> None:
+    _, prefixes, index, numbers = case
+    schema = _schema(tmp_path)
+    opts = dict(PART_PARQUET_OPTIONS)
+    if options != "the parts'":
+        opts["compression"] = {**opts["compression"], "session": "none"}
+        opts["compression_level"] = {k: v for k, v in opts["compression_level"].items() if k != "session"}
+        opts["write_page_checksum"] = True
+        i = schema.get_field_index("session")
+        schema = schema.set(i, schema.field(i).with_nullable(False))
+    n = len(numbers)
+    text = _text(prefixes, index, numbers)
+    made: list[int] = []
+
+    def make() -> pa.Array:
+        made.append(1)
+        return text
+
+    column = NumberedText(prefixes, index.astype(np.int64), numbers.astype(np.int64), make)
+    base = _batch(schema, n, 1)
+    theirs_batch = base.set_column(schema.get_field_index("session"), schema.field("session"), text)
+    holder = base.set_column(
+        schema.get_field_index("session"), schema.field("session"), pa.array(["?"] * n, pa.string())
+    )
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    with pa.OSFile(str(ours), "wb") as sink:
+        w = RunColumnsWriter(sink, schema, store_schema=False, **opts)
+        assert w.takes_numbered(schema.get_field_index("session"))
+        w.write_batch(holder, 4096, numbered={schema.get_field_index("session"): column})
+        w.close()
+    _write(theirs, pq.ParquetWriter, schema, [theirs_batch], opts)
+    mine = pq.read_table(ours)
+    assert mine.equals(pq.read_table(theirs)) and mine.column("session").to_pylist() == text.to_pylist()
+    con = duckdb.connect()
+    sessions = "SELECT session FROM read_parquet(?)"
+    assert [r[0] for r in con.execute(sessions, [str(ours)]).fetchall()] == text.to_pylist()
+    assert _duckdb_metadata(con, ours) == _duckdb_metadata(con, theirs)
+    # encoded from the numbers, the strings not made; else (repeats, a negative id, no runs) from them
+    encodings = "SELECT DISTINCT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'session'"
+    assert con.execute(encodings, [str(ours)]).fetchall() == [("RLE, DELTA_BYTE_ARRAY",)]
+    fell_back = case[0] in ("repeated ids", "a negative id", "no runs")
+    assert bool(made) == fell_back
+
+
+def test_a_usage_writer_gives_numbered_session_ids_as_text_to_csv_and_pyarrow(tmp_path: Path) -> None:
+    _, prefixes, index, numbers = _numbered_cases()[0]
+    text = _text(prefixes, index, numbers)
+    n = len(numbers)
+    columns = {
+        "line": ["L1"] * n,
+        "type": ["data"] * n,
+        "start": np.full(n, 1_772_323_200),
+        "duration_s": np.ones(n, np.int64),
+        "bytes_up": np.ones(n, np.int64),
+        "bytes_down": np.ones(n, np.int64),
+        "zone": ["fr"] * n,
+    }
+    tables = []
+    for name, run_columns in (("ours.parquet", True), ("theirs.parquet", False), ("usage.csv", False)):
+        column = NumberedText(prefixes, index.astype(np.int64), numbers.astype(np.int64), lambda: text)
+        with UsageWriter(
+            tmp_path / name,
+            dictionary_columns=DICTIONARY_COLUMNS,
+            parquet_options=PART_PARQUET_OPTIONS,
+            required_columns=REQUIRED_COLUMNS,
+            run_columns=run_columns,
+        ) as w:
+            w.write_columns({**columns, "session": column})
+        tables.append(
+            duckdb.connect()
+            .execute(
+                "SELECT session FROM read_parquet(?)"
+                if name.endswith("parquet")
+                else "SELECT session FROM read_csv(?)",
+                [str(tmp_path / name)],
+            )
+            .fetchall()
+        )
+    assert tables[0] == tables[1] == tables[2] == [(s,) for s in text.to_pylist()]
