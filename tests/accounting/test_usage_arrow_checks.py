@@ -941,6 +941,56 @@ def test_hashes_seen_twice_are_found_whether_sorted_on_one_thread_or_split_on_tw
             assert usage_arrow_checks._ending(low, ends, pool).tolist() == marked
 
 
+@pytest.mark.parametrize("seed", range(48))
+def test_repeated_hashes_and_their_rows_are_found_from_the_low_bits_sorted_first(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_repeats` against a plain count: the hashes seen twice or more, the rows whose hash ends in
+    the low 32 bits of one of them (rows of other hashes with those low bits among them), each
+    row's low 32 bits in row order; None when no hash repeats, also when low bits do (hashes alike
+    in their low 32 bits only); the same past `MAX_LOW_REPEATS` (the hashes then sorted
+    themselves), on one thread or two, whatever the marks' width."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400))
+    hashes = rng.integers(0, 1 << 64, n, dtype=np.uint64, endpoint=False)
+    if seed % 3:  # rows repeated
+        copies = rng.integers(0, n, int(rng.integers(1, 6)))
+        hashes[rng.integers(0, n, len(copies))] = hashes[copies]
+    if seed % 4 < 2:  # hashes alike in their low 32 bits only
+        others = rng.integers(0, n, int(rng.integers(1, 6)))
+        hashes[rng.integers(0, n, len(others))] = (hashes[others] & np.uint64(0xFFFF_FFFF)) | (
+            rng.integers(1, 1 << 32, len(others), dtype=np.uint64) << np.uint64(32)
+        )
+    if seed % 8 == 7:
+        hashes[:2] = np.iinfo(np.uint64).max
+    values, counts = np.unique(hashes, return_counts=True)
+    repeated = values[counts > 1]
+    ends = set((repeated & np.uint64(0xFFFF_FFFF)).tolist())
+    rows = [i for i, h in enumerate(hashes.tolist()) if h & 0xFFFF_FFFF in ends]
+    monkeypatch.setattr(usage_arrow_checks, "SPLIT_SORT", 1)
+    monkeypatch.setattr(usage_arrow_checks, "ENDING_BLOCK", 1 + seed % 5)
+    monkeypatch.setattr(usage_arrow_checks, "MAX_LOW_REPEATS", (0, 2, 1 << 20)[seed % 3])
+    monkeypatch.setattr(usage_arrow_checks, "FEW_REPEATS", (1, 1_000)[seed % 2])
+    if seed % 6 == 5:
+        monkeypatch.setattr(usage_arrow_checks, "MAX_REPEATS", max(len(repeated) - 1, 0))
+    with ThreadPoolExecutor(max_workers=1) as two:
+        for pool in (None, two):
+            found = usage_arrow_checks._repeats(hashes.copy(), hashes.astype(np.uint32), pool)
+            if not len(repeated):
+                assert found is None
+                continue
+            assert found is not None
+            got, where, bits = found
+            assert got.tolist() == repeated.tolist()
+            assert bits.tolist() == (hashes & np.uint64(0xFFFF_FFFF)).tolist()
+            if len(repeated) > usage_arrow_checks.MAX_REPEATS:
+                assert where is None
+            else:
+                assert where is not None and where.tolist() == rows
+
+
 @pytest.mark.parametrize("before", [True, False])
 def test_numpy_asks_for_no_huge_pages_while_a_pass_and_its_proof_run(
     tmp_path: Path, before: bool, monkeypatch: pytest.MonkeyPatch
