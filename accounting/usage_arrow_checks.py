@@ -909,16 +909,44 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
             if odd is not None:
                 instants[odd] = 0
             return instants, odd
-    offsets = stored.astype(np.int64)
     out = np.zeros(len(column), np.int64)
     unread = None if not column.null_count else ~_valid(column)  # type: ignore[operator]
     if not len(column):
         return out, unread
-    counts = np.bincount(lengths)
-    for length in np.flatnonzero(counts).tolist():
+    # The length of seven rows in eight or more, if one is (most often the middle row's: no count
+    # of every length, 3 ns a row), and every length.
+    most = int(lengths[len(column) // 2])
+    of_length = lengths == most
+    if 8 * (len(column) - int(np.count_nonzero(of_length))) < len(column):
+        seen = sorted([most, *np.unique(lengths[~of_length]).tolist()])
+    else:
+        counts = np.bincount(lengths)
+        most, seen = int(counts.argmax()), np.flatnonzero(counts).tolist()
+        of_length = lengths == most
+        if 8 * (len(column) - int(counts[most])) >= len(column):
+            most = -1
+    filled = False
+    if 19 <= most <= 19 + 7 + 6:
+        # A few rows of other lengths (or NULL) among them: every row read as a matrix, the others
+        # a copy of one of that length in their place (`_filled`), each then set aside or read
+        # below; no rows taken out, nor their instants put back.
+        if column.null_count:
+            of_length &= _valid(column)
+        whole = _filled(column, data, stored, of_length, most)
+        if whole is not None:
+            instants, odd = _matrix(whole[0], whole[1], most)
+            out = instants if instants.flags.writeable else instants.copy()
+            if odd is not None:  # (of the others, each set aside or read below)
+                odd &= of_length
+                unread = odd if unread is None else unread | odd
+            filled = True
+    offsets = stored.astype(np.int64)
+    for length in seen:
+        if length == most and filled:
+            continue
         if length < 19 or length > 19 + 7 + 6:  # no form read here
             unread = lengths == length if unread is None else unread | (lengths == length)
-        elif 8 * (len(column) - int(counts[length])) < len(column):  # a few rows of other lengths
+        elif length == most:  # a few rows of other lengths, more than `_FILLED`
             # (or NULL: every row of one length without NULL is read above.) Taken out, the rest
             # is a matrix again, and an array Arrow's cast may read (`_rows_of_length`).
             of_length = lengths == length
@@ -945,6 +973,37 @@ def _stamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     if unread is not None:
         out[unread] = 0
     return out, unread
+
+
+_FILLED = 128  # rows of other lengths among a slice's past which the rows are taken out instead
+
+
+def _filled(
+    column: pa.Array, data: np.ndarray, stored: np.ndarray, of_length: np.ndarray, length: int
+) -> tuple[pa.Array, np.ndarray] | None:
+    """The rows of a column of text (`data` and `stored`: its bytes and offsets) as an array of
+    text and the matrix of its bytes, `length` a row, the rows `of_length` as they are and each
+    other row (NULL, or of another length) a copy of the first of them; None past `_FILLED`
+    others, or none of that length."""
+    import numpy as np
+    import pyarrow as pa
+
+    rows = len(of_length)
+    others = np.flatnonzero(~of_length)
+    if len(others) > _FILLED or len(others) == rows:
+        return None
+    text = np.empty((rows, length), np.uint8)
+    first = 0
+    for stop in [*others.tolist(), rows]:  # each run of rows of that length copied as it is stored
+        if stop > first:
+            at = int(stored[first])
+            text[first:stop] = data[at : at + (stop - first) * length].reshape(-1, length)
+        first = stop + 1
+    text[others] = text[int(np.argmax(of_length))]
+    wide = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    bounds = np.arange(0, (rows + 1) * length, length, dtype=wide)
+    array = pa.Array.from_buffers(column.type, rows, [None, pa.py_buffer(bounds), pa.py_buffer(text)])
+    return array, text
 
 
 _RUNS = 1_000  # runs of rows of one length copied one by one (more: by Arrow's filter)
