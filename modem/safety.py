@@ -1638,7 +1638,10 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
     line end (CR, or LF for modules that take it).  Each line is read with the control characters
     dropped, backspaces applied or not, as is and without the parity bit.  Lines that merely cannot
     be read as commands are data (the modem answers ERROR); `A/` is too common in text to count,
-    and repeats a line the guard checked."""
+    and repeats a line the guard checked.  A line whose quoted strings a module may end elsewhere
+    (`_string_trouble`) is read without its quotes too: one that runs a line up to where it fails
+    dials before a quote left open (`{"cmd":"ATD+33...;"}`), and V.250 ignores a quote in a dial
+    string (`ATD+336"99...;`)."""
     seven = data.translate(_SEVEN_BITS)
     read: set[str] = set()  # each reading once: most lines look the same every way
     for view in (data, seven) if seven != data else (data,):
@@ -1650,19 +1653,27 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
                         continue  # no dial, S-register or extended command: nothing to read
                     for m in _PREFIX.finditer(text):
                         # no module keeps a longer line
-                        command = text[m.start() : m.start() + _LINE_TAIL]
-                        if command in read:
-                            continue
-                        if len(read) == _DATA_READINGS:
-                            return command[:40], (
-                                f"one of more than {_DATA_READINGS} `AT`s in one write, too many to read "
-                                "each as a command line: write the bytes in smaller parts"
-                            )
-                        read.add(command)
-                        why = _costly_effect(_line_effects(command, restarts))
-                        if why is not None:
-                            return command, why
+                        for command in _quote_readings(text[m.start() : m.start() + _LINE_TAIL]):
+                            if command in read:
+                                continue
+                            if len(read) == _DATA_READINGS:
+                                return command[:40], (
+                                    f"one of more than {_DATA_READINGS} `AT`s in one write, too many to "
+                                    "read each as a command line: write the bytes in smaller parts"
+                                )
+                            read.add(command)
+                            why = _costly_effect(_line_effects(command, restarts))
+                            if why is not None:
+                                return command, why
     return None
+
+
+def _quote_readings(command: str) -> tuple[str, ...]:
+    """A command line of data-mode bytes as modules may read it: as is, and without its quotes
+    when a module may end its strings elsewhere than the guard (the guard reads none of such a line)."""
+    if '"' not in command or _string_trouble(command) is None:
+        return (command,)
+    return command, command.replace('"', "")
 
 
 def _typed(line: bytes, edit: bool) -> str:
