@@ -204,7 +204,7 @@ async def _open_serial(url: str, path: str, query: str, opts: Mapping[str, Any])
             raise portholders.port_busy(path, url, _reason(exc)) from exc
         raise TransportError(f"{url}: cannot open serial device: {exc}") from exc
     transport = SerialTransport(url, reader, writer)
-    transport.bytesize = int(settings.get("bytesize", 8))  # (7: the modem reads 7 bits a byte)
+    transport.opened_bytesize = int(settings.get("bytesize", 8))  # (7: the modem reads 7 bits a byte)
     ser = writer.transport.get_extra_info("serial")
     try:
         if ser is not None and exclusive:
@@ -249,7 +249,17 @@ class SerialTransport(StreamTransport):
 
     _excl_fd: int | None = None
     _lock_file: Path | None = None
-    bytesize = 8  # bits a character on the line (`modem.transport.seven_bit`)
+    opened_bytesize = 8  # bits a character the port was opened with (its URL's `bytesize`)
+
+    @property
+    def bytesize(self) -> int:
+        """Bits a character on the line (`modem.transport.seven_bit`): the fewer of those the port
+        was opened with and those its device has now (a script may set `ser.bytesize = 7` once it
+        is open, as after AT+ICF): a size read once at the open would hold 0xAB for data where the
+        modem reads `+`."""
+        port = self._writer.transport.get_extra_info("serial")
+        now = getattr(port, "bytesize", None)
+        return min(self.opened_bytesize, now) if isinstance(now, int) else self.opened_bytesize
 
     def exclude_others(self, ser: Any) -> None:
         fd = getattr(ser, "fd", None)  # none on Windows, whose COM ports are exclusive anyway

@@ -14,7 +14,7 @@ import pytest
 from modem.at.client import ATClient, WatchdogPolicy
 from modem.at.errors import TransportError
 from modem.transport import seven_bit, time_scale
-from modem.transports import SpyTransport, describe, open_transport, serial_options
+from modem.transports import SerialTransport, SpyTransport, describe, open_transport, serial_options
 
 
 def answer(line: bytes) -> bytes:
@@ -132,6 +132,28 @@ async def test_a_serial_port_tells_whether_its_line_carries_seven_bits(
     finally:
         os.close(master)
         os.close(slave)
+
+
+async def test_a_serial_port_set_to_seven_bits_after_it_was_opened_tells_so() -> None:
+    # a bench script may set the port's character size once it is open (`ser.bytesize = 7`, as
+    # after AT+ICF): the modem then reads 7 bits a byte, 0xAB as `+`, whatever the URL said
+    class Port:
+        bytesize = 8
+
+    port = Port()
+
+    class Pipe:
+        def get_extra_info(self, name: str) -> object:
+            return port if name == "serial" else None
+
+    class Writer:
+        transport = Pipe()
+
+    transport = SerialTransport("/dev/ttyUSB9", asyncio.StreamReader(), Writer())  # type: ignore[arg-type]
+    assert seven_bit(transport) is False
+    port.bytesize = 7
+    assert seven_bit(transport) is True
+    assert seven_bit(SpyTransport(transport)) is True
 
 
 async def test_loop_url_is_refused_with_a_reason() -> None:
