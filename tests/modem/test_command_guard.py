@@ -11,6 +11,7 @@ call forwarding and deflection, and another SMS centre.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections.abc import Mapping
 
@@ -1563,3 +1564,33 @@ async def test_a_character_set_not_known_for_a_line_not_ascii_says_so(setting: s
     await _short_code_refused(
         setting, line, r"is not known \('AT\+CSCS=\"GSM\u00e9\".*' is not ASCII", {"AT+CSCS=": ""}
     )
+
+
+def _typed_a_character_at_a_time(line: bytes, edit: bool) -> str:
+    """A line as a module keeps it, read one character at a time (what `bytes.translate` stands for)."""
+    out: list[str] = []
+    for ch in line.decode("latin-1"):
+        if ch == "\b" and edit:
+            if out:
+                out.pop()
+        elif ord(ch) >= 0x20 and ord(ch) != 0x7F:
+            out.append(ch)
+    return "".join(out)
+
+
+def test_the_translate_fast_path_reads_data_as_a_character_at_a_time() -> None:
+    # seeded random lines, dense in what the guard reads: backspaces (leading ones too), other
+    # control characters, DEL, `AT`, dials, bytes with the parity bit set
+    from modem.safety import _SEVEN_BITS, _seven_bit, _typed
+
+    rng = random.Random(20261208)
+    alphabet = [*b"\b\b\b\x00\x1a\x1b\x7f\n\t", *b'ATatD+;0123456789" ', *range(0x80, 0x100), *range(256)]
+    for _ in range(5000):
+        line = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        for edit in (True, False):
+            assert _typed(line, edit) == _typed_a_character_at_a_time(line, edit), (line, edit)
+        if b"\b" not in line:  # read once only: the edit changes nothing
+            assert _typed(line, True) == _typed(line, False)
+        assert line.translate(_SEVEN_BITS) == bytes(b & 0x7F for b in line)
+        text = line.decode("latin-1")
+        assert _seven_bit(text) == bytes(b & 0x7F for b in text.encode("utf-8", "surrogateescape")).decode()
