@@ -368,7 +368,7 @@ def send_length(line: str) -> int | None:
     if form is None or form.length is None:
         return None
     length = _split(_outside_quotes(_seven_bit(line)).partition("AT")[2].partition("=")[2], ",")[form.length]
-    return int(length) if length.isdigit() else None
+    return _decimal(length) if length.isdigit() else None
 
 
 def send_form(line: str) -> SendForm | None:
@@ -381,6 +381,15 @@ def send_form(line: str) -> SendForm | None:
         bare = parts[0] if len(parts) == 1 else ""
         return SEND_FORMS.get((bare, 0))
     return SEND_FORMS.get((m.group(1), len(_split(m.group(2), ","))))
+
+
+def _decimal(digits: str) -> int:
+    """The value of a V.250 decimal constant (`digits`, digits only), its leading zeros dropped:
+    one of more digits past them than any module keeps reads as 10**18, more than any value the
+    guard compares it with (Python converts at most 4,300 digits: the check failed with a
+    ValueError where it refuses the line)."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 18 else 10**18
 
 
 _S_REGISTER = re.compile(r"S(\d+)(?:=(\d*)|\?)?")
@@ -737,18 +746,18 @@ def _part_effects(part: str, restarts: Restarts, *, voice: bool) -> list[Effect]
             s = _S_REGISTER.match(part, i)
             if s is None:
                 return [*effects, ("unreadable", f"{part[i:]!r} is not an S-register command")]
-            register, value = int(s.group(1)), s.group(2)
+            register, value = _decimal(s.group(1)), s.group(2)
             # (a decimal value, V.250 §6.1.3: `S4=010` is 10; `S4=` is refused, modules differ on it)
             if (
                 value is not None
                 and register in _S_DEFAULTS
-                and (not value or int(value) != _S_DEFAULTS[register])
+                and (not value or _decimal(value) != _S_DEFAULTS[register])
             ):
                 return [
                     *effects,
                     ("refuse", f"S{register}={value} changes how the modem reads or ends a line"),
                 ]
-            if register == 0 and value and int(value) > 0:
+            if register == 0 and value and _decimal(value) > 0:
                 effects.append(("auto-answer", value))
             i = s.end()
             continue
@@ -879,11 +888,11 @@ def _extended(name: str, args: str, restarts: Restarts) -> list[Effect]:
     if "CHLD" in word and kind == "set" and not re.fullmatch(r"[0-3]\d?", params[0]):
         return [("refuse", f"AT{name}{args} transfers or deflects a call")]
     first = params[0] if name == "+CSMP" and kind == "set" and params else ""
-    if first and not _plain_first_octet(int(first) if first.isdigit() else -1):
+    if first and not _plain_first_octet(_decimal(first) if first.isdigit() else -1):
         return [("refuse", f"AT+CSMP={','.join(params)}: {_first_octet_why(first)}")]
     pid = params[2] if name == "+CSMP" and kind == "set" and len(params) > 2 else ""
-    if pid and not (pid.isdigit() and int(pid) in _PLAIN_PIDS):
-        return [("refuse", f"AT+CSMP={','.join(params)}: {_pid_why(int(pid) if pid.isdigit() else -1)}")]
+    if pid and not (pid.isdigit() and _decimal(pid) in _PLAIN_PIDS):
+        return [("refuse", f"AT+CSMP={','.join(params)}: {_pid_why(_decimal(pid) if pid.isdigit() else -1)}")]
     if name == "+CSMP" and kind == "set":  # (the first octet and TP-PID checked above)
         return [("parameters", "plain" if first and pid else "")]
     if "CSCA" in word and kind == "set":
@@ -1510,7 +1519,7 @@ class CommandGuard:
                 )
             if data is None:
                 raise self._refuse(line, "the message must be given with the command")
-            destination = _pdu_destination(line, int(value), data, self._refuse)
+            destination = _pdu_destination(line, _decimal(value), data, self._refuse)
             policy.check(destination, "sms")
             self._check_home(line, destination, "sms")
 
@@ -1593,10 +1602,10 @@ class CommandGuard:
             elif form.length is not None:
                 lengths.append(params[form.length])
         for length in lengths:
-            if length.isdigit() and int(length) != len(data):
+            if length.isdigit() and _decimal(length) != len(data):
                 raise self._refuse(
                     line,
-                    f"its data is {len(data)} bytes, but the modem may take {int(length)} (the "
+                    f"its data is {len(data)} bytes, but the modem may take {_decimal(length)} (the "
                     "send's length): bytes past it would be read as command lines",
                 )
         # (then a Ctrl-Z is data; a send after other commands on its line ends at its Ctrl-Z too)
@@ -1732,13 +1741,13 @@ def _reply_path_why(first: int) -> str:
 
 
 def _first_octet_why(first: str) -> str:
-    if not (first.isdigit() and int(first) <= 0xFF):
+    if not (first.isdigit() and _decimal(first) <= 0xFF):
         return f"the first octet {first!r} is not a number 0-255 (27.005 §3.3.2: integer format)"
-    if int(first) & 0x03 == _MTI_SUBMIT:
-        return _reply_path_why(int(first))
-    kind = {0: "an SMS-DELIVER-REPORT", 2: "an SMS-COMMAND"}.get(int(first) & 0x03, "reserved")
+    if _decimal(first) & 0x03 == _MTI_SUBMIT:
+        return _reply_path_why(_decimal(first))
+    kind = {0: "an SMS-DELIVER-REPORT", 2: "an SMS-COMMAND"}.get(_decimal(first) & 0x03, "reserved")
     return (
-        f"the first octet {first} has the message type indicator {int(first) & 0x03} ({kind}), not "
+        f"the first octet {first} has the message type indicator {_decimal(first) & 0x03} ({kind}), not "
         "SMS-SUBMIT (1): text mode would send a message the SMS centre acts on its own way (an "
         "SMS-COMMAND deletes, enquires about or has it act on an earlier message)"
     )

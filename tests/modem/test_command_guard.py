@@ -1594,3 +1594,22 @@ def test_the_translate_fast_path_reads_data_as_a_character_at_a_time() -> None:
         assert line.translate(_SEVEN_BITS) == bytes(b & 0x7F for b in line)
         text = line.decode("latin-1")
         assert _seven_bit(text) == bytes(b & 0x7F for b in text.encode("utf-8", "surrogateescape")).decode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ATS4=" + "0" * 5000 + "9",  # the line feed set to 9, in leading zeros
+        "ATS4=" + "1" * 5000,
+        "AT+CSMP=" + "1" * 5000 + ",167,0,0",
+        "AT+CIPSEND=" + "9" * 5000,
+        "AT+CSMP=" + "0" * 5000 + "17,167," + "0" * 5000 + "32,0",  # a TP-PID that mails the text
+    ],
+)
+def test_a_number_of_thousands_of_digits_is_refused_not_a_crash(line: str) -> None:
+    # Python converts at most 4,300 digits to an int: the guard failed with a ValueError (no
+    # SafetyError: a traceback in `m2msim modem at`) where it refuses the line
+    guard = CommandGuard("/dev/ttyUSB9", BENCH)
+    with pytest.raises(SafetyError):
+        guard.check(line, b"x" * 9 if "SEND" in line else None)
+    assert costly_command("ATS4=" + "0" * 5000 + "10", ()) is None  # 10, the line feed it is
