@@ -1662,7 +1662,9 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
                         continue  # no dial, S-register or extended command: nothing to read
                     for m in _PREFIX.finditer(text):
                         # no module keeps a longer line
-                        for command in _quote_readings(text[m.start() : m.start() + _LINE_TAIL]):
+                        readings = [text[m.start() : m.start() + _LINE_TAIL]]
+                        while readings:
+                            command = readings.pop()
                             if command in read:
                                 continue
                             if len(read) == _DATA_READINGS:
@@ -1671,18 +1673,20 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
                                     "read each as a command line: write the bytes in smaller parts"
                                 )
                             read.add(command)
-                            why = _costly_effect(_line_effects(command, restarts))
+                            effects = _line_effects(command, restarts)
+                            why = _costly_effect(effects)
                             if why is not None:
                                 return command, why
+                            if _quotes_unread(command, effects):  # read without them too
+                                readings.append(command.replace('"', ""))
     return None
 
 
-def _quote_readings(command: str) -> tuple[str, ...]:
-    """A command line of data-mode bytes as modules may read it: as is, and without its quotes
-    when a module may end its strings elsewhere than the guard (the guard reads none of such a line)."""
-    if '"' not in command or _string_trouble(command) is None:
-        return (command,)
-    return command, command.replace('"', "")
+def _quotes_unread(command: str, effects: list[Effect]) -> bool:
+    """Whether the guard read none of `command` for its quoted strings, which a module may end
+    elsewhere (`_string_trouble`: the line is unreadable as a whole)."""
+    unread = len(effects) == 1 and effects[0][0] == "unreadable" and '"' in command
+    return unread and _string_trouble(command) is not None
 
 
 def _typed(line: bytes, edit: bool) -> str:
