@@ -1243,10 +1243,21 @@ class CommandGuard:
             if unlisted:  # no allow-list on a physical modem: `NoDialPolicy`, as on every other way
                 resolve_policy(self.url, self.policy)
             raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
+        if self.strict and self._line_tail:
+            found = _command_across(self._line_tail, line.encode("utf-8", "surrogateescape"), self._restarts)
+            if found is not None:
+                raise self._refuse(
+                    line,
+                    f"the modem may read it after the bytes written before it, left without a line "
+                    f"end should it be back in command mode (a call dropped, a send given up): "
+                    f"{found[0]!r} {found[1]}; send a line of its own first (AT)",
+                )
         self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
+                # (its last line, should the module give the send up, is before the next line)
+                self._line_tail = data[-_LINE_TAIL:]
             sms_format, parameters, charset = self._sms_format, self._parameters, self._charset
             unknown = self._charset_unknown
             for kind, value in effects:
@@ -1660,25 +1671,53 @@ def _command_in_data(data: bytes, restarts: Restarts) -> tuple[str, str] | None:
                     text = _typed(line, edit)
                     if not _MAY_COST.search(text):
                         continue  # no dial, S-register or extended command: nothing to read
-                    for m in _PREFIX.finditer(text):
-                        # no module keeps a longer line
-                        readings = [text[m.start() : m.start() + _LINE_TAIL]]
-                        while readings:
-                            command = readings.pop()
-                            if command in read:
-                                continue
-                            if len(read) == _DATA_READINGS:
-                                return command[:40], (
-                                    f"one of more than {_DATA_READINGS} `AT`s in one write, too many to "
-                                    "read each as a command line: write the bytes in smaller parts"
-                                )
-                            read.add(command)
-                            effects = _line_effects(command, restarts)
-                            why = _costly_effect(effects)
-                            if why is not None:
-                                return command, why
-                            if _quotes_unread(command, effects):  # read without them too
-                                readings.append(command.replace('"', ""))
+                    found = _costly_reading(text, len(text), read, restarts)
+                    if found is not None:
+                        return found
+    return None
+
+
+def _costly_reading(text: str, before: int, read: set[str], restarts: Restarts) -> tuple[str, str] | None:
+    """The first command line read from an `AT` of `text` that starts before `before` that would
+    text or call, with what it does; None when there is none.  `read`: the readings made so far
+    (each once; past `_DATA_READINGS` of them the bytes are refused)."""
+    for m in _PREFIX.finditer(text):
+        if m.start() >= before:
+            break
+        readings = [text[m.start() : m.start() + _LINE_TAIL]]  # no module keeps a longer line
+        while readings:
+            command = readings.pop()
+            if command in read:
+                continue
+            if len(read) == _DATA_READINGS:
+                return command[:40], (
+                    f"one of more than {_DATA_READINGS} `AT`s in one write, too many to read each as a "
+                    "command line: write the bytes in smaller parts"
+                )
+            read.add(command)
+            effects = _line_effects(command, restarts)
+            why = _costly_effect(effects)
+            if why is not None:
+                return command, why
+            if _quotes_unread(command, effects):  # read without them too
+                readings.append(command.replace('"', ""))
+    return None
+
+
+def _command_across(tail: bytes, line: bytes, restarts: Restarts) -> tuple[str, str] | None:
+    """A command line the modem reads from an `AT` in `tail` (bytes written before `line` after
+    their last line end, kept in its command line should it be back in command mode) on into
+    `line`, that would text or call, with what it does; None when there is none.  Read as
+    `_command_in_data` reads; the readings from the line's own `AT`s are the line's, checked as it."""
+    read: set[str] = set()
+    for before, after in ((tail, line), (tail.translate(_SEVEN_BITS), line.translate(_SEVEN_BITS))):
+        for ends in (rb"\r", rb"[\r\n]"):
+            last = re.split(ends, before)[-1]
+            for edit in (True, False) if b"\b" in last else (False,):
+                head = _typed(last, edit)
+                found = _costly_reading(head + _typed(after, edit), len(head), read, restarts)
+                if found is not None:
+                    return found
     return None
 
 

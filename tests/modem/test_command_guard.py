@@ -1613,3 +1613,32 @@ def test_a_number_of_thousands_of_digits_is_refused_not_a_crash(line: str) -> No
     with pytest.raises(SafetyError):
         guard.check(line, b"x" * 9 if "SEND" in line else None)
     assert costly_command("ATS4=" + "0" * 5000 + "10", ()) is None  # 10, the line feed it is
+
+
+@pytest.mark.parametrize(("tail", "line"), [(b"ATD", "+33699999999;AT"), (b"hello A", "TD+33699999999;")])
+async def test_data_bytes_left_without_a_line_end_are_read_with_the_next_command_line(
+    tail: bytes, line: str
+) -> None:
+    # the far end hung up before the bytes went: the modem, back in command mode, keeps `ATD` (or
+    # `A`) in its line and reads the next command line after it: `ATD+33699999999;AT`, a call,
+    # where the line alone, whatever precedes its `AT`, does nothing
+    t = AnsweringTransport({"ATD+33612345678": Answer(final="CONNECT 9600")}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"READ METER\r" + tail)
+        with pytest.raises(SafetyError, match="bytes written before it"):
+            await modem.client.command(line, timeout=1)
+    assert b"+33699999999" not in t.written
+
+
+async def test_a_sends_data_left_without_a_line_end_is_read_with_the_next_command_line() -> None:
+    # a send the module gave up (its input time out, its length refused) leaves its data's last
+    # line in the module's command line, before the next line the client writes
+    t = AnsweringTransport({}, url="/dev/ttyUSB9", prompts=("AT+CIPSEND",))
+    async with modem_on(t) as modem:
+        await modem.client.command_with_data("AT+CIPSEND=8", b"xxxxxATD")
+        with pytest.raises(SafetyError, match="bytes written before it"):
+            await modem.client.command("+33699999999;AT", timeout=1)
+        await modem.client.command("AT+CSQ", timeout=1)  # a line of its own: read as it is
+        await modem.client.command("+33699999999;AT", timeout=1)  # the send's bytes are gone
+    assert b"+33699999999;AT" in t.written
