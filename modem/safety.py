@@ -1252,12 +1252,9 @@ class CommandGuard:
                     f"end should it be back in command mode (a call dropped, a send given up): "
                     f"{found[0]!r} {found[1]}; send a line of its own first (AT)",
                 )
-        self._line_tail = b""  # a command line: the modem was in command mode, bytes before it are gone
         if self.enforcing:
             if data is not None:
                 self._check_data(line, data)
-                # (its last line, should the module give the send up, is before the next line)
-                self._line_tail = data[-_LINE_TAIL:]
             sms_format, parameters, charset = self._sms_format, self._parameters, self._charset
             unknown = self._charset_unknown
             for kind, value in effects:
@@ -1269,6 +1266,9 @@ class CommandGuard:
                 self._check(line, kind, value, data, sms_format, parameters)
                 if kind == "sms":
                     self._check_charset(line, charset, unknown)
+        # a command line goes: the bytes before it are gone (a line refused leaves them in the
+        # modem's line); its data's last line, should the module give the send up, is before the next
+        self._line_tail = b"" if data is None or not self.enforcing else data[-_LINE_TAIL:]
         text = _outside_quotes(line)
         sets_charset = [value for kind, value in effects if kind == "charset"]
         self._charset_after = (sets_charset[-1] if line.isascii() else "") if sets_charset else None

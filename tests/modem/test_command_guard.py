@@ -1642,3 +1642,16 @@ async def test_a_sends_data_left_without_a_line_end_is_read_with_the_next_comman
         await modem.client.command("AT+CSQ", timeout=1)  # a line of its own: read as it is
         await modem.client.command("+33699999999;AT", timeout=1)  # the send's bytes are gone
     assert b"+33699999999;AT" in t.written
+
+
+async def test_bytes_left_without_a_line_end_stay_before_a_line_refused() -> None:
+    # a line refused is not written: the bytes the modem keeps in its line are still before the next
+    t = AnsweringTransport({"ATD+33612345678": Answer(final="CONNECT 9600")}, url="/dev/ttyUSB9")
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"READ METER\rATD")
+        with pytest.raises(SafetyError, match="sends an SMS"):  # (read after `ATD`, no number)
+            await modem.client.command("AT+CMSS", timeout=1)
+        with pytest.raises(SafetyError, match="bytes written before it"):
+            await modem.client.command("+33699999999;AT", timeout=1)
+    assert b"+33699999999" not in t.written
