@@ -222,7 +222,10 @@ def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tu
         return usage, []
     from accounting.usage import file_identity
 
-    rated = Counter((e.get("bytes"), e.get("sampled_sha256")) for e in recorded if isinstance(e, dict))
+    idents = [_entry_identity(e) for e in recorded]
+    if None in idents:  # (an entry of no size or digest: `check_invoice_files` names it)
+        return usage, []
+    rated = Counter(idents)
 
     def is_rated(form: list[Path]) -> bool:
         try:
@@ -250,6 +253,17 @@ def _rated_form(files: RunFiles, usage: list[Path]) -> tuple[list[Path], list[tu
             why += f" (this file is not their merge: {other})"
         return form, [(p, why) for p in usage]
     return usage, []
+
+
+def _entry_identity(entry: object) -> tuple[int, str] | None:
+    """The size and `sampled_sha256` an invoice's entry gives a file (`usage_files`, `merged_into`);
+    None when it gives no such pair (a hand-edited one: a size that is a list, no digest)."""
+    if not isinstance(entry, dict):
+        return None
+    size, digest = entry.get("bytes"), entry.get("sampled_sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or not isinstance(digest, str):
+        return None
+    return size, digest
 
 
 def _check_skipped(files: RunFiles) -> None:
@@ -1042,9 +1056,11 @@ def _merge_alone(
             or offset < 0
         ):
             return None
+        if (ident := _entry_identity(into)) is None:
+            return None
         names.append(str(entry.get("name")))
         offsets.append(offset)
-        merged.add((str(into.get("name")), into.get("bytes"), into.get("sampled_sha256")))
+        merged.add((str(into.get("name")), *ident))
     if len(merged) != 1:
         return None
     [(name, size, digest)] = merged

@@ -268,6 +268,26 @@ def test_the_compressed_csv_rated_is_read_beside_the_csv_uncompressed_since(tmp_
     _reads_the_rated(folder, folder / "usage.csv", str(folder / "usage.csv.gz"))
 
 
+def test_an_entry_of_no_identity_beside_two_usage_forms_is_checked_by_its_rows(tmp_path: Path) -> None:
+    """An invoice whose `usage_files` entry gives no size (a list, hand-edited) in a folder holding
+    the usage in two forms (the CSV rated, a `usage.parquet`): the file read is not known for the
+    one rated, and is checked by the invoice's `rows_read` with the warning that says so; it ended
+    in "a file is not as m2msim writes it (TypeError: unhashable type: 'list')", naming no file."""
+    (tmp_path / "a").mkdir()
+    rated = _usage(tmp_path / "a" / "usage.csv", RATED)
+    invoice = _invoice(tmp_path, rated)
+    invoice["usage_files"][0]["bytes"] = [1]  # type: ignore[index]
+    folder = _folder(tmp_path / "f", invoice, rated)
+    _usage(folder / "usage.parquet", RATED)
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 0 and "not as m2msim writes it" not in r.err, str(r)
+    assert f"{folder / 'invoice.json'}: the files it rated are not here" in r.err, r.err
+    assert "checked against its rows_read alone" in r.err, r.err
+    _usage(folder / "usage.parquet", OTHER[:2])
+    r = run_cli(["report", str(folder)])
+    assert r.rc == 2 and "rows_read: 3 usage rows rated, but the usage files here hold 2" in r.err, str(r)
+
+
 def test_a_file_rated_under_another_name_is_checked_by_its_content(tmp_path: Path) -> None:
     """The file rated as `march.csv`, in the folder as `usage.csv`: the same bytes, checked as such;
     it was "not here by name", checked by its row count alone with a warning."""
@@ -390,6 +410,7 @@ def test_an_older_runs_invoice_beside_its_usage_parquet_alone_is_checked_by_its_
         "a part placed in another file",
         "row_offset true",
         "row_offset -1",
+        "its bytes a list",
     ],
 )
 def test_an_invoice_that_does_not_place_every_part_in_one_merge_places_none(
@@ -405,6 +426,8 @@ def test_an_invoice_that_does_not_place_every_part_in_one_merge_places_none(
         del first["merged_into"]
     elif change == "a part placed in another file":
         first["merged_into"]["bytes"] += 1
+    elif change == "its bytes a list":  # (hand-edited: it ended in "a file is not as m2msim writes it")
+        first["merged_into"]["bytes"] = [first["merged_into"]["bytes"]]
     else:
         first["merged_into"]["row_offset"] = True if change == "row_offset true" else -1
     folder = _merged_alone(shards_run, tmp_path / "f", invoice)
