@@ -996,13 +996,11 @@ def _name_in_run(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> None
     `usage/part-00002.parquet`: they were rated in the run's temporary folder, swapped in for it,
     and the rejects named them as the rating was given them (`part-00002.parquet`), a name the
     report found in none of the files it reads."""
-    root = os.path.abspath(out_dir)
     named: dict[str, str] = {}
     for path in parts:
-        name = Path(os.path.relpath(os.path.abspath(path), root)).as_posix()
-        named[str(path)] = named[path.name] = name
+        named[str(path)] = named[path.name] = _run_name(path, out_dir)
     for entry in invoice.usage_files or ():
-        entry["name"] = Path(os.path.relpath(os.path.abspath(entry["name"]), root)).as_posix()
+        entry["name"] = _run_name(entry["name"], out_dir)
     first = ROW_REASONS["duplicate"][1] + " "
     rejects = []
     for r in invoice.rejects:
@@ -1011,6 +1009,11 @@ def _name_in_run(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> None
             reason = first + named[f] + reason[len(first) + len(f) :]
         rejects.append(dataclasses.replace(r, reason=reason, file=named.get(r.file or "", r.file)))
     invoice.rejects = rejects
+
+
+def _run_name(path: Path | str, out_dir: Path) -> str:
+    """The name of `path` in the run folder `out_dir`, as its invoice gives it: `usage/part-00002.parquet`."""
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir))).as_posix()
 
 
 def _placed_in_merge(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> None:
@@ -1022,7 +1025,7 @@ def _placed_in_merge(invoice: Invoice, parts: Sequence[Path], out_dir: Path) -> 
     the rejects, which name a part and a row: they were counted as billed records, with a warning.
     Nothing is added when the entries are not the parts merged, one for one."""
     entries = invoice.usage_files or []
-    names = [Path(os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))).as_posix() for p in parts]
+    names = [_run_name(p, out_dir) for p in parts]
     if [e.get("name") for e in entries] != names:
         return
     counts = [int(pq.read_metadata(part).num_rows) for part in parts]
