@@ -364,23 +364,30 @@ def _is_send(name: str) -> bool:
 def send_length(line: str) -> int | None:
     """The number of bytes the socket send `line` takes after its prompt (`send_form`: a send of a
     length), None when it is no such send (its data ends with a Ctrl-Z, or is in the line)."""
-    form = send_form(line)
-    if form is None or form.length is None:
+    send = _lone_send(line)
+    if send is None or send[0].length is None:
         return None
-    length = _split(_outside_quotes(_seven_bit(line)).partition("AT")[2].partition("=")[2], ",")[form.length]
+    length = send[1][send[0].length]
     return _decimal(length) if length.isdigit() else None
 
 
 def send_form(line: str) -> SendForm | None:
     """How the module reads the data of `line`'s socket send (`SEND_FORMS`), when the line is one
     (alone, not after other commands); None otherwise."""
-    text = _outside_quotes(_seven_bit(line))
-    parts = _split(text.partition("AT")[2], ";")
-    m = _SEND_WITH_ARGS.fullmatch(parts[0]) if len(parts) == 1 else None
-    if m is None:
-        bare = parts[0] if len(parts) == 1 else ""
-        return SEND_FORMS.get((bare, 0))
-    return SEND_FORMS.get((m.group(1), len(_split(m.group(2), ","))))
+    send = _lone_send(line)
+    return None if send is None else send[0]
+
+
+def _lone_send(line: str) -> tuple[SendForm, list[str]] | None:
+    """The form of `line`'s socket send in `SEND_FORMS` and its parameters, when the line is one
+    alone; None otherwise."""
+    parts = _split(_outside_quotes(_seven_bit(line)).partition("AT")[2], ";")
+    if len(parts) != 1:
+        return None
+    m = _SEND_WITH_ARGS.fullmatch(parts[0])
+    params = [] if m is None else _split(m.group(2), ",")
+    form = SEND_FORMS.get((parts[0], 0) if m is None else (m.group(1), len(params)))
+    return None if form is None else (form, params)
 
 
 def _decimal(digits: str) -> int:
