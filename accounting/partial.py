@@ -54,7 +54,8 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class PartialRecords:
-    """Partial records as parallel int64 columns, grouped by session in input order."""
+    """Partial records as parallel int64 columns, grouped by session in input order (`sequence` and
+    `cause` int32 where the simulator's batcher makes them in the usage file's type at once)."""
 
     session_index: I64  # index of the session in the input arrays
     start_s: I64  # record opening time (same unit and origin as the input starts)

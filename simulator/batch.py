@@ -416,9 +416,7 @@ class SessionBatcher:
         self._stretches.clear()
         self._stretch_group.clear()
 
-    def _write(
-        self, rsi: I64, charging: I64, rec: PartialRecords, runs: I64 | None = None, following: bool = False
-    ) -> None:
+    def _write(self, rsi: I64, charging: I64, rec: PartialRecords, runs: I64 | None, following: bool) -> None:
         """The batch's columns to the writer; `runs`, `following`: as `session_ids` takes them."""
         n = len(rec)
         stretches = self._stretches
