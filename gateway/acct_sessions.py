@@ -523,12 +523,18 @@ class Rejects:
             if unit == "packet"
             else ("server's clock (Timestamp)", "logged", "a server")
         )
+        n, undated = self.clock_unset, self.clock_unset_undated
+        dated = (
+            ""
+            if not undated
+            else f"; {undated} without Event-Timestamp {'is' if undated == 1 else 'are'} dated by that clock, "
+            f"not when {'it' if undated == 1 else 'they'} happened"
+        )
         return (
-            f"the {clock} was not set ({self.clock_unset} Accounting-Requests {seen} before 2000, the "
+            f"the {clock} was not set ({n} Accounting-Request{'' if n == 1 else 's'} {seen} before 2000, the "
             f"first: {_where(first, unit)}, at {_iso(int(str(first['time'])))}: {machine} without a "
             "real-time clock): their Event-Timestamps are taken as written, unchecked, their Acct-Delay-Times "
-            f"as given; {self.clock_unset_undated} without Event-Timestamp are dated by that clock, not when "
-            "they happened"
+            f"as given{dated}"
         )
 
     def delay_wrong_said(self, unit: str) -> str | None:

@@ -1939,9 +1939,41 @@ def test_a_capture_whose_clock_was_never_set_is_said_once_and_dated_by_event_tim
     assert said == (
         f"the capture's clock was not set (3 Accounting-Requests captured before 2000, the first: {path} "
         "packet 1, at 1970-01-01T00:05:02Z: a probe without a real-time clock): their Event-Timestamps are taken as "
-        "written, unchecked, their Acct-Delay-Times as given; 0 without Event-Timestamp are dated by that "
-        "clock, not when they happened"
+        "written, unchecked, their Acct-Delay-Times as given"
     )
     assert main(["records-from-pcap", str(path), "--secret", SECRET.decode()]) == 0
     out = capsys.readouterr().out
     assert out.count("warning:") == 1 and f"warning: {said}" in out
+
+
+@pytest.mark.parametrize(
+    ("seen", "undated", "count", "dated"),
+    [
+        ([1_000], 0, "1 Accounting-Request captured", None),
+        (
+            [302, 902],
+            1,
+            "2 Accounting-Requests captured",
+            "; 1 without Event-Timestamp is dated by that clock",
+        ),
+        ([302, 902, 1_202], 3, "3 Accounting-Requests captured", "; 3 without Event-Timestamp are dated"),
+    ],
+)
+def test_the_unset_clock_warning_counts_its_requests_as_they_are(
+    seen: list[int], undated: int, count: str, dated: str | None
+) -> None:
+    """The warning of a capture's clock never set says how many requests it saw so and how many of them
+    are dated by that clock: it said '1 Accounting-Requests' of one, and '0 without Event-Timestamp are
+    dated by that clock, not when they happened' of a capture whose requests all had one, as if some were
+    misdated."""
+    report = ReadReport()
+    report.current_file = "probe.pcap"
+    for i, t in enumerate(seen):
+        report.clock_unset_said(i + 1, t, None if i < undated else t + 946_684_800)
+    said = report.clock_unset_warning("packet")
+    assert said is not None and f"was not set ({count} before 2000, the first: " in said, said
+    ending = "their Acct-Delay-Times as given" if dated is None else "not when they happened"
+    assert said.endswith(ending if undated != 1 else "not when it happened"), said
+    assert ("without Event-Timestamp" in said) == (dated is not None), said
+    if dated is not None:
+        assert dated in said, said
