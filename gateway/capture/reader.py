@@ -319,10 +319,18 @@ class ReadReport(Rejects):
 
     def gtp_prime_said(self) -> str:
         """What the GTP' and GTPv0 datagrams seen (UDP 3386) were, and that they are not billed."""
+        kinds = []
+        if self.gtp_prime:
+            kinds.append(
+                f"{self.gtp_prime} GTP' datagram{'' if self.gtp_prime == 1 else 's'} (the charging data records "
+                "a GGSN sends its charging gateway, TS 32.295)"
+            )
+        if self.gtp_v0:
+            unit = "" if kinds else f" datagram{'' if self.gtp_v0 == 1 else 's'}"
+            kinds.append(f"{self.gtp_v0} GTPv0{unit} (TS 09.60)")
         return (
-            f"{self.gtp_prime} GTP' datagrams (the charging data records a GGSN sends its charging gateway, "
-            f"TS 32.295) and {self.gtp_v0} GTPv0 (TS 09.60) seen on UDP {GTP_PRIME_PORT}: not read, no "
-            "record is made of them, the usage they carry is not billed here"
+            f"{' and '.join(kinds)} seen on UDP {GTP_PRIME_PORT}: not read, no record is made of them, the usage "
+            "they carry is not billed here"
         )
 
     def _gtp_said(self) -> str:

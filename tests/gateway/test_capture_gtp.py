@@ -478,3 +478,34 @@ def test_radius_fragmented_under_an_identification_used_again_within_30_s(
     assert report.rejected == 0
     assert rows(records) == expected()
     assert (report.reassembled, report.accounting_requests) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("prime", "v0", "said"),
+    [
+        (0, 3, "3 GTPv0 datagrams (TS 09.60) seen on UDP 3386: "),
+        (
+            1,
+            0,
+            "1 GTP' datagram (the charging data records a GGSN sends its charging gateway, TS 32.295) seen ",
+        ),
+        (
+            1,
+            1,
+            "1 GTP' datagram (the charging data records a GGSN sends its charging gateway, TS 32.295) and 1 ",
+        ),
+    ],
+)
+def test_the_gtp_prime_warning_names_the_kinds_seen(prime: int, v0: int, said: str) -> None:
+    """The warning of UDP 3386 names what was seen there: of GTPv0 alone it began '0 GTP' datagrams (the
+    charging data records a GGSN sends its charging gateway ...)', records that were not there."""
+    from gateway.capture import ReadReport
+
+    report = ReadReport()
+    report.gtp_prime, report.gtp_v0 = prime, v0
+    text = report.gtp_prime_said()
+    assert text.startswith(said), text
+    assert text.endswith(": not read, no record is made of them, the usage they carry is not billed here"), (
+        text
+    )
+    assert ("GTP'" in text) == bool(prime) and ("GTPv0" in text) == bool(v0), text
