@@ -312,9 +312,10 @@ class ReadReport(Rejects):
             if ports:
                 count = sum(self.radius_tcp_by[kind, port] for port in ports)
                 kinds.append(f"{count} {what}{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))}")
+        one = self.radius_tcp == 1
         return (
-            f"{self.radius_tcp} TCP segments of RADIUS over TCP or TLS ({'; '.join(kinds)}): not read, the "
-            "accounting they carry is in no record"
+            f"{self.radius_tcp} TCP segment{'' if one else 's'} of RADIUS over TCP or TLS ({'; '.join(kinds)}): "
+            f"not read, the accounting {'it carries' if one else 'they carry'} is in no record"
         )
 
     def gtp_prime_said(self) -> str:

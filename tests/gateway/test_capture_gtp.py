@@ -509,3 +509,16 @@ def test_the_gtp_prime_warning_names_the_kinds_seen(prime: int, v0: int, said: s
         text
     )
     assert ("GTP'" in text) == bool(prime) and ("GTPv0" in text) == bool(v0), text
+
+
+def test_the_radius_over_tcp_warning_of_one_segment_is_in_the_singular() -> None:
+    """One TCP segment of RADIUS over TCP: the warning said '1 TCP segments ... the accounting they carry'."""
+    from gateway.capture import ReadReport
+
+    report = ReadReport()
+    report.radius_tcp = 1
+    report.radius_tcp_by["RADIUS", 1813] = 1
+    assert report.radius_tcp_said() == (
+        "1 TCP segment of RADIUS over TCP or TLS (1 carrying RADIUS accounting (RFC 6613) on TCP port 1813): "
+        "not read, the accounting it carries is in no record"
+    )
