@@ -40,12 +40,16 @@ class OfferTerms:
     sms: bool  # the offer carries SMS
     bundle_zones: tuple[str, ...]
     bundle: str  # the bundle's zones as they appear in item codes: "fr-eu"
-    outside: tuple[tuple[str, str, Decimal], ...]  # (zone, item code, price per Mo) outside the bundle
+    # (zone, item code, price per Mo, the price as a key of `made`: `price_key`) outside the bundle
+    outside: tuple[tuple[str, str, Decimal, Decimal | str], ...]
 
     @staticmethod
     def of(catalog: Catalog, offer: Offer) -> OfferTerms:
+        rates = offer.zone_rates_per_mo
         outside = tuple(
-            (z, f"data-{z}", offer.zone_rates_per_mo[z]) for z in catalog.zones if z not in offer.bundle_zones
+            (z, f"data-{z}", rates[z], price_key(rates[z]))
+            for z in catalog.zones
+            if z not in offer.bundle_zones
         )
         return OfferTerms(
             "data" in offer.usage,
@@ -58,6 +62,12 @@ class OfferTerms:
 
 # The hot items are made as `Item(..., cents(exact))`, what `Item.make` does, without its call.
 _NOTHING = cents(ZERO)
+
+
+def price_key(price: Decimal) -> Decimal | str:
+    """A price as part of the key of the items made of it (`made`): -0 and 0 are equal Decimals, yet
+    an item priced at -0 is -0.00 and one at 0 is 0.00 (as every item made afresh), so -0 is "-0"."""
+    return price if price or not price.is_signed() else "-0"
 
 
 def per_ko(catalog: Catalog, per_mo: Decimal, ko: int) -> Decimal:
@@ -165,7 +175,7 @@ def bundle_items(
     if volume > allowance:
         over = volume - allowance
         per_mo = step.over_per_mo
-        key = ("over", bundle, over, label, per_mo)
+        key = ("over", bundle, over, label, price_key(per_mo))
         item = made.get(key)
         if item is None:
             exact = per_ko(catalog, per_mo, over)
@@ -215,10 +225,10 @@ def outside_data_items(
     """`outside_data` as invoice items, appended to `items` (`made`: as for `bundle_items`)."""
     if not (terms.data and data_ko):
         return
-    for zone, code, per_mo in terms.outside:
+    for zone, code, per_mo, pkey in terms.outside:
         ko = data_ko.get(zone, 0)
         if ko:
-            key = (code, ko, per_mo)
+            key = (code, ko, pkey)
             item = made.get(key)
             if item is None:
                 item = made[key] = Item(code, ko, "ko", cents(per_ko(catalog, per_mo, ko)))
@@ -254,7 +264,7 @@ def call_items(
     (`made`: as for `bundle_items`, by the counts and the tariff's prices)."""
     for call_type, tariff, n, seconds, beyond in call_sums(offer, used):
         price, per_second = tariff.first_period_price, tariff.per_second
-        key = (call_type, n, seconds, beyond, price, per_second)
+        key = (call_type, n, seconds, beyond, price_key(price), price_key(per_second))
         item = made.get(key)
         if item is None:
             exact = n * price + beyond * per_second
@@ -283,7 +293,7 @@ def offer_cost(
     made: dict[tuple[Any, ...], Decimal] = {} if amounts is None else amounts
     total = ZERO
     if terms.data and usage_ko:
-        for zone, _, per_mo in terms.outside:
+        for zone, _, per_mo, _ in terms.outside:
             ko = usage_ko.get(zone, 0)
             if ko:
                 key: tuple[Any, ...] = (per_mo, ko)

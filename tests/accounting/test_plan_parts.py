@@ -20,6 +20,7 @@ from accounting import inventory_from_dict, load_catalog
 from accounting.catalog import Catalog
 from accounting.engine import rate_run
 from accounting.invoice import _ENCODE, LaidOut, layout_json
+from accounting.money import fmt
 from accounting.usage import Group
 from benchmarks.bench_perline import Aggregated
 
@@ -144,3 +145,63 @@ def test_layout_json_is_the_plain_layout(seed: int) -> None:
     assert got.keys() == expect.keys()
     for k, v in expect.items():
         assert got[k] == ([json.loads(e) for e in v] if isinstance(doc[k], LaidOut) else v)
+
+
+def _zero_signs_catalog(kind: str) -> Catalog:
+    """The catalog with a price of 0 on one side and of -0 on the other, where two lines make an
+    item of the same code and quantity: data outside the bundle on two offers, data over the
+    allowance on two plans of one bundle, calls on two offers."""
+    base = load_catalog()
+    offers = dict(base.offers)
+    if kind == "outside":
+        for oid, rate in (("business-m2m", "0"), ("business-m2m-dtmf", "-0")):
+            o = offers[oid]
+            offers[oid] = replace(o, zone_rates_per_mo={**o.zone_rates_per_mo, "world": Decimal(rate)})
+    elif kind == "over":
+        o = offers["business-m2m"]
+        plans = dict(o.plans)
+        for pid, price in (("forfait-2mo", "0"), ("forfait-5mo", "-0")):
+            steps = tuple(replace(s, over_per_mo=Decimal(price)) for s in plans[pid].steps)
+            plans[pid] = replace(plans[pid], steps=steps)
+        offers["business-m2m"] = replace(o, plans=plans)
+    else:
+        for oid, price in (("business-m2m", "0"), ("intense", "-0")):
+            o = offers[oid]
+            csd = replace(o.calls["csd"], first_period_price=Decimal(price), per_second=Decimal(price))
+            offers[oid] = replace(o, calls={**o.calls, "csd": csd})
+    return replace(base, offers=offers)
+
+
+@pytest.mark.parametrize("first", [0, 1])
+@pytest.mark.parametrize("kind", ["outside", "over", "calls"])
+def test_items_alike_but_for_the_sign_of_a_zero_price_are_not_shared(kind: str, first: int) -> None:
+    """An item at a price of -0 is -0.00, at a price of 0 it is 0.00 (as made afresh): two lines
+    whose items differ in that alone each get their own, whichever line comes first."""
+    terms = {
+        "outside": [("business-m2m", "forfait-2mo", 24), ("business-m2m-dtmf", "forfait-2mo", 24)],
+        "over": [("business-m2m", "forfait-2mo", 24), ("business-m2m", "forfait-5mo", 24)],
+        "calls": [("business-m2m", "forfait-2mo", 24), ("intense", "optima", 36)],
+    }[kind]
+    if first:
+        terms.reverse()
+    lines = [
+        {"id": f"L{i}", "offer": o, "plan": p, "commitment": c, "since": "2025-01-01"}
+        for i, (o, p, c) in enumerate(terms)
+    ]
+    inventory = inventory_from_dict({"customer": "c", "month": "2026-03", "lines": lines})
+    groups = []
+    for i, (_, plan, _) in enumerate(terms):
+        if kind == "outside":
+            groups.append(Group(f"L{i}", "data", "world", None, None, None, 1, 1000, 0, {}))
+        elif kind == "over":
+            allowance = 2048 if plan == "forfait-2mo" else 5120
+            groups.append(Group(f"L{i}", "data", "fr", None, None, None, 1, allowance + 100, 0, {}))
+        else:
+            groups.append(Group(f"L{i}", "csd", "fr", "fr-mobile", None, None, 2, 0, 2, {0: 130, 60: 10}))
+    catalog = _zero_signs_catalog(kind)
+    run = rate_run(inventory, None, catalog, reader=Aggregated(groups))  # type: ignore[arg-type]
+    ref, _ = ref_invoice(inventory, groups, catalog)
+    amounts = {b.id: [fmt(i.amount) for i in b.items] for b in ref.lines}
+    assert sum(("-0.00" in a) for a in amounts.values()) == 1  # (the case is there)
+    assert [(b.id, repr(b.items)) for b in run.invoice.lines] == [(b.id, repr(b.items)) for b in ref.lines]
+    assert run.invoice.to_json() == layout_json(ref.to_dict())
