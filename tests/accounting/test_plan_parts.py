@@ -19,6 +19,7 @@ from test_perline_reference import _check, _month, ref_invoice
 from accounting import inventory_from_dict, load_catalog
 from accounting.catalog import Catalog
 from accounting.engine import rate_run
+from accounting.inventory import Inventory
 from accounting.invoice import _ENCODE, LaidOut, layout_json
 from accounting.money import fmt
 from accounting.usage import Group
@@ -55,8 +56,7 @@ def _odd_catalog(rng: random.Random) -> Catalog:
     return replace(base, offers=offers)
 
 
-def _run_against_reference(catalog: Catalog, seed: int) -> None:
-    inventory, groups = _month(seed)
+def _run_against_reference(catalog: Catalog, inventory: Inventory, groups: list[Group]) -> None:
     run = rate_run(inventory, None, catalog, reader=Aggregated(groups))  # type: ignore[arg-type]
     ref, _ = ref_invoice(inventory, groups, catalog)
     assert [(b.id, repr(b.items)) for b in run.invoice.lines] == [(b.id, repr(b.items)) for b in ref.lines]
@@ -65,7 +65,7 @@ def _run_against_reference(catalog: Catalog, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_plan_items_shared_are_the_reference_on_odd_prices(seed: int) -> None:
-    _run_against_reference(_odd_catalog(random.Random(seed)), 1000 + seed)
+    _run_against_reference(_odd_catalog(random.Random(seed)), *_month(1000 + seed))
 
 
 def test_plan_items_made_once_per_volume_and_each_bill_its_own_list() -> None:
@@ -205,3 +205,68 @@ def test_items_alike_but_for_the_sign_of_a_zero_price_are_not_shared(kind: str, 
     assert sum(("-0.00" in a) for a in amounts.values()) == 1  # (the case is there)
     assert [(b.id, repr(b.items)) for b in run.invoice.lines] == [(b.id, repr(b.items)) for b in ref.lines]
     assert run.invoice.to_json() == layout_json(ref.to_dict())
+
+
+# Line ids as an inventory may hold them: quotes, backslashes, control characters, a line or paragraph
+# separator, a byte-order mark, characters past the BMP, lone surrogates.
+ODD_IDS = [
+    "",
+    'q"',
+    "b\\",
+    "\x00",
+    "\x1f\x7f",
+    "\u2028",
+    "\ud800",
+    "\udfff",
+    "\U0001f600",
+    "é",
+    "\ufeff",
+    "</",
+]
+ODD_PRICES = [Decimal(x) for x in ("-0", "0", "-0.00", "0.005", "0.512", "-3.5", "12.345", "1.50", "-0.005")]
+ZEROS = [Decimal(x) for x in ("-0", "0", "0.00", "-0.00")]  # (lines alike on offers apart in the sign)
+
+
+def _odder_catalog(rng: random.Random) -> Catalog:
+    """`_odd_catalog` with the prices outside the bundle, the calls', the options', the prototypes'
+    and the fleet discounts' drawn too (zero of either sign among them on several offers at once)."""
+    base = _odd_catalog(rng)
+    offers = {}
+    for oid, offer in base.offers.items():
+        calls = {
+            k: replace(t, first_period_price=rng.choice(ZEROS), per_second=rng.choice(ZEROS + ODD_PRICES))
+            for k, t in offer.calls.items()
+        }
+        rates = {z: rng.choice(ZEROS if rng.random() < 0.7 else ODD_PRICES) for z in offer.zone_rates_per_mo}
+        proto = offer.prototype
+        if proto is not None:
+            proto = replace(proto, over_per_mo=rng.choice(ODD_PRICES), free_ko=rng.choice([proto.free_ko, 0]))
+        offers[oid] = replace(offer, calls=calls, zone_rates_per_mo=rates, prototype=proto)
+    options = {
+        k: replace(o, monthly=rng.choice(ODD_PRICES), once=rng.choice(ODD_PRICES))
+        for k, o in base.options.items()
+    }
+    discounts = tuple(
+        replace(
+            d,
+            min_lines=rng.choice([d.min_lines, 1, 20]),
+            rate=rng.choice([d.rate, Decimal("0.125"), Decimal("-0")]),
+        )
+        for d in base.fleet_discounts
+    )
+    return replace(base, offers=offers, options=options, fleet_discounts=discounts)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_odd_prices_and_line_ids_as_the_reference(seed: int) -> None:
+    """Every price of the catalog drawn from odd ones and the lines' ids from odd texts: the items
+    (shared or not) are those made afresh, the JSON that of `json` (ids escaped as it escapes them)."""
+    rng = random.Random(seed)
+    catalog = _odder_catalog(rng)
+    inventory, groups = _month(2000 + seed)
+    ids = {line.id: rng.choice(ODD_IDS) + line.id + rng.choice(ODD_IDS) for line in inventory.lines}
+    inventory = replace(inventory, lines=[replace(line, id=ids[line.id]) for line in inventory.lines])
+    groups = [g._replace(line=ids.get(g.line or "", g.line)) for g in groups]
+    _run_against_reference(catalog, inventory, groups)
+    run = rate_run(inventory, None, catalog, reader=Aggregated(groups))  # type: ignore[arg-type]
+    assert [e["id"] for e in json.loads(run.invoice.to_json())["lines"]] == [b.id for b in run.invoice.lines]
