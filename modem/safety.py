@@ -515,13 +515,31 @@ _PROFILE_STORE = re.compile(r"&W(?!0*[1-9])", re.IGNORECASE)
 # ATZ brings back); once another than 0 is chosen, the set after a restart is not the one AT&W stored.
 # Which basic commands choose it is the module family's (a driver profile's `startup_profile`):
 # elsewhere AT&P<n> is the Hayes pulse dialling make/break ratio, which leaves the profiles alone
+# AT&Y is always one: a profile may add Telit's &P, never take &Y away (fail-closed)
 STARTUP_PROFILE = ("&Y",)
+STARTUP_PROFILE_KNOWN = ("&Y", "&P")
+
+
+def startup_profile_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The guard's names (`&Y`) of the commands that choose the start-up profile: `&Y` first and
+    always, then those `names` add; ValueError for one no module family uses so."""
+    chosen = list(STARTUP_PROFILE)
+    for text in names:
+        name = command_name(text)
+        if name not in STARTUP_PROFILE_KNOWN:
+            raise ValueError(
+                f"{text!r}: not a command that chooses the start-up profile "
+                f"(one of {', '.join('AT' + known for known in STARTUP_PROFILE_KNOWN)})"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
 
 
 def _startup_profile(names: Iterable[str]) -> re.Pattern[str]:
     """The pattern of a line's commands that choose another start-up profile than 0 (`AT&Y1`)."""
-    letters = "".join(sorted({name[1] for name in names}))
-    return re.compile(rf"&[{letters}]0*[1-9]" if letters else r"(?!)", re.IGNORECASE)
+    letters = "".join(sorted({name[1] for name in startup_profile_names(names)}))
+    return re.compile(rf"&[{letters}]0*[1-9]", re.IGNORECASE)
 
 
 PLAIN_CHARSETS = frozenset(
@@ -1136,7 +1154,7 @@ class CommandGuard:
         rule = object.__setattr__
         # the basic commands that choose the stored profile the module starts in: `&Y`, and Telit's
         # `&P` when the driver profile says so (`DriverProfile.startup_profile`)
-        rule(self, "startup_profile", _startup_profile(command_name(name) for name in startup_profile))
+        rule(self, "startup_profile", _startup_profile(startup_profile))
         # whether a line restarts the module: the client's (`ATClient.restarts_module`: its
         # `RESTART_COMMAND` and the driver profile's `restarts`, Telit's AT#REBOOT), so that every
         # restart the project knows makes the format and text-mode parameters unknown, as a reset

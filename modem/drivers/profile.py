@@ -15,7 +15,7 @@
       boot_notice: false                 # prints no RDY when it restarts: polled with AT instead
       startup_profile: [AT&Y, AT&P]      # basic commands that choose the stored profile the module
                                          # starts in (default AT&Y; Telit's AT&P too, elsewhere the
-                                         # pulse dialling make/break ratio)
+                                         # pulse dialling make/break ratio); AT&Y always, listed or not
 
 Everything has a default (a plain 3GPP module without a TCP stack), so a profile without a
 `driver:` section drives a generic modem.  Errors name the file, the line and the field.
@@ -42,7 +42,7 @@ from m2msim.yamlio import (
 )
 from modem import patterns
 from modem.at.errors import ModemError
-from modem.safety import STARTUP_PROFILE, allow_commands_field, command_name
+from modem.safety import STARTUP_PROFILE, allow_commands_field, startup_profile_names
 
 TCP_STACKS = ("none", "simcom-cip", "quectel-qi")
 REGISTRATIONS = ("+CREG", "+CGREG", "+CEREG", "+C5GREG")
@@ -182,17 +182,11 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
             patterns.compile_pattern(pattern)
         except patterns.PatternError as exc:
             raise fail(d, "restarts", "driver", f"{pattern!r}: {exc}") from None
-    startup_profile: list[str] = []
-    for text in texts("startup_profile", STARTUP_PROFILE):
-        try:
-            chooser = command_name(text)
-        except ValueError as exc:
-            raise fail(d, "startup_profile", "driver", str(exc)) from None
-        if not re.fullmatch(r"&[A-Z]", chooser):
-            raise fail(
-                d, "startup_profile", "driver", f"{text!r}: expected a basic command such as AT&Y or AT&P"
-            )
-        startup_profile.append(chooser)
+    try:
+        # AT&Y whatever the list says (`[]` included): a profile adds commands, never removes &Y
+        startup_profile = startup_profile_names(texts("startup_profile", STARTUP_PROFILE))
+    except ValueError as exc:
+        raise fail(d, "startup_profile", "driver", str(exc)) from None
     cnmi = str(text_field(sms, "cnmi", src, "driver.sms", default=defaults.cnmi, what="an AT command"))
     routed = _CNMI_MT.match(cnmi.strip())
     if routed is not None and routed.group(1) in ("2", "3"):
@@ -274,7 +268,7 @@ def _driver(data: Any, src: str, name: str) -> DriverProfile:
         allow_commands=allow_commands_field(d, src, "driver"),
         restarts=restarts,
         boot_notice=bool(flag_field(d, "boot_notice", src, "driver", default=True)),
-        startup_profile=tuple(startup_profile),
+        startup_profile=startup_profile,
     )
 
 

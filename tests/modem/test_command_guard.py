@@ -1343,6 +1343,9 @@ TELIT = DriverProfile(allow_commands=("AT&Y", "AT&P"), startup_profile=("&Y", "&
         ("AT&Y1", DriverProfile(allow_commands=("AT&Y",)), False),
         ("AT&P1", TELIT, False),
         ("AT&Y 01", TELIT, False),
+        # a profile's `startup_profile: []` does not take AT&Y away from the guard
+        ("AT&Y1", DriverProfile(allow_commands=("AT&Y",), startup_profile=()), False),
+        ("AT&Y1", DriverProfile(allow_commands=("AT&Y", "AT&P"), startup_profile=("&P",)), False),
         # Hayes AT&P1 sets the pulse dialling make/break ratio: the module still starts in profile
         # 0, whose set the guard saw stored (only where the profile says &P chooses one, Telit, not)
         ("AT&P1", DriverProfile(allow_commands=("AT&P",)), True),

@@ -131,7 +131,24 @@ def test_the_commands_that_choose_the_start_up_profile_are_the_family_s(tmp_path
     client = ATClient(AnsweringTransport({}, url="/dev/ttyUSB9"))
     Modem(client, telit)
     assert isinstance(client.guard, CommandGuard) and client.guard.startup_profile.search("AT&P1")
-    for bad, why in (("AT+CSCS", "expected a basic command"), ("AT&P1", "not a command name")):
+    for bad, why in (
+        ("AT+CSCS", "not a command that chooses the start-up profile"),
+        ("AT&Q", "not a command that chooses the start-up profile"),
+        ("AT&P1", "not a command name"),
+    ):
         path.write_text(f"name: telit\ndriver:\n  startup_profile: [AT&Y, '{bad}']\n")
         with pytest.raises(DriverProfileError, match=rf"telit.yaml:3: driver.startup_profile: .*{why}"):
             load_driver_profile(path)
+
+
+def test_a_profile_adds_start_up_profile_commands_never_removes_at_y(tmp_path: Path) -> None:
+    # `startup_profile: []` (or a list without AT&Y) stopped the guard tracking AT&Y<n>: after
+    # AT&Y1 and a restart it took the character set AT&W stored for the one the module starts in
+    path = tmp_path / "bare.yaml"
+    for listed, expected in (("[]", ("&Y",)), ("[AT&P]", ("&Y", "&P")), ("[at&p, AT&Y]", ("&Y", "&P"))):
+        path.write_text(f"name: bare\ndriver:\n  startup_profile: {listed}\n")
+        profile = load_driver_profile(path)
+        assert profile.startup_profile == expected
+        client = ATClient(AnsweringTransport({}, url="/dev/ttyUSB9"))
+        Modem(client, profile)
+        assert isinstance(client.guard, CommandGuard) and client.guard.startup_profile.search("AT&Y1")
