@@ -1121,6 +1121,9 @@ class CommandGuard:
         "_reads_charset",
         "_data_tail",
         "_line_tail",
+        "_tails_next",
+        "_maybe_written",
+        "_line_lost",
         "_held",
     )
     __slots__ = _RULES + _STATE
@@ -1204,6 +1207,13 @@ class CommandGuard:
         self._reads_charset = False  # the line in flight only reads the character set (AT+CSCS?)
         self._data_tail = b""  # the last bytes written in data mode (an escape split over writes)
         self._line_tail = b""  # data-mode bytes since their last line end (a line split over writes)
+        # (line tail, data tail) once the bytes last checked are written (`written`): the tails move
+        # for bytes written, not for bytes checked that the client did not write
+        self._tails_next: tuple[bytes, bytes] = (b"", b"")
+        # bytes a write that failed may have left after `_line_tail`, any first part of them (the
+        # rest not written); None: none
+        self._maybe_written: bytes | None = None
+        self._line_lost = ""  # why the modem's line is not known at all (a write failed twice)
         self._held: str | None = None  # why no line may text or call yet (`hold`); None: they may
 
     @property
@@ -1268,8 +1278,10 @@ class CommandGuard:
             if unlisted:  # no allow-list on a physical modem: `NoDialPolicy`, as on every other way
                 resolve_policy(self.url, self.policy)
             raise SafetyError(f"{self.url}: {line!r} refused: {self._held}")
-        if self.strict and self._line_tail:
-            found = _command_across(self._line_tail, line.encode("utf-8", "surrogateescape"), self._restarts)
+        if self.strict and self._line_lost:
+            raise self._refuse(line, self._line_lost)
+        if self.strict and (self._line_tail or self._maybe_written):
+            found = self._across(line.encode("utf-8", "surrogateescape"))
             if found is not None:
                 raise self._refuse(
                     line,
@@ -1291,9 +1303,13 @@ class CommandGuard:
                 self._check(line, kind, value, data, sms_format, parameters)
                 if kind == "sms":
                     self._check_charset(line, charset, unknown)
-        # a command line goes: the bytes before it are gone (a line refused leaves them in the
-        # modem's line); its data's last line, should the module give the send up, is before the next
-        self._line_tail = b"" if data is None or not self.enforcing else data[-_LINE_TAIL:]
+        # once written (`written`), a command line ends the bytes before it (a line refused or not
+        # written leaves them in the modem's line); its data's last line, should the module give
+        # the send up, is before the next
+        self._tails_next = (
+            b"" if data is None or not self.enforcing else data[-_LINE_TAIL:],
+            self._data_tail,
+        )
         text = _outside_quotes(line)
         sets_charset = [value for kind, value in effects if kind == "charset"]
         self._charset_after = (sets_charset[-1] if line.isascii() else "") if sets_charset else None
@@ -1454,6 +1470,8 @@ class CommandGuard:
         self._charset = None if self._other_startup else self._stored_charset
         self._registration.clear()
         self._reg_urcs.clear()
+        # a restart empties the command line, whatever a write left in it
+        self._line_tail, self._maybe_written, self._line_lost = b"", None, ""
 
     @property
     def home(self) -> bool | None:
@@ -1495,9 +1513,43 @@ class CommandGuard:
                 "modem be back in command mode when it reads them (the far end hung up, the call "
                 "dropped): send commands with command(), where the allow-list checks them"
             )
-        self._data_tail = (self._data_tail + data)[-2:]
         tail = (self._line_tail + data)[-_LINE_TAIL:]
-        self._line_tail = tail[tail.rfind(b"\r") + 1 :]
+        self._tails_next = (tail[tail.rfind(b"\r") + 1 :], (self._data_tail + data)[-2:])
+
+    def _across(self, line: bytes) -> tuple[str, str] | None:
+        """A costly command line the modem may read from the bytes kept in its line on into `line`
+        (`_command_across`): after a write that failed, from each first part of its bytes."""
+        maybe = self._maybe_written
+        if maybe is None:
+            return _command_across(self._line_tail, line, self._restarts)
+        for end in range(len(maybe) + 1):
+            found = _command_across((self._line_tail + maybe[:end])[-_LINE_TAIL:], line, self._restarts)
+            if found is not None:
+                return found
+        return None
+
+    def written(self, data: bool = False) -> None:
+        """The bytes checked last went out whole: the command line (with its line end), or with
+        `data` the data after its prompt (`check`) or the raw bytes (`check_data_write`)."""
+        line_tail, data_tail = self._tails_next
+        self._line_tail = line_tail if data else b""
+        if data:
+            self._data_tail = data_tail
+        self._maybe_written = None
+
+    def write_failed(self, data: bytes) -> None:
+        """A write of `data` (checked) failed or was cut: the modem may hold any first part of it
+        after the bytes it held before.  Every next line is read after each of those; should a
+        second write fail before one went out whole, what the modem's line holds is not known and
+        every line is refused until the module restarts."""
+        if self._maybe_written is not None:
+            self._line_lost = (
+                f"two writes failed one after the other ({len(data)} bytes the last): what the "
+                "modem's command line holds is not known, and a line could be read after it as a "
+                "call or an SMS; restart the module (AT+CFUN=1,1 is refused too: power it off and on)"
+            )
+        self._maybe_written = data[-_LINE_TAIL:]
+        self._data_tail = b"++"  # (an escape split over the writes: the worst case)
 
     def _refuse(self, line: str, why: str) -> SafetyError:
         return SafetyError(f"{self.url}: {line!r} refused: {why}")

@@ -200,6 +200,10 @@ class CommandGuard(Protocol):
         self, data_mode: bool, data: bytes, numeric: bool = False, *, seven_bit: bool = False
     ) -> None: ...
 
+    def written(self, data: bool = False) -> None: ...
+
+    def write_failed(self, data: bytes) -> None: ...
+
 
 class GuardedTransport:
     """A view of the AT client's transport on a physical modem (`ATClient.transport`): its URL
@@ -839,7 +843,7 @@ class ATClient:
         log.debug("%s >> %s", self.url, cmd.line)
         try:
             async with asyncio.timeout(timeout):
-                await self._write(cmd.line.encode("utf-8", "surrogateescape") + b"\r")
+                await self._write(cmd.line.encode("utf-8", "surrogateescape") + b"\r", guarded)
                 if not cmd.answered:  # done once written, unless the module answers all the same
                     await asyncio.wait(
                         {pending.future}, timeout=self.unanswered_grace * time_scale(self._transport)
@@ -858,7 +862,7 @@ class ATClient:
                         await self._cancel_prompt(cmd, pending)
                     self._parser.expect_echo(data.decode("utf-8", "surrogateescape"))
                     self._data_sent = True
-                    await self._write(data)
+                    await self._write(data, guarded, data=True)
                 reply = await asyncio.shield(pending.future)
             if self.guard is not None and guarded:
                 self.guard.done(cmd.line, reply.lines)
@@ -943,11 +947,21 @@ class ATClient:
             self._abandon()  # unanswered so far: its OK or ERROR may still come
         raise CommandError(cmd.line, "> (the modem asked for text and none was given: cancelled with ESC)")
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, payload: bytes, guarded: bool | None = None, *, data: bool = False) -> None:
+        """Write `payload`; `guarded`: bytes the guard checked (a command line, or with `data` the
+        data after it or in data mode), which it learns went out whole (`written`), or not
+        (`write_failed`: the modem may hold any first part of them); False: a command line it did
+        not check (the client's own probe), whose failed write it learns all the same."""
         try:
-            await self._transport.write(data)
-        except OSError as exc:  # a transport that does not map its OS errors itself
-            raise ConnectionClosed(f"{self.url}: write failed: {exc}") from exc
+            await self._transport.write(payload)
+        except BaseException as exc:  # (cut by a timeout or a cancel too)
+            if guarded is not None and self.guard is not None:
+                self.guard.write_failed(payload)
+            if isinstance(exc, OSError):  # a transport that does not map its OS errors itself
+                raise ConnectionClosed(f"{self.url}: write failed: {exc}") from exc
+            raise
+        if guarded and self.guard is not None:
+            self.guard.written(data)
 
     # -- data mode -----------------------------------------------------------------------------
     async def read_data(self, timeout: float | None = None) -> bytes:
@@ -965,7 +979,7 @@ class ATClient:
                 numeric=self._parser.verbose is not True,
                 seven_bit=seven_bit(self._transport),
             )
-        await self._write(data)
+        await self._write(data, True, data=True)
 
     async def escape(self) -> None:
         """Leave data mode with the `+++` escape (guard time of silence before and after)."""

@@ -300,6 +300,8 @@ class Passes:
     def urc(self, name, line=""): pass
     def restarted(self, why): pass
     def check_data_write(self, data_mode, data, numeric=False, *, seven_bit=False): pass
+    def written(self, data=False): pass
+    def write_failed(self, data): pass
 
 async def run(bench):
     bench.modem.client.guard = Passes()

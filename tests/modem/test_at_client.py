@@ -665,6 +665,10 @@ class _Guard:
         self, data_mode: bool, data: bytes, numeric: bool = False, *, seven_bit: bool = False
     ) -> None: ...
 
+    def written(self, data: bool = False) -> None: ...
+
+    def write_failed(self, data: bytes) -> None: ...
+
 
 async def test_a_restart_with_echo_off_stored_shows_in_a_setting_read_back_after_a_timeout() -> None:
     modem = _SavedEchoOff(at="AT+COPS?")

@@ -1658,3 +1658,63 @@ async def test_bytes_left_without_a_line_end_stay_before_a_line_refused() -> Non
         with pytest.raises(SafetyError, match="bytes written before it"):
             await modem.client.command("+33699999999;AT", timeout=1)
     assert b"+33699999999" not in t.written
+
+
+class _WriteFails(AnsweringTransport):
+    """Writes the first `part` bytes of the line starting `fails` (once), then the write fails."""
+
+    def __init__(self, answers: Mapping[str, AnswerSpec], fails: bytes, part: int) -> None:
+        super().__init__(answers, url="/dev/ttyUSB9")
+        self.fails, self.part = fails, part
+
+    async def write(self, data: bytes) -> None:
+        if self.fails and data.startswith(self.fails):
+            self.fails = b""
+            await super().write(data[: self.part])
+            raise OSError(5, "Input/output error")
+        await super().write(data)
+
+
+@pytest.mark.parametrize("part", [0, 3])
+async def test_bytes_left_without_a_line_end_stay_before_a_line_not_written(part: int) -> None:
+    # the guard forgot the bytes the modem keeps in its line once it passed the next line, written
+    # or not: that line's write failed (or wrote only `AT+`), and `+33699999999;AT` went after `ATD`
+    t = _WriteFails({"ATD+33612345678": Answer(final="CONNECT 9600")}, b"AT+CSQ", part)
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"READ METER\rATD")
+        with pytest.raises(ModemError, match="write failed"):
+            await modem.client.command("AT+CSQ", timeout=1)
+        with pytest.raises(SafetyError, match="bytes written before it"):
+            await modem.client.command("+33699999999;AT", timeout=1)
+    assert b"+33699999999" not in t.written
+
+
+async def test_a_line_cut_in_its_write_is_read_before_the_next() -> None:
+    # `ATD+3361` of an allowed call written, then the write failed: the modem keeps those bytes,
+    # and the next line ends them, read as a call to +3361... (a number no allow-list holds)
+    t = _WriteFails({}, b"ATD+33612345678;", 8)
+    async with modem_on(t) as modem:
+        with pytest.raises(ModemError, match="write failed"):
+            await modem.client.command("ATD+33612345678;", timeout=1)
+        with pytest.raises(SafetyError, match="bytes written before it"):
+            await modem.client.command("2;AT", timeout=1)
+        assert isinstance(modem.client.guard, CommandGuard)
+        modem.client.guard.restarted("a boot notice")  # (a restart empties the module's line)
+        await modem.client.command("AT+CSQ", timeout=1)
+    assert t.written.count(b"ATD") == 1
+
+
+async def test_bytes_left_without_a_line_end_stay_before_a_costly_line_whose_trust_check_failed() -> None:
+    # a line that calls goes after a check that the answers are the client's own (AT S3?): that
+    # check's write failed, the call not written, and the guard had forgotten the `A` before it
+    t = _WriteFails({"ATD+33612345678": Answer(final="CONNECT 9600")}, b"", 0)
+    async with modem_on(t) as modem:
+        call = await modem.calls.dial_data("+33612345678")
+        await call.write(b"hello A")
+        t.fails = b"ATS3?"
+        with pytest.raises(ModemError, match="write failed"):
+            await modem.client.command("ATD+33612345678;", timeout=1)
+        with pytest.raises(SafetyError, match="bytes written before it"):
+            await modem.client.command("TD+33699999999;", timeout=1)
+    assert b"+33699999999" not in t.written
