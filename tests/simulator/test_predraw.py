@@ -10,10 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from simulator import batch as batch_module
+from simulator import predraw
 from simulator import rng as rngmod
 from simulator.batch import SessionBatcher, Stretch
 from simulator.engine import Shard, fleet
-from simulator.traffic import per_report_sessions, report_times
+from simulator.predraw import FirstStretches
+from simulator.profiles import builtin_profiles
+from simulator.scenario import Application, Payload
+from simulator.traffic import per_report_sessions, report_bytes, report_times
 from tests.simulator.test_simulator_run import doc, sc_of
 
 TRIP = {"plmn": "26201", "start": "2026-03-01T07:00:00Z", "end": "2026-03-01T09:00:00Z", "share": 0.5}
@@ -177,3 +182,108 @@ def test_a_block_whose_last_device_splits_its_sessions_is_released_at_the_flush(
     batcher.flush()
     batcher.writer = _Columns()  # (the batches written keep views of the block)
     assert block() is None
+
+
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_a_reports_bytes_are_those_of_its_size_alone_for_every_profile(name: str) -> None:
+    """The drawn block looks each report's bytes up by its size (`FirstStretches._bytes_by_size`),
+    and a fixed payload's from one report: right only while `report_bytes` of a batch are those of
+    each of its sizes alone (batches of one to many segments, a TLS certificate chain down)."""
+    prof = builtin_profiles()[name]
+    rnd = np.random.default_rng(7)
+    firsts = FirstStretches([], SessionBatcher(_Columns(), 0))
+    for payload in (Payload(alpha=2.5, lo=20, hi=200), Payload(alpha=1.1, lo=1, hi=1_000_000)):
+        for chain in (0, 3000) if prof.tls else (0,):
+            app = Application(name, "per-report", 0.0, payload, chain)
+            sizes = rnd.integers(payload.lo, payload.hi + 1, 500).astype(np.int64)
+            sizes[:4] = [payload.lo, payload.hi, min(1460, payload.hi), min(1461, payload.hi)]
+            up, down = report_bytes(prof, app, sizes)
+            alone = [report_bytes(prof, app, sizes[k : k + 1]) for k in range(0, 500, 7)]
+            assert [(int(u[0]), int(d[0])) for u, d in alone] == list(
+                zip(up[::7].tolist(), down[::7].tolist(), strict=True)
+            )
+            table = firsts._bytes_by_size(prof, app)
+            assert table is not None
+            assert table[0][sizes].tolist() == up.tolist()
+            by_size = np.broadcast_to(table[1], sizes.shape) if isinstance(table[1], int) else table[1][sizes]
+            assert by_size.tolist() == down.tolist()
+
+
+@pytest.mark.parametrize(
+    ("group", "flush", "per_shard"),
+    [
+        ({}, 1, 1),  # a flush at each device's add
+        ({}, 97, 7),  # flushes in the middle of a block's devices, by size
+        (  # reports of one to many segments, a TLS certificate chain
+            {
+                "application": {
+                    "profile": "https-tls13",
+                    "certificate_chain": 2500,
+                    "payload": {"pareto": {"alpha": 1.1, "min": 100, "max": 9000}},
+                }
+            },
+            1000,
+            13,
+        ),
+        ({"schedule": {"period": "1h", "jitter": "uniform", "jitter_s": "59min"}}, 1 << 20, 40),  # late
+        ({"schedule": {"period": "5min"}, "mobility": {"trips": [TRIP]}}, 300, 11),  # stretches cut
+    ],
+)
+def test_a_shards_files_are_the_same_with_first_stretches_drawn_together_or_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group: dict[str, Any], flush: int, per_shard: int
+) -> None:
+    """Drawn together, the first stretches are written from their blocks (their session ids too,
+    from each run's first and last id): the usage files and statistics are byte for byte those of
+    each device drawing its own, whatever the flushes' size and the shards'."""
+    d = doc(40, **group)
+    d["period"]["days"] = 0.25
+    sc = sc_of(d)
+    devices = fleet(sc)
+    following: list[bool] = []
+    real = batch_module.session_ids
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        following.append(bool(kw.get("following", args[4] if len(args) > 4 else False)))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(batch_module, "session_ids", spy)
+
+    def run(out: Path) -> list[tuple[Any, bytes, bytes]]:
+        got = []
+        for k, at in enumerate(range(0, len(devices), per_shard)):
+            (out / f"{k}").mkdir(parents=True)
+            shard = Shard(sc, k, devices[at : at + per_shard], out / f"{k}", csv=True, flush_sessions=flush)
+            stats = [s.as_dict() for s in shard.run()]
+            usage = out / f"{k}" / "usage" / f"part-{k:05d}.parquet"
+            got.append(
+                (stats, usage.read_bytes(), (out / f"{k}" / "usage-csv" / f"part-{k:05d}.csv").read_bytes())
+            )
+        return got
+
+    together = run(tmp_path / "together")
+    assert any(following)  # (some flushes were all of drawn blocks)
+    monkeypatch.setattr(predraw, "first_end", lambda device: None)  # each device draws its own
+    following.clear()
+    alone = run(tmp_path / "alone")
+    assert not any(following)
+    assert together == alone
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_session_ids_of_runs_that_follow_on_are_those_of_any_runs(seed: int) -> None:
+    """Runs of ids one after another (a drawn block's devices), written from each run's first and
+    last id: the strings found by the general way, across powers of ten and multiples of 10,000,
+    for runs of one row to thousands, lines of any length."""
+    rnd = np.random.default_rng(seed)
+    k = int(rnd.integers(1, 12))
+    lengths = rnd.integers(1, 3000, k)
+    lengths[0] = 64 * k  # (long enough for the blocks to be written as such)
+    firsts = rnd.choice([0, 7, 9_990, 99_950, 999_999, 1 << 31, 10**12 - 5], k) + rnd.integers(0, 30, k)
+    lines = [f"L{'9' * int(rnd.integers(0, 14))}{i}" for i in range(k)]
+    rsi = np.repeat(np.arange(k, dtype=np.int64), lengths)
+    charging = np.concatenate(
+        [np.arange(f, f + n, dtype=np.int64) for f, n in zip(firsts, lengths, strict=True)]
+    )
+    runs = np.concatenate(([0], np.cumsum(lengths[:-1]))).astype(np.int64)
+    want = [f"{lines[s]}-{c}" for s, c in zip(rsi.tolist(), charging.tolist(), strict=True)]
+    assert batch_module.session_ids(lines, rsi, charging, runs, following=True).to_pylist() == want
