@@ -102,7 +102,7 @@ class FirstStretches:
         self.index = {id(d): i for i, d in enumerate(devices) if self.ends[i] is not None}
         self.drawn: dict[int, FirstDraw] = {}
         self._handed: int | None = None  # the id of the last draw's sessions handed to the batcher
-        self._by_size: dict[tuple[int, int], tuple[Profile, Application, tuple[I64, I64 | int] | None]] = {}
+        self._by_size: dict[tuple[int, int], tuple[Profile, Application, tuple[I64, I64 | int]]] = {}
 
     def take(self, device: Device, t0: int, t1: int, catch_up: bool) -> FirstDraw | None:
         """The sessions of the device's stretch [t0, t1) when drawn here (once: None after), else
@@ -168,7 +168,7 @@ class FirstStretches:
                 m += counts[b]
                 b += 1
             filled = self._fill(
-                idx[a:b], t1s[a:b], k0s[a:b], counts[a:b], (start, up, down, charging), filled, spans
+                idx[a:b], t1s[a:b], k0s[a:b], counts[a:b], (start, up, down, charging), filled, spans, rows
             )
             a = b
         duration = np.full(filled, prof.report.duration_s, dtype=np.int64)
@@ -179,20 +179,22 @@ class FirstStretches:
             sessions = Sessions(block.start[lo:hi], duration[lo:hi], block.up[lo:hi], block.down[lo:hi], z, z)
             self.drawn[i] = FirstDraw(sessions, block.charging[lo:hi], late, block, lo, hi)
 
-    def _bytes_by_size(self, prof: Profile, app: Application) -> tuple[I64, I64 | int] | None:
+    def _bytes_by_size(self, prof: Profile, app: Application, reports: int) -> tuple[I64, I64 | int] | None:
         """(up, down) bytes of a report of each payload size 0 to the Pareto maximum of `app`
         (`report_bytes`, which works out each report's bytes from its size alone), down as one
-        number when every size has the same; None when the table would be too large."""
+        number when every size has the same; None when the table would be too large, or larger
+        than a block of `reports` reports (made for them, it would cost more than it saves: 28 ms
+        of CPU for a maximum of a million, a shard)."""
         key = (id(prof), id(app))
         if key not in self._by_size:
             hi = app.payload.hi
-            table: tuple[I64, I64 | int] | None = None
-            if 0 <= hi < _BY_SIZE_MAX:
-                up, down = report_bytes(prof, app, np.arange(hi + 1, dtype=np.int64))
-                lo = max(app.payload.lo, 0)
-                same = int(down[lo:].min()) == int(down[lo:].max())
-                table = (up, int(down[lo]) if same else down)
-            self._by_size[key] = (prof, app, table)  # (the objects kept: their ids stay theirs)
+            if not 0 <= hi < min(_BY_SIZE_MAX, reports):
+                return None  # (not kept: a larger block may make it)
+            up, down = report_bytes(prof, app, np.arange(hi + 1, dtype=np.int64))
+            lo = max(app.payload.lo, 0)
+            same = int(down[lo:].min()) == int(down[lo:].max())
+            self._by_size[key] = (prof, app, (up, int(down[lo]) if same else down))  # (the objects
+            # kept: their ids stay theirs)
         return self._by_size[key][2]
 
     def _fill(
@@ -204,11 +206,13 @@ class FirstStretches:
         out: tuple[I64, I64, I64, I64],
         at: int,
         spans: list[tuple[int, int, I64 | None]],
+        reports: int,
     ) -> int:
         """Draw the first stretches of devices `idx` (ending at `t1s`, their first report boundaries
         `k0s`, as many as `counts` before the jitter) into the columns `out` (start, up, down,
         charging ids) from row `at`; each device's rows and its reports past its stretch's end go
-        to `spans`.  Returns the row after the last filled."""
+        to `spans`; `reports`: the block's (the size table is made only for as many).  Returns the
+        row after the last filled."""
         devices = self.devices
         group = devices[idx[0]].group
         sched, app, prof = group.schedule, group.application, devices[idx[0]].profile
@@ -252,7 +256,7 @@ class FirstStretches:
             for c, i in enumerate(idx):
                 devices[i].rng_traffic.random(out=u[bounds[c] : bounds[c + 1]])
             sizes = sizes_of(app.payload, u)
-            by_size = self._bytes_by_size(prof, app)
+            by_size = self._bytes_by_size(prof, app, reports)
             if by_size is None:
                 up[at:end], down[at:end] = report_bytes(prof, app, sizes)
             else:  # each report's bytes looked up by its size (sizes are within [min, max])
