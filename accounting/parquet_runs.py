@@ -30,7 +30,6 @@ import itertools
 import struct
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from os.path import commonpath
 from typing import Any
 
 import numpy as np
@@ -384,6 +383,16 @@ class NumberedText:
 _POWERS = [10**k for k in range(19)]
 
 
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """The length of the longest common prefix of `a` and `b`, byte by byte (a line's name is any
+    text: no path rules, as `os.path.commonpath`'s, which drop `.` and repeated `/`)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    differ = np.frombuffer(a, np.uint8, n) != np.frombuffer(b, np.uint8, n)
+    return int(np.argmax(differ))
+
+
 # The suffixes of numbers that follow on one by one: for x in 1 to 9999, the last digits x changed
 # from x - 1 (the last one, and one more for each 0 it ends with), as its 4-digit decimal form
 # ends; a value of a run of numbers one more each time takes its suffix from here, by x its
@@ -439,7 +448,7 @@ def _numbered_delta_byte_array(column: NumberedText) -> bytes | None:
         nonlocal before, longest
         this = value(i)
         longest = max(longest, len(this))
-        common = len(commonpath([before, this])) if i else 0
+        common = _common_prefix(before, this) if i else 0
         prefixes.append(np.array([common], np.int64))
         suffixes.append(np.array([len(this) - common], np.int64))
         rests.append(np.frombuffer(this[common:], np.uint8))

@@ -350,6 +350,17 @@ def _numbered_cases() -> list[tuple[str, list[bytes], np.ndarray, np.ndarray]]:
     out.append(("no runs", prefixes, rng.integers(0, 5, 700), rng.integers(0, 10**6, 700)))
     long = [b"L" * 300 + b"-"]
     out.append(("long values", long, np.zeros(200, np.int64), np.arange(200) + 10**12))
+    # lines are any text: names that read as paths (absolute, with `//` or `/./`), each run's
+    # first id its line's next to the last of the run before (a common prefix of their digits
+    # too), and multi-byte ones apart by a byte of a character
+    for name, paths in (
+        ("lines read as paths", [b"a//b-", b"a/b-", b"x/./y-", b"x/y-", "é-".encode(), "è-".encode()]),
+        ("absolute and relative paths", [b"/site/A-", b"site/A-"]),
+    ):
+        runs = np.arange(len(paths) * 3) % len(paths)
+        starts = 10_000 + 199 * np.arange(len(runs))
+        numbers = (starts[:, None] + np.arange(200)).reshape(-1)
+        out.append((name, paths, np.repeat(runs, 200), numbers))
     return out
 
 
