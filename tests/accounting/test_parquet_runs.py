@@ -457,3 +457,42 @@ def test_a_usage_writer_gives_numbered_session_ids_as_text_to_csv_and_pyarrow(tm
             .fetchall()
         )
     assert tables[0] == tables[1] == tables[2] == [(s,) for s in text.to_pylist()]
+
+
+def _session_pages(path: Path, at: int) -> list[bytes]:
+    """The data page of column `at` of each row group of `path`, its header left out."""
+    data, meta = path.read_bytes(), pq.read_metadata(path)
+    pages = []
+    for g in range(meta.num_row_groups):
+        chunk = meta.row_group(g).column(at)
+        assert chunk.dictionary_page_offset is None
+        reader = parquet_runs._Reader(data, chunk.data_page_offset)
+        reader.struct()
+        end = chunk.data_page_offset + chunk.total_compressed_size
+        pages.append(data[reader.pos : end])
+    return pages
+
+
+@pytest.mark.parametrize("case", _numbered_cases(), ids=[c[0] for c in _numbered_cases()])
+def test_session_ids_given_as_numbers_are_pyarrows_page(
+    tmp_path: Path, case: tuple[str, list[bytes], np.ndarray, np.ndarray]
+) -> None:
+    # the DELTA_BYTE_ARRAY made from the numbers is the one pyarrow's writer makes of the strings,
+    # byte for byte (uncompressed): each value's longest common prefix with the one before, also
+    # where the line changes
+    _, prefixes, index, numbers = case
+    schema = _schema(tmp_path)
+    at = schema.get_field_index("session")
+    opts = dict(PART_PARQUET_OPTIONS)
+    opts["compression"] = {**opts["compression"], "session": "none"}
+    opts["compression_level"] = {k: v for k, v in opts["compression_level"].items() if k != "session"}
+    text = _text(prefixes, index, numbers)
+    column = NumberedText(prefixes, index.astype(np.int64), numbers.astype(np.int64), lambda: text)
+    base = _batch(schema, len(numbers), 1)
+    ours, theirs = tmp_path / "ours.parquet", tmp_path / "theirs.parquet"
+    with pa.OSFile(str(ours), "wb") as sink:
+        w = RunColumnsWriter(sink, schema, store_schema=False, **opts)
+        w.write_batch(base, 4096, numbered={at: column})
+        w.close()
+    _write(theirs, pq.ParquetWriter, schema, [base.set_column(at, schema.field("session"), text)], opts)
+    assert _session_pages(ours, at) == _session_pages(theirs, at)
