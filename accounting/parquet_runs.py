@@ -380,9 +380,6 @@ class NumberedText:
         return part
 
 
-_POWERS = [10**k for k in range(19)]
-
-
 def _common_prefix(a: bytes, b: bytes) -> int:
     """The length of the longest common prefix of `a` and `b`, byte by byte (a line's name is any
     text: no path rules, as `os.path.commonpath`'s, which drop `.` and repeated `/`)."""
