@@ -997,6 +997,125 @@ def test_repeated_hashes_and_their_rows_are_found_from_the_low_bits_sorted_first
                 assert where is not None and where.tolist() == rows
 
 
+@pytest.mark.parametrize(
+    ("limit", "over"), first_then_long([(64, -1), (64, 0), (64, 1), (1 << 20, 0), (1 << 20, 1)], 3)
+)
+def test_repeats_just_up_to_and_past_the_low_bits_limit_list_every_row_of_a_repeated_hash(
+    limit: int, over: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`limit + over` low 32 bits seen twice or more, `MAX_LOW_REPEATS` being `limit` (the real one
+    for the long runs): each in a group of two to five rows, whole copies of one hash or hashes
+    alike in their low bits only, or both, a group holding the first and the last row; the rest
+    of one row each.  The rows' low bits only are sorted up to the limit, the hashes themselves
+    past it, and either way the hashes seen twice and every row of their low bits (the first
+    and the last among them) are a plain count's."""
+    import numpy as np
+
+    rng = np.random.default_rng(limit + over)
+    monkeypatch.setattr(usage_arrow_checks, "MAX_LOW_REPEATS", limit)
+    groups = limit + over
+    lows = rng.choice(1 << 32, groups + 500, replace=False).astype(np.uint64)
+    sizes = rng.integers(2, 6, groups)
+    group_lows = np.repeat(lows[:groups], sizes)
+    highs = rng.integers(0, 1 << 32, len(group_lows), dtype=np.uint64)
+    whole = rng.random(groups) < 0.3  # (groups of one hash's copies; the first group's too)
+    whole[0] = True
+    whole = np.repeat(whole, sizes)
+    highs[whole] = np.repeat(highs[np.cumsum(sizes) - sizes], sizes)[whole]
+    hashes = np.concatenate([(highs << np.uint64(32)) | group_lows, lows[groups:]])
+    hashes = hashes[[0, *(rng.permutation(len(hashes) - 2) + 2), 1]]  # (the first group's first)
+    sorted_whole: list[int] = []
+    real = usage_arrow_checks._repeated
+
+    def spy(values: np.ndarray, pool: Any) -> np.ndarray:
+        if values.dtype == np.uint64 and len(values) == len(hashes):
+            sorted_whole.append(len(values))
+        return real(values, pool)
+
+    monkeypatch.setattr(usage_arrow_checks, "_repeated", spy)
+    values, counts = np.unique(hashes, return_counts=True)
+    repeated = values[counts > 1]
+    rows = np.flatnonzero(np.isin(hashes.astype(np.uint32), repeated.astype(np.uint32)))
+    assert len(rows) and rows[0] == 0 and rows[-1] == len(hashes) - 1
+    with ThreadPoolExecutor(max_workers=1) as two:
+        for pool in (None, two):
+            found = usage_arrow_checks._repeats(hashes.copy(), hashes.astype(np.uint32), pool)
+            assert found is not None
+            got, where, bits = found
+            assert got.tolist() == repeated.tolist()
+            assert where is not None and where.tolist() == rows.tolist()
+            assert bits.tolist() == hashes.astype(np.uint32).tolist()
+    assert sorted_whole == ([len(hashes)] * 2 if over > 0 else [])
+
+
+ODD_FILLS = (
+    *ODD_STARTS,
+    "2026-03-05 10:00:0aZ",
+    "2026-03-31 24:00:00Z",
+    "0001-03-05 10:00:00Z",
+    "2026-04-05 10:00:00Z",
+)
+
+
+@pytest.mark.parametrize("seed", first_then_long(range(240), 60))
+def test_starts_read_as_one_matrix_around_odd_rows_are_each_rows_own_reading(seed: int) -> None:
+    """A column of text starts (text or large text, maybe a slice far into its buffers) of one
+    length but for 0, 1, up to `_FILLED` and one more odd rows, every row odd, the first row odd, or
+    the first row of that length malformed (the copy put in the odd rows' places): NULL (its slot
+    empty, of that length, or holding another start), of another length, in another form or none.
+    Each row read is read as it is alone, each row NULL or in another form is unread and 0, and the
+    same with the rows taken out (`_FILLED` 0)."""
+    import numpy as np
+
+    rnd = random.Random(seed)
+    zone = rnd.choice(["", "Z", "+01", ".123Z", "+01:00"])
+    rows = rnd.choice([1, 2, 9, 127, 128, 129, 130, 300, 1100])
+    texts = [
+        (MONTH[0] + timedelta(seconds=rnd.randrange(86_400 * 30))).strftime(f"%Y-%m-%d %H:%M:%S{zone}")
+        for _ in range(rows)
+    ]
+    valid = [True] * rows
+    cap = usage_arrow_checks._FILLED
+    odd = min(rows, rnd.choice([0, 1, cap - 1, cap, cap + 1, rows, rnd.randrange(rows + 1)]))
+    picked = rnd.sample(range(rows), odd)
+    if seed % 4 == 1:
+        picked = [0, *[r for r in picked if r != 0]]
+    for row in picked:
+        texts[row] = rnd.choice(ODD_FILLS)
+        if texts[row] is None or rnd.random() < 0.2:
+            valid[row] = False
+            texts[row] = rnd.choice(["", texts[row] or "", texts[row - 1] or ""])
+    if seed % 4 == 2:  # the first row of that length malformed: copied into the others' places
+        first = next((i for i, v in enumerate(valid) if v and len(texts[i] or "") == len(texts[-1] or "")), 0)
+        texts[first] = "2026-02-30 10:00:00" + zone
+    before = rnd.choice([0, 0, 3, 13])
+    body_texts = ["2026-03-05 10:00:00Z"] * before + [t or "" for t in texts] + ["yesterday"]
+    body = "".join(body_texts).encode()
+    large = seed % 3 == 0
+    offsets = np.cumsum([0, *(len(t) for t in body_texts)]).astype(np.int64 if large else np.int32)
+    bitmap = np.packbits(np.array([True] * before + valid + [True]), bitorder="little")
+    column = pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(),
+        len(body_texts),
+        [pa.py_buffer(bitmap), pa.py_buffer(offsets), pa.py_buffer(body)],
+        null_count=valid.count(False),
+    ).slice(before, rows)
+    column.validate(full=True)
+    alone: list[int | None] = []
+    for text, ok in zip(texts, valid, strict=True):
+        try:
+            alone.append(int(usage_arrow_checks.stamps(pa.array([text]))[0]) if ok else None)
+        except usage_arrow_checks._Unsure:
+            alone.append(None)
+    for filled in (cap, 0):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(usage_arrow_checks, "_FILLED", filled)
+            values, unread = usage_arrow_checks._stamps(column)
+        read = [None if unread is not None and unread[i] else int(v) for i, v in enumerate(values)]
+        assert read == alone, filled
+        assert unread is None or not values[unread].any()
+
+
 @pytest.mark.parametrize("before", [True, False])
 def test_numpy_asks_for_no_huge_pages_while_a_pass_and_its_proof_run(
     tmp_path: Path, before: bool, monkeypatch: pytest.MonkeyPatch
