@@ -3417,7 +3417,7 @@ def number_text_sql(
 
 # A number of more than 15 significant digits (from its first digit not 0 to its last, a point or
 # a decimal comma between them): more than a DOUBLE holds exactly (`finer_than_double_sql`).
-_MANY_DIGITS = r"[1-9](?:[.,]?[0-9]){14}[.,]?[0-9]*[1-9]"
+MANY_DIGITS = r"[1-9](?:[.,]?[0-9]){14}[.,]?[0-9]*[1-9]"
 MANY_DIGITS_WHY = (
     ": more significant digits than a DOUBLE holds, whose reading is a whole number of seconds "
     "where the text is not (60.00000000000000001 is read 60): write at most 15 significant digits"
@@ -3432,7 +3432,7 @@ def finer_than_double_sql(value: str) -> str:
     a whole number has at most 15 (past it, a duration is out of bounds whatever its reading).
     Only a text longer than 15 characters can be one."""
     d = f"TRY_CAST(replace({value}, ',', '.') AS DOUBLE)"
-    many = f"regexp_matches({value}, '{_MANY_DIGITS}')"
+    many = f"regexp_matches({value}, '{MANY_DIGITS}')"
     return (
         f"(CASE WHEN length({value}) <= 15 THEN false "
         f"WHEN {many} THEN {d} = trunc({d}) AND abs({d}) < 1e15 ELSE false END)"
