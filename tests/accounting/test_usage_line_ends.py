@@ -82,3 +82,16 @@ def test_a_line_end_within_quotes_is_no_lines_end() -> None:
     lines = [b"line,type,session\r\n", b'L1,data,"a\n', b'b"\r\n', b'L2,data,"x\r\n', b'y"\r\n']
     assert line_end_fault(lines) is None
     assert line_end_fault([b"a,b\n", b"c,d\n", b"e,f"]) is None  # (the last line unended)
+
+
+def test_a_last_line_without_its_end_and_a_return_within_quotes() -> None:
+    """The last line may have no end, in a file of either kind, and still be judged by the lines
+    before it; a carriage return within a quoted field of a CRLF file is no fault, one outside
+    quotes is."""
+    assert line_end_fault([b"a,b\r\n", b"c,d\r\n", b"e,f"]) is None
+    fault = line_end_fault([b"a,b\r\n", b"c,d\n", b"e,f"])
+    assert fault is not None and fault.startswith("line 2: ended by \\n (LF)")
+    assert line_end_fault([b"a,b\r\n", b'c,"x\ry"\r\n', b"e,f\r\n"]) is None
+    fault = line_end_fault([b"a,b\r\n", b"c,x\ry\r\n"])
+    assert fault is not None and fault.startswith("line 2: a carriage return (\\r) alone")
+    assert line_end_fault([]) is None
