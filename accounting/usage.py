@@ -3429,14 +3429,24 @@ def finer_than_double_sql(value: str) -> str:
     the DOUBLE's digits: `60.00000000000000001`) while DuckDB's DOUBLE reads it as one (60): its
     call would be billed a second short, a record of `43200.0000000000000001` s taken for 12 hours.
     That is a text of more than 15 significant digits read as a whole DOUBLE below 10^15, where
-    a whole number has at most 15 (past it, a duration is out of bounds whatever its reading).
-    Only a text longer than 15 characters can be one."""
-    d = f"TRY_CAST(replace({value}, ',', '.') AS DOUBLE)"
+    a whole number has at most 15 (past it, a duration is out of bounds whatever its reading),
+    and whose value (a DECIMAL of `ABOVE_PLACES` places) is not below that whole number: one
+    just below it (`59.99999999999999999`, read 60) rounds up to it, as its DOUBLE does.  Only a
+    text longer than 15 characters can be one."""
+    point = f"replace({value}, ',', '.')"
+    d = f"TRY_CAST({point} AS DOUBLE)"
+    exact = f"TRY_CAST({point} AS DECIMAL(38, {ABOVE_PLACES}))"
     many = f"regexp_matches({value}, '{MANY_DIGITS}')"
     return (
         f"(CASE WHEN length({value}) <= 15 THEN false "
-        f"WHEN {many} THEN {d} = trunc({d}) AND abs({d}) < 1e15 ELSE false END)"
+        f"WHEN {many} THEN {d} = trunc({d}) AND abs({d}) < 1e15 "
+        f"AND COALESCE(abs({exact}) >= TRY_CAST(TRY_CAST(abs({d}) AS BIGINT) AS DECIMAL(38, {ABOVE_PLACES})), true) ELSE false END)"
     )
+
+
+# The places of the DECIMAL that compares a duration past a DOUBLE's digits to its whole DOUBLE
+# (`finer_than_double_sql`): 15 digits before the point, 23 after.
+ABOVE_PLACES = 23
 
 
 def no_number_sql(value: str, *, grouped: bool = False, duration: bool = False) -> str:

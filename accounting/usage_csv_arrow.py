@@ -819,11 +819,28 @@ def _duration(column: pa.Array) -> pa.Array:
     many = pc.match_substring_regex(column.take(pa.array(long)), MANY_DIGITS).to_numpy(zero_copy_only=False)
     at = values[long]
     finer = long[many & (at == np.trunc(at)) & (np.abs(at) < 1e15)]
+    if len(finer):  # (and not below its whole DOUBLE, which its call rounds up to: a few values)
+        texts = column.take(pa.array(finer)).to_pylist()
+        finer = finer[[_not_below(str(t), float(v)) for t, v in zip(texts, values[finer], strict=True)]]
     if not len(finer):
         return read
     values[finer] += 0.5  # (a fraction: set aside, DuckDB's reject)
     valid = None if not read.null_count else read.is_valid().to_numpy(zero_copy_only=False)
     return pa.array(values, pa.float64(), mask=None if valid is None else ~valid)
+
+
+def _not_below(text: str, whole: float) -> bool:
+    """Whether the number `text` is, in magnitude, not below `whole` (its DOUBLE), compared as
+    DuckDB's DECIMAL of `usage.ABOVE_PLACES` places does (`usage.finer_than_double_sql`)."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+    from accounting.usage import ABOVE_PLACES
+
+    try:
+        exact = Decimal(text.strip(" \t")).quantize(Decimal(1).scaleb(-ABOVE_PLACES), ROUND_HALF_UP)
+    except InvalidOperation:
+        return True
+    return abs(exact) >= abs(Decimal(whole))
 
 
 def _offsets(column: pa.Array) -> np.ndarray:

@@ -153,3 +153,20 @@ def test_whole_durations_written_with_spaces_or_many_digits_stay_the_passs(
     assert "malformed value: duration_s '60.00000000000000001': more significant digits" in want[2]
     got, here = _rated(path, monkeypatch, len(text) * 2)
     assert got == want and here
+
+
+@pytest.mark.parametrize("value", ["59.99999999999999999", "4.3199999999999999999e4"])
+def test_a_duration_past_a_doubles_digits_just_below_a_whole_is_billed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A text of more digits than a DOUBLE holds that is just below the whole number its DOUBLE
+    reads (`59.99999999999999999`: 60) is rated as the text says, its call rounded up to that
+    whole number alike: it was a malformed value, the call not billed at all, on both paths."""
+    text, _ = _file(5)
+    row = _data_rows(text)[3]
+    path = tmp_path / "usage.csv"
+    path.write_text(replace_field(text, row, "duration_s", lambda v: value))
+    want, _ = _rated(path, monkeypatch, None)
+    assert "more significant digits" not in want[2]
+    got, here = _rated(path, monkeypatch, len(text) * 2)
+    assert got == want and here
