@@ -803,7 +803,9 @@ ODD_STARTS = (
 )
 @pytest.mark.parametrize(
     ("odd", "runs"),
-    [(1, usage_arrow_checks._RUNS), (9, 4), (200, usage_arrow_checks._RUNS), (200, 4), (2000, 4)],
+    first_then_long(
+        [(1, usage_arrow_checks._RUNS), (9, 4), (200, usage_arrow_checks._RUNS), (200, 4), (2000, 4)], 3
+    ),
 )
 @pytest.mark.parametrize("filled", [True, False])
 def test_a_column_of_starts_with_odd_rows_is_read_around_them(
