@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from invoice_docs import bill_of
 
 from accounting import inventory_from_dict, rate
@@ -448,3 +449,18 @@ def write_claimed(table: pa.Table, path: Path, claim: dict[str, Any], **options:
     options.pop("row_group_size", None)  # (the empty footer's writer has no row groups)
     st = path.stat()
     seal(path, claim, lambda sink: pq.ParquetWriter(sink, table.schema, **options), (st.st_dev, st.st_ino))
+
+
+def answers(patch: pytest.MonkeyPatch, owner: Any, name: str) -> list[bool]:
+    """`owner.name` (a reading path that gives None where it leaves the file to another) watched:
+    the list is told, at each call, whether the path answered."""
+    told: list[bool] = []
+    real = getattr(owner, name)
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        told.append(found is not None)
+        return found
+
+    patch.setattr(owner, name, watched)
+    return told

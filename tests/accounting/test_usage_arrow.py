@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fuzzing import first_then_long
-from usage_forms import INV, LINES, MONTH, PERIODS, write_claimed
+from usage_forms import INV, LINES, MONTH, PERIODS, answers, write_claimed
 
 from accounting import rate, usage_arrow, usage_arrow_checks
 from accounting.usage import Group, UsageReader
@@ -116,15 +116,8 @@ def _pyarrow_file(path: Path, seed: int, odd: bool, copies: int) -> None:
 
 def _groups(source: Any, arrow: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], int]:
     """The aggregates, normalised for comparison, and how many times the pyarrow path answered."""
-    answered = []
     real = usage_arrow.settled_rows
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        found = real(*args, **kwargs)
-        answered.append(found is not None)
-        return found
-
-    monkeypatch.setattr(usage_arrow, "settled_rows", spy)
+    answered = answers(monkeypatch, usage_arrow, "settled_rows")
     monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0 if arrow else 1 << 62)
     groups = UsageReader(source).aggregate(*MONTH, PERIODS)
     monkeypatch.setattr(usage_arrow, "settled_rows", real)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from usage_forms import csv_with_columns, rating, replace_field
+from usage_forms import answers, csv_with_columns, rating, replace_field
 
 from accounting import usage_csv_arrow
 from accounting.usage import UsageReader
@@ -64,15 +64,7 @@ def _rated(path: Path, patch: pytest.MonkeyPatch, chunk: int | None) -> tuple[tu
     patch.setattr(usage_csv_arrow, "MIN_BYTES", 1 << 62 if chunk is None else 0)
     if chunk is not None:
         patch.setattr(usage_csv_arrow, "CHUNK_BYTES", chunk)
-    read: list[bool] = []
-    real = UsageReader._csv_aggregate
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        found = real(*args, **kwargs)
-        read.append(found is not None)
-        return found
-
-    patch.setattr(UsageReader, "_csv_aggregate", spy)
+    read = answers(patch, UsageReader, "_csv_aggregate")
     return rating(path), any(read)
 
 

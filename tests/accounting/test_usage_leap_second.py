@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from invoice_docs import bill_of
+from usage_forms import answers
 
 from accounting import load_catalog, usage_arrow, usage_csv_arrow
 from accounting.engine import rate_run
@@ -77,19 +78,9 @@ PATHS = ["small", "duckdb", "pyarrow pass"]
 def by_the_pass(monkeypatch: pytest.MonkeyPatch, suffix: str) -> list[bool]:
     """The pyarrow pass made to take a file of any size; the list is told, at each reading,
     whether the pass read it (its rows set aside left to DuckDB)."""
-    passes: list[bool] = []
     monkeypatch.setattr(usage_csv_arrow, "MIN_BYTES", 0)
     monkeypatch.setattr(usage_arrow, "ARROW_ROWS", 0)
-    name = "_csv_aggregate" if suffix == ".csv" else "_proven_aggregate"
-    real = getattr(UsageReader, name)
-
-    def read_by_the_pass(reader: UsageReader, *args: Any) -> Any:
-        found = real(reader, *args)
-        passes.append(found is not None)
-        return found
-
-    monkeypatch.setattr(UsageReader, name, read_by_the_pass)
-    return passes
+    return answers(monkeypatch, UsageReader, "_csv_aggregate" if suffix == ".csv" else "_proven_aggregate")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
