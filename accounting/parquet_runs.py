@@ -466,12 +466,12 @@ def _numbered_delta_byte_array(column: NumberedText) -> bytes | None:
             if upto > at + 1:
                 x0 = (number + 1) % _CYCLE
                 x1 = x0 + (upto - at - 1)
-                size = len(before) if upto - 1 == at else len(value(upto - 1))
+                last = value(upto - 1)
                 taken = length[x0:x1]
                 suffixes.append(taken)
-                prefixes.append(size - taken.astype(np.int64))
+                prefixes.append(len(last) - taken.astype(np.int64))
                 rests.append(data[start[x0] : start[x1]])
-                before = value(upto - 1)
+                before = last
             at = upto
     kind = np.int8 if longest < 128 else np.int64  # (lengths of one byte: `_delta_binary_packed`'s fast way)
     prefix = np.concatenate(prefixes, dtype=kind)
