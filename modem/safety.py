@@ -1861,13 +1861,14 @@ def _reply_path_why(first: int) -> str:
 
 
 def _first_octet_why(first: str) -> str:
-    if not (first.isdigit() and _decimal(first) <= 0xFF):
+    octet = _decimal(first) if first.isdigit() else -1
+    if not 0 <= octet <= 0xFF:
         return f"the first octet {first!r} is not a number 0-255 (27.005 §3.3.2: integer format)"
-    if _decimal(first) & 0x03 == _MTI_SUBMIT:
-        return _reply_path_why(_decimal(first))
-    kind = {0: "an SMS-DELIVER-REPORT", 2: "an SMS-COMMAND"}.get(_decimal(first) & 0x03, "reserved")
+    if octet & 0x03 == _MTI_SUBMIT:
+        return _reply_path_why(octet)
+    kind = {0: "an SMS-DELIVER-REPORT", 2: "an SMS-COMMAND"}.get(octet & 0x03, "reserved")
     return (
-        f"the first octet {first} has the message type indicator {_decimal(first) & 0x03} ({kind}), not "
+        f"the first octet {first} has the message type indicator {octet & 0x03} ({kind}), not "
         "SMS-SUBMIT (1): text mode would send a message the SMS centre acts on its own way (an "
         "SMS-COMMAND deletes, enquires about or has it act on an earlier message)"
     )
