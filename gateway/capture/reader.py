@@ -566,6 +566,11 @@ def _udp_head(datagram: Unfinished[_Key]) -> bytes | None:
     return None if head is None or start is None else head[start:]
 
 
+def _piece(part: bytes) -> tuple[int, int]:
+    """What `_Other.pieces` keeps of a fragment's octets to tell its copies: their length and hash."""
+    return len(part), hash(part)
+
+
 @dataclass(slots=True)
 class _Other:
     """A fragmented datagram of other traffic (`_Fragments.others`): when its first fragment came, and
@@ -627,7 +632,7 @@ class _Fragments:
         entry = self.others[key]
         if entry.pieces is None:
             return True  # (its first fragment cut: what it covers not known)
-        piece = (len(part), hash(part))
+        piece = _piece(part)
         had = entry.pieces.get(offset)
         if had == piece:
             return True  # a copy
@@ -644,17 +649,14 @@ class _Fragments:
         cut by the snapshot length); False when it already was (a copy of its first fragment)."""
         entry = self.others[key] if self.other(key, ts_us) else None
         if entry is not None and (
-            part is None
-            or not entry.whole()
-            or entry.pieces is None
-            or entry.pieces.get(0) == (len(part), hash(part))
+            part is None or not entry.whole() or entry.pieces is None or entry.pieces.get(0) == _piece(part)
         ):
             return False  # (a datagram whose fragments all came is another's under the identification, but a copy)
         self.open.discard(key)  # (its later fragments come first: other traffic's too, kept no longer)
         self.others.pop(key, None)
         if len(self.others) >= MAX_FRAGMENTED_DATAGRAMS:
             del self.others[next(iter(self.others))]
-        pieces = None if part is None else {0: (len(part), hash(part))}
+        pieces = None if part is None else {0: _piece(part)}
         self.others[key] = _Other(ts_us, pieces, -1 if more or part is None else len(part))
         return True
 
