@@ -398,10 +398,13 @@ def _render(
         )
         for o in s.get("outages") or []
     ]
-    when = f"{date_text(period.start, '%d %b %Y')} – {date_text(period.end, '%d %b %Y')}" if period else ""
-    if period is not None and period.from_records:
-        # (the last record's start, as the headline says: the period's end is a second past it)
-        when = f"records dated {date_text(period.start, '%d %b %Y')} – {date_text(period.end - timedelta(seconds=1), '%d %b %Y')}"
+    when = ""
+    if period is not None:
+        # (of records: the last record's start, as the headline says; the period's end is a second past it)
+        last = period.end - timedelta(seconds=1) if period.from_records else period.end
+        when = f"{date_text(period.start, '%d %b %Y')} – {date_text(last, '%d %b %Y')}"
+        if period.from_records:
+            when = f"records dated {when}"
     fleet = f"{devices:,} devices" if _fleet_known(files) else "devices not known"
     page = Page(f"m2msim report: {name}", f"{fleet} · {when}")
     page.add("headline", "Headline", _headline(files, period, devices, cur))
