@@ -44,12 +44,9 @@ def layout_json(doc: dict[str, Any]) -> str:
         if isinstance(value, list) and value:
             entries = value if isinstance(value, LaidOut) else ["    " + _ENCODE(v) for v in value]
             head, tail = f"  {json.dumps(key)}: [\n", "\n  ]"
-            if len(entries) == 1:
-                pieces.append(head + entries[0] + tail)
-            else:
-                pieces.append(head + entries[0])
-                pieces.extend(entries[1:-1])
-                pieces.append(entries[-1] + tail)
+            pieces.append(head + entries[0])
+            pieces.extend(entries[1:])
+            pieces[-1] += tail
         else:
             pieces.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
     if not pieces:
